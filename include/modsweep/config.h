@@ -1,0 +1,124 @@
+/* The grid file: an INI file (libinih) describing a sweep.
+ *
+ * A grid is fixed settings plus swept axes. Each model is one combination of
+ * the axes' values (seed, lambda, k, lr, l1, l2, dropout, in that nesting
+ * order, seed outermost); labels form the per-model prune tasks. Lists and
+ * ranges are written `0, 5, 20`, `0..9` (inclusive) or `2..14:2` (step);
+ * `labels = all`. Every key, its type, default and meaning are in the key
+ * table of src/config.c, which also prints the documentation
+ * (`modsweep --keys`). Unknown sections or keys, malformed or out-of-range
+ * values and impossible combinations are errors carrying file:line, found
+ * before any work starts and before any output exists. */
+#ifndef MODSWEEP_CONFIG_H
+#define MODSWEEP_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "modsweep/data.h"
+#include "modsweep/nn.h"
+
+#define MS_MAX_AXIS_VALUES 256
+#define MS_MAX_CURVE_K 16
+#define MS_NAME_MAX 64
+#define MS_PATH_MAX 1024
+
+typedef enum ms_optimizer { MS_OPT_SGD = 0, MS_OPT_ADAM = 1 } ms_optimizer_t;
+typedef enum ms_partition { MS_PART_BLOCKS = 0, MS_PART_SPECTRAL = 1 } ms_partition_t;
+typedef enum ms_device { MS_DEV_CPU = 0, MS_DEV_CUDA = 1, MS_DEV_AUTO = 2 } ms_device_t;
+
+/* The swept axes, in nesting order (outermost first). */
+typedef enum ms_axis {
+    MS_AXIS_SEED = 0,
+    MS_AXIS_LAMBDA,
+    MS_AXIS_K,
+    MS_AXIS_LR,
+    MS_AXIS_L1,
+    MS_AXIS_L2,
+    MS_AXIS_DROPOUT,
+    MS_N_AXES
+} ms_axis_t;
+
+/* Name of an axis as it appears in results ("seed", "lambda", ...). */
+const char *ms_axis_name(int axis);
+
+/* Everything one model is trained and analysed with. Layer sets are bit
+ * masks over fc layers: bit l is fc(l+1). */
+typedef struct ms_settings {
+    /* [data] */
+    ms_data_cfg_t data;
+    /* [model] */
+    ms_arch_t arch;
+    int arch_is_cnn;
+    /* [train] */
+    uint64_t seed;
+    int optimizer; /* ms_optimizer_t */
+    float lr, momentum, beta1, beta2, eps;
+    float l1, l2; /* penalties on weights (not biases): + l1 sum|w| + l2 sum w^2 */
+    int epochs, batch;
+    /* [cluster] */
+    float lambda;             /* clusterability regulariser weight */
+    int k;                    /* clusters of the regulariser's partition */
+    uint32_t reg_layers;      /* fc layers carrying the regulariser */
+    int partition;            /* ms_partition_t */
+    int warmup_epochs;        /* spectral: plain epochs before BSGC fixes the partition */
+    uint32_t gradsim_layers;  /* fc layers whose gradient similarity is accumulated */
+    uint32_t bsgc_layers;     /* fc layers chained in the BSGC analysis */
+    int n_curve_k;
+    int curve_k[MS_MAX_CURVE_K]; /* k values of the clusterability-vs-k curve */
+    int kmeans_restarts;
+    int ablate;               /* run cluster ablation */
+    /* [prune] */
+    uint32_t prune_layers;    /* fc layers pruned (default all) */
+    int prune_samples;        /* images of the label used (0 = all of the test split) */
+    int prune_window;         /* speculative window length (0 = automatic) */
+    int prune_naive;          /* use the naive reference (tests) */
+} ms_settings_t;
+
+/* A parsed, validated grid file. */
+typedef struct ms_grid {
+    char path[MS_PATH_MAX];
+    char *text;               /* the file's bytes, NUL-terminated */
+    ms_settings_t base;       /* settings with every axis at its first value */
+    int n_values[MS_N_AXES];  /* >= 1 */
+    double values[MS_N_AXES][MS_MAX_AXIS_VALUES];
+    int n_models;             /* product of n_values */
+    int n_labels;
+    int labels[MS_MAX_CLASSES];
+    /* [sweep] */
+    char name[MS_NAME_MAX];
+    char output[MS_PATH_MAX]; /* results file */
+    int retries;              /* attempts after a failure */
+    int team;                 /* ranks pruning one label together */
+    int threads;              /* threads per rank (0 = cores on the node / ranks on the node) */
+    int device;               /* ms_device_t */
+    int store_weights;        /* keep trained weights in the results file */
+    char *resolved;           /* canonical "section.key = value" text of every setting */
+    uint64_t hash;            /* FNV-1a of resolved: identifies the grid on resume */
+} ms_grid_t;
+
+/* Parses and validates path. On error returns MS_ECONFIG (or MS_EIO) with a
+ * message "path:line: fault" and leaves g empty. */
+int ms_grid_load(ms_grid_t *g, const char *path);
+
+/* Same, from text in memory; `name` stands for the file in messages. */
+int ms_grid_parse(ms_grid_t *g, const char *name, const char *text);
+
+void ms_grid_free(ms_grid_t *g);
+
+/* The axis indices of model m (0 <= m < n_models). */
+void ms_grid_model_index(const ms_grid_t *g, int m, int idx[MS_N_AXES]);
+
+/* The full settings of model m. */
+void ms_grid_model_settings(const ms_grid_t *g, int m, ms_settings_t *out);
+
+/* Writes the tasks of the grid and an estimate of the work (--dry-run). */
+void ms_grid_print_plan(const ms_grid_t *g, FILE *f);
+
+/* Writes documentation of every key (section, key, type, default, meaning). */
+void ms_grid_print_keys(FILE *f);
+
+/* Parses a layer name "fc2" into its fc index (1), or -1. */
+int ms_fc_layer_index(const char *name);
+
+#endif
