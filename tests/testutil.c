@@ -64,6 +64,7 @@ const char *ms_test_tmpdir(void) {
 
 const char *ms_fixture_path(const char *name, char *buf, size_t n) {
     const char *dir = getenv("MS_FIXTURES");
-    snprintf(buf, n, "%s/%s", dir ? dir : "../../tests/fixtures", name);
+    if (dir) snprintf(buf, n, "%s/%s", dir, name);
+    else snprintf(buf, n, "%s/tests/fixtures/%s", MS_SOURCE_DIR_DEFAULT, name);
     return buf;
 }

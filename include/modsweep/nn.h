@@ -79,6 +79,12 @@ int ms_layout_find(const ms_layout_t *L, const char *name);
  * depends only on (arch, seed). */
 void ms_params_init(const ms_layout_t *L, float *params, uint64_t seed);
 
+/* L1/L2 penalty on the weight tensors (biases are not penalised): returns
+ * l1 * sum|w| + l2 * sum w^2 accumulated in double and, when grad is not
+ * NULL, adds its gradient l1 * sign(w) + 2 * l2 * w to grad. */
+double ms_params_penalty(const ms_layout_t *L, const float *params, float *grad, float l1,
+                         float l2);
+
 /* Dropout of one training step: the mask of element e of a hidden fc layer's
  * output is keep iff ms_rng_float_at(seed, MS_RNG_DROPOUT, step, base + e) >= p. */
 typedef struct ms_dropout {

@@ -1,0 +1,79 @@
+/* The hot operations of training and evaluation, one function per kernel.
+ *
+ * These CPU functions are the reference: the CUDA backend (cuda/) provides
+ * the same names with a `_gpu` suffix and the same arguments on device
+ * pointers, and tests/test_cuda_kernels.c checks each pair. All are
+ * deterministic and independent of the thread count: work is split into
+ * fixed chunks of MS_CHUNK rows whose results never depend on which thread
+ * computes them, and reductions combine chunk results in chunk order.
+ *
+ * Dimension letters: B batch, C input channels, H W input height and width,
+ * F output channels (filters), K kernel side, P padding, O fc outputs, NI fc
+ * inputs (not `I`: <complex.h>, pulled in by cblas.h, defines I). */
+#ifndef MODSWEEP_KERNELS_H
+#define MODSWEEP_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Rows of a batch handled as one unit of parallel work. */
+#define MS_CHUNK 16
+
+/* Threads used by the kernels of this process (>= 1); results do not depend on it. */
+void ms_kernels_set_threads(int threads);
+int ms_kernels_threads(void);
+
+/* z (B, O) = x (B, NI) . w (O, NI)^T + b (O) (b may be NULL). */
+void ms_linear_forward(float *z, const float *x, const float *w, const float *b, int B, int NI,
+                       int O);
+
+/* Gradients of a linear layer from dz (B, O): dw (O, NI) = dz^T x,
+ * db (O) = column sums of dz (NULL to skip), dx (B, NI) = dz w (NULL to skip). */
+void ms_linear_backward(float *dx, float *dw, float *db, const float *dz, const float *x,
+                        const float *w, int B, int NI, int O);
+
+/* In place: a = ReLU(a), then dropout when drop_p > 0: element e (0 <= e < B*O)
+ * is kept iff ms_rng_float_at(seed, MS_RNG_DROPOUT, step, base + e) >= drop_p
+ * and kept values are scaled by 1 / (1 - drop_p). */
+void ms_relu_dropout_forward(float *a, int B, int O, float drop_p, uint64_t seed, uint32_t step,
+                             uint64_t base);
+
+/* In place: d *= (a > 0) * scale, where a is the forward output of
+ * ms_relu_dropout_forward and scale = 1 / (1 - drop_p). */
+void ms_relu_dropout_backward(float *d, const float *a, int n, float drop_p);
+
+/* Conv block forward: act (B, F, HO, WO) = ReLU(conv(x, w, b)) with
+ * HO = H + 2P - K + 1, then maxpool 2x2 stride 2: pooled (B, F, HO/2, WO/2)
+ * and idx, the offset of each maximum inside its (HO, WO) plane (first
+ * maximum in row-major window order on ties, as PyTorch).
+ * scratch: at least ms_conv_scratch_floats(C, H, W, P) floats per thread. */
+void ms_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, const float *x,
+                               const float *w, const float *b, int B, int C, int H, int W, int F,
+                               int K, int P, float *scratch);
+size_t ms_conv_scratch_floats(int C, int H, int W, int P);
+
+/* Conv block backward from dpooled (B, F, HO/2, WO/2): the gradient reaches
+ * the conv pre-activation only at each window's maximum and only where the
+ * ReLU is active. Overwrites dw (F, C, K, K), db (F) (may be NULL), and dx
+ * (B, C, H, W) (may be NULL for the first layer). partial: scratch of at
+ * least ms_conv_backward_partial_floats(B, C, F, K) floats. */
+void ms_conv_relu_pool_backward(float *dx, float *dw, float *db, const float *dpooled,
+                                const float *act, const int32_t *idx, const float *x,
+                                const float *w, int B, int C, int H, int W, int F, int K, int P,
+                                float *partial);
+size_t ms_conv_backward_partial_floats(int B, int C, int F, int K);
+
+/* Mean cross-entropy of logits (B, NC) against y, accumulated in double.
+ * dlogits (may be NULL) receives (softmax - onehot) / B; per_sample (may be
+ * NULL) each sample's loss. Returns NaN if any logit is not finite. */
+double ms_ce_loss(const float *logits, const uint8_t *y, int B, int NC, float *dlogits,
+                  double *per_sample);
+
+/* PyTorch SGD (momentum >= 0; buf is the momentum buffer, zero at step 1)
+ * and Adam (m, v moments; t = step number starting at 1). */
+void ms_sgd_step(float *p, const float *g, float *buf, size_t n, float lr, float momentum,
+                 long t);
+void ms_adam_step(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+                  float beta2, float eps, long t);
+
+#endif

@@ -1,0 +1,305 @@
+/* CPU reference kernels of training and evaluation (kernels.h).
+ *
+ * Parallel work is split into fixed chunks of MS_CHUNK batch rows (or fixed
+ * tiles of output rows) that are computed independently, so every result is
+ * bitwise the same whatever the number of threads. OpenBLAS is kept single
+ * threaded and called on those chunks from OpenMP threads.
+ *
+ * Dimension letters: B batch, C input channels, H W input size, F filters,
+ * K kernel side, P padding, HO WO conv output size, O fc outputs, NI fc inputs. */
+#include "modsweep/kernels.h"
+#include "modsweep/rng.h"
+
+#include <cblas.h>
+#include <float.h>
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+static int kernel_threads = 1;
+
+void ms_kernels_set_threads(int threads) {
+    kernel_threads = threads > 0 ? threads : 1;
+    openblas_set_num_threads(1);
+    omp_set_num_threads(kernel_threads);
+}
+
+int ms_kernels_threads(void) { return kernel_threads; }
+
+static int n_chunks(int rows) { return (rows + MS_CHUNK - 1) / MS_CHUNK; }
+
+/* ---- fully connected layers ------------------------------------------------ */
+
+void ms_linear_forward(float *z, const float *x, const float *w, const float *b, int B, int NI,
+                       int O) {
+    int nc = n_chunks(B);
+#pragma omp parallel for schedule(static) num_threads(kernel_threads) if (nc > 1)
+    for (int c = 0; c < nc; c++) {
+        int r0 = c * MS_CHUNK, rows = B - r0 < MS_CHUNK ? B - r0 : MS_CHUNK;
+        float *zc = z + (size_t)r0 * O;
+        if (b) {
+            for (int r = 0; r < rows; r++) memcpy(zc + (size_t)r * O, b, sizeof(float) * O);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, O, NI, 1.0f,
+                    x + (size_t)r0 * NI, NI, w, NI, b ? 1.0f : 0.0f, zc, O);
+    }
+}
+
+void ms_linear_backward(float *dx, float *dw, float *db, const float *dz, const float *x,
+                        const float *w, int B, int NI, int O) {
+    int nco = n_chunks(O), ncb = n_chunks(B);
+    /* dw (O, NI) = dz^T (O, B) x (B, NI): tiles of MS_CHUNK output rows. */
+#pragma omp parallel num_threads(kernel_threads)
+    {
+#pragma omp for schedule(static) nowait
+        for (int c = 0; c < nco; c++) {
+            int o0 = c * MS_CHUNK, rows = O - o0 < MS_CHUNK ? O - o0 : MS_CHUNK;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, NI, B, 1.0f, dz + o0, O, x,
+                        NI, 0.0f, dw + (size_t)o0 * NI, NI);
+            if (db) {
+                for (int o = o0; o < o0 + rows; o++) {
+                    float s = 0.0f;
+                    for (int r = 0; r < B; r++) s += dz[(size_t)r * O + o];
+                    db[o] = s;
+                }
+            }
+        }
+        /* dx (B, NI) = dz (B, O) w (O, NI): chunks of batch rows. */
+        if (dx) {
+#pragma omp for schedule(static)
+            for (int c = 0; c < ncb; c++) {
+                int r0 = c * MS_CHUNK, rows = B - r0 < MS_CHUNK ? B - r0 : MS_CHUNK;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, NI, O, 1.0f,
+                            dz + (size_t)r0 * O, O, w, NI, 0.0f, dx + (size_t)r0 * NI, NI);
+            }
+        }
+    }
+}
+
+void ms_relu_dropout_forward(float *a, int B, int O, float drop_p, uint64_t seed, uint32_t step,
+                             uint64_t base) {
+    size_t n = (size_t)B * O;
+    if (drop_p <= 0.0f) {
+        for (size_t e = 0; e < n; e++) a[e] = a[e] > 0.0f ? a[e] : 0.0f;
+        return;
+    }
+    const float scale = 1.0f / (1.0f - drop_p);
+    for (size_t e = 0; e < n; e++) {
+        float keep = ms_rng_float_at(seed, MS_RNG_DROPOUT, step, base + e) >= drop_p;
+        a[e] = a[e] > 0.0f && keep ? a[e] * scale : 0.0f;
+    }
+}
+
+void ms_relu_dropout_backward(float *d, const float *a, int n, float drop_p) {
+    const float scale = drop_p > 0.0f ? 1.0f / (1.0f - drop_p) : 1.0f;
+    if (drop_p > 0.0f) {
+        for (int e = 0; e < n; e++) d[e] = a[e] > 0.0f ? d[e] * scale : 0.0f;
+    } else {
+        for (int e = 0; e < n; e++) d[e] = a[e] > 0.0f ? d[e] : 0.0f;
+    }
+}
+
+/* ---- conv blocks ------------------------------------------------------------- */
+
+size_t ms_conv_scratch_floats(int C, int H, int W, int P) {
+    return (size_t)C * (H + 2 * P) * (W + 2 * P) + 64;
+}
+
+/* One image: out (F, HO, WO) = conv(x) + b, from the zero-padded copy xp
+ * (C, H + 2P, W + 2P). Each output accumulates bias, then (c, ky, kx) in
+ * ascending order. */
+static void conv_image(float *out, const float *xp, const float *w, const float *b, int C, int HP,
+                       int WP, int F, int K, int HO, int WO) {
+    for (int f = 0; f < F; f++) {
+        float *o = out + (size_t)f * HO * WO;
+        float bias = b ? b[f] : 0.0f;
+        for (int i = 0; i < HO * WO; i++) o[i] = bias;
+        const float *wf = w + (size_t)f * C * K * K;
+        for (int c = 0; c < C; c++) {
+            const float *xc = xp + (size_t)c * HP * WP;
+            for (int ky = 0; ky < K; ky++) {
+                for (int kx = 0; kx < K; kx++) {
+                    const float wv = wf[(c * K + ky) * K + kx];
+                    for (int y = 0; y < HO; y++) {
+                        const float *row = xc + (size_t)(y + ky) * WP + kx;
+                        float *orow = o + (size_t)y * WO;
+                        for (int xx = 0; xx < WO; xx++) orow[xx] += wv * row[xx];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* In place ReLU of (F, HO, WO) and 2x2 max pooling into pooled / idx. */
+static void relu_pool_image(float *act, float *pooled, int32_t *idx, int F, int HO, int WO) {
+    const int PH = HO / 2, PW = WO / 2;
+    for (int f = 0; f < F; f++) {
+        float *a = act + (size_t)f * HO * WO;
+        for (int i = 0; i < HO * WO; i++) a[i] = a[i] > 0.0f ? a[i] : 0.0f;
+        float *po = pooled + (size_t)f * PH * PW;
+        int32_t *pi = idx + (size_t)f * PH * PW;
+        for (int py = 0; py < PH; py++) {
+            for (int px = 0; px < PW; px++) {
+                int o00 = (2 * py) * WO + 2 * px;
+                int best = o00;
+                float m = a[o00];
+                const int cand[3] = {o00 + 1, o00 + WO, o00 + WO + 1};
+                for (int q = 0; q < 3; q++) {
+                    if (a[cand[q]] > m) {
+                        m = a[cand[q]];
+                        best = cand[q];
+                    }
+                }
+                po[py * PW + px] = m;
+                pi[py * PW + px] = best;
+            }
+        }
+    }
+}
+
+void ms_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, const float *x,
+                               const float *w, const float *b, int B, int C, int H, int W, int F,
+                               int K, int P, float *scratch) {
+    const int HP = H + 2 * P, WP = W + 2 * P, HO = HP - K + 1, WO = WP - K + 1;
+    const int PH = HO / 2, PW = WO / 2;
+    const size_t per_thread = ms_conv_scratch_floats(C, H, W, P);
+#pragma omp parallel num_threads(kernel_threads)
+    {
+        float *xp = scratch + per_thread * (size_t)omp_get_thread_num();
+        memset(xp, 0, sizeof(float) * (size_t)C * HP * WP);
+#pragma omp for schedule(static)
+        for (int i = 0; i < B; i++) {
+            const float *xi = x + (size_t)i * C * H * W;
+            for (int c = 0; c < C; c++)
+                for (int y = 0; y < H; y++)
+                    memcpy(xp + ((size_t)c * HP + y + P) * WP + P, xi + ((size_t)c * H + y) * W,
+                           sizeof(float) * W);
+            float *ai = act + (size_t)i * F * HO * WO;
+            conv_image(ai, xp, w, b, C, HP, WP, F, K, HO, WO);
+            relu_pool_image(ai, pooled + (size_t)i * F * PH * PW, idx + (size_t)i * F * PH * PW,
+                            F, HO, WO);
+        }
+    }
+}
+
+size_t ms_conv_backward_partial_floats(int B, int C, int F, int K) {
+    return (size_t)n_chunks(B) * ((size_t)F * C * K * K + F);
+}
+
+void ms_conv_relu_pool_backward(float *dx, float *dw, float *db, const float *dpooled,
+                                const float *act, const int32_t *idx, const float *x,
+                                const float *w, int B, int C, int H, int W, int F, int K, int P,
+                                float *partial) {
+    const int HO = H + 2 * P - K + 1, WO = W + 2 * P - K + 1;
+    const int PH = HO / 2, PW = WO / 2;
+    const size_t nw = (size_t)F * C * K * K, stride = nw + F;
+    const int nc = n_chunks(B);
+    if (dx) memset(dx, 0, sizeof(float) * (size_t)B * C * H * W);
+#pragma omp parallel for schedule(static) num_threads(kernel_threads)
+    for (int ch = 0; ch < nc; ch++) {
+        float *pw = partial + (size_t)ch * stride, *pb = pw + nw;
+        memset(pw, 0, sizeof(float) * stride);
+        int i1 = (ch + 1) * MS_CHUNK < B ? (ch + 1) * MS_CHUNK : B;
+        for (int i = ch * MS_CHUNK; i < i1; i++) {
+            const float *xi = x + (size_t)i * C * H * W;
+            float *dxi = dx ? dx + (size_t)i * C * H * W : NULL;
+            for (int f = 0; f < F; f++) {
+                const size_t plane = ((size_t)i * F + f);
+                const float *dp = dpooled + plane * PH * PW;
+                const int32_t *ip = idx + plane * PH * PW;
+                const float *ap = act + plane * HO * WO;
+                float *pwf = pw + (size_t)f * C * K * K;
+                const float *wf = w + (size_t)f * C * K * K;
+                for (int q = 0; q < PH * PW; q++) {
+                    const int o = ip[q];
+                    const float g = dp[q];
+                    if (g == 0.0f || !(ap[o] > 0.0f)) continue;
+                    const int y = o / WO, xo = o % WO;
+                    pb[f] += g;
+                    for (int c = 0; c < C; c++) {
+                        for (int ky = 0; ky < K; ky++) {
+                            const int yy = y + ky - P;
+                            if (yy < 0 || yy >= H) continue;
+                            for (int kx = 0; kx < K; kx++) {
+                                const int xx = xo + kx - P;
+                                if (xx < 0 || xx >= W) continue;
+                                const size_t wi = (size_t)(c * K + ky) * K + kx;
+                                const size_t xi_off = ((size_t)c * H + yy) * W + xx;
+                                pwf[wi] += g * xi[xi_off];
+                                if (dxi) dxi[xi_off] += g * wf[wi];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    /* Chunk partial sums combined in chunk order. */
+    memcpy(dw, partial, sizeof(float) * nw);
+    if (db) memcpy(db, partial + nw, sizeof(float) * F);
+    for (int ch = 1; ch < nc; ch++) {
+        const float *pw = partial + (size_t)ch * stride;
+        for (size_t j = 0; j < nw; j++) dw[j] += pw[j];
+        if (db)
+            for (int f = 0; f < F; f++) db[f] += pw[nw + f];
+    }
+}
+
+/* ---- loss and optimisers ------------------------------------------------------ */
+
+double ms_ce_loss(const float *logits, const uint8_t *y, int B, int NC, float *dlogits,
+                  double *per_sample) {
+    double total = 0.0;
+    for (int i = 0; i < B; i++) {
+        const float *z = logits + (size_t)i * NC;
+        double m = -DBL_MAX;
+        for (int c = 0; c < NC; c++) {
+            if (!isfinite(z[c])) return NAN;
+            if (z[c] > m) m = z[c];
+        }
+        double s = 0.0;
+        for (int c = 0; c < NC; c++) s += exp((double)z[c] - m);
+        const double lse = m + log(s);
+        const double li = lse - (double)z[y[i]];
+        if (per_sample) per_sample[i] = li;
+        total += li;
+        if (dlogits) {
+            for (int c = 0; c < NC; c++) {
+                double p = exp((double)z[c] - lse);
+                dlogits[(size_t)i * NC + c] = (float)((p - (c == y[i] ? 1.0 : 0.0)) / B);
+            }
+        }
+    }
+    return total / B;
+}
+
+void ms_sgd_step(float *p, const float *g, float *buf, size_t n, float lr, float momentum,
+                 long t) {
+    if (momentum == 0.0f) {
+        for (size_t j = 0; j < n; j++) p[j] -= lr * g[j];
+        return;
+    }
+    for (size_t j = 0; j < n; j++) {
+        buf[j] = t == 1 ? g[j] : momentum * buf[j] + g[j];
+        p[j] -= lr * buf[j];
+    }
+}
+
+void ms_adam_step(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+                  float beta2, float eps, long t) {
+    /* As torch.optim.Adam (single-tensor path): scalars are computed in double
+     * and used in float. */
+    const double bc1 = 1.0 - pow((double)beta1, (double)t);
+    const double bc2 = 1.0 - pow((double)beta2, (double)t);
+    const float step_size = (float)((double)lr / bc1);
+    const float bc2_sqrt = (float)sqrt(bc2);
+    const float a1 = (float)(1.0 - (double)beta1), a2 = (float)(1.0 - (double)beta2);
+    for (size_t j = 0; j < n; j++) {
+        const float gj = g[j];
+        m[j] = m[j] * beta1 + a1 * gj;
+        v[j] = v[j] * beta2 + a2 * gj * gj;
+        const float denom = sqrtf(v[j]) / bc2_sqrt + eps;
+        p[j] = p[j] - step_size * (m[j] / denom);
+    }
+}
