@@ -105,27 +105,76 @@ size_t ms_conv_scratch_floats(int C, int H, int W, int P) {
     return (size_t)C * (H + 2 * P) * (W + 2 * P) + 64;
 }
 
+/* A vector of 16 floats (one AVX-512 register; two AVX2 registers elsewhere).
+ * Loads and stores go through memcpy, so no alignment is assumed. */
+typedef float v16 __attribute__((vector_size(64)));
+#define V16 16
+
+static inline v16 vload(const float *p) {
+    v16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void vstore(float *p, v16 v) { memcpy(p, &v, sizeof v); }
+
+/* Output rows y of filters f0..f0+FB-1, columns x0..x0+16*XV-1: every
+ * output accumulates its bias, then the taps (c, ky, kx) in ascending order.
+ * FB and XV are compile-time constants at every call, so the accumulators
+ * stay in registers. */
+static inline __attribute__((always_inline)) void
+conv_tile(float *out, const float *xp, const float *w, const float *b, int C, int HP, int WP,
+          int K, int HO, int WO, int y, int f0, int x0, const int FB, const int XV) {
+    v16 acc[8][2];
+    for (int j = 0; j < FB; j++)
+        for (int v = 0; v < XV; v++) acc[j][v] = (v16){0} + (b ? b[f0 + j] : 0.0f);
+    const int CKK = C * K * K;
+    for (int c = 0; c < C; c++) {
+        for (int ky = 0; ky < K; ky++) {
+            const float *row = xp + ((size_t)c * HP + y + ky) * WP + x0;
+            for (int kx = 0; kx < K; kx++) {
+                v16 in[2];
+                for (int v = 0; v < XV; v++) in[v] = vload(row + kx + V16 * v);
+                const float *wt = w + (size_t)f0 * CKK + (c * K + ky) * K + kx;
+                for (int j = 0; j < FB; j++) {
+                    const float wv = wt[(size_t)j * CKK];
+                    for (int v = 0; v < XV; v++) acc[j][v] += wv * in[v];
+                }
+            }
+        }
+    }
+    for (int j = 0; j < FB; j++)
+        for (int v = 0; v < XV; v++)
+            vstore(out + ((size_t)(f0 + j) * HO + y) * WO + x0 + V16 * v, acc[j][v]);
+}
+
 /* One image: out (F, HO, WO) = conv(x) + b, from the zero-padded copy xp
- * (C, H + 2P, W + 2P). Each output accumulates bias, then (c, ky, kx) in
- * ascending order. */
+ * (C, HP = H + 2P, WP = W + 2P). Full 16-wide column blocks use conv_tile;
+ * remaining columns use a scalar loop with the same accumulation order. */
 static void conv_image(float *out, const float *xp, const float *w, const float *b, int C, int HP,
                        int WP, int F, int K, int HO, int WO) {
-    for (int f = 0; f < F; f++) {
-        float *o = out + (size_t)f * HO * WO;
-        float bias = b ? b[f] : 0.0f;
-        for (int i = 0; i < HO * WO; i++) o[i] = bias;
-        const float *wf = w + (size_t)f * C * K * K;
-        for (int c = 0; c < C; c++) {
-            const float *xc = xp + (size_t)c * HP * WP;
-            for (int ky = 0; ky < K; ky++) {
-                for (int kx = 0; kx < K; kx++) {
-                    const float wv = wf[(c * K + ky) * K + kx];
-                    for (int y = 0; y < HO; y++) {
-                        const float *row = xc + (size_t)(y + ky) * WP + kx;
-                        float *orow = o + (size_t)y * WO;
-                        for (int xx = 0; xx < WO; xx++) orow[xx] += wv * row[xx];
-                    }
-                }
+    const int CKK = C * K * K;
+    const int x_vec = WO - WO % V16;
+    for (int y = 0; y < HO; y++) {
+        int f0 = 0;
+        for (; f0 + 8 <= F; f0 += 8) {
+            int x0 = 0;
+            for (; x0 + 2 * V16 <= x_vec; x0 += 2 * V16)
+                conv_tile(out, xp, w, b, C, HP, WP, K, HO, WO, y, f0, x0, 8, 2);
+            for (; x0 < x_vec; x0 += V16)
+                conv_tile(out, xp, w, b, C, HP, WP, K, HO, WO, y, f0, x0, 8, 1);
+        }
+        for (; f0 < F; f0++)
+            for (int x0 = 0; x0 < x_vec; x0 += V16)
+                conv_tile(out, xp, w, b, C, HP, WP, K, HO, WO, y, f0, x0, 1, 1);
+        for (int f = 0; f < F; f++) {
+            for (int xo = x_vec; xo < WO; xo++) {
+                float acc = b ? b[f] : 0.0f;
+                for (int c = 0; c < C; c++)
+                    for (int ky = 0; ky < K; ky++)
+                        for (int kx = 0; kx < K; kx++)
+                            acc += w[(size_t)f * CKK + (c * K + ky) * K + kx] *
+                                   xp[((size_t)c * HP + y + ky) * WP + xo + kx];
+                out[((size_t)f * HO + y) * WO + xo] = acc;
             }
         }
     }
@@ -183,51 +232,123 @@ void ms_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, const fl
     }
 }
 
-size_t ms_conv_backward_partial_floats(int B, int C, int F, int K) {
-    return (size_t)n_chunks(B) * ((size_t)F * C * K * K + F);
+/* Per chunk of images: the partial dw (F*C*K*K), db (F), then room for one
+ * image's dense gradient map (F, HO, WO) and padded input (C, HP, WP). */
+static size_t conv_bwd_stride(int C, int H, int W, int F, int K, int P) {
+    const size_t HO = H + 2 * P - K + 1, WO = W + 2 * P - K + 1;
+    const size_t HP = H + 2 * P, WP = W + 2 * P;
+    return (size_t)F * C * K * K + F + F * HO * WO + (size_t)C * HP * WP + 2 * V16;
+}
+
+size_t ms_conv_backward_partial_floats(int B, int C, int H, int W, int F, int K, int P) {
+    return (size_t)n_chunks(B) * conv_bwd_stride(C, H, W, F, K, P);
+}
+
+/* dw[f0..f0+FB)[c][ky][0..K) += sum over (y, x) of g[f][y][x] * xp[c][y+ky][x+kx]
+ * for one image, over the 16-wide column blocks (x < x_vec); scalar tail
+ * columns are added by the caller. FB is a compile-time constant. */
+static inline __attribute__((always_inline)) void
+conv_dw_tile(float *dw, const float *g, const float *xp, int C, int HP, int WP, int K, int HO,
+             int WO, int x_vec, int f0, int c, int ky, const int FB) {
+    v16 acc[8][3];
+    const int KX = K < 3 ? K : 3;
+    for (int kx0 = 0; kx0 < K; kx0 += 3) {
+        const int nk = K - kx0 < 3 ? K - kx0 : 3;
+        for (int j = 0; j < FB; j++)
+            for (int t = 0; t < 3; t++) acc[j][t] = (v16){0};
+        for (int y = 0; y < HO; y++) {
+            const float *row = xp + ((size_t)c * HP + y + ky) * WP + kx0;
+            for (int x0 = 0; x0 < x_vec; x0 += V16) {
+                v16 in[3];
+                for (int t = 0; t < KX; t++) in[t] = t < nk ? vload(row + x0 + t) : (v16){0};
+                for (int j = 0; j < FB; j++) {
+                    const v16 gv = vload(g + ((size_t)(f0 + j) * HO + y) * WO + x0);
+                    for (int t = 0; t < KX; t++) acc[j][t] += gv * in[t];
+                }
+            }
+        }
+        for (int j = 0; j < FB; j++) {
+            float *d = dw + ((size_t)(f0 + j) * C + c) * K * K + ky * K + kx0;
+            for (int t = 0; t < nk; t++) {
+                float sum = 0.0f;
+                for (int e = 0; e < V16; e++) sum += acc[j][t][e];
+                d[t] += sum;
+            }
+        }
+    }
 }
 
 void ms_conv_relu_pool_backward(float *dx, float *dw, float *db, const float *dpooled,
                                 const float *act, const int32_t *idx, const float *x,
                                 const float *w, int B, int C, int H, int W, int F, int K, int P,
                                 float *partial) {
-    const int HO = H + 2 * P - K + 1, WO = W + 2 * P - K + 1;
-    const int PH = HO / 2, PW = WO / 2;
-    const size_t nw = (size_t)F * C * K * K, stride = nw + F;
+    const int HO = H + 2 * P - K + 1, WO = W + 2 * P - K + 1, HP = H + 2 * P, WP = W + 2 * P;
+    const int PH = HO / 2, PW = WO / 2, x_vec = WO - WO % V16;
+    const size_t nw = (size_t)F * C * K * K, stride = conv_bwd_stride(C, H, W, F, K, P);
     const int nc = n_chunks(B);
     if (dx) memset(dx, 0, sizeof(float) * (size_t)B * C * H * W);
 #pragma omp parallel for schedule(static) num_threads(kernel_threads)
     for (int ch = 0; ch < nc; ch++) {
         float *pw = partial + (size_t)ch * stride, *pb = pw + nw;
-        memset(pw, 0, sizeof(float) * stride);
+        float *gmap = pb + F, *xp = gmap + (size_t)F * HO * WO;
+        memset(pw, 0, sizeof(float) * (nw + F));
+        memset(xp, 0, sizeof(float) * (size_t)C * HP * WP);
         int i1 = (ch + 1) * MS_CHUNK < B ? (ch + 1) * MS_CHUNK : B;
         for (int i = ch * MS_CHUNK; i < i1; i++) {
             const float *xi = x + (size_t)i * C * H * W;
-            float *dxi = dx ? dx + (size_t)i * C * H * W : NULL;
+            /* The dense gradient w.r.t. the conv pre-activation: non-zero only
+             * at each window's maximum where the ReLU is active. */
+            memset(gmap, 0, sizeof(float) * (size_t)F * HO * WO);
             for (int f = 0; f < F; f++) {
-                const size_t plane = ((size_t)i * F + f);
+                const size_t plane = (size_t)i * F + f;
                 const float *dp = dpooled + plane * PH * PW;
                 const int32_t *ip = idx + plane * PH * PW;
                 const float *ap = act + plane * HO * WO;
-                float *pwf = pw + (size_t)f * C * K * K;
-                const float *wf = w + (size_t)f * C * K * K;
+                float *gm = gmap + (size_t)f * HO * WO;
+                float bsum = 0.0f;
                 for (int q = 0; q < PH * PW; q++) {
                     const int o = ip[q];
-                    const float g = dp[q];
-                    if (g == 0.0f || !(ap[o] > 0.0f)) continue;
-                    const int y = o / WO, xo = o % WO;
-                    pb[f] += g;
-                    for (int c = 0; c < C; c++) {
-                        for (int ky = 0; ky < K; ky++) {
-                            const int yy = y + ky - P;
-                            if (yy < 0 || yy >= H) continue;
-                            for (int kx = 0; kx < K; kx++) {
-                                const int xx = xo + kx - P;
-                                if (xx < 0 || xx >= W) continue;
-                                const size_t wi = (size_t)(c * K + ky) * K + kx;
-                                const size_t xi_off = ((size_t)c * H + yy) * W + xx;
-                                pwf[wi] += g * xi[xi_off];
-                                if (dxi) dxi[xi_off] += g * wf[wi];
+                    if (ap[o] > 0.0f) {
+                        gm[o] = dp[q];
+                        bsum += dp[q];
+                    }
+                }
+                pb[f] += bsum;
+            }
+            for (int c = 0; c < C; c++)
+                for (int y = 0; y < H; y++)
+                    memcpy(xp + ((size_t)c * HP + y + P) * WP + P, xi + ((size_t)c * H + y) * W,
+                           sizeof(float) * W);
+            for (int c = 0; c < C; c++) {
+                for (int ky = 0; ky < K; ky++) {
+                    int f0 = 0;
+                    for (; f0 + 8 <= F; f0 += 8)
+                        conv_dw_tile(pw, gmap, xp, C, HP, WP, K, HO, WO, x_vec, f0, c, ky, 8);
+                    for (; f0 < F; f0++)
+                        conv_dw_tile(pw, gmap, xp, C, HP, WP, K, HO, WO, x_vec, f0, c, ky, 1);
+                }
+            }
+            /* Columns beyond the last full vector, and the input gradient. */
+            for (int f = 0; f < F; f++) {
+                const float *gm = gmap + (size_t)f * HO * WO;
+                float *pwf = pw + (size_t)f * C * K * K;
+                const float *wf = w + (size_t)f * C * K * K;
+                for (int y = 0; y < HO; y++) {
+                    for (int xo = dx ? 0 : x_vec; xo < WO; xo++) {
+                        const float g = gm[(size_t)y * WO + xo];
+                        if (g == 0.0f) continue;
+                        for (int c = 0; c < C; c++) {
+                            for (int ky = 0; ky < K; ky++) {
+                                for (int kx = 0; kx < K; kx++) {
+                                    const size_t wi = (size_t)(c * K + ky) * K + kx;
+                                    if (xo >= x_vec)
+                                        pwf[wi] += g * xp[((size_t)c * HP + y + ky) * WP + xo + kx];
+                                    if (!dx) continue;
+                                    const int yy = y + ky - P, xx = xo + kx - P;
+                                    if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
+                                    dx[(size_t)i * C * H * W + ((size_t)c * H + yy) * W + xx] +=
+                                        g * wf[wi];
+                                }
                             }
                         }
                     }

@@ -170,9 +170,10 @@ static size_t carve(ms_net_t *net, char *base) {
         TAKE(net->d_conv[l], float, pooled); /* gradient w.r.t. the pooled output */
         int in_h = l ? L->pool_h[l - 1] : a->in_h, in_w = l ? L->pool_w[l - 1] : a->in_w;
         size_t per_thread = ms_conv_scratch_floats(L->conv_in_c[l], in_h, in_w, a->conv_pad);
-        size_t s1 = per_thread * (size_t)omp_get_max_threads();
-        size_t s2 = ms_conv_backward_partial_floats(net->max_b, L->conv_in_c[l], a->conv_c[l],
-                                                    a->conv_k);
+        size_t s1 = per_thread * (size_t)(net->threads > omp_get_max_threads() ? net->threads
+                                                                           : omp_get_max_threads());
+        size_t s2 = ms_conv_backward_partial_floats(net->max_b, L->conv_in_c[l], in_h, in_w,
+                                                    a->conv_c[l], a->conv_k, a->conv_pad);
         if (s1 > scratch) scratch = s1;
         if (s2 > scratch) scratch = s2;
     }

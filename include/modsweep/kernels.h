@@ -56,12 +56,12 @@ size_t ms_conv_scratch_floats(int C, int H, int W, int P);
  * the conv pre-activation only at each window's maximum and only where the
  * ReLU is active. Overwrites dw (F, C, K, K), db (F) (may be NULL), and dx
  * (B, C, H, W) (may be NULL for the first layer). partial: scratch of at
- * least ms_conv_backward_partial_floats(B, C, F, K) floats. */
+ * least ms_conv_backward_partial_floats(B, C, H, W, F, K, P) floats. */
 void ms_conv_relu_pool_backward(float *dx, float *dw, float *db, const float *dpooled,
                                 const float *act, const int32_t *idx, const float *x,
                                 const float *w, int B, int C, int H, int W, int F, int K, int P,
                                 float *partial);
-size_t ms_conv_backward_partial_floats(int B, int C, int F, int K);
+size_t ms_conv_backward_partial_floats(int B, int C, int H, int W, int F, int K, int P);
 
 /* Mean cross-entropy of logits (B, NC) against y, accumulated in double.
  * dlogits (may be NULL) receives (softmax - onehot) / B; per_sample (may be

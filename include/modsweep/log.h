@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "modsweep/error.h"
+
 /* Verbosity: 0 = errors only (--quiet), 1 = normal, 2 = debug. */
 void ms_log_init(int rank, int verbosity);
 int ms_log_rank(void);
