@@ -1,14 +1,121 @@
-/* modsweep: the command-line driver (placeholder until the engine lands). */
-#include <stdio.h>
-#include <string.h>
-
+/* modsweep: the command line.
+ *
+ *   mpirun -n N modsweep [options] grid.ini   run or resume a sweep
+ *   modsweep --dry-run grid.ini               validate, print tasks and an estimate
+ *   modsweep status results.h5                progress of a results file
+ */
+#include "modsweep/config.h"
+#include "modsweep/log.h"
+#include "modsweep/results.h"
+#include "modsweep/sweep.h"
 #include "modsweep/version.h"
 
-int main(int argc, char **argv) {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
-        printf("modsweep %s (%s)\n", MS_VERSION, MS_BUILD_OPTIONS);
-        return 0;
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: mpirun -n N modsweep [options] GRID.ini   run (or resume) a sweep\n"
+            "       modsweep --dry-run GRID.ini              validate; print the tasks and an estimate\n"
+            "       modsweep status RESULTS.h5               progress: done, failed, pending, ETA\n"
+            "       modsweep --keys                          every grid-file key with its meaning\n"
+            "       modsweep --schema                        the datasets of a results file\n"
+            "\n"
+            "options:\n"
+            "  -o, --output FILE  results file (default: [sweep] output of the grid)\n"
+            "  --restart          replace a results file that another grid made\n"
+            "  --threads N        kernel threads per rank (default: cores / ranks per node)\n"
+            "  --team N           ranks pruning one label together (default: [sweep] team)\n"
+            "  --retries N        attempts after a failed task (default: [sweep] retries)\n"
+            "  -q, --quiet        no progress lines\n"
+            "  -h, --help         this text\n"
+            "  --version          version and build options\n"
+            "\n"
+            "exit status: 0 finished, 1 error, 2 usage, 75 stopped by a signal (run again to "
+            "resume)\n");
+}
+
+static int parse_int(const char *opt, const char *v, int lo, int *out) {
+    char *end;
+    long x = v ? strtol(v, &end, 10) : 0;
+    if (!v || *end || x < lo || x > 1000000) {
+        fprintf(stderr, "modsweep: %s needs an integer >= %d\n", opt, lo);
+        return -1;
     }
-    fprintf(stderr, "usage: modsweep [--version]\n");
-    return 2;
+    *out = (int)x;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    ms_run_opts_t o = {.retries = -1};
+    int dry = 0, status_cmd = 0;
+    const char *arg = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return MS_EXIT_OK;
+        } else if (!strcmp(a, "--version")) {
+            printf("modsweep %s (%s, results schema %d)\n", MS_VERSION, MS_BUILD_OPTIONS,
+                   MS_SCHEMA_VERSION);
+            return MS_EXIT_OK;
+        } else if (!strcmp(a, "--keys")) {
+            ms_grid_print_keys(stdout);
+            return MS_EXIT_OK;
+        } else if (!strcmp(a, "--schema")) {
+            ms_results_print_schema(stdout);
+            return MS_EXIT_OK;
+        } else if (!strcmp(a, "--dry-run")) {
+            dry = 1;
+        } else if (!strcmp(a, "--restart")) {
+            o.restart = 1;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            o.quiet = 1;
+        } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (++i >= argc) {
+                fprintf(stderr, "modsweep: %s needs a file name\n", a);
+                return MS_EXIT_USAGE;
+            }
+            o.output = argv[i];
+        } else if (!strcmp(a, "--threads")) {
+            if (parse_int(a, ++i < argc ? argv[i] : NULL, 1, &o.threads)) return MS_EXIT_USAGE;
+        } else if (!strcmp(a, "--team")) {
+            if (parse_int(a, ++i < argc ? argv[i] : NULL, 1, &o.team)) return MS_EXIT_USAGE;
+        } else if (!strcmp(a, "--retries")) {
+            if (parse_int(a, ++i < argc ? argv[i] : NULL, 0, &o.retries)) return MS_EXIT_USAGE;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "modsweep: unknown option '%s' (see --help)\n", a);
+            return MS_EXIT_USAGE;
+        } else if (!strcmp(a, "status") && !arg && !status_cmd) {
+            status_cmd = 1;
+        } else if (!arg) {
+            arg = a;
+        } else {
+            fprintf(stderr, "modsweep: unexpected argument '%s' (see --help)\n", a);
+            return MS_EXIT_USAGE;
+        }
+    }
+    if (!arg) {
+        usage(stderr);
+        return MS_EXIT_USAGE;
+    }
+    if (dry) return ms_sweep_dry_run(arg, stdout);
+
+    int provided;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    ms_log_init(rank, o.quiet ? 0 : 1);
+    ms_log_set_mpi(1);
+    int rc;
+    if (status_cmd) {
+        rc = rank == 0 ? ms_sweep_status(arg, stdout) : MS_EXIT_OK;
+    } else {
+        o.grid_path = arg;
+        rc = ms_sweep_run(&o);
+    }
+    MPI_Finalize();
+    return rc;
 }

@@ -194,8 +194,9 @@ int ms_net_init(ms_net_t *net, const ms_arch_t *arch, int max_b, int threads) {
     if (rc) return rc;
     if (max_b < 1) return ms_err_set(MS_EINVAL, "network: batch size %d", max_b);
     net->max_b = max_b;
-    net->threads = threads > 0 ? threads : 1;
-    ms_kernels_set_threads(net->threads);
+    /* Scratch is sized for the larger of the requested and the process's
+     * kernel thread count; the count itself is set by ms_kernels_set_threads. */
+    net->threads = threads > ms_kernels_threads() ? threads : ms_kernels_threads();
     size_t bytes = carve(net, NULL);
     net->mem = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!net->mem) {

@@ -116,7 +116,9 @@ typedef struct ms_net {
     void *mem;                     /* the single allocation behind every pointer above */
 } ms_net_t;
 
-/* Allocates every buffer for batches of up to max_b. threads <= 0 means 1. */
+/* Allocates every buffer for batches of up to max_b, with per-thread scratch
+ * for max(threads, ms_kernels_threads()) threads (the kernels' thread count is
+ * set once per process with ms_kernels_set_threads). */
 int ms_net_init(ms_net_t *net, const ms_arch_t *arch, int max_b, int threads);
 void ms_net_free(ms_net_t *net);
 

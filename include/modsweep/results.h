@@ -1,0 +1,159 @@
+/* The results file: one HDF5 file per sweep, written through parallel HDF5
+ * (MPI-IO) by every rank, read with h5py.
+ *
+ * Layout (columnar): every dataset has the model index m as its first
+ * dimension (group /models), or (m, label index) as its first two (group
+ * /labels), followed by the column's own dimensions. All groups and datasets
+ * are created collectively at full size when the sweep starts (into
+ * "<file>.part", renamed once complete and flushed), so a results file either
+ * does not exist or holds every dataset. Afterwards each rank writes its own
+ * rows with independent writes and never creates or extends anything; a
+ * task's status is written after its data. The file's attributes carry the
+ * grid file's text, the resolved settings and their hash, modsweep's version,
+ * build options and schema version.
+ *
+ * The columns are declared in tables (ms_col_t), one per module (this file's
+ * core columns, cluster, prune, measures), so the schema documentation
+ * (`modsweep --schema`, the README) comes from the same place as the file. */
+#ifndef MODSWEEP_RESULTS_H
+#define MODSWEEP_RESULTS_H
+
+#include <mpi.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "modsweep/config.h"
+#include "modsweep/nn.h"
+
+#define MS_STR_LEN 256 /* fixed-length strings (reasons, host names) */
+
+/* Task status values, in /models/status_train, /models/status_analyse and
+ * /labels/status. */
+typedef enum ms_status {
+    MS_ST_PENDING = 0,
+    MS_ST_DONE = 1,
+    MS_ST_FAILED = 2, /* failed after all retries: see the reason column */
+} ms_status_t;
+
+typedef enum ms_task_kind { MS_TASK_TRAIN = 0, MS_TASK_ANALYSE = 1, MS_TASK_PRUNE = 2 } ms_task_kind_t;
+
+/* The sizes every column's shape is made of. */
+typedef struct ms_dims {
+    long M;      /* models */
+    long L;      /* labels per model */
+    long S;      /* training steps per model (epochs x steps per epoch) */
+    long E;      /* epochs */
+    long P;      /* parameters per model */
+    long NW;     /* prunable fc weights per model */
+    long NFC;    /* fc layers */
+    long NC;     /* classes (10) */
+    long NK;     /* k values of the clusterability curve */
+    long NU;     /* fc units: sum of fc inputs and outputs laid out layer by layer (see cluster.h) */
+    long NT;     /* tensors in the parameter buffer */
+    ms_layout_t layout;
+} ms_dims_t;
+
+/* Fills dims for grid g whose training split has n_train images. */
+void ms_dims_init(ms_dims_t *d, const ms_grid_t *g, int n_train);
+
+typedef enum ms_row_kind {
+    MS_ROW_MODEL = 0, /* first dimension M */
+    MS_ROW_LABEL = 1, /* first dimensions M, L */
+} ms_row_kind_t;
+
+typedef enum ms_dtype {
+    MS_DT_F32 = 0,
+    MS_DT_F64,
+    MS_DT_I8,
+    MS_DT_U8,
+    MS_DT_I32,
+    MS_DT_I64,
+    MS_DT_STR, /* fixed-length MS_STR_LEN, NUL-padded */
+} ms_dtype_t;
+
+/* Symbolic trailing dimensions (literal sizes are positive). */
+enum {
+    MS_DIM_S = -1,
+    MS_DIM_E = -2,
+    MS_DIM_P = -3,
+    MS_DIM_NW = -4,
+    MS_DIM_NFC = -5,
+    MS_DIM_NC = -6,
+    MS_DIM_NK = -7,
+    MS_DIM_NU = -8,
+    MS_DIM_L = -9,
+};
+
+/* One dataset of the file. */
+typedef struct ms_col {
+    const char *path;  /* "models/test_acc" */
+    int row;           /* ms_row_kind_t */
+    int dtype;         /* ms_dtype_t */
+    int ndim;          /* trailing dimensions (0..3) */
+    int dim[3];        /* MS_DIM_* or literal sizes */
+    const char *doc;   /* meaning and units, for the schema documentation */
+} ms_col_t;
+
+/* The column tables of every module, each ended by an entry with path NULL. */
+extern const ms_col_t ms_core_cols[];  /* results.c: settings, status, training */
+extern const ms_col_t ms_prune_cols[]; /* prune_stage.c: circuits */
+
+typedef struct ms_results ms_results_t;
+
+/* Creates path collectively over comm for grid g with sizes d: writes
+ * "<path>.part", creates every dataset at full size (floats filled with NaN,
+ * integers with 0, strings empty), writes the attributes and the per-model
+ * settings columns, flushes, and renames it to path. Fails with MS_EIO if
+ * path exists. */
+int ms_results_create(ms_results_t **out, const char *path, MPI_Comm comm, const ms_grid_t *g,
+                      const ms_dims_t *d);
+
+/* Opens an existing file collectively over comm (MPI_COMM_SELF for one
+ * process): checks the schema version and reads the dimensions. */
+int ms_results_open(ms_results_t **out, const char *path, MPI_Comm comm, int writable);
+
+/* Closes collectively; safe on NULL. */
+int ms_results_close(ms_results_t *r);
+
+/* The grid hash, resolved text and dimensions stored in the file. */
+uint64_t ms_results_grid_hash(const ms_results_t *r);
+const char *ms_results_grid_resolved(const ms_results_t *r);
+const char *ms_results_grid_text(const ms_results_t *r);
+const ms_dims_t *ms_results_dims(const ms_results_t *r);
+const char *ms_results_path(const ms_results_t *r);
+
+/* Writes / reads one row of column `path` (independent I/O): the row of model
+ * m (li = -1 for model columns) or of (m, li). buf holds the row's trailing
+ * dimensions in C order, in the column's type (char[MS_STR_LEN] for strings). */
+int ms_results_write(ms_results_t *r, const char *path, long m, long li, const void *buf);
+int ms_results_read(ms_results_t *r, const char *path, long m, long li, void *buf);
+
+/* Writes / reads `count` entries starting at `first` along the first
+ * trailing dimension of a row (e.g. one epoch's steps of a curve). */
+int ms_results_write_part(ms_results_t *r, const char *path, long m, long li, long first,
+                          long count, const void *buf);
+int ms_results_read_part(ms_results_t *r, const char *path, long m, long li, long first,
+                         long count, void *buf);
+
+/* Reads a whole column (every row) into buf. */
+int ms_results_read_all(ms_results_t *r, const char *path, void *buf);
+
+/* Task bookkeeping: status (ms_status_t), attempts so far and the last
+ * failure reason of a task; li is ignored for train and analyse tasks. */
+int ms_results_set_status(ms_results_t *r, int kind, long m, long li, int status, int attempts,
+                          const char *reason);
+int ms_results_get_status(ms_results_t *r, int kind, long m, long li, int *status, int *attempts,
+                          char *reason);
+
+/* Reads the status of every task into arrays (train[M], analyse[M],
+ * prune[M*L]); any may be NULL. */
+int ms_results_all_status(ms_results_t *r, int8_t *train, int8_t *analyse, int8_t *prune);
+
+/* Prints the schema (every column of every table) as a Markdown table. */
+void ms_results_print_schema(FILE *f);
+
+/* Size in elements of one row of a column, and the column's definition. */
+const ms_col_t *ms_results_col(const char *path);
+long ms_results_row_elems(const ms_results_t *r, const ms_col_t *c);
+
+#endif

@@ -1,0 +1,47 @@
+/* The stages of a sweep: what one task computes and writes.
+ *
+ * A model (one grid index m) is trained once (ms_stage_train), analysed once
+ * (ms_stage_analyse: clusters, ablations, measures) and pruned once per label
+ * (ms_stage_prune, possibly by a team of ranks). Each stage reads what it
+ * needs from the results file (the trained parameters), writes its rows, and
+ * leaves the task status to the caller, who writes it after the data. */
+#ifndef MODSWEEP_STAGES_H
+#define MODSWEEP_STAGES_H
+
+#include <mpi.h>
+
+#include "modsweep/config.h"
+#include "modsweep/data.h"
+#include "modsweep/results.h"
+#include "modsweep/train.h"
+
+/* What every stage needs: the grid, the open results file, the data. */
+typedef struct ms_ctx {
+    const ms_grid_t *g;
+    ms_results_t *res;
+    const ms_split_t *train, *test;
+    int rank;          /* rank in MPI_COMM_WORLD */
+    char host[64];
+    int threads;       /* kernel threads of this rank */
+    int verbose;
+} ms_ctx_t;
+
+/* Trains model m and writes its curves, accuracies and parameters. Returns 0
+ * or a negative error; reason (MS_REASON_MAX) receives why it failed. A
+ * numerical fault (NaN/Inf) returns MS_ENUMERIC: retrying cannot help. */
+int ms_stage_train(ms_ctx_t *ctx, int m, char *reason);
+
+/* Analyses trained model m (cluster analysis, ablations, measures). */
+int ms_stage_analyse(ms_ctx_t *ctx, int m, char *reason);
+
+/* Prunes trained model m for label index li over the ranks of team (whose
+ * members all call it); rank 0 of the team writes the results. */
+int ms_stage_prune(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason);
+
+/* The modules behind the stages. */
+int ms_prune_label(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason);
+
+/* Reads the trained parameters of model m (P floats) from the results file. */
+int ms_stage_load_params(ms_ctx_t *ctx, int m, float *params);
+
+#endif

@@ -1,0 +1,35 @@
+/* The sweep driver: everything `modsweep grid.ini`, `modsweep --dry-run` and
+ * `modsweep status` do, from reading the grid to closing the results file. */
+#ifndef MODSWEEP_SWEEP_H
+#define MODSWEEP_SWEEP_H
+
+#include <stdio.h>
+
+/* Exit statuses of modsweep (slurm/sweep.sh turns MS_EXIT_RESUMABLE into a requeue). */
+enum {
+    MS_EXIT_OK = 0,         /* every task is done or has failed for good (see status) */
+    MS_EXIT_ERROR = 1,      /* bad input or an I/O fault: nothing was lost */
+    MS_EXIT_USAGE = 2,      /* bad command line */
+    MS_EXIT_RESUMABLE = 75, /* stopped by SIGTERM/SIGUSR1; run the same command again */
+};
+
+typedef struct ms_run_opts {
+    const char *grid_path;
+    const char *output;  /* overrides [sweep] output (NULL: the grid's) */
+    int restart;         /* replace a results file made by a different grid */
+    int quiet;           /* no progress lines */
+    int threads;         /* kernel threads per rank (0: the grid's, else automatic) */
+    int team;            /* ranks pruning one label together (0: the grid's) */
+    int retries;         /* attempts after a failure (-1: the grid's) */
+} ms_run_opts_t;
+
+/* Runs (or resumes) a sweep; collective over MPI_COMM_WORLD. Returns an exit status. */
+int ms_sweep_run(const ms_run_opts_t *o);
+
+/* Validates a grid file and prints its tasks and an estimate (no output file). */
+int ms_sweep_dry_run(const char *grid_path, FILE *out);
+
+/* Prints the progress of a results file: done, failed with reasons, pending, ETA. */
+int ms_sweep_status(const char *results_path, FILE *out);
+
+#endif

@@ -1,0 +1,1281 @@
+/* Exact greedy per-weight pruning (prune.h): the canonical evaluation, the
+ * naive reference loop, and the fast windowed algorithm that reproduces it
+ * bit for bit.
+ *
+ * Dimension letters: N samples (the label's images), NI inputs and O outputs
+ * of an fc layer, NC classes, B window length (candidate states).
+ *
+ * Built with -ffp-contract=off (CMakeLists.txt): every a * b + c below is a
+ * rounded product then a rounded sum, as the canonical evaluation defines. */
+#include "modsweep/prune.h"
+#include "modsweep/error.h"
+#include "modsweep/kernels.h"
+#include "modsweep/log.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef __int128 i128;
+
+/* ---- exp and log in plain double arithmetic ------------------------------------ */
+
+static const double LN2_HI = 6.93147180369123816490e-01; /* high 32 bits of ln 2 */
+static const double LN2_LO = 1.90821492927058770002e-10; /* ln 2 - LN2_HI */
+
+/* The main path of ms_exact_exp, valid for -700 <= x <= 700. x = (n/2) ln 2 + r
+ * with |r| <= ln2 / 4 (n * LN2_HI / 2 is exact: LN2_HI has 32 significant
+ * bits and |n| < 2^12); exp(r) by its Taylor series to r^11 / 11! (error
+ * below 2e-18); times sqrt(2) for odd n, then times 2^floor(n/2) through the
+ * exponent bits (exact). Branch-free, so loops over it vectorise. */
+static inline double exp_reduced(double n, double r) {
+    double p = 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    const int64_t k = (int64_t)n;
+    return (k & 1) ? p * 0x1.6a09e667f3bcdp+0 : p;
+}
+
+/* Round to the nearest integer (ties to even) for |y| < 2^51: adding and
+ * subtracting 1.5 * 2^52 is exact IEEE arithmetic (no -ffast-math here), and
+ * unlike floor() it vectorises. */
+static inline double round_magic(double y) {
+    return (y + 6755399441055744.0) - 6755399441055744.0;
+}
+
+static inline double exp_core(double x) {
+    const double n = round_magic(x * (2.0 / 6.93147180559945309417e-01));
+    const double r = (x - n * (LN2_HI / 2.0)) - n * (LN2_LO / 2.0);
+    const double v = exp_reduced(n, r);
+    union {
+        uint64_t u;
+        double d;
+    } two = {.u = (uint64_t)(((int64_t)n >> 1) + 1023) << 52};
+    return v * two.d;
+}
+
+double ms_exact_exp(double x) {
+    if (x != x) return x;
+    if (x > 709.0) return INFINITY;
+    if (x < -745.0) return 0.0;
+    if (x >= -700.0 && x <= 700.0) return exp_core(x);
+    /* Near the ends of the range: the same steps, the scaling by ldexp. */
+    const double n = round_magic(x * (2.0 / 6.93147180559945309417e-01));
+    const double r = (x - n * (LN2_HI / 2.0)) - n * (LN2_LO / 2.0);
+    return ldexp(exp_reduced(n, r), (int)((int64_t)n >> 1));
+}
+
+/* The main path of ms_exact_log for positive normal x: x = f 2^e with f in
+ * [sqrt(1/2), sqrt(2)) read from the bits (what frexp gives), then
+ * log f = 2 atanh(u), u = (f - 1)/(f + 1), |u| < 0.1716, by its series to u^25. */
+static inline double log_core(double x) {
+    union {
+        double d;
+        uint64_t u;
+    } v = {.d = x};
+    int64_t e = (int64_t)((v.u >> 52) & 0x7ff) - 1022;
+    v.u = (v.u & 0x800fffffffffffffull) | 0x3fe0000000000000ull; /* f in [0.5, 1) */
+    double f = v.d;
+    const int low = f < 0.70710678118654752440;
+    f = low ? f * 2.0 : f;
+    e = low ? e - 1 : e;
+    const double u = (f - 1.0) / (f + 1.0), u2 = u * u;
+    double s = 1.0 / 25.0;
+    for (int k = 23; k >= 1; k -= 2) s = s * u2 + 1.0 / (double)k;
+    const double logf = 2.0 * u * s;
+    return ((double)e * LN2_HI + logf) + (double)e * LN2_LO;
+}
+
+double ms_exact_log(double x) {
+    if (x != x || x < 0.0) return NAN;
+    if (x == 0.0) return -INFINITY;
+    if (x == INFINITY) return x;
+    if (x >= 2.2250738585072014e-308) return log_core(x);
+    /* Subnormal: scale into the normal range first (exact). */
+    return log_core(x * 18014398509481984.0) - 54.0 * LN2_HI - 54.0 * LN2_LO;
+}
+
+/* ---- the canonical evaluation ------------------------------------------------------ */
+
+/* One sample's loss as an exact fixed-point number: the double ce rounded to a
+ * multiple of 2^-53 (floor part and 53-bit fraction), as a 128-bit integer. */
+static i128 fixed_loss(double ce) {
+    double hi = floor(ce);
+    double frac = ce - hi; /* exact, in [0, 1) */
+    int64_t lo = (int64_t)(frac * 9007199254740992.0); /* * 2^53, truncated */
+    return (i128)(int64_t)hi * ((i128)1 << 53) + lo;
+}
+static double fixed_to_double(i128 q) { return (double)q / 9007199254740992.0; }
+
+/* Cross-entropy of one sample's logits z (NC) for class y, canonical order. */
+static double canonical_ce(const double *z, int NC, int y) {
+    double m = -DBL_MAX;
+    for (int c = 0; c < NC; c++)
+        if (z[c] > m) m = z[c];
+    double s = 0.0;
+    for (int c = 0; c < NC; c++) s = s + ms_exact_exp(z[c] - m);
+    return (m + ms_exact_log(s)) - z[y];
+}
+
+/* The canonical pre-activation of one fc row: bias plus the pairwise tree
+ * sum of the terms w[i] * h[i]. The tree is fixed by the input indices alone:
+ * level 0 holds the terms, a term whose weight is 0 being absent; node t of
+ * level k + 1 combines nodes 2t and 2t + 1 of level k into left + right when
+ * both are present, the present one when only one is, and is absent when
+ * neither is. z = bias + root (bias alone when the root is absent); without a
+ * bias, z = root (or 0). Zeroing one weight changes only the nodes above it,
+ * which is what lets the fast path update a row in O(log NI) per sample.
+ * buf (NI doubles) and pres (NI bytes) are scratch. */
+static double row_tree(const float *w, const double *h, int NI, const float *bias, double *buf,
+                       uint8_t *pres) {
+    int n = NI, present = 0;
+    for (int i = 0; i < NI; i++) {
+        pres[i] = w[i] != 0.0f;
+        present += pres[i];
+        buf[i] = pres[i] ? (double)w[i] * h[i] : 0.0;
+    }
+    if (present == NI) {
+        /* No absent leaf: the same pairs, without presence tests. */
+        while (n > 1) {
+            const int m = n / 2;
+            for (int t = 0; t < m; t++) buf[t] = buf[2 * t] + buf[2 * t + 1];
+            if (n & 1) buf[m] = buf[n - 1];
+            n = (n + 1) / 2;
+        }
+        const double root = NI > 0 ? buf[0] : 0.0;
+        if (bias) return NI > 0 ? (double)*bias + root : (double)*bias;
+        return root;
+    }
+    while (n > 1) {
+        const int m = (n + 1) / 2;
+        for (int t = 0; t < m; t++) {
+            const int a = 2 * t, b = 2 * t + 1;
+            const int pa = pres[a], pb = b < n && pres[b];
+            if (pa && pb)
+                buf[t] = buf[a] + buf[b];
+            else if (pb)
+                buf[t] = buf[b];
+            else
+                buf[t] = buf[a]; /* present, or absent (then unused) */
+            pres[t] = (uint8_t)(pa || pb);
+        }
+        n = m;
+    }
+    const int root = NI > 0 && pres[0];
+    if (bias) return root ? (double)*bias + buf[0] : (double)*bias;
+    return root ? buf[0] : 0.0;
+}
+
+/* canonical_ce when only the logits listed in chg differ from a state whose
+ * exp terms (ez_old, exp(z[c] - m_old)) are known: if the maximum is the same,
+ * the other terms are the same doubles and are reused. Writes the new terms
+ * and maximum; the result is bitwise canonical_ce(z). */
+static double ce_cached(const double *z, int NC, int y, const double *ez_old, double m_old,
+                        const int *chg, int nchg, double *ez_new, double *m_new) {
+    double m = -DBL_MAX;
+    for (int c = 0; c < NC; c++)
+        if (z[c] > m) m = z[c];
+    if (m == m_old) {
+        memcpy(ez_new, ez_old, sizeof(double) * NC);
+        for (int k = 0; k < nchg; k++) ez_new[chg[k]] = ms_exact_exp(z[chg[k]] - m);
+    } else {
+        for (int c = 0; c < NC; c++) ez_new[c] = ms_exact_exp(z[c] - m);
+    }
+    double s = 0.0;
+    for (int c = 0; c < NC; c++) s = s + ez_new[c];
+    *m_new = m;
+    return (m + ms_exact_log(s)) - z[y];
+}
+
+/* row_tree of a sparse row: the present terms w[k] * h[idx[k]] in ascending
+ * input order, evaluated with the same tree. Two leaves a < b meet at the
+ * level of the highest bit in which a and b differ; walking the leaves in
+ * order with a stack, pairs that meet deeper than the next gap are added
+ * first, so the additions (operands and order) are those of row_tree. */
+static inline double tree_sparse(const int *idx, const double *w, int nnz, const double *h,
+                                 const float *bias) {
+    if (nnz <= 2) {
+        if (nnz == 0) return bias ? (double)*bias : 0.0;
+        double t = w[0] * h[idx[0]];
+        if (nnz == 2) t = t + w[1] * h[idx[1]];
+        return bias ? (double)*bias + t : t;
+    }
+    double v[33];
+    int gap[33];
+    int top = -1;
+    for (int k = 0; k < nnz; k++) {
+        const double val = w[k] * h[idx[k]];
+        if (top >= 0) {
+            const int g = 32 - __builtin_clz((unsigned)(idx[k - 1] ^ idx[k]));
+            while (top >= 1 && gap[top - 1] < g) {
+                v[top - 1] = v[top - 1] + v[top];
+                top--;
+            }
+            gap[top] = g;
+        }
+        v[++top] = val;
+    }
+    while (top >= 1) {
+        v[top - 1] = v[top - 1] + v[top];
+        top--;
+    }
+    if (bias) return top == 0 ? (double)*bias + v[0] : (double)*bias;
+    return top == 0 ? v[0] : 0.0;
+}
+
+static inline double relu_d(double z) { return z > 0.0 ? z : 0.0; }
+
+/* The conv part (if any) of every image in double, canonical order: bias,
+ * then taps (c, ky, kx) ascending; ReLU; 2x2 max pooling (first maximum).
+ * Writes the fc input features h0 (N, NI0). */
+static int canonical_features(const ms_layout_t *L, const float *params, const float *x, int N,
+                              double *h0) {
+    const ms_arch_t *a = &L->arch;
+    const size_t D = (size_t)a->in_c * a->in_h * a->in_w;
+    if (a->n_conv == 0) {
+        for (size_t j = 0; j < (size_t)N * D; j++) h0[j] = (double)x[j];
+        return 0;
+    }
+    size_t maxbuf = D;
+    for (int l = 0; l < a->n_conv; l++) {
+        size_t s = (size_t)a->conv_c[l] * L->conv_h[l] * L->conv_w[l];
+        if (s > maxbuf) maxbuf = s;
+    }
+    double *in = malloc(sizeof(double) * maxbuf), *out = malloc(sizeof(double) * maxbuf);
+    if (!in || !out) {
+        free(in);
+        free(out);
+        return ms_err_set(MS_ENOMEM, "pruning: cannot allocate conv buffers");
+    }
+    const int K = a->conv_k, P = a->conv_pad;
+    for (int n = 0; n < N; n++) {
+        for (size_t j = 0; j < D; j++) in[j] = (double)x[(size_t)n * D + j];
+        int C = a->in_c, H = a->in_h, W = a->in_w;
+        for (int l = 0; l < a->n_conv; l++) {
+            const int F = a->conv_c[l], HO = L->conv_h[l], WO = L->conv_w[l];
+            const float *w = params + L->t[L->conv_weight[l]].off;
+            const float *b = L->conv_bias_t[l] >= 0 ? params + L->t[L->conv_bias_t[l]].off : NULL;
+            for (int f = 0; f < F; f++)
+                for (int y = 0; y < HO; y++)
+                    for (int xo = 0; xo < WO; xo++) {
+                        double acc = b ? (double)b[f] : 0.0;
+                        for (int c = 0; c < C; c++)
+                            for (int ky = 0; ky < K; ky++) {
+                                const int yy = y + ky - P;
+                                if (yy < 0 || yy >= H) continue;
+                                for (int kx = 0; kx < K; kx++) {
+                                    const int xx = xo + kx - P;
+                                    if (xx < 0 || xx >= W) continue;
+                                    acc = acc + (double)w[((f * C + c) * K + ky) * K + kx] *
+                                                    in[((size_t)c * H + yy) * W + xx];
+                                }
+                            }
+                        out[((size_t)f * HO + y) * WO + xo] = relu_d(acc);
+                    }
+            const int PH = L->pool_h[l], PW = L->pool_w[l];
+            for (int f = 0; f < F; f++)
+                for (int py = 0; py < PH; py++)
+                    for (int px = 0; px < PW; px++) {
+                        const double *o = out + ((size_t)f * HO + 2 * py) * WO + 2 * px;
+                        double m = o[0];
+                        if (o[1] > m) m = o[1];
+                        if (o[WO] > m) m = o[WO];
+                        if (o[WO + 1] > m) m = o[WO + 1];
+                        in[((size_t)f * PH + py) * PW + px] = m;
+                    }
+            C = F;
+            H = PH;
+            W = PW;
+        }
+        const size_t NI0 = (size_t)L->fc_in[0];
+        memcpy(h0 + (size_t)n * NI0, in, sizeof(double) * NI0);
+    }
+    free(in);
+    free(out);
+    return 0;
+}
+
+/* Scratch of row_tree: NI doubles and NI bytes for the widest layer. */
+typedef struct tree_scratch {
+    double *buf;
+    uint8_t *pres;
+} tree_scratch_t;
+
+static int max_width(const ms_layout_t *L) {
+    int m = L->arch.fc_out[0];
+    for (int l = 0; l < L->arch.n_fc; l++) {
+        if (L->fc_in[l] > m) m = L->fc_in[l];
+        if (L->arch.fc_out[l] > m) m = L->arch.fc_out[l];
+    }
+    return m;
+}
+
+static int scratch_init(tree_scratch_t *t, int width) {
+    t->buf = malloc(sizeof(double) * (size_t)width);
+    t->pres = malloc((size_t)width);
+    return t->buf && t->pres ? 0 : ms_err_set(MS_ENOMEM, "pruning: out of memory");
+}
+static void scratch_free(tree_scratch_t *t) {
+    free(t->buf);
+    free(t->pres);
+}
+
+static const float *fc_bias(const ms_layout_t *L, const float *w, int l) {
+    return L->fc_bias_t[l] >= 0 ? w + L->t[L->fc_bias_t[l]].off : NULL;
+}
+
+/* One canonical fc row o of layer l on input h. */
+static inline double fc_row(const ms_layout_t *L, const float *w, int l, int o, const double *h,
+                            tree_scratch_t *t) {
+    const int NI = L->fc_in[l];
+    const float *b = fc_bias(L, w, l);
+    return row_tree(w + L->t[L->fc_weight[l]].off + (size_t)o * NI, h, NI, b ? b + o : NULL,
+                    t->buf, t->pres);
+}
+
+/* Canonical forward of fc layers first..n_fc-1 for one sample whose input to
+ * layer `first` is h, with the weights w (pruned ones zeroed). Returns the
+ * sample's loss. ba, bb: max_width doubles each. */
+static double canonical_tail(const ms_layout_t *L, const float *w, int first, const double *h,
+                             int label, double *ba, double *bb, tree_scratch_t *t) {
+    const ms_arch_t *a = &L->arch;
+    const double *in = h;
+    double *out = ba;
+    for (int l = first; l < a->n_fc; l++) {
+        for (int o = 0; o < a->fc_out[l]; o++) {
+            const double z = fc_row(L, w, l, o, in, t);
+            out[o] = l + 1 < a->n_fc ? relu_d(z) : z;
+        }
+        in = out;
+        out = out == ba ? bb : ba;
+    }
+    return canonical_ce(in, a->fc_out[a->n_fc - 1], label);
+}
+
+/* Pre-activations z (N, O) of layer l and, if hout is not NULL, their ReLU,
+ * for all samples whose input is hin (N, NI). */
+static void canonical_layer(const ms_layout_t *L, const float *w, int l, int N, const double *hin,
+                            double *z, double *hout, tree_scratch_t *t) {
+    const int O = L->arch.fc_out[l], NI = L->fc_in[l];
+    for (int n = 0; n < N; n++)
+        for (int o = 0; o < O; o++) {
+            const double v = fc_row(L, w, l, o, hin + (size_t)n * NI, t);
+            if (z) z[(size_t)n * O + o] = v;
+            if (hout) hout[(size_t)n * O + o] = relu_d(v);
+        }
+}
+
+void ms_prune_apply_mask(const ms_layout_t *L, float *params, const uint8_t *mask) {
+    size_t off = 0;
+    for (int l = 0; l < L->arch.n_fc; l++) {
+        const ms_tensor_t *t = &L->t[L->fc_weight[l]];
+        for (size_t j = 0; j < t->n; j++)
+            if (!mask[off + j]) params[t->off + j] = 0.0f;
+        off += t->n;
+    }
+}
+
+double ms_prune_canonical_loss(const ms_layout_t *L, const float *params, const uint8_t *mask,
+                               const float *x, int N, int label) {
+    const int MW = max_width(L);
+    float *w = malloc(sizeof(float) * L->n_params);
+    double *h0 = malloc(sizeof(double) * (size_t)N * L->fc_in[0]);
+    double *ba = malloc(sizeof(double) * MW), *bb = malloc(sizeof(double) * MW);
+    tree_scratch_t t;
+    double result = NAN;
+    if (scratch_init(&t, MW) == 0 && w && h0 && ba && bb) {
+        memcpy(w, params, sizeof(float) * L->n_params);
+        if (mask) ms_prune_apply_mask(L, w, mask);
+        if (canonical_features(L, w, x, N, h0) == 0) {
+            i128 s = 0;
+            for (int n = 0; n < N; n++)
+                s += fixed_loss(
+                    canonical_tail(L, w, 0, h0 + (size_t)n * L->fc_in[0], label, ba, bb, &t));
+            result = fixed_to_double(s) / N;
+        }
+    }
+    scratch_free(&t);
+    free(w);
+    free(h0);
+    free(ba);
+    free(bb);
+    return result;
+}
+
+/* ---- shared state of a pruning run ----------------------------------------------- */
+
+typedef struct prune_run {
+    const ms_layout_t *L;
+    const ms_prune_cfg_t *cfg;
+    int N, NC, nf;
+    float *w;               /* current weights (pruned ones zeroed) */
+    double *hin[MS_MAX_FC]; /* (N, NI_l) input of fc layer l (naive path; fc1's is the features) */
+    /* The fast path's state, sample index last (one vector lane per sample): */
+    double *hinT[MS_MAX_FC]; /* (NI_l, N) input of fc layer l */
+    double *logT;            /* (NC, N) logits */
+    double *ezT;             /* (NC, N) exp(logit - max) terms */
+    double *mz;              /* (N) maximum logit */
+    i128 *q;                 /* (N) fixed-point losses */
+    i128 s_cur, s0, tie_tol;
+    long ties, evaluated, windows;
+    double *ba, *bb;        /* per-sample scratch */
+    tree_scratch_t ts;
+} prune_run_t;
+
+static int tie(const prune_run_t *r, i128 s) {
+    i128 d = s - r->s0;
+    if (d < 0) d = -d;
+    return d < r->tie_tol;
+}
+
+/* ---- the naive reference ------------------------------------------------------------ */
+
+/* Visits every candidate of layer l: zero it, evaluate all samples from the
+ * cached input of layer l with a plain canonical forward, restore it if the
+ * loss rose above L0. */
+static void naive_layer(prune_run_t *r, int l, uint8_t *mask) {
+    const ms_layout_t *L = r->L;
+    const int O = L->arch.fc_out[l], NI = L->fc_in[l];
+    float *wl = r->w + L->t[L->fc_weight[l]].off;
+    for (int o = 0; o < O; o++) {
+        for (int i = 0; i < NI; i++) {
+            const size_t wi = (size_t)o * NI + i;
+            const float keep = wl[wi];
+            wl[wi] = 0.0f;
+            i128 s = 0;
+            for (int n = 0; n < r->N; n++)
+                s += fixed_loss(canonical_tail(L, r->w, l, r->hin[l] + (size_t)n * NI,
+                                               r->cfg->label, r->ba, r->bb, &r->ts));
+            r->evaluated++;
+            if (tie(r, s)) r->ties++;
+            if (s > r->s0) {
+                wl[wi] = keep;
+                mask[wi] = 1;
+            } else {
+                mask[wi] = 0;
+            }
+        }
+    }
+}
+
+/* ---- the fast path: downstream propagation ------------------------------------------ */
+
+/* A downstream layer in sparse form: each row's non-zero weights in
+ * ascending input order, and for each input the rows that read it. */
+typedef struct readers {
+    int *start;     /* (NI + 1) */
+    int *row;       /* rows reading each input */
+    int *row_start; /* (O + 1) */
+    int *row_idx;   /* input index of each non-zero, ascending within a row */
+    double *row_w;  /* its weight */
+} readers_t;
+
+static void readers_free(readers_t *s) {
+    free(s->start);
+    free(s->row);
+    free(s->row_start);
+    free(s->row_idx);
+    free(s->row_w);
+    memset(s, 0, sizeof *s);
+}
+
+static int readers_build(readers_t *s, const ms_layout_t *L, const float *w, int l) {
+    const int O = L->arch.fc_out[l], NI = L->fc_in[l];
+    const float *wl = w + L->t[L->fc_weight[l]].off;
+    long nnz = 0;
+    for (size_t j = 0; j < (size_t)O * NI; j++) nnz += wl[j] != 0.0f;
+    s->start = calloc((size_t)NI + 1, sizeof(int));
+    s->row = malloc(sizeof(int) * (size_t)(nnz + 1));
+    s->row_start = malloc(sizeof(int) * (size_t)(O + 1));
+    s->row_idx = malloc(sizeof(int) * (size_t)(nnz + 1));
+    s->row_w = malloc(sizeof(double) * (size_t)(nnz + 1));
+    int *fill = calloc((size_t)NI + 1, sizeof(int));
+    if (!s->start || !s->row || !s->row_start || !s->row_idx || !s->row_w || !fill) {
+        free(fill);
+        readers_free(s);
+        return ms_err_set(MS_ENOMEM, "pruning: out of memory");
+    }
+    long k = 0;
+    for (int o = 0; o < O; o++) {
+        s->row_start[o] = (int)k;
+        for (int i = 0; i < NI; i++) {
+            const float v = wl[(size_t)o * NI + i];
+            if (v == 0.0f) continue;
+            s->row_idx[k] = i;
+            s->row_w[k++] = (double)v;
+            s->start[i + 1]++;
+        }
+    }
+    s->row_start[O] = (int)k;
+    for (int i = 0; i < NI; i++) s->start[i + 1] += s->start[i];
+    for (int o = 0; o < O; o++)
+        for (int q = s->row_start[o]; q < s->row_start[o + 1]; q++) {
+            const int i = s->row_idx[q];
+            s->row[s->start[i] + fill[i]++] = o;
+        }
+    free(fill);
+    return 0;
+}
+
+/* ---- the fast path: the downstream of a pruned row, over blocks of samples ---- */
+
+#define BS 64 /* samples per block: one vector lane each */
+
+/* What can change downstream when output o of layer l changes: the rows of
+ * each later layer that (transitively) read it. Fixed while row o is pruned,
+ * the same for every sample, so the downstream is evaluated for a block of
+ * samples at once with control flow that depends on indices only; each lane
+ * performs exactly the scalar canonical operations. */
+typedef struct dstream {
+    int l, o;
+    int n_rows[MS_MAX_FC]; /* rows of layer d (> l) that can change */
+    int *rows[MS_MAX_FC];
+    int *slot[MS_MAX_FC];  /* (NI_d) block buffer holding input i of layer d, or -1 (committed) */
+    uint8_t *logit_may_change; /* (NC) */
+    readers_t rd[MS_MAX_FC];
+} dstream_t;
+
+static void dstream_free(dstream_t *ds, int nf) {
+    for (int d = 0; d < nf; d++) {
+        free(ds->rows[d]);
+        free(ds->slot[d]);
+        readers_free(&ds->rd[d]);
+    }
+    free(ds->logit_may_change);
+    memset(ds, 0, sizeof *ds);
+}
+
+/* Readers of every layer after l (from the current weights) and buffers. */
+static int dstream_init(dstream_t *ds, prune_run_t *r, int l) {
+    memset(ds, 0, sizeof *ds);
+    const ms_layout_t *L = r->L;
+    ds->l = l;
+    ds->logit_may_change = calloc((size_t)r->NC, 1);
+    if (!ds->logit_may_change) return ms_err_set(MS_ENOMEM, "pruning: out of memory");
+    for (int d = l + 1; d < r->nf; d++) {
+        int rc = readers_build(&ds->rd[d], L, r->w, d);
+        if (rc) return rc;
+        ds->rows[d] = malloc(sizeof(int) * (size_t)L->arch.fc_out[d]);
+        ds->slot[d] = malloc(sizeof(int) * (size_t)L->fc_in[d]);
+        if (!ds->rows[d] || !ds->slot[d]) return ms_err_set(MS_ENOMEM, "pruning: out of memory");
+    }
+    return 0;
+}
+
+/* The rows that can change when output o of layer l changes. */
+static void dstream_set_row(dstream_t *ds, const prune_run_t *r, int o) {
+    const ms_layout_t *L = r->L;
+    const int l = ds->l, nf = r->nf;
+    ds->o = o;
+    memset(ds->logit_may_change, 0, (size_t)r->NC);
+    if (l == nf - 1) {
+        ds->logit_may_change[o] = 1;
+        return;
+    }
+    /* Inputs of layer d that can change: o for d = l + 1, then rows of d - 1. */
+    int prev_n = 1, prev_list[1] = {o};
+    const int *prev = prev_list;
+    for (int d = l + 1; d < nf; d++) {
+        const int NI = L->fc_in[d], O = L->arch.fc_out[d];
+        for (int i = 0; i < NI; i++) ds->slot[d][i] = -1;
+        for (int k = 0; k < prev_n; k++) ds->slot[d][prev[k]] = k;
+        /* Rows reading any changing input, ascending. */
+        int n = 0;
+        for (int row = 0; row < O; row++) {
+            const readers_t *rd = &ds->rd[d];
+            int reads = 0;
+            for (int q = rd->row_start[row]; q < rd->row_start[row + 1] && !reads; q++)
+                reads = ds->slot[d][rd->row_idx[q]] >= 0;
+            if (reads) ds->rows[d][n++] = row;
+        }
+        ds->n_rows[d] = n;
+        if (d == nf - 1)
+            for (int k = 0; k < n; k++) ds->logit_may_change[ds->rows[d][k]] = 1;
+        prev = ds->rows[d];
+        prev_n = n;
+    }
+}
+
+/* A thread's buffers for one block. */
+typedef struct block_buf {
+    double *in[MS_MAX_FC]; /* layer d's changing inputs: (NI_d, BS) at most */
+    double *stack;         /* (33, BS) */
+    double *logit;         /* (NC, BS) */
+    double *ez;            /* (NC, BS) */
+    double m[BS], s[BS];
+    i128 q[BS];
+} __attribute__((aligned(128))) block_buf_t;
+
+static void block_buf_free(block_buf_t *b) {
+    for (int d = 0; d < MS_MAX_FC; d++) free(b->in[d]);
+    free(b->stack);
+    free(b->logit);
+    free(b->ez);
+}
+
+static int block_buf_init(block_buf_t *b, const prune_run_t *r) {
+    memset(b, 0, sizeof *b);
+    for (int d = 0; d < r->nf; d++) {
+        b->in[d] = malloc(sizeof(double) * (size_t)(r->L->fc_in[d] + 1) * BS);
+        if (!b->in[d]) goto oom;
+    }
+    b->stack = malloc(sizeof(double) * 33 * BS);
+    b->logit = malloc(sizeof(double) * (size_t)r->NC * BS);
+    b->ez = malloc(sizeof(double) * (size_t)r->NC * BS);
+    if (b->stack && b->logit && b->ez) return 0;
+oom:
+    block_buf_free(b);
+    return ms_err_set(MS_ENOMEM, "pruning: cannot allocate block buffers");
+}
+
+/* tree_sparse of row `row` of layer d for lanes 0..bs-1: input i comes from
+ * the block buffer (slot >= 0) or the committed state hinT[d][i][n0..]. */
+static void row_block(const prune_run_t *r, const dstream_t *ds, block_buf_t *bb, int d, int row,
+                      int n0, int bs, double *out) {
+    const readers_t *rd = &ds->rd[d];
+    const int q0 = rd->row_start[row], nnz = rd->row_start[row + 1] - q0;
+    const int *idx = rd->row_idx + q0;
+    const double *w = rd->row_w + q0;
+    const float *bd = fc_bias(r->L, r->w, d);
+    int gap[33], top = -1;
+    for (int k = 0; k < nnz; k++) {
+        const int i = idx[k], sl = ds->slot[d][i];
+        const double *src = sl >= 0 ? bb->in[d] + (size_t)sl * BS : r->hinT[d] + (size_t)i * r->N + n0;
+        if (top >= 0) {
+            const int g = 32 - __builtin_clz((unsigned)(idx[k - 1] ^ i));
+            while (top >= 1 && gap[top - 1] < g) {
+                double *x = bb->stack + (size_t)(top - 1) * BS, *y = x + BS;
+                for (int e = 0; e < bs; e++) x[e] = x[e] + y[e];
+                top--;
+            }
+            gap[top] = g;
+        }
+        top++;
+        double *v = bb->stack + (size_t)top * BS;
+        const double wv = w[k];
+        for (int e = 0; e < bs; e++) v[e] = wv * src[e];
+    }
+    while (top >= 1) {
+        double *x = bb->stack + (size_t)(top - 1) * BS, *y = x + BS;
+        for (int e = 0; e < bs; e++) x[e] = x[e] + y[e];
+        top--;
+    }
+    const double *v = bb->stack;
+    if (bd) {
+        const double bias = (double)bd[row];
+        if (top == 0)
+            for (int e = 0; e < bs; e++) out[e] = bias + v[e];
+        else
+            for (int e = 0; e < bs; e++) out[e] = bias;
+    } else {
+        if (top == 0)
+            memcpy(out, v, sizeof(double) * bs);
+        else
+            memset(out, 0, sizeof(double) * bs);
+    }
+}
+
+/* The losses of samples n0 .. n0+bs-1 when the pre-activation of the pruned
+ * row is z[n0..] (bb->q); with commit, the new values are written into the
+ * state. Exactly canonical_tail + canonical_ce for each lane. */
+static void block_eval(prune_run_t *r, const dstream_t *ds, block_buf_t *bb, const double *z,
+                       int n0, int bs, int commit) {
+    const int l = ds->l, o = ds->o, nf = r->nf, NC = r->NC, N = r->N, y = r->cfg->label;
+    /* Logits that may change are recomputed into the block buffer; the others
+     * are read in place from the committed state. */
+    const double *lg[MS_MAX_CLASSES];
+    for (int c = 0; c < NC; c++)
+        lg[c] = ds->logit_may_change[c] ? bb->logit + (size_t)c * BS : r->logT + (size_t)c * N + n0;
+    if (l == nf - 1) {
+        memcpy(bb->logit + (size_t)o * BS, z + n0, sizeof(double) * bs);
+    } else {
+        double *h = bb->in[l + 1];
+        for (int e = 0; e < bs; e++) h[e] = relu_d(z[n0 + e]);
+        for (int d = l + 1; d < nf; d++) {
+            const int last = d == nf - 1;
+            for (int k = 0; k < ds->n_rows[d]; k++) {
+                const int row = ds->rows[d][k];
+                double *out = last ? bb->logit + (size_t)row * BS : bb->in[d + 1] + (size_t)k * BS;
+                row_block(r, ds, bb, d, row, n0, bs, out);
+                if (!last)
+                    for (int e = 0; e < bs; e++) out[e] = relu_d(out[e]);
+            }
+        }
+    }
+    /* canonical_ce per lane, reusing the committed exp terms where the
+     * maximum and the logit are unchanged (the same doubles). */
+    for (int e = 0; e < bs; e++) bb->m[e] = -DBL_MAX;
+    for (int c = 0; c < NC; c++) {
+        const double *zc = lg[c];
+        for (int e = 0; e < bs; e++)
+            if (zc[e] > bb->m[e]) bb->m[e] = zc[e];
+    }
+    int same_max = 1;
+    for (int e = 0; e < bs; e++) same_max &= bb->m[e] == r->mz[n0 + e];
+    for (int e = 0; e < bs; e++) bb->s[e] = 0.0;
+    for (int c = 0; c < NC; c++) {
+        const double *zc = lg[c];
+        const double *ezc = r->ezT + (size_t)c * N + n0;
+        double *ec = bb->ez + (size_t)c * BS;
+        if (!ds->logit_may_change[c] && same_max) {
+            /* The committed terms, summed in place (stored only on commit). */
+            for (int e = 0; e < bs; e++) bb->s[e] = bb->s[e] + ezc[e];
+            if (commit) memcpy(ec, ezc, sizeof(double) * bs);
+            continue;
+        } else {
+            /* exp_core where it is ms_exact_exp, the full function elsewhere. */
+            int in_core = 1;
+            for (int e = 0; e < bs; e++) {
+                const double x = zc[e] - bb->m[e];
+                in_core &= x >= -700.0;
+                ec[e] = exp_core(x > -700.0 ? x : -700.0);
+            }
+            if (!in_core)
+                for (int e = 0; e < bs; e++)
+                    if (!(zc[e] - bb->m[e] >= -700.0)) ec[e] = ms_exact_exp(zc[e] - bb->m[e]);
+            if (!ds->logit_may_change[c])
+                for (int e = 0; e < bs; e++)
+                    if (bb->m[e] == r->mz[n0 + e]) ec[e] = ezc[e];
+        }
+        for (int e = 0; e < bs; e++) bb->s[e] = bb->s[e] + ec[e];
+    }
+    const double *zy = lg[y];
+    /* s is in [1, NC]: a positive normal double, where ms_exact_log is log_core. */
+    for (int e = 0; e < bs; e++) bb->s[e] = (bb->m[e] + log_core(bb->s[e])) - zy[e];
+    for (int e = 0; e < bs; e++) bb->q[e] = fixed_loss(bb->s[e]);
+    if (!commit) return;
+    if (l < nf - 1) {
+        double *dst = r->hinT[l + 1] + (size_t)o * N + n0;
+        memcpy(dst, bb->in[l + 1], sizeof(double) * bs);
+        for (int d = l + 1; d < nf - 1; d++)
+            for (int k = 0; k < ds->n_rows[d]; k++)
+                memcpy(r->hinT[d + 1] + (size_t)ds->rows[d][k] * N + n0,
+                       bb->in[d + 1] + (size_t)k * BS, sizeof(double) * bs);
+    }
+    for (int c = 0; c < NC; c++) {
+        if (ds->logit_may_change[c])
+            memcpy(r->logT + (size_t)c * N + n0, bb->logit + (size_t)c * BS, sizeof(double) * bs);
+        memcpy(r->ezT + (size_t)c * N + n0, bb->ez + (size_t)c * BS, sizeof(double) * bs);
+    }
+    memcpy(r->mz + n0, bb->m, sizeof(double) * bs);
+    for (int e = 0; e < bs; e++) r->q[n0 + e] = bb->q[e];
+}
+
+/* Per-sample memo of a window: the pruned row's pre-activation and the loss
+ * of each sample at the last state evaluated (initially the committed one).
+ * A block whose lanes all kept their pre-activation keeps its losses. */
+typedef struct memo {
+    double *z; /* (N) */
+    i128 *q;   /* (N) */
+} memo_t;
+
+/* Loss sum of the state whose pruned-row pre-activations are z, given the sum
+ * s_prev of the memo's state. Blocks are split among threads; the integer sum
+ * does not depend on how. */
+static i128 state_sum(prune_run_t *r, const dstream_t *ds, block_buf_t *bbs, int nthreads,
+                      memo_t *m, i128 s_prev, const double *z) {
+    i128 part[64] = {0};
+    const int N = r->N, nb = (N + BS - 1) / BS;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
+    for (int t = 0; t < nthreads; t++) {
+        i128 acc = 0;
+        block_buf_t *bb = &bbs[t];
+        for (int blk = (int)((long)nb * t / nthreads); blk < (int)((long)nb * (t + 1) / nthreads);
+             blk++) {
+            const int n0 = blk * BS, bs = N - n0 < BS ? N - n0 : BS;
+            int moved = 0;
+            for (int e = 0; e < bs && !moved; e++) moved = z[n0 + e] != m->z[n0 + e];
+            if (!moved) continue;
+            block_eval(r, ds, bb, z, n0, bs, 0);
+            for (int e = 0; e < bs; e++) {
+                acc += bb->q[e] - m->q[n0 + e];
+                m->q[n0 + e] = bb->q[e];
+                m->z[n0 + e] = z[n0 + e];
+            }
+        }
+        part[t] = acc;
+    }
+    i128 s = s_prev;
+    for (int t = 0; t < nthreads; t++) s += part[t];
+    return s;
+}
+
+/* Moves the state to pruned-row pre-activations z; returns the new sum. */
+static void state_commit(prune_run_t *r, const dstream_t *ds, block_buf_t *bbs, int nthreads,
+                         const double *z) {
+    i128 part[64] = {0};
+    const int N = r->N, nb = (N + BS - 1) / BS;
+#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
+    for (int t = 0; t < nthreads; t++) {
+        i128 acc = 0;
+        block_buf_t *bb = &bbs[t];
+        for (int blk = (int)((long)nb * t / nthreads); blk < (int)((long)nb * (t + 1) / nthreads);
+             blk++) {
+            const int n0 = blk * BS, bs = N - n0 < BS ? N - n0 : BS;
+            i128 old = 0;
+            for (int e = 0; e < bs; e++) old += r->q[n0 + e];
+            block_eval(r, ds, bb, z, n0, bs, 1);
+            for (int e = 0; e < bs; e++) acc += r->q[n0 + e];
+            acc -= old;
+        }
+        part[t] = acc;
+    }
+    for (int t = 0; t < nthreads; t++) r->s_cur += part[t];
+}
+
+/* ---- the fast path: the pruned row's tree ----------------------------------------- */
+
+#define MAX_LEVELS 40
+#define BMAX 1024
+
+/* The tree of row_tree for one row and all N samples at once (each node holds
+ * N values, one per sample): the committed state, and a window's scratch copy
+ * of the nodes above the window's leaves. */
+typedef struct rowtree {
+    int N, NI, D;               /* levels above the leaves; level D is the root */
+    int nk[MAX_LEVELS];         /* nodes per level; nk[0] = NI */
+    double *val[MAX_LEVELS];    /* level k >= 1: (nk[k], N) */
+    int32_t *cnt[MAX_LEVELS];   /* level k >= 1: present leaves under each node */
+    const float *w;             /* the row's current weights */
+    const double *hT;           /* (NI, N) the layer's input, transposed */
+    int win, lo[MAX_LEVELS], hi[MAX_LEVELS];
+    double *sval[MAX_LEVELS];   /* window scratch: (hi - lo + 1, N) */
+    int32_t *scnt[MAX_LEVELS];  /* level 0 too: the window leaves' presence */
+    double *leaf[2];            /* (N) leaf values */
+    void *mem;
+} rowtree_t;
+
+static int rowtree_init(rowtree_t *t, int NI, int N) {
+    memset(t, 0, sizeof *t);
+    t->N = N;
+    t->NI = NI;
+    t->nk[0] = NI;
+    while (t->nk[t->D] > 1) {
+        t->nk[t->D + 1] = (t->nk[t->D] + 1) / 2;
+        t->D++;
+    }
+    size_t doubles = 2 * (size_t)N, ints = 0;
+    for (int k = 1; k <= t->D; k++) doubles += (size_t)t->nk[k] * N, ints += t->nk[k];
+    for (int k = 0; k <= t->D; k++) {
+        size_t span = (size_t)(BMAX >> k) + 2;
+        if (k) doubles += span * N;
+        ints += span;
+    }
+    t->mem = malloc(sizeof(double) * doubles + sizeof(int32_t) * ints);
+    if (!t->mem) return ms_err_set(MS_ENOMEM, "pruning: cannot allocate a row tree");
+    double *d = t->mem;
+    t->leaf[0] = d, d += N;
+    t->leaf[1] = d, d += N;
+    for (int k = 1; k <= t->D; k++) t->val[k] = d, d += (size_t)t->nk[k] * N;
+    for (int k = 1; k <= t->D; k++) t->sval[k] = d, d += ((size_t)(BMAX >> k) + 2) * N;
+    int32_t *c = (int32_t *)(void *)d;
+    for (int k = 1; k <= t->D; k++) t->cnt[k] = c, c += t->nk[k];
+    for (int k = 0; k <= t->D; k++) t->scnt[k] = c, c += (BMAX >> k) + 2;
+    return 0;
+}
+
+/* Node v of level k: whether it is present, and its N values (leaves are
+ * computed into buf). Inside a window, nodes above the window's leaves come
+ * from the scratch copy. */
+static int rt_node(rowtree_t *t, int k, int v, const double **vals, double *buf) {
+    if (v >= t->nk[k]) return 0;
+    const int in_win = t->win && v >= t->lo[k] && v <= t->hi[k];
+    if (k == 0) {
+        const int present = in_win ? t->scnt[0][v - t->lo[0]] : t->w[v] != 0.0f;
+        if (present) {
+            const double wv = (double)t->w[v];
+            const double *h = t->hT + (size_t)v * t->N;
+            for (int n = 0; n < t->N; n++) buf[n] = wv * h[n];
+            *vals = buf;
+        }
+        return present;
+    }
+    if (in_win) {
+        *vals = t->sval[k] + (size_t)(v - t->lo[k]) * t->N;
+        return t->scnt[k][v - t->lo[k]] > 0;
+    }
+    *vals = t->val[k] + (size_t)v * t->N;
+    return t->cnt[k][v] > 0;
+}
+
+/* Recomputes node u of level k >= 1 from its children (row_tree's rule). */
+static void rt_update(rowtree_t *t, int k, int u) {
+    const double *a = NULL, *b = NULL;
+    const int pa = rt_node(t, k - 1, 2 * u, &a, t->leaf[0]);
+    const int pb = rt_node(t, k - 1, 2 * u + 1, &b, t->leaf[1]);
+    int32_t ca, cb;
+    if (k == 1) {
+        ca = pa;
+        cb = pb;
+    } else {
+        ca = pa ? 1 : 0; /* only presence matters above the leaves */
+        cb = pb ? 1 : 0;
+    }
+    const int in_win = t->win && u >= t->lo[k] && u <= t->hi[k];
+    double *out = in_win ? t->sval[k] + (size_t)(u - t->lo[k]) * t->N : t->val[k] + (size_t)u * t->N;
+    int32_t *cnt = in_win ? &t->scnt[k][u - t->lo[k]] : &t->cnt[k][u];
+    const int N = t->N;
+    if (pa && pb)
+        for (int n = 0; n < N; n++) out[n] = a[n] + b[n];
+    else if (pa)
+        memcpy(out, a, sizeof(double) * N);
+    else if (pb)
+        memcpy(out, b, sizeof(double) * N);
+    *cnt = ca + cb;
+}
+
+/* Builds the committed tree of a row from its weights. */
+static void rt_build(rowtree_t *t, const float *w, const double *hT) {
+    t->w = w;
+    t->hT = hT;
+    t->win = 0;
+    for (int k = 1; k <= t->D; k++)
+        for (int u = 0; u < t->nk[k]; u++) rt_update(t, k, u);
+}
+
+/* The row's pre-activations z (N) from the root (window scratch if active). */
+static void rt_z(rowtree_t *t, const float *bias, double *z) {
+    const double *root = NULL;
+    const int present = rt_node(t, t->D, 0, &root, t->leaf[0]);
+    const int N = t->N;
+    if (bias) {
+        const double b = (double)*bias;
+        for (int n = 0; n < N; n++) z[n] = present ? b + root[n] : b;
+    } else {
+        for (int n = 0; n < N; n++) z[n] = present ? root[n] : 0.0;
+    }
+}
+
+/* The canonical forward of every fc layer for all samples, vectorised over
+ * samples with the row tree: from hT[0] (NI_0, N), fills hT[l] (NI_l, N) for
+ * l >= 1 and logits (NC, N). The same doubles as canonical_tail per sample. */
+static int forward_T(const ms_layout_t *L, const float *w, int N, double **hT, double *logits) {
+    const ms_arch_t *a = &L->arch;
+    for (int l = 0; l < a->n_fc; l++) {
+        rowtree_t t;
+        const int rc = rowtree_init(&t, L->fc_in[l], N);
+        if (rc) return rc;
+        const float *wl = w + L->t[L->fc_weight[l]].off;
+        const float *bl = fc_bias(L, w, l);
+        const int last = l == a->n_fc - 1;
+        for (int o = 0; o < a->fc_out[l]; o++) {
+            double *out = last ? logits + (size_t)o * N : hT[l + 1] + (size_t)o * N;
+            rt_build(&t, wl + (size_t)o * L->fc_in[l], hT[l]);
+            rt_z(&t, bl ? bl + o : NULL, out);
+            if (!last)
+                for (int n = 0; n < N; n++) out[n] = relu_d(out[n]);
+        }
+        free(t.mem);
+    }
+    return 0;
+}
+
+/* Opens a window over leaves j .. j+Bw-1: copies the committed nodes above them. */
+static void rt_window_begin(rowtree_t *t, int j, int Bw) {
+    for (int k = 0; k <= t->D; k++) {
+        t->lo[k] = j >> k;
+        t->hi[k] = (j + Bw - 1) >> k;
+    }
+    for (int v = t->lo[0]; v <= t->hi[0]; v++) t->scnt[0][v - t->lo[0]] = t->w[v] != 0.0f;
+    for (int k = 1; k <= t->D; k++) {
+        const int span = t->hi[k] - t->lo[k] + 1;
+        memcpy(t->sval[k], t->val[k] + (size_t)t->lo[k] * t->N, sizeof(double) * span * t->N);
+        memcpy(t->scnt[k], t->cnt[k] + t->lo[k], sizeof(int32_t) * span);
+    }
+    t->win = 1;
+}
+
+/* Inside the window: zeroes leaf c and updates the nodes above it. Returns
+ * 0 if the leaf was already absent (nothing changes). */
+static int rt_window_zero(rowtree_t *t, int c) {
+    int32_t *p = &t->scnt[0][c - t->lo[0]];
+    if (!*p) return 0;
+    *p = 0;
+    for (int k = 1; k <= t->D; k++) rt_update(t, k, c >> k);
+    return 1;
+}
+
+/* Closes the window and commits the zeroing of leaves j .. j+count-1, whose
+ * weights the caller has set to zero. */
+static void rt_commit(rowtree_t *t, int j, int count) {
+    t->win = 0;
+    if (count <= 0) return;
+    for (int k = 1; k <= t->D; k++)
+        for (int u = j >> k; u <= (j + count - 1) >> k; u++) rt_update(t, k, u);
+}
+
+/* ---- the fast path: one layer ------------------------------------------------------- */
+
+/* Does any downstream row read output o of layer l? If not, no weight of row
+ * o can change the logits, and every one is pruned without evaluation. */
+static int output_is_read(const dstream_t *ds, const prune_run_t *r, int l, int o) {
+    if (l == r->nf - 1) return 1;
+    const readers_t *rd = &ds->rd[l + 1];
+    return rd->start[o + 1] > rd->start[o];
+}
+
+static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
+    const ms_layout_t *L = r->L;
+    const int O = L->arch.fc_out[l], NI = L->fc_in[l], N = r->N;
+    const float *bl = fc_bias(L, r->w, l);
+    float *wl = r->w + L->t[L->fc_weight[l]].off;
+    int team = 1, me = 0;
+    MPI_Comm_size(r->cfg->comm, &team);
+    MPI_Comm_rank(r->cfg->comm, &me);
+    const int nb = (N + BS - 1) / BS;
+    int nth = ms_kernels_threads();
+    if (nth > 64) nth = 64;
+    if (nth > nb) nth = nb;
+    dstream_t ds;
+    rowtree_t t;
+    memset(&t, 0, sizeof t);
+    block_buf_t *bbs = aligned_alloc(128, sizeof(block_buf_t) * 64);
+    double *zb = malloc(sizeof(double) * N);
+    memo_t memo = {.z = malloc(sizeof(double) * N), .q = malloc(sizeof(i128) * N)};
+    uint8_t tie_flag[BMAX + 1];
+    int err = dstream_init(&ds, r, l);
+    if (!err) err = rowtree_init(&t, NI, N);
+    if (!err && (!bbs || !zb || !memo.z || !memo.q))
+        err = ms_err_set(MS_ENOMEM, "pruning: cannot allocate row buffers for fc%d", l + 1);
+    if (bbs) memset(bbs, 0, sizeof(block_buf_t) * 64);
+    for (int k = 0; k < nth && !err; k++) err = block_buf_init(&bbs[k], r);
+    if (err) goto done;
+    const double *hT = r->hinT[l];
+    int B = r->cfg->window > 0 ? r->cfg->window : 32;
+    if (B > BMAX) B = BMAX;
+    for (int o = 0; o < O; o++) {
+        uint8_t *mrow = mask + (size_t)o * NI;
+        float *wrow = wl + (size_t)o * NI;
+        const float *bo = bl ? bl + o : NULL;
+        if (!output_is_read(&ds, r, l, o)) {
+            /* Every candidate leaves the logits, hence L, exactly as they are. */
+            if (tie(r, r->s_cur)) r->ties += NI;
+            for (int i = 0; i < NI; i++) {
+                mrow[i] = 0;
+                wrow[i] = 0.0f;
+            }
+            const double h = relu_d(bo ? (double)*bo : 0.0);
+            for (int n = 0; n < N; n++) r->hinT[l + 1][(size_t)o * N + n] = h; /* read by no one */
+            continue;
+        }
+        dstream_set_row(&ds, r, o);
+        rt_build(&t, wrow, hT);
+        int j = 0;
+        while (j < NI) {
+            const int Bw = NI - j < B ? NI - j : B;
+            /* This rank's share of the window's states b = 1..Bw: state b
+             * zeroes candidates j .. j+b-1. */
+            const int b0 = 1 + (int)((long)Bw * me / team), b1 = (int)((long)Bw * (me + 1) / team);
+            int fail = Bw + 1;
+            rt_z(&t, bo, memo.z); /* the committed state */
+            memcpy(memo.q, r->q, sizeof(i128) * N);
+            rt_window_begin(&t, j, Bw);
+            i128 s_prev = r->s_cur;
+            for (int b = 1; b <= b1; b++) {
+                const int changed = rt_window_zero(&t, j + b - 1);
+                if (b < b0) continue;
+                i128 s = s_prev;
+                if (changed || b == b0) {
+                    rt_z(&t, bo, zb);
+                    s = state_sum(r, &ds, bbs, nth, &memo, s_prev, zb);
+                }
+                s_prev = s;
+                r->evaluated++;
+                tie_flag[b] = (uint8_t)tie(r, s);
+                if (s > r->s0) {
+                    fail = b;
+                    break;
+                }
+            }
+            int gfail = fail;
+            if (team > 1) MPI_Allreduce(&fail, &gfail, 1, MPI_INT, MPI_MIN, r->cfg->comm);
+            r->windows++;
+            /* Ties among this rank's decided states (b <= gfail); states after
+             * the first failure were speculative. */
+            for (int b = b0; b <= b1 && b <= gfail && b <= fail; b++) r->ties += tie_flag[b];
+            /* Accept candidates j .. j+gfail-2; keep j+gfail-1 if it failed. */
+            const int accept = gfail <= Bw ? gfail - 1 : Bw;
+            for (int i = j; i < j + accept; i++) {
+                mrow[i] = 0;
+                wrow[i] = 0.0f;
+            }
+            rt_commit(&t, j, accept);
+            int next = j + accept;
+            if (gfail <= Bw) mrow[next++] = 1;
+            if (accept > 0) {
+                rt_z(&t, bo, zb);
+                state_commit(r, &ds, bbs, nth, zb);
+            }
+            /* Window length: grow while windows pass, shrink to twice the run
+             * length after a failure. The mask does not depend on it. */
+            if (r->cfg->window <= 0) {
+                if (gfail > Bw)
+                    B = B * 2 > BMAX ? BMAX : B * 2;
+                else
+                    B = 2 * gfail < 8 * team ? 8 * team : (2 * gfail > BMAX ? BMAX : 2 * gfail);
+            }
+            j = next;
+        }
+    }
+done:
+    dstream_free(&ds, r->nf);
+    for (int k = 0; k < 64 && bbs; k++) block_buf_free(&bbs[k]);
+    free(bbs);
+    free(t.mem);
+    free(zb);
+    free(memo.z);
+    free(memo.q);
+    return err;
+}
+
+/* ---- the driver ----------------------------------------------------------------------- */
+
+int ms_prune(const ms_layout_t *L, const float *params, const float *x, int N,
+             const ms_prune_cfg_t *cfg, ms_prune_result_t *res) {
+    const ms_arch_t *a = &L->arch;
+    const double t0 = MPI_Wtime();
+    if (N < 1) return ms_err_set(MS_EINVAL, "pruning: label %d has no images", cfg->label);
+    prune_run_t r = {.L = L, .cfg = cfg, .N = N, .NC = a->fc_out[a->n_fc - 1], .nf = a->n_fc};
+    const int MW = max_width(L);
+    int err = scratch_init(&r.ts, MW);
+    r.w = malloc(sizeof(float) * L->n_params);
+    r.q = malloc(sizeof(i128) * N);
+    r.logT = malloc(sizeof(double) * (size_t)N * r.NC);
+    r.ezT = malloc(sizeof(double) * (size_t)N * r.NC);
+    r.mz = malloc(sizeof(double) * (size_t)N);
+    r.ba = malloc(sizeof(double) * MW);
+    r.bb = malloc(sizeof(double) * MW);
+    int oom = err != 0;
+    for (int l = 0; l < a->n_fc; l++) {
+        /* The naive path keeps every layer's input per sample; the fast path
+         * keeps them with the sample index last (and fc1's input both ways). */
+        if (cfg->naive || l == 0) r.hin[l] = malloc(sizeof(double) * (size_t)N * L->fc_in[l]);
+        if (!cfg->naive) r.hinT[l] = malloc(sizeof(double) * (size_t)N * L->fc_in[l]);
+        if ((cfg->naive || l == 0) && !r.hin[l]) oom = 1;
+        if (!cfg->naive && !r.hinT[l]) oom = 1;
+    }
+    if (oom || !r.w || !r.q || !r.logT || !r.ezT || !r.mz || !r.ba || !r.bb) {
+        err = ms_err_set(MS_ENOMEM, "pruning: cannot allocate state for %d images", N);
+        goto done;
+    }
+    memcpy(r.w, params, sizeof(float) * L->n_params);
+    if ((err = canonical_features(L, r.w, x, N, r.hin[0]))) goto done;
+    if (cfg->naive) {
+        for (int l = 0; l + 1 < a->n_fc; l++)
+            canonical_layer(L, r.w, l, N, r.hin[l], NULL, r.hin[l + 1], &r.ts);
+        for (int n = 0; n < N; n++)
+            for (int c = 0; c < r.NC; c++)
+                r.logT[(size_t)c * N + n] =
+                    fc_row(L, r.w, a->n_fc - 1, c, r.hin[a->n_fc - 1] + (size_t)n * L->fc_in[a->n_fc - 1],
+                           &r.ts);
+    } else {
+        for (int n = 0; n < N; n++)
+            for (int i = 0; i < L->fc_in[0]; i++)
+                r.hinT[0][(size_t)i * N + n] = r.hin[0][(size_t)n * L->fc_in[0] + i];
+        if ((err = forward_T(L, r.w, N, r.hinT, r.logT))) goto done;
+    }
+    r.s0 = 0;
+    for (int n = 0; n < N; n++) {
+        double zn[MS_MAX_CLASSES], ez[MS_MAX_CLASSES];
+        for (int c = 0; c < r.NC; c++) zn[c] = r.logT[(size_t)c * N + n];
+        r.q[n] = fixed_loss(canonical_ce(zn, r.NC, cfg->label));
+        /* The exp terms of each sample, for the cached CE (which must agree). */
+        const double ce = ce_cached(zn, r.NC, cfg->label, ez, NAN, NULL, 0, ez, &r.mz[n]);
+        if (fixed_loss(ce) != r.q[n]) err = ms_err_set(MS_EINVAL, "pruning: cached CE differs (bug)");
+        for (int c = 0; c < r.NC; c++) r.ezT[(size_t)c * N + n] = ez[c];
+        r.s0 += r.q[n];
+    }
+    if (err) goto done;
+    r.s_cur = r.s0;
+    /* |L - L0| < 1e-9 in fixed point: 1e-9 * N * 2^53. */
+    r.tie_tol = (i128)(1e-9 * 9007199254740992.0) * N;
+    memset(res->mask, 1, L->n_fc_weights);
+    size_t off[MS_MAX_FC], acc = 0;
+    for (int l = 0; l < a->n_fc; l++) {
+        off[l] = acc;
+        acc += L->t[L->fc_weight[l]].n;
+        res->total[l] = (long)L->t[L->fc_weight[l]].n;
+        res->layer_seconds[l] = 0;
+    }
+    for (int l = a->n_fc - 1; l >= 0 && !err; l--) {
+        if (!(cfg->layers & (1u << l))) continue;
+        const double tl = MPI_Wtime();
+        if (cfg->naive)
+            naive_layer(&r, l, res->mask + off[l]);
+        else
+            err = fast_layer(&r, l, res->mask + off[l]);
+        res->layer_seconds[l] = MPI_Wtime() - tl;
+        if (cfg->verbose)
+            ms_message("prune label %d: fc%d done in %.2f s", cfg->label, l + 1,
+                       res->layer_seconds[l]);
+    }
+    if (err) goto done;
+    long kept_all = 0;
+    for (int l = 0; l < a->n_fc; l++) {
+        long k = 0;
+        for (long j = 0; j < res->total[l]; j++) k += res->mask[off[l] + j];
+        res->kept[l] = k;
+        kept_all += k;
+    }
+    res->ecs = (double)kept_all / (double)L->n_fc_weights;
+    res->loss0 = fixed_to_double(r.s0) / N;
+    /* The final loss, recomputed from scratch; for the fast path also a check
+     * that its incremental state is exactly the canonical evaluation. */
+    i128 s = 0;
+    if (cfg->naive) {
+        for (int n = 0; n < N; n++)
+            s += fixed_loss(canonical_tail(L, r.w, 0, r.hin[0] + (size_t)n * L->fc_in[0],
+                                           cfg->label, r.ba, r.bb, &r.ts));
+    } else {
+        double *hT[MS_MAX_FC] = {r.hinT[0]};
+        double *lg = malloc(sizeof(double) * (size_t)N * r.NC);
+        int ok = lg != NULL;
+        for (int l = 1; l < a->n_fc; l++)
+            ok &= (hT[l] = malloc(sizeof(double) * (size_t)N * L->fc_in[l])) != NULL;
+        if (!ok)
+            err = ms_err_set(MS_ENOMEM, "pruning: out of memory");
+        else if ((err = forward_T(L, r.w, N, hT, lg)) == 0)
+            for (int n = 0; n < N; n++) {
+                double zn[MS_MAX_CLASSES];
+                for (int c = 0; c < r.NC; c++) zn[c] = lg[(size_t)c * N + n];
+                s += fixed_loss(canonical_ce(zn, r.NC, cfg->label));
+            }
+        free(lg);
+        for (int l = 1; l < a->n_fc; l++) free(hT[l]);
+        if (!err && s != r.s_cur)
+            err = ms_err_set(MS_EINVAL,
+                             "pruning: internal state diverged from the canonical evaluation (bug)");
+        if (err) goto done;
+    }
+    res->loss_final = fixed_to_double(s) / N;
+    long tot[2] = {r.ties, r.evaluated}, sum[2];
+    MPI_Allreduce(tot, sum, 2, MPI_LONG, MPI_SUM, cfg->comm);
+    res->ties = sum[0];
+    res->evaluated = sum[1];
+    res->windows = r.windows;
+done:
+    scratch_free(&r.ts);
+    free(r.w);
+    free(r.q);
+    free(r.logT);
+    free(r.ezT);
+    free(r.mz);
+    free(r.ba);
+    free(r.bb);
+    for (int l = 0; l < a->n_fc; l++) {
+        free(r.hin[l]);
+        free(r.hinT[l]);
+    }
+    res->seconds = MPI_Wtime() - t0;
+    return err;
+}

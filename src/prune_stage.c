@@ -1,0 +1,117 @@
+/* The prune stage of a sweep: one (model, label) task, pruned by a team of
+ * ranks, and its columns in the results file. */
+#include "modsweep/error.h"
+#include "modsweep/log.h"
+#include "modsweep/prune.h"
+#include "modsweep/results.h"
+#include "modsweep/stages.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const ms_col_t ms_prune_cols[] = {
+    {"labels/mask", MS_ROW_LABEL, MS_DT_U8, 1, {MS_DIM_NW},
+     "circuit: 1 = weight kept, for every fc weight (fc1 first, row-major as in params)"},
+    {"labels/kept", MS_ROW_LABEL, MS_DT_I64, 1, {MS_DIM_NFC}, "kept weights per fc layer"},
+    {"labels/ecs", MS_ROW_LABEL, MS_DT_F64, 0, {0},
+     "effective circuit size: kept share of all fc weights"},
+    {"labels/loss0", MS_ROW_LABEL, MS_DT_F64, 0, {0},
+     "L0: mean cross-entropy of the trained model on the label's images"},
+    {"labels/loss_final", MS_ROW_LABEL, MS_DT_F64, 0, {0},
+     "mean cross-entropy of the pruned model on the label's images"},
+    {"labels/ties", MS_ROW_LABEL, MS_DT_I64, 0, {0},
+     "pruning decisions with |L - L0| < 1e-9 (near ties)"},
+    {"labels/n_images", MS_ROW_LABEL, MS_DT_I32, 0, {0}, "images of the label used"},
+    {"labels/pruned_classwise_acc", MS_ROW_LABEL, MS_DT_F64, 1, {MS_DIM_NC},
+     "test accuracy of each class for the pruned model"},
+    {"labels/pruned_test_acc", MS_ROW_LABEL, MS_DT_F64, 0, {0},
+     "test accuracy of the pruned model (all classes)"},
+    {"labels/states", MS_ROW_LABEL, MS_DT_I64, 0, {0},
+     "candidate states evaluated by the fast path (speculation included)"},
+    {"labels/time", MS_ROW_LABEL, MS_DT_F64, 0, {0}, "wall seconds of the pruning"},
+    {"labels/team", MS_ROW_LABEL, MS_DT_I32, 0, {0}, "ranks that pruned the label together"},
+    {"labels/rank", MS_ROW_LABEL, MS_DT_I32, 0, {0}, "world rank that led the team"},
+    {"labels/host", MS_ROW_LABEL, MS_DT_STR, 0, {0}, "host that led the team"},
+    {NULL, 0, 0, 0, {0}, NULL},
+};
+
+int ms_prune_label(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason) {
+    ms_settings_t s;
+    ms_grid_model_settings(ctx->g, m, &s);
+    ms_layout_t L;
+    int rc = ms_layout_init(&L, &s.arch);
+    const int label = ctx->g->labels[li];
+    const ms_split_t *test = ctx->test;
+    const size_t D = (size_t)test->c * test->h * test->w;
+    float *params = malloc(sizeof(float) * L.n_params);
+    int32_t *idx = malloc(sizeof(int32_t) * (size_t)test->n);
+    uint8_t *mask = malloc(L.n_fc_weights);
+    float *x = NULL;
+    ms_net_t net = {0};
+    int team_rank = 0, team_size = 1;
+    MPI_Comm_rank(team, &team_rank);
+    MPI_Comm_size(team, &team_size);
+    if (!rc && (!params || !idx || !mask))
+        rc = ms_err_set(MS_ENOMEM, "prune model %d label %d: out of memory", m, label);
+    /* The team's leader reads the trained model; the others get it by message. */
+    if (!rc && team_rank == 0) rc = ms_stage_load_params(ctx, m, params);
+    MPI_Bcast(&rc, 1, MPI_INT, 0, team);
+    if (rc) goto done;
+    MPI_Bcast(params, (int)L.n_params, MPI_FLOAT, 0, team);
+    int N = ms_split_class_indices(test, label, idx);
+    if (s.prune_samples > 0 && N > s.prune_samples) N = s.prune_samples;
+    x = malloc(sizeof(float) * D * (size_t)(N > 0 ? N : 1));
+    if (!x) {
+        rc = ms_err_set(MS_ENOMEM, "prune model %d label %d: out of memory", m, label);
+        goto done;
+    }
+    for (int i = 0; i < N; i++) memcpy(x + D * i, test->x + D * idx[i], sizeof(float) * D);
+    ms_prune_cfg_t cfg = {.label = label,
+                          .layers = s.prune_layers,
+                          .window = s.prune_window,
+                          .naive = s.prune_naive,
+                          .comm = team,
+                          .verbose = ctx->verbose > 1};
+    ms_prune_result_t res = {.mask = mask};
+    rc = ms_prune(&L, params, x, N, &cfg, &res);
+    if (rc || team_rank != 0) goto done;
+    /* The pruned model's class-wise accuracy on the whole test split. */
+    ms_prune_apply_mask(&L, params, mask);
+    double classwise[MS_MAX_CLASSES];
+    rc = ms_net_init(&net, &s.arch, s.batch, ctx->threads);
+    if (rc) goto done;
+    double acc = ms_evaluate(&net, params, test, -1, classwise, NULL);
+    int64_t kept[MS_MAX_FC], ties = res.ties, states = res.evaluated;
+    for (int l = 0; l < L.arch.n_fc; l++) kept[l] = res.kept[l];
+    int32_t n_images = N, tsize = team_size, rank = ctx->rank;
+    char host[MS_STR_LEN] = {0};
+    snprintf(host, sizeof host, "%s", ctx->host);
+    ms_results_t *r = ctx->res;
+    rc = ms_results_write(r, "labels/mask", m, li, mask);
+    if (!rc) rc = ms_results_write(r, "labels/kept", m, li, kept);
+    if (!rc) rc = ms_results_write(r, "labels/ecs", m, li, &res.ecs);
+    if (!rc) rc = ms_results_write(r, "labels/loss0", m, li, &res.loss0);
+    if (!rc) rc = ms_results_write(r, "labels/loss_final", m, li, &res.loss_final);
+    if (!rc) rc = ms_results_write(r, "labels/ties", m, li, &ties);
+    if (!rc) rc = ms_results_write(r, "labels/n_images", m, li, &n_images);
+    if (!rc) rc = ms_results_write(r, "labels/pruned_classwise_acc", m, li, classwise);
+    if (!rc) rc = ms_results_write(r, "labels/pruned_test_acc", m, li, &acc);
+    if (!rc) rc = ms_results_write(r, "labels/states", m, li, &states);
+    if (!rc) rc = ms_results_write(r, "labels/time", m, li, &res.seconds);
+    if (!rc) rc = ms_results_write(r, "labels/team", m, li, &tsize);
+    if (!rc) rc = ms_results_write(r, "labels/rank", m, li, &rank);
+    if (!rc) rc = ms_results_write(r, "labels/host", m, li, host);
+    if (!rc && ctx->verbose)
+        ms_message("model %d label %d: ECS %.4f (kept %lld of %zu), L0 %.6f -> %.6f, %.2f s", m,
+                   label, res.ecs, (long long)(res.ecs * (double)L.n_fc_weights + 0.5),
+                   L.n_fc_weights, res.loss0, res.loss_final, res.seconds);
+done:
+    if (rc) snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
+    ms_net_free(&net);
+    free(params);
+    free(idx);
+    free(mask);
+    free(x);
+    return rc;
+}

@@ -1,0 +1,728 @@
+/* The results file through parallel HDF5 (results.h).
+ *
+ * One output strategy: a single shared file opened with the MPI-IO driver.
+ * Metadata operations (create, open, attributes, flush, close) are collective
+ * with collective metadata I/O; row writes and reads are independent. Every
+ * hid_t and herr_t is checked; HDF5's own error printing is switched off and
+ * its innermost message is put into ours. */
+#include "modsweep/results.h"
+#include "modsweep/error.h"
+#include "modsweep/version.h"
+
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- the core columns ------------------------------------------------------ */
+
+const ms_col_t ms_core_cols[] = {
+    {"models/seed", MS_ROW_MODEL, MS_DT_I64, 0, {0}, "training seed of the model"},
+    {"models/lambda", MS_ROW_MODEL, MS_DT_F64, 0, {0}, "clusterability regulariser weight"},
+    {"models/k", MS_ROW_MODEL, MS_DT_I32, 0, {0}, "clusters of the regulariser's partition"},
+    {"models/lr", MS_ROW_MODEL, MS_DT_F64, 0, {0}, "learning rate"},
+    {"models/l1", MS_ROW_MODEL, MS_DT_F64, 0, {0}, "L1 penalty weight"},
+    {"models/l2", MS_ROW_MODEL, MS_DT_F64, 0, {0}, "L2 penalty weight"},
+    {"models/dropout", MS_ROW_MODEL, MS_DT_F64, 0, {0}, "dropout probability"},
+    {"models/status_train", MS_ROW_MODEL, MS_DT_I8, 0, {0},
+     "training task: 0 pending, 1 done, 2 failed (written after the task's data)"},
+    {"models/attempts_train", MS_ROW_MODEL, MS_DT_I32, 0, {0}, "training attempts so far"},
+    {"models/reason_train", MS_ROW_MODEL, MS_DT_STR, 0, {0},
+     "why the last training attempt failed (empty if none)"},
+    {"models/status_analyse", MS_ROW_MODEL, MS_DT_I8, 0, {0},
+     "analysis task: 0 pending, 1 done, 2 failed"},
+    {"models/attempts_analyse", MS_ROW_MODEL, MS_DT_I32, 0, {0}, "analysis attempts so far"},
+    {"models/reason_analyse", MS_ROW_MODEL, MS_DT_STR, 0, {0}, "why the last analysis failed"},
+    {"models/host", MS_ROW_MODEL, MS_DT_STR, 0, {0}, "host that trained the model"},
+    {"models/rank", MS_ROW_MODEL, MS_DT_I32, 0, {0}, "MPI rank that trained the model"},
+    {"models/time_train", MS_ROW_MODEL, MS_DT_F64, 0, {0}, "wall seconds of training"},
+    {"models/time_analyse", MS_ROW_MODEL, MS_DT_F64, 0, {0}, "wall seconds of the analyses"},
+    {"models/train_loss", MS_ROW_MODEL, MS_DT_F32, 1, {MS_DIM_S},
+     "cross-entropy of each training step's batch"},
+    {"models/train_extra", MS_ROW_MODEL, MS_DT_F32, 1, {MS_DIM_S},
+     "per-step clusterability of the regularised layers (NaN without regulariser)"},
+    {"models/epoch_test_acc", MS_ROW_MODEL, MS_DT_F32, 1, {MS_DIM_E},
+     "test accuracy after each epoch"},
+    {"models/epoch_time", MS_ROW_MODEL, MS_DT_F32, 1, {MS_DIM_E},
+     "wall seconds of each epoch's training steps"},
+    {"models/test_acc", MS_ROW_MODEL, MS_DT_F64, 0, {0}, "test accuracy of the trained model"},
+    {"models/test_loss", MS_ROW_MODEL, MS_DT_F64, 0, {0}, "mean test cross-entropy"},
+    {"models/classwise_acc", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_NC},
+     "test accuracy of each class"},
+    {"models/params", MS_ROW_MODEL, MS_DT_F32, 1, {MS_DIM_P},
+     "trained parameters in PyTorch state_dict order (attribute tensors lists them)"},
+    {"labels/status", MS_ROW_LABEL, MS_DT_I8, 0, {0}, "prune task: 0 pending, 1 done, 2 failed"},
+    {"labels/attempts", MS_ROW_LABEL, MS_DT_I32, 0, {0}, "prune attempts so far"},
+    {"labels/reason", MS_ROW_LABEL, MS_DT_STR, 0, {0}, "why the last prune attempt failed"},
+    {NULL, 0, 0, 0, {0}, NULL},
+};
+
+/* The column tables of every module, in file order. A module that stores
+ * results declares its table in its header and adds it here. */
+#define MAX_TABLES 8
+static int col_tables(const ms_col_t *tables[MAX_TABLES]) {
+    int n = 0;
+    tables[n++] = ms_core_cols;
+    tables[n++] = ms_prune_cols;
+    return n;
+}
+
+#define MAX_COLS 512
+
+/* ---- the open file ---------------------------------------------------------- */
+
+struct ms_results {
+    char path[MS_PATH_MAX];
+    MPI_Comm comm;
+    int rank, writable;
+    hid_t file, dxpl;
+    ms_dims_t dims;
+    uint64_t hash;
+    char *resolved, *text;
+    int n_cols;
+    const ms_col_t *cols[MAX_COLS];
+    hid_t dset[MAX_COLS];
+};
+
+/* Appends HDF5's innermost error description to a message. */
+static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
+    char *out = data;
+    if (n == 0) snprintf(out, 256, "%s (%s)", e->desc, e->func_name);
+    return 0;
+}
+static int h5_fail(const char *path, const char *what) {
+    char detail[256] = "";
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, detail);
+    H5Eclear2(H5E_DEFAULT);
+    return ms_err_set(MS_EHDF5, "%s: %s%s%s", path, what, detail[0] ? ": " : "", detail);
+}
+
+static hid_t h5_type(int dtype) {
+    static hid_t str = -1;
+    switch (dtype) {
+    case MS_DT_F32:
+        return H5T_NATIVE_FLOAT;
+    case MS_DT_F64:
+        return H5T_NATIVE_DOUBLE;
+    case MS_DT_I8:
+        return H5T_NATIVE_INT8;
+    case MS_DT_U8:
+        return H5T_NATIVE_UINT8;
+    case MS_DT_I32:
+        return H5T_NATIVE_INT32;
+    case MS_DT_I64:
+        return H5T_NATIVE_INT64;
+    default:
+        if (str < 0) {
+            str = H5Tcopy(H5T_C_S1);
+            H5Tset_size(str, MS_STR_LEN);
+            H5Tset_strpad(str, H5T_STR_NULLTERM);
+        }
+        return str;
+    }
+}
+
+static long resolve_dim(const ms_dims_t *d, int dim) {
+    switch (dim) {
+    case MS_DIM_S:
+        return d->S;
+    case MS_DIM_E:
+        return d->E;
+    case MS_DIM_P:
+        return d->P;
+    case MS_DIM_NW:
+        return d->NW;
+    case MS_DIM_NFC:
+        return d->NFC;
+    case MS_DIM_NC:
+        return d->NC;
+    case MS_DIM_NK:
+        return d->NK;
+    case MS_DIM_NU:
+        return d->NU;
+    case MS_DIM_L:
+        return d->L;
+    default:
+        return dim;
+    }
+}
+
+/* Full shape of a column; returns its rank. */
+static int col_shape(const ms_dims_t *d, const ms_col_t *c, hsize_t *shape) {
+    int r = 0;
+    shape[r++] = (hsize_t)d->M;
+    if (c->row == MS_ROW_LABEL) shape[r++] = (hsize_t)d->L;
+    for (int i = 0; i < c->ndim; i++) shape[r++] = (hsize_t)resolve_dim(d, c->dim[i]);
+    return r;
+}
+
+const ms_col_t *ms_results_col(const char *path) {
+    const ms_col_t *tables[MAX_TABLES];
+    int nt = col_tables(tables);
+    for (int t = 0; t < nt; t++)
+        for (const ms_col_t *c = tables[t]; c->path; c++)
+            if (strcmp(c->path, path) == 0) return c;
+    return NULL;
+}
+
+long ms_results_row_elems(const ms_results_t *r, const ms_col_t *c) {
+    long n = 1;
+    for (int i = 0; i < c->ndim; i++) n *= resolve_dim(&r->dims, c->dim[i]);
+    return n;
+}
+
+void ms_dims_init(ms_dims_t *d, const ms_grid_t *g, int n_train) {
+    memset(d, 0, sizeof *d);
+    ms_layout_init(&d->layout, &g->base.arch);
+    const ms_layout_t *L = &d->layout;
+    d->M = g->n_models;
+    d->L = g->n_labels;
+    d->E = g->base.epochs;
+    d->S = (long)g->base.epochs * ((n_train + g->base.batch - 1) / g->base.batch);
+    d->P = (long)L->n_params;
+    d->NW = (long)L->n_fc_weights;
+    d->NFC = L->arch.n_fc;
+    d->NC = L->arch.fc_out[L->arch.n_fc - 1];
+    d->NK = g->base.n_curve_k;
+    d->NT = L->n_tensors;
+    for (int l = 0; l < L->arch.n_fc; l++) d->NU += L->fc_in[l] + L->arch.fc_out[l];
+}
+
+/* ---- attributes ---------------------------------------------------------------- */
+
+static int attr_write_str(hid_t obj, const char *name, const char *value, const char *path) {
+    hid_t t = H5Tcopy(H5T_C_S1), sp = -1, a = -1;
+    int rc = 0;
+    if (t < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0 ||
+        (sp = H5Screate(H5S_SCALAR)) < 0 ||
+        (a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+        H5Awrite(a, t, &value) < 0)
+        rc = h5_fail(path, "cannot write attribute");
+    if (a >= 0) H5Aclose(a);
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    return rc;
+}
+
+static int attr_write_i64(hid_t obj, const char *name, int64_t value, const char *path) {
+    hid_t sp = H5Screate(H5S_SCALAR), a = -1;
+    int rc = 0;
+    if (sp < 0 || (a = H5Acreate2(obj, name, H5T_NATIVE_INT64, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+        H5Awrite(a, H5T_NATIVE_INT64, &value) < 0)
+        rc = h5_fail(path, "cannot write attribute");
+    if (a >= 0) H5Aclose(a);
+    if (sp >= 0) H5Sclose(sp);
+    return rc;
+}
+
+static int attr_read_i64(hid_t obj, const char *name, int64_t *value, const char *path) {
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) return h5_fail(path, "attribute missing (not a modsweep results file?)");
+    int rc = H5Aread(a, H5T_NATIVE_INT64, value) < 0 ? h5_fail(path, "cannot read attribute") : 0;
+    H5Aclose(a);
+    if (rc == 0) return 0;
+    return ms_err_set(MS_EFORMAT, "%s: attribute '%s' unreadable", path, name);
+}
+
+/* Reads a string attribute into a new malloc'd string. */
+static int attr_read_str(hid_t obj, const char *name, char **out, const char *path) {
+    *out = NULL;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) {
+        h5_fail(path, "");
+        return ms_err_set(MS_EFORMAT, "%s: attribute '%s' missing (not a modsweep results file?)",
+                          path, name);
+    }
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    char *v = NULL;
+    int rc = 0;
+    if (H5Aread(a, t, &v) < 0 || !v) {
+        rc = h5_fail(path, "cannot read a string attribute");
+    } else {
+        *out = strdup(v);
+        hid_t sp = H5Aget_space(a);
+        H5Dvlen_reclaim(t, sp, H5P_DEFAULT, &v);
+        H5Sclose(sp);
+    }
+    H5Tclose(t);
+    H5Aclose(a);
+    return rc;
+}
+
+static const char *dim_names[] = {"M", "L", "S", "E", "P", "NW", "NFC", "NC", "NK", "NU", "NT"};
+static long *dim_field(ms_dims_t *d, int i) {
+    long *f[] = {&d->M, &d->L, &d->S, &d->E, &d->P, &d->NW, &d->NFC, &d->NC, &d->NK, &d->NU, &d->NT};
+    return f[i];
+}
+#define N_DIMS ((int)(sizeof dim_names / sizeof dim_names[0]))
+
+/* ---- create and open ------------------------------------------------------------- */
+
+static hid_t make_fapl(MPI_Comm comm) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return -1;
+    if (H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0 ||
+        H5Pset_all_coll_metadata_ops(fapl, 1) < 0 || H5Pset_coll_metadata_write(fapl, 1) < 0) {
+        H5Pclose(fapl);
+        return -1;
+    }
+    return fapl;
+}
+
+static ms_results_t *alloc_results(const char *path, MPI_Comm comm) {
+    ms_results_t *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    snprintf(r->path, sizeof r->path, "%s", path);
+    r->comm = comm;
+    MPI_Comm_rank(comm, &r->rank);
+    r->file = r->dxpl = -1;
+    return r;
+}
+
+static int collect_cols(ms_results_t *r) {
+    const ms_col_t *tables[MAX_TABLES];
+    int nt = col_tables(tables);
+    r->n_cols = 0;
+    for (int t = 0; t < nt; t++)
+        for (const ms_col_t *c = tables[t]; c->path; c++) {
+            if (r->n_cols == MAX_COLS) return ms_err_set(MS_EINVAL, "results: too many columns");
+            r->cols[r->n_cols] = c;
+            r->dset[r->n_cols++] = -1;
+        }
+    return 0;
+}
+
+static int ensure_groups(hid_t file, const char *dpath, const char *path) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", dpath);
+    for (char *p = strchr(buf, '/'); p; p = strchr(p + 1, '/')) {
+        *p = 0;
+        htri_t e = H5Lexists(file, buf, H5P_DEFAULT);
+        if (e < 0) return h5_fail(path, "cannot inspect a group");
+        if (!e) {
+            hid_t g = H5Gcreate2(file, buf, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+            if (g < 0) return h5_fail(path, "cannot create a group");
+            H5Gclose(g);
+        }
+        *p = '/';
+    }
+    return 0;
+}
+
+static int create_dataset(ms_results_t *r, int i) {
+    const ms_col_t *c = r->cols[i];
+    hsize_t shape[6];
+    int rank = col_shape(&r->dims, c, shape);
+    int rc = ensure_groups(r->file, c->path, r->path);
+    if (rc) return rc;
+    hid_t sp = H5Screate_simple(rank, shape, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (sp < 0 || dcpl < 0) return h5_fail(r->path, "cannot make a dataspace");
+    /* Allocated and filled at creation: ranks later write rows independently
+     * and never allocate. NaN marks float values not (yet) computed. */
+    H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
+    H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC);
+    const float fnan = NAN;
+    const double dnan = NAN;
+    if (c->dtype == MS_DT_F32) H5Pset_fill_value(dcpl, H5T_NATIVE_FLOAT, &fnan);
+    if (c->dtype == MS_DT_F64) H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &dnan);
+    r->dset[i] = H5Dcreate2(r->file, c->path, h5_type(c->dtype), sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    if (r->dset[i] < 0) {
+        char what[300];
+        snprintf(what, sizeof what, "cannot create dataset %s", c->path);
+        return h5_fail(r->path, what);
+    }
+    return 0;
+}
+
+static int write_settings_columns(ms_results_t *r, const ms_grid_t *g) {
+    const long M = r->dims.M;
+    int64_t *seed = malloc(sizeof(int64_t) * M);
+    double *vals = malloc(sizeof(double) * M * 6);
+    int32_t *k = malloc(sizeof(int32_t) * M);
+    for (long m = 0; m < M; m++) {
+        ms_settings_t s;
+        ms_grid_model_settings(g, (int)m, &s);
+        seed[m] = (int64_t)s.seed;
+        k[m] = s.k;
+        vals[0 * M + m] = s.lambda;
+        vals[1 * M + m] = s.lr;
+        vals[2 * M + m] = s.l1;
+        vals[3 * M + m] = s.l2;
+        vals[4 * M + m] = s.arch.dropout;
+    }
+    int rc = 0;
+    const char *dcols[] = {"models/lambda", "models/lr", "models/l1", "models/l2", "models/dropout"};
+    for (long m = 0; m < M && !rc; m++) {
+        rc = ms_results_write(r, "models/seed", m, -1, &seed[m]);
+        if (!rc) rc = ms_results_write(r, "models/k", m, -1, &k[m]);
+        for (int j = 0; j < 5 && !rc; j++) rc = ms_results_write(r, dcols[j], m, -1, &vals[j * M + m]);
+    }
+    free(seed);
+    free(vals);
+    free(k);
+    return rc;
+}
+
+static int write_root_attrs(ms_results_t *r, const ms_grid_t *g) {
+    char created[64], hash[32], tensors[8192];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(hash, sizeof hash, "%016llx", (unsigned long long)g->hash);
+    size_t off = 0;
+    tensors[0] = 0;
+    for (int i = 0; i < r->dims.layout.n_tensors && off + 64 < sizeof tensors; i++) {
+        const ms_tensor_t *t = &r->dims.layout.t[i];
+        off += (size_t)snprintf(tensors + off, sizeof tensors - off, "%s%s:%zu:%zu", i ? " " : "",
+                                t->name, t->off, t->n);
+    }
+    int rc = 0;
+    rc = rc ? rc : attr_write_i64(r->file, "schema_version", MS_SCHEMA_VERSION, r->path);
+    rc = rc ? rc : attr_write_str(r->file, "modsweep_version", MS_VERSION, r->path);
+    rc = rc ? rc : attr_write_str(r->file, "build_options", MS_BUILD_OPTIONS, r->path);
+    rc = rc ? rc : attr_write_str(r->file, "created", created, r->path);
+    rc = rc ? rc : attr_write_str(r->file, "grid_path", g->path, r->path);
+    rc = rc ? rc : attr_write_str(r->file, "grid_text", g->text ? g->text : "", r->path);
+    rc = rc ? rc : attr_write_str(r->file, "grid_resolved", g->resolved ? g->resolved : "", r->path);
+    rc = rc ? rc : attr_write_str(r->file, "grid_hash", hash, r->path);
+    rc = rc ? rc : attr_write_str(r->file, "tensors", tensors, r->path);
+    for (int i = 0; i < N_DIMS && !rc; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "dim_%s", dim_names[i]);
+        rc = attr_write_i64(r->file, name, *dim_field(&r->dims, i), r->path);
+    }
+    if (!rc && r->dims.L > 0) {
+        /* The label values, as a small dataset beside the columns. */
+        hsize_t n = (hsize_t)r->dims.L;
+        int32_t labels[MS_MAX_CLASSES];
+        for (int i = 0; i < g->n_labels; i++) labels[i] = g->labels[i];
+        hid_t sp = H5Screate_simple(1, &n, NULL);
+        rc = ensure_groups(r->file, "labels/label", r->path);
+        hid_t ds = rc ? -1
+                      : H5Dcreate2(r->file, "labels/label", H5T_NATIVE_INT32, sp, H5P_DEFAULT,
+                                   H5P_DEFAULT, H5P_DEFAULT);
+        if (!rc && (ds < 0 || (r->rank == 0 &&
+                               H5Dwrite(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, r->dxpl, labels) < 0)))
+            rc = h5_fail(r->path, "cannot write labels/label");
+        if (ds >= 0) H5Dclose(ds);
+        H5Sclose(sp);
+    }
+    return rc;
+}
+
+int ms_results_create(ms_results_t **out, const char *path, MPI_Comm comm, const ms_grid_t *g,
+                      const ms_dims_t *d) {
+    *out = NULL;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (access(path, F_OK) == 0)
+        return ms_err_set(MS_EIO, "%s: already exists (resume it, or start over with --restart)",
+                          path);
+    ms_results_t *r = alloc_results(path, comm);
+    if (!r) return ms_err_set(MS_ENOMEM, "%s: out of memory", path);
+    r->writable = 1;
+    r->dims = *d;
+    r->hash = g->hash;
+    r->resolved = strdup(g->resolved ? g->resolved : "");
+    r->text = strdup(g->text ? g->text : "");
+    char part[MS_PATH_MAX + 8];
+    snprintf(part, sizeof part, "%s.part", path);
+    int rc = collect_cols(r);
+    hid_t fapl = rc ? -1 : make_fapl(comm);
+    if (!rc && fapl < 0) rc = h5_fail(path, "cannot set up MPI-IO file access");
+    if (!rc) {
+        r->file = H5Fcreate(part, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+        if (r->file < 0) rc = h5_fail(part, "cannot create the results file");
+    }
+    if (fapl >= 0) H5Pclose(fapl);
+    if (!rc) {
+        r->dxpl = H5Pcreate(H5P_DATASET_XFER);
+        if (r->dxpl < 0 || H5Pset_dxpl_mpio(r->dxpl, H5FD_MPIO_INDEPENDENT) < 0)
+            rc = h5_fail(path, "cannot set up independent transfers");
+    }
+    for (int i = 0; i < r->n_cols && !rc; i++) rc = create_dataset(r, i);
+    if (!rc) rc = write_root_attrs(r, g);
+    if (!rc && r->rank == 0) rc = write_settings_columns(r, g);
+    /* Every rank learns whether the creation worked everywhere. */
+    int bad = rc != 0, any_bad = 0;
+    MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, comm);
+    if (!rc && any_bad) rc = ms_err_set(MS_EHDF5, "%s: creation failed on another rank", path);
+    if (!rc && H5Fflush(r->file, H5F_SCOPE_GLOBAL) < 0) rc = h5_fail(part, "cannot flush");
+    bad = rc != 0;
+    MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, comm);
+    if (!rc && any_bad) rc = ms_err_set(MS_EHDF5, "%s: creation failed on another rank", path);
+    if (!rc && r->rank == 0 && rename(part, path) != 0)
+        rc = ms_err_set(MS_EIO, "%s: cannot rename %s into place", path, part);
+    bad = rc != 0;
+    MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, comm);
+    if (!rc && any_bad) rc = ms_err_set(MS_EIO, "%s: creation failed on another rank", path);
+    if (rc) {
+        int rk;
+        MPI_Comm_rank(comm, &rk);
+        ms_results_close(r);
+        MPI_Barrier(comm);
+        if (rk == 0) unlink(part);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int ms_results_open(ms_results_t **out, const char *path, MPI_Comm comm, int writable) {
+    *out = NULL;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (access(path, F_OK) != 0) return ms_err_set(MS_EIO, "%s: no such results file", path);
+    if (writable && access(path, W_OK) != 0)
+        return ms_err_set(MS_EIO, "%s: results file is not writable", path);
+    htri_t is = H5Fis_hdf5(path);
+    if (is <= 0) {
+        H5Eclear2(H5E_DEFAULT);
+        return ms_err_set(MS_EFORMAT, "%s: not an HDF5 file (truncated or corrupted?)", path);
+    }
+    ms_results_t *r = alloc_results(path, comm);
+    if (!r) return ms_err_set(MS_ENOMEM, "%s: out of memory", path);
+    r->writable = writable;
+    int rc = collect_cols(r);
+    hid_t fapl = rc ? -1 : make_fapl(comm);
+    if (!rc && fapl < 0) rc = h5_fail(path, "cannot set up MPI-IO file access");
+    if (!rc) {
+        r->file = H5Fopen(path, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
+        if (r->file < 0) rc = h5_fail(path, "cannot open the results file");
+    }
+    if (fapl >= 0) H5Pclose(fapl);
+    if (!rc) {
+        r->dxpl = H5Pcreate(H5P_DATASET_XFER);
+        if (r->dxpl < 0 || H5Pset_dxpl_mpio(r->dxpl, H5FD_MPIO_INDEPENDENT) < 0)
+            rc = h5_fail(path, "cannot set up independent transfers");
+    }
+    int64_t schema = 0;
+    if (!rc) rc = attr_read_i64(r->file, "schema_version", &schema, path);
+    if (!rc && schema != MS_SCHEMA_VERSION)
+        rc = ms_err_set(MS_ESCHEMA,
+                        "%s: results schema version %lld, this modsweep %s reads version %d%s",
+                        path, (long long)schema, MS_VERSION, MS_SCHEMA_VERSION,
+                        schema > MS_SCHEMA_VERSION ? " (written by a newer modsweep)" : "");
+    char *hash = NULL;
+    if (!rc) rc = attr_read_str(r->file, "grid_hash", &hash, path);
+    if (!rc) r->hash = strtoull(hash, NULL, 16);
+    free(hash);
+    if (!rc) rc = attr_read_str(r->file, "grid_resolved", &r->resolved, path);
+    if (!rc) rc = attr_read_str(r->file, "grid_text", &r->text, path);
+    for (int i = 0; i < N_DIMS && !rc; i++) {
+        char name[16];
+        int64_t v;
+        snprintf(name, sizeof name, "dim_%s", dim_names[i]);
+        rc = attr_read_i64(r->file, name, &v, path);
+        if (!rc && (v < 0 || v > ((int64_t)1 << 40)))
+            rc = ms_err_set(MS_EFORMAT, "%s: dimension %s = %lld is corrupt", path, dim_names[i],
+                            (long long)v);
+        if (!rc) *dim_field(&r->dims, i) = (long)v;
+    }
+    if (!rc) {
+        ms_grid_t g;
+        if (ms_grid_parse(&g, path, r->text) == 0) {
+            ms_layout_init(&r->dims.layout, &g.base.arch);
+            ms_grid_free(&g);
+        }
+        ms_err_clear();
+    }
+    /* Open every dataset and check its shape against the dimensions. */
+    for (int i = 0; i < r->n_cols && !rc; i++) {
+        const ms_col_t *c = r->cols[i];
+        r->dset[i] = H5Dopen2(r->file, c->path, H5P_DEFAULT);
+        if (r->dset[i] < 0) {
+            char what[300];
+            snprintf(what, sizeof what, "dataset %s is missing (file corrupted or from another "
+                                        "modsweep build?)",
+                     c->path);
+            h5_fail(path, what);
+            rc = ms_err_set(MS_EFORMAT, "%s: dataset %s is missing", path, c->path);
+            break;
+        }
+        hsize_t want[6], have[6];
+        int rank = col_shape(&r->dims, c, want);
+        hid_t sp = H5Dget_space(r->dset[i]);
+        int hr = sp < 0 ? -1 : H5Sget_simple_extent_dims(sp, have, NULL);
+        if (sp >= 0) H5Sclose(sp);
+        int same = hr == rank;
+        for (int k = 0; same && k < rank; k++) same = have[k] == want[k];
+        if (!same) rc = ms_err_set(MS_EFORMAT, "%s: dataset %s has the wrong shape", path, c->path);
+    }
+    if (rc) {
+        ms_results_close(r);
+        return rc;
+    }
+    *out = r;
+    return 0;
+}
+
+int ms_results_close(ms_results_t *r) {
+    if (!r) return 0;
+    int rc = 0;
+    for (int i = 0; i < r->n_cols; i++)
+        if (r->dset[i] >= 0) H5Dclose(r->dset[i]);
+    if (r->dxpl >= 0) H5Pclose(r->dxpl);
+    if (r->file >= 0 && H5Fclose(r->file) < 0) rc = h5_fail(r->path, "cannot close");
+    free(r->resolved);
+    free(r->text);
+    free(r);
+    return rc;
+}
+
+uint64_t ms_results_grid_hash(const ms_results_t *r) { return r->hash; }
+const char *ms_results_grid_resolved(const ms_results_t *r) { return r->resolved; }
+const char *ms_results_grid_text(const ms_results_t *r) { return r->text; }
+const ms_dims_t *ms_results_dims(const ms_results_t *r) { return &r->dims; }
+const char *ms_results_path(const ms_results_t *r) { return r->path; }
+
+/* ---- rows ---------------------------------------------------------------------------- */
+
+static int find_col(const ms_results_t *r, const char *path) {
+    for (int i = 0; i < r->n_cols; i++)
+        if (strcmp(r->cols[i]->path, path) == 0) return i;
+    return -1;
+}
+
+/* Selects row (m, li), entries [first, first + count) of the first trailing
+ * dimension (count < 0: the whole row). */
+static int row_io(ms_results_t *r, const char *path, long m, long li, long first, long count,
+                  void *buf, int write) {
+    int i = find_col(r, path);
+    if (i < 0) return ms_err_set(MS_EINVAL, "%s: no column %s", r->path, path);
+    const ms_col_t *c = r->cols[i];
+    if (write && !r->writable) return ms_err_set(MS_EIO, "%s: opened read-only", r->path);
+    hsize_t shape[6], start[6] = {0}, cnt[6];
+    int rank = col_shape(&r->dims, c, shape);
+    int lead = c->row == MS_ROW_LABEL ? 2 : 1;
+    if (m < 0 || m >= r->dims.M || (lead == 2 && (li < 0 || li >= r->dims.L)))
+        return ms_err_set(MS_EINVAL, "%s: row (%ld, %ld) of %s is out of range", r->path, m, li,
+                          path);
+    for (int k = 0; k < rank; k++) cnt[k] = shape[k];
+    start[0] = (hsize_t)m;
+    cnt[0] = 1;
+    if (lead == 2) {
+        start[1] = (hsize_t)li;
+        cnt[1] = 1;
+    }
+    if (count >= 0) {
+        if (rank == lead || first < 0 || (hsize_t)(first + count) > shape[lead])
+            return ms_err_set(MS_EINVAL, "%s: part [%ld, %ld) of %s is out of range", r->path,
+                              first, first + count, path);
+        start[lead] = (hsize_t)first;
+        cnt[lead] = (hsize_t)count;
+    }
+    hsize_t n = 1;
+    for (int k = 0; k < rank; k++) n *= cnt[k];
+    if (n == 0) return 0;
+    hid_t fs = H5Dget_space(r->dset[i]), ms = H5Screate_simple(1, &n, NULL);
+    int rc = 0;
+    if (fs < 0 || ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0) {
+        rc = h5_fail(r->path, "cannot select a row");
+    } else {
+        herr_t e = write ? H5Dwrite(r->dset[i], h5_type(c->dtype), ms, fs, r->dxpl, buf)
+                         : H5Dread(r->dset[i], h5_type(c->dtype), ms, fs, r->dxpl, buf);
+        if (e < 0) {
+            char what[320];
+            snprintf(what, sizeof what, "%s of %s row (%ld, %ld) failed", write ? "write" : "read",
+                     path, m, li);
+            rc = h5_fail(r->path, what);
+        }
+    }
+    if (fs >= 0) H5Sclose(fs);
+    if (ms >= 0) H5Sclose(ms);
+    return rc;
+}
+
+int ms_results_write(ms_results_t *r, const char *path, long m, long li, const void *buf) {
+    return row_io(r, path, m, li, 0, -1, (void *)buf, 1);
+}
+int ms_results_read(ms_results_t *r, const char *path, long m, long li, void *buf) {
+    return row_io(r, path, m, li, 0, -1, buf, 0);
+}
+int ms_results_write_part(ms_results_t *r, const char *path, long m, long li, long first,
+                          long count, const void *buf) {
+    return row_io(r, path, m, li, first, count, (void *)buf, 1);
+}
+int ms_results_read_part(ms_results_t *r, const char *path, long m, long li, long first,
+                         long count, void *buf) {
+    return row_io(r, path, m, li, first, count, buf, 0);
+}
+
+int ms_results_read_all(ms_results_t *r, const char *path, void *buf) {
+    int i = find_col(r, path);
+    if (i < 0) return ms_err_set(MS_EINVAL, "%s: no column %s", r->path, path);
+    if (H5Dread(r->dset[i], h5_type(r->cols[i]->dtype), H5S_ALL, H5S_ALL, r->dxpl, buf) < 0) {
+        char what[300];
+        snprintf(what, sizeof what, "cannot read %s", path);
+        return h5_fail(r->path, what);
+    }
+    return 0;
+}
+
+static const char *status_col[] = {"models/status_train", "models/status_analyse", "labels/status"};
+static const char *attempts_col[] = {"models/attempts_train", "models/attempts_analyse",
+                                     "labels/attempts"};
+static const char *reason_col[] = {"models/reason_train", "models/reason_analyse", "labels/reason"};
+
+int ms_results_set_status(ms_results_t *r, int kind, long m, long li, int status, int attempts,
+                          const char *reason) {
+    if (kind < 0 || kind > 2) return ms_err_set(MS_EINVAL, "results: task kind %d", kind);
+    char rs[MS_STR_LEN] = {0};
+    snprintf(rs, sizeof rs, "%s", reason ? reason : "");
+    int32_t at = attempts;
+    int8_t st = (int8_t)status;
+    long row_li = kind == MS_TASK_PRUNE ? li : -1;
+    int rc = ms_results_write(r, reason_col[kind], m, row_li, rs);
+    if (!rc) rc = ms_results_write(r, attempts_col[kind], m, row_li, &at);
+    /* The status goes last: once it says done, everything before it is written. */
+    if (!rc) rc = ms_results_write(r, status_col[kind], m, row_li, &st);
+    return rc;
+}
+
+int ms_results_get_status(ms_results_t *r, int kind, long m, long li, int *status, int *attempts,
+                          char *reason) {
+    if (kind < 0 || kind > 2) return ms_err_set(MS_EINVAL, "results: task kind %d", kind);
+    long row_li = kind == MS_TASK_PRUNE ? li : -1;
+    int8_t st = 0;
+    int32_t at = 0;
+    int rc = ms_results_read(r, status_col[kind], m, row_li, &st);
+    if (!rc && attempts) rc = ms_results_read(r, attempts_col[kind], m, row_li, &at);
+    if (!rc && reason) rc = ms_results_read(r, reason_col[kind], m, row_li, reason);
+    if (status) *status = st;
+    if (attempts) *attempts = at;
+    return rc;
+}
+
+int ms_results_all_status(ms_results_t *r, int8_t *train, int8_t *analyse, int8_t *prune) {
+    int rc = 0;
+    if (train) rc = ms_results_read_all(r, status_col[0], train);
+    if (!rc && analyse) rc = ms_results_read_all(r, status_col[1], analyse);
+    if (!rc && prune && r->dims.L > 0) rc = ms_results_read_all(r, status_col[2], prune);
+    return rc;
+}
+
+void ms_results_print_schema(FILE *f) {
+    static const char *tname[] = {"float32", "float64", "int8", "uint8", "int32", "int64", "string"};
+    static const char *dname[] = {"", "S", "E", "P", "NW", "NFC", "NC", "NK", "NU", "L"};
+    const ms_col_t *tables[MAX_TABLES];
+    int nt = col_tables(tables);
+    fprintf(f, "| dataset | type | shape | meaning |\n|---|---|---|---|\n");
+    for (int t = 0; t < nt; t++) {
+        for (const ms_col_t *c = tables[t]; c->path; c++) {
+            char shape[64];
+            int off = snprintf(shape, sizeof shape, "%s", c->row == MS_ROW_LABEL ? "M, L" : "M");
+            for (int i = 0; i < c->ndim; i++)
+                off += c->dim[i] < 0
+                           ? snprintf(shape + off, sizeof shape - off, ", %s", dname[-c->dim[i]])
+                           : snprintf(shape + off, sizeof shape - off, ", %d", c->dim[i]);
+            fprintf(f, "| `/%s` | %s | (%s) | %s |\n", c->path, tname[c->dtype], shape, c->doc);
+        }
+    }
+}

@@ -1,0 +1,84 @@
+/* The stages of a sweep (stages.h): each one calls the module that computes
+ * it and writes that module's rows. */
+#include "modsweep/stages.h"
+#include "modsweep/error.h"
+#include "modsweep/log.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct train_sink {
+    ms_ctx_t *ctx;
+    int m;
+} train_sink_t;
+
+/* Writes each epoch's curves into the results file as soon as the epoch ends,
+ * so no per-step history is kept in memory. */
+static int write_epoch(void *vctx, ms_trainer_t *tr, const ms_epoch_report_t *rep) {
+    train_sink_t *sink = vctx;
+    ms_results_t *res = sink->ctx->res;
+    float acc = (float)rep->test_acc, secs = (float)rep->seconds;
+    int rc = ms_results_write_part(res, "models/train_loss", sink->m, -1, rep->first_step,
+                                   rep->n_steps, rep->loss);
+    if (!rc)
+        rc = ms_results_write_part(res, "models/train_extra", sink->m, -1, rep->first_step,
+                                   rep->n_steps, rep->extra);
+    if (!rc) rc = ms_results_write_part(res, "models/epoch_test_acc", sink->m, -1, rep->epoch, 1, &acc);
+    if (!rc) rc = ms_results_write_part(res, "models/epoch_time", sink->m, -1, rep->epoch, 1, &secs);
+    if (sink->ctx->verbose)
+        ms_message("model %d epoch %d/%d: loss %.4f, test accuracy %.4f, %.1f s (%.0f images/s)",
+                   sink->m, rep->epoch + 1, tr->s->epochs, rep->loss[rep->n_steps - 1],
+                   rep->test_acc, rep->seconds, sink->ctx->train->n / rep->seconds);
+    return rc;
+}
+
+int ms_stage_train(ms_ctx_t *ctx, int m, char *reason) {
+    ms_settings_t s;
+    ms_grid_model_settings(ctx->g, m, &s);
+    ms_trainer_t tr;
+    double t0 = ms_now();
+    int rc = ms_trainer_init(&tr, &s, ctx->train->n);
+    if (rc) {
+        snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
+        return rc;
+    }
+    train_sink_t sink = {.ctx = ctx, .m = m};
+    ms_train_hooks_t hooks = {.ctx = &sink, .on_epoch = write_epoch};
+    rc = ms_train(&tr, ctx->train, ctx->test, &hooks, reason);
+    if (rc == 0) {
+        double classwise[MS_MAX_CLASSES], loss;
+        double acc = ms_evaluate(&tr.net, tr.params, ctx->test, -1, classwise, &loss);
+        double secs = ms_now() - t0;
+        int32_t rank = ctx->rank;
+        char host[MS_STR_LEN] = {0};
+        snprintf(host, sizeof host, "%s", ctx->host);
+        ms_results_t *res = ctx->res;
+        rc = ms_results_write(res, "models/params", m, -1, tr.params);
+        if (!rc) rc = ms_results_write(res, "models/test_acc", m, -1, &acc);
+        if (!rc) rc = ms_results_write(res, "models/test_loss", m, -1, &loss);
+        if (!rc) rc = ms_results_write(res, "models/classwise_acc", m, -1, classwise);
+        if (!rc) rc = ms_results_write(res, "models/time_train", m, -1, &secs);
+        if (!rc) rc = ms_results_write(res, "models/rank", m, -1, &rank);
+        if (!rc) rc = ms_results_write(res, "models/host", m, -1, host);
+        if (rc) snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
+    }
+    ms_trainer_free(&tr);
+    return rc;
+}
+
+int ms_stage_load_params(ms_ctx_t *ctx, int m, float *params) {
+    return ms_results_read(ctx->res, "models/params", m, -1, params);
+}
+
+int ms_stage_analyse(ms_ctx_t *ctx, int m, char *reason) {
+    (void)ctx;
+    (void)m;
+    reason[0] = 0;
+    return 0; /* the analyses arrive with the modular-training issue */
+}
+
+int ms_stage_prune(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason) {
+    return ms_prune_label(ctx, m, li, team, reason);
+}
