@@ -112,6 +112,7 @@ static const char *const type_names[] = {"string",   "choice",     "bool",      
 #define F_UNIQUE 8u   /* a value may appear only once */
 #define F_FLOAT32 16u /* numbers are stored as float: checked after rounding */
 #define F_SWEEP 32u   /* sweepable: a list becomes the axis key_def_t.axis */
+#define F_RUN 64u     /* how the sweep runs, not what it computes: left out of results_hash */
 
 typedef struct key_def {
     int section; /* section_id_t */
@@ -169,12 +170,14 @@ static const key_def_t key_table[N_KEYS] = {
     [K_NAME] = {.section = S_SWEEP,
                 .name = "name",
                 .type = T_STR,
+                .flags = F_RUN,
                 .def_doc = "the grid file's name without .ini",
                 .doc = "Name of the sweep, used in logs and for the default output file (letters, "
                        "digits, '.', '_', '-', '+'; at most 63)."},
     [K_OUTPUT] = {.section = S_SWEEP,
                   .name = "output",
                   .type = T_STR,
+                  .flags = F_RUN,
                   .def_doc = "<name>.h5",
                   .doc = "Results file (HDF5); a relative path is relative to the directory "
                          "modsweep is started in."},
@@ -182,6 +185,7 @@ static const key_def_t key_table[N_KEYS] = {
         {.section = S_SWEEP,
          .name = "retries",
          .type = T_INT,
+         .flags = F_RUN,
          .def = "2",
          .lo = 0,
          .hi = 100,
@@ -189,6 +193,7 @@ static const key_def_t key_table[N_KEYS] = {
     [K_TEAM] = {.section = S_SWEEP,
                 .name = "team",
                 .type = T_INT,
+                .flags = F_RUN,
                 .def = "1",
                 .lo = 1,
                 .hi = 1024,
@@ -196,6 +201,7 @@ static const key_def_t key_table[N_KEYS] = {
     [K_THREADS] = {.section = S_SWEEP,
                    .name = "threads",
                    .type = T_INT,
+                   .flags = F_RUN,
                    .def = "0",
                    .lo = 0,
                    .hi = 4096,
@@ -1666,10 +1672,18 @@ static int fill_grid(ctx_t *c, ms_grid_t *g, int n_models) {
     g->store_weights = v[K_STORE_WEIGHTS].choice;
     /* The resolved text and its hash. */
     strbuf_t b = {0};
+    /* results_hash covers the same lines without the F_RUN keys. */
+    uint64_t rh = 0xcbf29ce484222325ull;
     for (int k = 0; k < N_KEYS; k++) {
+        size_t start = b.len;
         sb_printf(&b, "%s.%s = ", section_names[key_table[k].section], key_table[k].name);
         format_key(c, k, &b);
         sb_printf(&b, "\n");
+        if (b.oom || (key_table[k].flags & F_RUN)) continue;
+        for (size_t i = start; i < b.len; i++) {
+            rh ^= (unsigned char)b.s[i];
+            rh *= 0x100000001b3ull;
+        }
     }
     if (b.oom) {
         free(b.s);
@@ -1677,6 +1691,7 @@ static int fill_grid(ctx_t *c, ms_grid_t *g, int n_models) {
     }
     g->resolved = b.s;
     g->hash = fnv1a64(b.s, b.len);
+    g->results_hash = rh;
     return 0;
 }
 
@@ -1842,6 +1857,8 @@ void ms_grid_print_keys(FILE *f) {
             }
             if (d->flags & F_SWEEP)
                 len += (size_t)snprintf(type + len, sizeof type - len, ", sweepable");
+            if (d->flags & F_RUN)
+                len += (size_t)snprintf(type + len, sizeof type - len, ", may change on resume");
             if (d->max_n > 1 && !(d->flags & F_SWEEP))
                 snprintf(type + len, sizeof type - len, ", at most %d values", d->max_n);
             fprintf(f, "  %-15s %s\n", d->name, type);

@@ -29,9 +29,14 @@ static void usage(FILE *f) {
             "  --threads N        kernel threads per rank (default: cores / ranks per node)\n"
             "  --team N           ranks pruning one label together (default: [sweep] team)\n"
             "  --retries N        attempts after a failed task (default: [sweep] retries)\n"
+            "  --dedicated-coordinator  rank 0 only hands out work (default: it also computes)\n"
             "  -q, --quiet        no progress lines\n"
+            "  -v, --verbose      also debug lines (task hand-outs, each rank's cores)\n"
             "  -h, --help         this text\n"
             "  --version          version and build options\n"
+            "\n"
+            "signals: SIGTERM or SIGUSR1 stop the sweep cleanly (tasks in progress finish or are\n"
+            "left pending); with mpirun send SIGUSR1 to mpirun, which forwards it\n"
             "\n"
             "exit status: 0 finished, 1 error, 2 usage, 75 stopped by a signal (run again to "
             "resume)\n");
@@ -50,7 +55,7 @@ static int parse_int(const char *opt, const char *v, int lo, int *out) {
 
 int main(int argc, char **argv) {
     ms_run_opts_t o = {.retries = -1};
-    int dry = 0, status_cmd = 0;
+    int dry = 0, status_cmd = 0, verbose = 0;
     const char *arg = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -73,6 +78,10 @@ int main(int argc, char **argv) {
             o.restart = 1;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             o.quiet = 1;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            verbose = 1;
+        } else if (!strcmp(a, "--dedicated-coordinator")) {
+            o.dedicated_coordinator = 1;
         } else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
             if (++i >= argc) {
                 fprintf(stderr, "modsweep: %s needs a file name\n", a);
@@ -104,10 +113,12 @@ int main(int argc, char **argv) {
     if (dry) return ms_sweep_dry_run(arg, stdout);
 
     int provided;
-    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    /* Rank 0's coordinator thread talks MPI beside its computing main thread. */
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+    o.thread_multiple = provided >= MPI_THREAD_MULTIPLE;
     int rank;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    ms_log_init(rank, o.quiet ? 0 : 1);
+    ms_log_init(rank, o.quiet ? 0 : verbose ? 2 : 1);
     ms_log_set_mpi(1);
     int rc;
     if (status_cmd) {

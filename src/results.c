@@ -80,7 +80,7 @@ struct ms_results {
     int rank, writable;
     hid_t file, dxpl;
     ms_dims_t dims;
-    uint64_t hash;
+    uint64_t hash, results_hash;
     char *resolved, *text;
     int n_cols;
     const ms_col_t *cols[MAX_COLS];
@@ -100,6 +100,13 @@ static int h5_fail(const char *path, const char *what) {
     return ms_err_set(MS_EHDF5, "%s: %s%s%s", path, what, detail[0] ? ": " : "", detail);
 }
 
+/* Records a failed release (close) of an HDF5 object unless an error is
+ * already recorded: cleanup paths check every herr_t without losing the
+ * first fault. */
+static void h5_check(herr_t e, int *rc, const char *path, const char *what) {
+    if (e < 0 && !*rc) *rc = h5_fail(path, what);
+}
+
 static hid_t h5_type(int dtype) {
     static hid_t str = -1;
     switch (dtype) {
@@ -116,10 +123,16 @@ static hid_t h5_type(int dtype) {
     case MS_DT_I64:
         return H5T_NATIVE_INT64;
     default:
+        /* Made once per process (a failure returns -1, which every caller's
+         * HDF5 call then reports). */
         if (str < 0) {
-            str = H5Tcopy(H5T_C_S1);
-            H5Tset_size(str, MS_STR_LEN);
-            H5Tset_strpad(str, H5T_STR_NULLTERM);
+            hid_t t = H5Tcopy(H5T_C_S1);
+            if (t < 0) return -1;
+            if (H5Tset_size(t, MS_STR_LEN) < 0 || H5Tset_strpad(t, H5T_STR_NULLTERM) < 0) {
+                H5Tclose(t);
+                return -1;
+            }
+            str = t;
         }
         return str;
     }
@@ -201,9 +214,9 @@ static int attr_write_str(hid_t obj, const char *name, const char *value, const 
         (a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
         H5Awrite(a, t, &value) < 0)
         rc = h5_fail(path, "cannot write attribute");
-    if (a >= 0) H5Aclose(a);
-    if (sp >= 0) H5Sclose(sp);
-    if (t >= 0) H5Tclose(t);
+    if (a >= 0) h5_check(H5Aclose(a), &rc, path, "cannot close an attribute");
+    if (sp >= 0) h5_check(H5Sclose(sp), &rc, path, "cannot close a dataspace");
+    if (t >= 0) h5_check(H5Tclose(t), &rc, path, "cannot close a datatype");
     return rc;
 }
 
@@ -213,8 +226,8 @@ static int attr_write_i64(hid_t obj, const char *name, int64_t value, const char
     if (sp < 0 || (a = H5Acreate2(obj, name, H5T_NATIVE_INT64, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
         H5Awrite(a, H5T_NATIVE_INT64, &value) < 0)
         rc = h5_fail(path, "cannot write attribute");
-    if (a >= 0) H5Aclose(a);
-    if (sp >= 0) H5Sclose(sp);
+    if (a >= 0) h5_check(H5Aclose(a), &rc, path, "cannot close an attribute");
+    if (sp >= 0) h5_check(H5Sclose(sp), &rc, path, "cannot close a dataspace");
     return rc;
 }
 
@@ -222,7 +235,7 @@ static int attr_read_i64(hid_t obj, const char *name, int64_t *value, const char
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
     if (a < 0) return h5_fail(path, "attribute missing (not a modsweep results file?)");
     int rc = H5Aread(a, H5T_NATIVE_INT64, value) < 0 ? h5_fail(path, "cannot read attribute") : 0;
-    H5Aclose(a);
+    h5_check(H5Aclose(a), &rc, path, "cannot close an attribute");
     if (rc == 0) return 0;
     return ms_err_set(MS_EFORMAT, "%s: attribute '%s' unreadable", path, name);
 }
@@ -236,21 +249,22 @@ static int attr_read_str(hid_t obj, const char *name, char **out, const char *pa
         return ms_err_set(MS_EFORMAT, "%s: attribute '%s' missing (not a modsweep results file?)",
                           path, name);
     }
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
+    hid_t t = H5Tcopy(H5T_C_S1), sp = -1;
     char *v = NULL;
     int rc = 0;
-    if (H5Aread(a, t, &v) < 0 || !v) {
+    if (t < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0 ||
+        H5Aread(a, t, &v) < 0 || !v) {
         rc = h5_fail(path, "cannot read a string attribute");
     } else {
         *out = strdup(v);
-        hid_t sp = H5Aget_space(a);
-        H5Dvlen_reclaim(t, sp, H5P_DEFAULT, &v);
-        H5Sclose(sp);
+        if (!*out) rc = ms_err_set(MS_ENOMEM, "%s: out of memory", path);
+        sp = H5Aget_space(a);
+        if (sp < 0 || H5Dvlen_reclaim(t, sp, H5P_DEFAULT, &v) < 0)
+            h5_check(-1, &rc, path, "cannot release a string attribute");
     }
-    H5Tclose(t);
-    H5Aclose(a);
+    if (sp >= 0) h5_check(H5Sclose(sp), &rc, path, "cannot close a dataspace");
+    if (t >= 0) h5_check(H5Tclose(t), &rc, path, "cannot close a datatype");
+    h5_check(H5Aclose(a), &rc, path, "cannot close an attribute");
     return rc;
 }
 
@@ -262,6 +276,34 @@ static long *dim_field(ms_dims_t *d, int i) {
 #define N_DIMS ((int)(sizeof dim_names / sizeof dim_names[0]))
 
 /* ---- create and open ------------------------------------------------------------- */
+
+/* Returns rc, or an error when another rank of comm failed (collective). */
+static int agree(int rc, MPI_Comm comm, const char *path) {
+    int bad = rc != 0, any_bad = 0;
+    if (MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, comm) != MPI_SUCCESS && !rc)
+        return ms_err_set(MS_EMPI, "%s: MPI_Allreduce failed", path);
+    if (!rc && any_bad) return ms_err_set(MS_EHDF5, "%s: failed on another rank", path);
+    return rc;
+}
+
+/* Switches the file to MPI-IO atomic mode (collective). By MPI's default
+ * consistency semantics a write by one rank is only guaranteed visible to a
+ * read by another after sync-barrier-sync, and MPI_File_sync (H5Fflush) is
+ * collective, which a task farm cannot call whenever one task ends. In
+ * atomic mode a completed write is visible to every read that starts after
+ * it (MPI 3.1 section 13.6.1); the scheduler orders the two by messages: a
+ * rank reports a task done only after its writes returned, and the tasks
+ * that read its rows (a model's analysis and prunings read its params) are
+ * handed out only after that report. Rows are small, so the cost (a lock
+ * per access on some file systems) is negligible. */
+static int set_atomic(ms_results_t *r) {
+    int size = 1;
+    MPI_Comm_size(r->comm, &size);
+    if (size == 1 || !r->writable) return 0;
+    if (H5Fset_mpi_atomicity(r->file, 1) < 0)
+        return h5_fail(r->path, "cannot switch MPI-IO to atomic mode");
+    return 0;
+}
 
 static hid_t make_fapl(MPI_Comm comm) {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
@@ -307,7 +349,7 @@ static int ensure_groups(hid_t file, const char *dpath, const char *path) {
         if (!e) {
             hid_t g = H5Gcreate2(file, buf, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
             if (g < 0) return h5_fail(path, "cannot create a group");
-            H5Gclose(g);
+            if (H5Gclose(g) < 0) return h5_fail(path, "cannot close a group");
         }
         *p = '/';
     }
@@ -321,18 +363,24 @@ static int create_dataset(ms_results_t *r, int i) {
     int rc = ensure_groups(r->file, c->path, r->path);
     if (rc) return rc;
     hid_t sp = H5Screate_simple(rank, shape, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    if (sp < 0 || dcpl < 0) return h5_fail(r->path, "cannot make a dataspace");
-    /* Allocated and filled at creation: ranks later write rows independently
-     * and never allocate. NaN marks float values not (yet) computed. */
-    H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY);
-    H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC);
+    /* Contiguous (no chunks, so no compression), allocated and filled at
+     * creation: ranks later write rows independently and never allocate.
+     * NaN marks float values not (yet) computed. */
     const float fnan = NAN;
     const double dnan = NAN;
-    if (c->dtype == MS_DT_F32) H5Pset_fill_value(dcpl, H5T_NATIVE_FLOAT, &fnan);
-    if (c->dtype == MS_DT_F64) H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &dnan);
-    r->dset[i] = H5Dcreate2(r->file, c->path, h5_type(c->dtype), sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    H5Pclose(dcpl);
-    H5Sclose(sp);
+    if (sp < 0 || dcpl < 0 || H5Pset_layout(dcpl, H5D_CONTIGUOUS) < 0 ||
+        H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY) < 0 ||
+        H5Pset_fill_time(dcpl, H5D_FILL_TIME_ALLOC) < 0 ||
+        (c->dtype == MS_DT_F32 && H5Pset_fill_value(dcpl, H5T_NATIVE_FLOAT, &fnan) < 0) ||
+        (c->dtype == MS_DT_F64 && H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &dnan) < 0)) {
+        rc = h5_fail(r->path, "cannot set up a dataset");
+    } else {
+        r->dset[i] =
+            H5Dcreate2(r->file, c->path, h5_type(c->dtype), sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    }
+    if (dcpl >= 0) h5_check(H5Pclose(dcpl), &rc, r->path, "cannot close a property list");
+    if (sp >= 0) h5_check(H5Sclose(sp), &rc, r->path, "cannot close a dataspace");
+    if (rc) return rc;
     if (r->dset[i] < 0) {
         char what[300];
         snprintf(what, sizeof what, "cannot create dataset %s", c->path);
@@ -371,12 +419,13 @@ static int write_settings_columns(ms_results_t *r, const ms_grid_t *g) {
 }
 
 static int write_root_attrs(ms_results_t *r, const ms_grid_t *g) {
-    char created[64], hash[32], tensors[8192];
+    char created[64], hash[32], rhash[32], tensors[8192];
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);
     strftime(created, sizeof created, "%Y-%m-%dT%H:%M:%SZ", &tm);
     snprintf(hash, sizeof hash, "%016llx", (unsigned long long)g->hash);
+    snprintf(rhash, sizeof rhash, "%016llx", (unsigned long long)g->results_hash);
     size_t off = 0;
     tensors[0] = 0;
     for (int i = 0; i < r->dims.layout.n_tensors && off + 64 < sizeof tensors; i++) {
@@ -393,6 +442,7 @@ static int write_root_attrs(ms_results_t *r, const ms_grid_t *g) {
     rc = rc ? rc : attr_write_str(r->file, "grid_text", g->text ? g->text : "", r->path);
     rc = rc ? rc : attr_write_str(r->file, "grid_resolved", g->resolved ? g->resolved : "", r->path);
     rc = rc ? rc : attr_write_str(r->file, "grid_hash", hash, r->path);
+    rc = rc ? rc : attr_write_str(r->file, "results_hash", rhash, r->path);
     rc = rc ? rc : attr_write_str(r->file, "tensors", tensors, r->path);
     for (int i = 0; i < N_DIMS && !rc; i++) {
         char name[16];
@@ -405,15 +455,16 @@ static int write_root_attrs(ms_results_t *r, const ms_grid_t *g) {
         int32_t labels[MS_MAX_CLASSES];
         for (int i = 0; i < g->n_labels; i++) labels[i] = g->labels[i];
         hid_t sp = H5Screate_simple(1, &n, NULL);
-        rc = ensure_groups(r->file, "labels/label", r->path);
+        if (sp < 0) rc = h5_fail(r->path, "cannot make a dataspace");
+        if (!rc) rc = ensure_groups(r->file, "labels/label", r->path);
         hid_t ds = rc ? -1
                       : H5Dcreate2(r->file, "labels/label", H5T_NATIVE_INT32, sp, H5P_DEFAULT,
                                    H5P_DEFAULT, H5P_DEFAULT);
         if (!rc && (ds < 0 || (r->rank == 0 &&
                                H5Dwrite(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, r->dxpl, labels) < 0)))
             rc = h5_fail(r->path, "cannot write labels/label");
-        if (ds >= 0) H5Dclose(ds);
-        H5Sclose(sp);
+        if (ds >= 0) h5_check(H5Dclose(ds), &rc, r->path, "cannot close labels/label");
+        if (sp >= 0) h5_check(H5Sclose(sp), &rc, r->path, "cannot close a dataspace");
     }
     return rc;
 }
@@ -430,6 +481,7 @@ int ms_results_create(ms_results_t **out, const char *path, MPI_Comm comm, const
     r->writable = 1;
     r->dims = *d;
     r->hash = g->hash;
+    r->results_hash = g->results_hash;
     r->resolved = strdup(g->resolved ? g->resolved : "");
     r->text = strdup(g->text ? g->text : "");
     char part[MS_PATH_MAX + 8];
@@ -441,7 +493,8 @@ int ms_results_create(ms_results_t **out, const char *path, MPI_Comm comm, const
         r->file = H5Fcreate(part, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
         if (r->file < 0) rc = h5_fail(part, "cannot create the results file");
     }
-    if (fapl >= 0) H5Pclose(fapl);
+    if (fapl >= 0) h5_check(H5Pclose(fapl), &rc, path, "cannot close a property list");
+    if (!rc && (!r->resolved || !r->text)) rc = ms_err_set(MS_ENOMEM, "%s: out of memory", path);
     if (!rc) {
         r->dxpl = H5Pcreate(H5P_DATASET_XFER);
         if (r->dxpl < 0 || H5Pset_dxpl_mpio(r->dxpl, H5FD_MPIO_INDEPENDENT) < 0)
@@ -451,18 +504,13 @@ int ms_results_create(ms_results_t **out, const char *path, MPI_Comm comm, const
     if (!rc) rc = write_root_attrs(r, g);
     if (!rc && r->rank == 0) rc = write_settings_columns(r, g);
     /* Every rank learns whether the creation worked everywhere. */
-    int bad = rc != 0, any_bad = 0;
-    MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, comm);
-    if (!rc && any_bad) rc = ms_err_set(MS_EHDF5, "%s: creation failed on another rank", path);
+    rc = agree(rc, comm, path);
     if (!rc && H5Fflush(r->file, H5F_SCOPE_GLOBAL) < 0) rc = h5_fail(part, "cannot flush");
-    bad = rc != 0;
-    MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, comm);
-    if (!rc && any_bad) rc = ms_err_set(MS_EHDF5, "%s: creation failed on another rank", path);
+    rc = agree(rc, comm, path);
     if (!rc && r->rank == 0 && rename(part, path) != 0)
         rc = ms_err_set(MS_EIO, "%s: cannot rename %s into place", path, part);
-    bad = rc != 0;
-    MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, comm);
-    if (!rc && any_bad) rc = ms_err_set(MS_EIO, "%s: creation failed on another rank", path);
+    rc = agree(rc, comm, path);
+    if (!rc) rc = agree(set_atomic(r), comm, path);
     if (rc) {
         int rk;
         MPI_Comm_rank(comm, &rk);
@@ -496,7 +544,7 @@ int ms_results_open(ms_results_t **out, const char *path, MPI_Comm comm, int wri
         r->file = H5Fopen(path, writable ? H5F_ACC_RDWR : H5F_ACC_RDONLY, fapl);
         if (r->file < 0) rc = h5_fail(path, "cannot open the results file");
     }
-    if (fapl >= 0) H5Pclose(fapl);
+    if (fapl >= 0) h5_check(H5Pclose(fapl), &rc, path, "cannot close a property list");
     if (!rc) {
         r->dxpl = H5Pcreate(H5P_DATASET_XFER);
         if (r->dxpl < 0 || H5Pset_dxpl_mpio(r->dxpl, H5FD_MPIO_INDEPENDENT) < 0)
@@ -512,6 +560,10 @@ int ms_results_open(ms_results_t **out, const char *path, MPI_Comm comm, int wri
     char *hash = NULL;
     if (!rc) rc = attr_read_str(r->file, "grid_hash", &hash, path);
     if (!rc) r->hash = strtoull(hash, NULL, 16);
+    free(hash);
+    hash = NULL;
+    if (!rc) rc = attr_read_str(r->file, "results_hash", &hash, path);
+    if (!rc) r->results_hash = strtoull(hash, NULL, 16);
     free(hash);
     if (!rc) rc = attr_read_str(r->file, "grid_resolved", &r->resolved, path);
     if (!rc) rc = attr_read_str(r->file, "grid_text", &r->text, path);
@@ -550,11 +602,17 @@ int ms_results_open(ms_results_t **out, const char *path, MPI_Comm comm, int wri
         int rank = col_shape(&r->dims, c, want);
         hid_t sp = H5Dget_space(r->dset[i]);
         int hr = sp < 0 ? -1 : H5Sget_simple_extent_dims(sp, have, NULL);
-        if (sp >= 0) H5Sclose(sp);
+        if (sp >= 0 && H5Sclose(sp) < 0) hr = -1;
+        if (hr < 0) {
+            rc = h5_fail(path, "cannot read a dataset's shape");
+            break;
+        }
         int same = hr == rank;
         for (int k = 0; same && k < rank; k++) same = have[k] == want[k];
         if (!same) rc = ms_err_set(MS_EFORMAT, "%s: dataset %s has the wrong shape", path, c->path);
     }
+    rc = agree(rc, comm, path);
+    if (!rc) rc = agree(set_atomic(r), comm, path);
     if (rc) {
         ms_results_close(r);
         return rc;
@@ -567,9 +625,9 @@ int ms_results_close(ms_results_t *r) {
     if (!r) return 0;
     int rc = 0;
     for (int i = 0; i < r->n_cols; i++)
-        if (r->dset[i] >= 0) H5Dclose(r->dset[i]);
-    if (r->dxpl >= 0) H5Pclose(r->dxpl);
-    if (r->file >= 0 && H5Fclose(r->file) < 0) rc = h5_fail(r->path, "cannot close");
+        if (r->dset[i] >= 0) h5_check(H5Dclose(r->dset[i]), &rc, r->path, "cannot close a dataset");
+    if (r->dxpl >= 0) h5_check(H5Pclose(r->dxpl), &rc, r->path, "cannot close a property list");
+    if (r->file >= 0) h5_check(H5Fclose(r->file), &rc, r->path, "cannot close");
     free(r->resolved);
     free(r->text);
     free(r);
@@ -577,6 +635,7 @@ int ms_results_close(ms_results_t *r) {
 }
 
 uint64_t ms_results_grid_hash(const ms_results_t *r) { return r->hash; }
+uint64_t ms_results_results_hash(const ms_results_t *r) { return r->results_hash; }
 const char *ms_results_grid_resolved(const ms_results_t *r) { return r->resolved; }
 const char *ms_results_grid_text(const ms_results_t *r) { return r->text; }
 const ms_dims_t *ms_results_dims(const ms_results_t *r) { return &r->dims; }
@@ -588,6 +647,63 @@ static int find_col(const ms_results_t *r, const char *path) {
     for (int i = 0; i < r->n_cols; i++)
         if (strcmp(r->cols[i]->path, path) == 0) return i;
     return -1;
+}
+
+/* Largest transfer handed to HDF5 (and so to one MPI-IO call) at once. MPI-IO
+ * counts are C ints, so a transfer must stay under 2 GiB; larger rows (a big
+ * model's params) are moved in pieces along their first trailing dimension,
+ * whole columns in pieces of rows. */
+static size_t io_max_bytes = (size_t)1 << 30;
+
+void ms__results_set_io_limit(size_t bytes) { io_max_bytes = bytes ? bytes : (size_t)1 << 30; }
+
+/* Moves the hyperslab (start, cnt) of dataset i (rank dims) between the file
+ * and buf, in pieces along dimension `along` so that no piece exceeds
+ * io_max_bytes. Every dimension after `along` is moved whole. */
+static int slab_io(ms_results_t *r, int i, int rank, const hsize_t *start, const hsize_t *cnt,
+                   int along, void *buf, int write, const char *path, long m, long li) {
+    const ms_col_t *c = r->cols[i];
+    hid_t type = h5_type(c->dtype);
+    size_t esize = H5Tget_size(type);
+    if (esize == 0) return h5_fail(r->path, "cannot size a datatype");
+    hsize_t inner = 1;
+    for (int k = along + 1; k < rank; k++) inner *= cnt[k];
+    hsize_t slice_bytes = inner * esize;
+    if (slice_bytes > io_max_bytes)
+        return ms_err_set(MS_EINVAL,
+                          "%s: %s: one slice of %llu bytes exceeds the %zu-byte transfer limit",
+                          r->path, path, (unsigned long long)slice_bytes, io_max_bytes);
+    hsize_t per = io_max_bytes / slice_bytes, total = cnt[along];
+    hsize_t st[6], ct[6];
+    for (int k = 0; k < rank; k++) st[k] = start[k], ct[k] = cnt[k];
+    hsize_t outer = 1; /* dimensions before `along` are single rows (cnt 1) or moved whole */
+    for (int k = 0; k < along; k++) outer *= cnt[k];
+    if (outer != 1 && per < total)
+        return ms_err_set(MS_EINVAL, "%s: %s: transfer too large to split", r->path, path);
+    int rc = 0;
+    for (hsize_t off = 0; off < total && !rc; off += per) {
+        hsize_t n = total - off < per ? total - off : per;
+        st[along] = start[along] + off;
+        ct[along] = n;
+        hsize_t elems = outer * n * inner;
+        hid_t fs = H5Dget_space(r->dset[i]), ms = H5Screate_simple(1, &elems, NULL);
+        if (fs < 0 || ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, ct, NULL) < 0) {
+            rc = h5_fail(r->path, "cannot select a row");
+        } else {
+            char *p = (char *)buf + (size_t)(off * inner * esize);
+            herr_t e = write ? H5Dwrite(r->dset[i], type, ms, fs, r->dxpl, p)
+                             : H5Dread(r->dset[i], type, ms, fs, r->dxpl, p);
+            if (e < 0) {
+                char what[320];
+                snprintf(what, sizeof what, "%s of %s row (%ld, %ld) failed",
+                         write ? "write" : "read", path, m, li);
+                rc = h5_fail(r->path, what);
+            }
+        }
+        if (fs >= 0 && H5Sclose(fs) < 0 && !rc) rc = h5_fail(r->path, "cannot close a dataspace");
+        if (ms >= 0 && H5Sclose(ms) < 0 && !rc) rc = h5_fail(r->path, "cannot close a dataspace");
+    }
+    return rc;
 }
 
 /* Selects row (m, li), entries [first, first + count) of the first trailing
@@ -621,23 +737,9 @@ static int row_io(ms_results_t *r, const char *path, long m, long li, long first
     hsize_t n = 1;
     for (int k = 0; k < rank; k++) n *= cnt[k];
     if (n == 0) return 0;
-    hid_t fs = H5Dget_space(r->dset[i]), ms = H5Screate_simple(1, &n, NULL);
-    int rc = 0;
-    if (fs < 0 || ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, cnt, NULL) < 0) {
-        rc = h5_fail(r->path, "cannot select a row");
-    } else {
-        herr_t e = write ? H5Dwrite(r->dset[i], h5_type(c->dtype), ms, fs, r->dxpl, buf)
-                         : H5Dread(r->dset[i], h5_type(c->dtype), ms, fs, r->dxpl, buf);
-        if (e < 0) {
-            char what[320];
-            snprintf(what, sizeof what, "%s of %s row (%ld, %ld) failed", write ? "write" : "read",
-                     path, m, li);
-            rc = h5_fail(r->path, what);
-        }
-    }
-    if (fs >= 0) H5Sclose(fs);
-    if (ms >= 0) H5Sclose(ms);
-    return rc;
+    /* A scalar row is one element; otherwise split along the first trailing dimension. */
+    return slab_io(r, i, rank, start, cnt, rank == lead ? lead - 1 : lead, buf, write, path, m,
+                   li);
 }
 
 int ms_results_write(ms_results_t *r, const char *path, long m, long li, const void *buf) {
@@ -658,12 +760,12 @@ int ms_results_read_part(ms_results_t *r, const char *path, long m, long li, lon
 int ms_results_read_all(ms_results_t *r, const char *path, void *buf) {
     int i = find_col(r, path);
     if (i < 0) return ms_err_set(MS_EINVAL, "%s: no column %s", r->path, path);
-    if (H5Dread(r->dset[i], h5_type(r->cols[i]->dtype), H5S_ALL, H5S_ALL, r->dxpl, buf) < 0) {
-        char what[300];
-        snprintf(what, sizeof what, "cannot read %s", path);
-        return h5_fail(r->path, what);
-    }
-    return 0;
+    hsize_t shape[6], start[6] = {0};
+    int rank = col_shape(&r->dims, r->cols[i], shape);
+    for (int k = 0; k < rank; k++)
+        if (shape[k] == 0) return 0;
+    /* Pieces of whole rows (of models). */
+    return slab_io(r, i, rank, start, shape, 0, buf, 0, path, -1, -1);
 }
 
 static const char *status_col[] = {"models/status_train", "models/status_analyse", "labels/status"};

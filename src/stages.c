@@ -34,6 +34,15 @@ static int write_epoch(void *vctx, ms_trainer_t *tr, const ms_epoch_report_t *re
     return rc;
 }
 
+/* Gives up training at the next step once the sweep is asked to stop. */
+static int check_stop(void *vctx, ms_trainer_t *tr, long step) {
+    train_sink_t *sink = vctx;
+    if (sink->ctx->stop_requested && sink->ctx->stop_requested())
+        return ms_err_set(MS_EINTERRUPTED, "model %d: training stopped at step %ld by a signal",
+                          sink->m, step);
+    return 0;
+}
+
 int ms_stage_train(ms_ctx_t *ctx, int m, char *reason) {
     ms_settings_t s;
     ms_grid_model_settings(ctx->g, m, &s);
@@ -45,7 +54,7 @@ int ms_stage_train(ms_ctx_t *ctx, int m, char *reason) {
         return rc;
     }
     train_sink_t sink = {.ctx = ctx, .m = m};
-    ms_train_hooks_t hooks = {.ctx = &sink, .on_epoch = write_epoch};
+    ms_train_hooks_t hooks = {.ctx = &sink, .after_step = check_stop, .on_epoch = write_epoch};
     rc = ms_train(&tr, ctx->train, ctx->test, &hooks, reason);
     if (rc == 0) {
         double classwise[MS_MAX_CLASSES], loss;

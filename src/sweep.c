@@ -16,6 +16,7 @@
 #include "modsweep/stages.h"
 #include "modsweep/version.h"
 
+#include <errno.h>
 #include <math.h>
 #include <mpi.h>
 #include <sched.h>
@@ -66,30 +67,179 @@ static int load_grid(ms_grid_t *g, const char *path, MPI_Comm comm) {
     return rc;
 }
 
-/* Threads for this rank's kernels: the option, else the grid's, else the
- * cores this process may run on divided by the ranks sharing its node. */
-static int choose_threads(int opt, int grid) {
-    if (opt > 0) return opt;
-    if (grid > 0) return grid;
-    MPI_Comm node;
-    int local = 1;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-    MPI_Comm_size(node, &local);
-    MPI_Comm_free(&node);
-    cpu_set_t set;
-    int cores = 0;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) cores = CPU_COUNT(&set);
-    if (cores < 1) cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    /* mpirun binds each rank to one core by default: use the node's cores. */
-    long online = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cores == 1 && online > 1) cores = (int)online;
-    int t = cores / (local > 0 ? local : 1);
-    return t > 0 ? t : 1;
+/* ---- cores and threads ------------------------------------------------------ */
+
+/* Formats a CPU set as a list ("0-3,8"). */
+static void cpu_list(const cpu_set_t *set, char *buf, size_t n) {
+    size_t off = 0;
+    buf[0] = 0;
+    for (int c = 0; c < CPU_SETSIZE && off + 16 < n; c++) {
+        if (!CPU_ISSET(c, set)) continue;
+        int e = c;
+        while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, set)) e++;
+        off += (size_t)snprintf(buf + off, n - off, "%s%d", off ? "," : "", c);
+        if (e > c) off += (size_t)snprintf(buf + off, n - off, "-%d", e);
+        c = e;
+    }
 }
 
-/* Opens the results file to resume it, or creates it. Collective. */
+/* The online CPUs of this machine (/sys/devices/system/cpu/online, else 0..n-1). */
+static void online_cpus(cpu_set_t *set) {
+    CPU_ZERO(set);
+    FILE *fp = fopen("/sys/devices/system/cpu/online", "r");
+    int a, b, any = 0;
+    if (fp) {
+        char sep;
+        while (fscanf(fp, "%d", &a) == 1) {
+            b = a;
+            if (fscanf(fp, "%c", &sep) == 1 && sep == '-') {
+                if (fscanf(fp, "%d", &b) != 1) break;
+                if (fscanf(fp, "%c", &sep) != 1) sep = '\n';
+            }
+            for (int c = a; c <= b && c < CPU_SETSIZE; c++) CPU_SET(c, set), any = 1;
+            if (sep != ',') break;
+        }
+        fclose(fp);
+    }
+    if (!any) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        for (int c = 0; c < n && c < CPU_SETSIZE; c++) CPU_SET(c, set);
+    }
+}
+
+/* Chooses this rank's kernel threads and makes sure it may run them on as
+ * many cores. Collective over MPI_COMM_WORLD; call before any OpenMP region.
+ *
+ * Threads: the option, else the grid's, else the node's cores divided by the
+ * ranks on the node. The node's cores are SLURM_CPUS_ON_NODE under Slurm,
+ * else the union of the node's ranks' CPU masks, or every online CPU when
+ * each rank was bound to a single core (mpirun binds each rank to one core
+ * by default; that says nothing about the cores the node offers).
+ *
+ * Affinity: a rank bound to fewer CPUs than it runs threads would put all of
+ * its OpenMP threads on those CPUs. Each such node's ranks are then given
+ * disjoint sets of `threads` CPUs (node-local rank i gets the CPUs i*threads
+ * onwards of the pool, wrapping when the node is oversubscribed), where the
+ * pool is the union of the ranks' masks if it is large enough, else every
+ * online CPU. The main thread's mask is set before OpenMP starts its
+ * threads, which inherit it. */
+static int setup_cores(int opt, int grid, int quiet) {
+    int rank, lr = 0, ls = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm node;
+    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+    MPI_Comm_rank(node, &lr);
+    MPI_Comm_size(node, &ls);
+    cpu_set_t mine, pool, on;
+    CPU_ZERO(&mine);
+    if (sched_getaffinity(0, sizeof mine, &mine) != 0) online_cpus(&mine);
+    cpu_set_t *all = malloc(sizeof(cpu_set_t) * (size_t)ls);
+    if (!all) ms_fatal("out of memory");
+    MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, node);
+    CPU_ZERO(&pool);
+    int singles = 1;
+    for (int i = 0; i < ls; i++) {
+        CPU_OR(&pool, &pool, &all[i]);
+        singles &= CPU_COUNT(&all[i]) == 1;
+    }
+    free(all);
+    online_cpus(&on);
+    int node_cores = CPU_COUNT(&pool);
+    const char *sl = getenv("SLURM_CPUS_ON_NODE");
+    if (sl && atoi(sl) > 0)
+        node_cores = atoi(sl);
+    else if (singles && CPU_COUNT(&on) > node_cores)
+        node_cores = CPU_COUNT(&on);
+    int threads = opt > 0 ? opt : grid > 0 ? grid : node_cores / ls;
+    if (threads < 1) threads = 1;
+
+    int need = CPU_COUNT(&mine) < threads, any_need = 0;
+    MPI_Allreduce(&need, &any_need, 1, MPI_INT, MPI_MAX, node);
+    char from[256] = "";
+    if (any_need) {
+        if (CPU_COUNT(&pool) < ls * threads) pool = on;
+        int cpus[CPU_SETSIZE], P = 0;
+        for (int c = 0; c < CPU_SETSIZE; c++)
+            if (CPU_ISSET(c, &pool)) cpus[P++] = c;
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (int j = 0; j < threads && j < P; j++) CPU_SET(cpus[(lr * threads + j) % P], &set);
+        cpu_list(&mine, from, sizeof from);
+        if (sched_setaffinity(0, sizeof set, &set) != 0)
+            ms_warning("cannot widen the CPU mask (%s) to %d threads: %s", from, threads,
+                       strerror(errno));
+    }
+    MPI_Comm_free(&node);
+
+    /* Start OpenMP's threads now (they inherit the mask) and report where they may run. */
+    ms_kernels_set_threads(threads);
+    cpu_set_t used;
+    CPU_ZERO(&used);
+#pragma omp parallel num_threads(threads)
+    {
+        cpu_set_t t;
+        CPU_ZERO(&t);
+        if (sched_getaffinity(0, sizeof t, &t) == 0) {
+#pragma omp critical
+            CPU_OR(&used, &used, &t);
+        }
+    }
+    char line[256], list[200], host[64] = "";
+    gethostname(host, sizeof host - 1);
+    cpu_list(&used, list, sizeof list);
+    snprintf(line, sizeof line, "rank %d on %s: %d threads on cpus %s%s%s", rank, host, threads,
+             list, from[0] ? " (widened from " : "", from[0] ? from : "");
+    if (from[0]) snprintf(line + strlen(line), sizeof line - strlen(line), ")");
+    int size;
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    char *lines = rank == 0 ? malloc(sizeof line * (size_t)size) : NULL;
+    MPI_Gather(line, (int)sizeof line, MPI_CHAR, lines, (int)sizeof line, MPI_CHAR, 0,
+               MPI_COMM_WORLD);
+    int few = CPU_COUNT(&used) < threads;
+    int *fews = rank == 0 ? malloc(sizeof(int) * (size_t)size) : NULL;
+    MPI_Gather(&few, 1, MPI_INT, fews, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    if (rank == 0) {
+        for (int r = 0; r < size; r++) {
+            if (fews[r])
+                ms_warning("%s: fewer cpus than threads, so threads share cores",
+                           lines + sizeof line * (size_t)r);
+            else if (!quiet)
+                ms_debug("%s", lines + sizeof line * (size_t)r);
+        }
+        free(lines);
+        free(fews);
+    }
+    return threads;
+}
+
+/* Writes up to `max` lines "  file: X / grid: Y" where the resolved settings
+ * a (the file's) and b (the grid's) differ, into buf. */
+static void settings_diff(const char *a, const char *b, char *buf, size_t n, int max) {
+    size_t off = 0;
+    int shown = 0;
+    buf[0] = 0;
+    while (*a && *b && shown < max) {
+        const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+        size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
+        if (la != lb || memcmp(a, b, la) != 0) {
+            off += (size_t)snprintf(buf + off, n > off ? n - off : 0, "\n  file: %.*s\n  grid: %.*s",
+                                    (int)(la > 120 ? 120 : la), a, (int)(lb > 120 ? 120 : lb), b);
+            shown++;
+        }
+        a += la + (ea ? 1 : 0);
+        b += lb + (eb ? 1 : 0);
+    }
+}
+
+/* Opens the results file to resume it, or creates it. Collective.
+ *
+ * A file is resumed when it was made by the same settings: its results_hash
+ * (every setting except the [sweep] keys that only say how the sweep runs:
+ * name, output, retries, team, threads) equals the grid's, and its
+ * dimensions equal those of the data now loaded. Otherwise it is refused
+ * (with the differing settings), or replaced under --restart. */
 static int open_results(ms_results_t **res, const ms_grid_t *g, const ms_dims_t *dims,
-                        int restart, MPI_Comm comm) {
+                        int restart, int quiet, MPI_Comm comm) {
     int rank;
     MPI_Comm_rank(comm, &rank);
     int exists = 0;
@@ -97,17 +247,38 @@ static int open_results(ms_results_t **res, const ms_grid_t *g, const ms_dims_t 
     MPI_Bcast(&exists, 1, MPI_INT, 0, comm);
     if (!exists) return ms_results_create(res, g->output, comm, g, dims);
     int rc = ms_results_open(res, g->output, comm, 1);
-    int same = 0;
-    if (rc == 0) same = ms_results_grid_hash(*res) == g->hash;
-    if (rc == 0 && same) return 0;
+    int same = 0, same_dims = 0;
+    char diff[1024] = "";
+    if (rc == 0) {
+        same = ms_results_results_hash(*res) == g->results_hash;
+        const ms_dims_t *fd = ms_results_dims(*res);
+        same_dims = fd->M == dims->M && fd->L == dims->L && fd->S == dims->S &&
+                    fd->E == dims->E && fd->P == dims->P && fd->NW == dims->NW &&
+                    fd->NFC == dims->NFC && fd->NC == dims->NC && fd->NK == dims->NK &&
+                    fd->NU == dims->NU;
+        if (!same) settings_diff(ms_results_grid_resolved(*res), g->resolved, diff, sizeof diff, 4);
+    }
+    if (rc == 0 && same && same_dims) {
+        if (rank == 0 && !quiet)
+            ms_message("resuming %s%s", g->output,
+                       ms_results_grid_hash(*res) == g->hash
+                           ? ""
+                           : " (only [sweep] settings that do not change results differ)");
+        return 0;
+    }
     if (rc == 0) ms_results_close(*res);
     *res = NULL;
     if (!restart) {
-        if (rc == 0)
+        if (rc == 0 && !same)
             return ms_err_set(MS_EMISMATCH,
                               "%s was made by a different grid (settings differ from %s); "
-                              "use another output file, or --restart to replace it",
-                              g->output, g->path);
+                              "use another output file, or --restart to replace it:%s",
+                              g->output, g->path, diff);
+        if (rc == 0)
+            return ms_err_set(MS_EMISMATCH,
+                              "%s was made with other data (the number of training images "
+                              "differs); use another output file, or --restart to replace it",
+                              g->output);
         return ms_err_wrap(rc, "cannot resume: ");
     }
     if (rank == 0) {
@@ -121,7 +292,8 @@ static int open_results(ms_results_t **res, const ms_grid_t *g, const ms_dims_t 
 /* Prints what the sweep found: one line per model (rank 0). */
 static void print_summary(ms_results_t *res, const ms_grid_t *g) {
     const ms_dims_t *d = ms_results_dims(res);
-    for (long m = 0; m < d->M; m++) {
+    const long shown = d->M <= 20 ? d->M : 16;
+    for (long m = 0; m < shown; m++) {
         int st = 0;
         char reason[MS_STR_LEN];
         double acc = NAN;
@@ -137,12 +309,15 @@ static void print_summary(ms_results_t *res, const ms_grid_t *g) {
                    s.lambda, s.k, st == MS_ST_FAILED ? "FAILED: " : "not trained",
                    st == MS_ST_FAILED ? reason : "");
     }
+    if (shown < d->M)
+        printf("... and %ld more models (modsweep status %s)\n", d->M - shown, ms_results_path(res));
 }
 
 int ms_sweep_run(const ms_run_opts_t *o) {
     int rank, size;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
+    ms_sched_install_signals();
     ms_grid_t g;
     int rc = load_grid(&g, o->grid_path, MPI_COMM_WORLD);
     if (rc) {
@@ -152,8 +327,7 @@ int ms_sweep_run(const ms_run_opts_t *o) {
     if (o->output) snprintf(g.output, sizeof g.output, "%s", o->output);
     if (o->team > 0) g.team = o->team;
     if (o->retries >= 0) g.retries = o->retries;
-    int threads = choose_threads(o->threads, g.threads);
-    ms_kernels_set_threads(threads);
+    int threads = setup_cores(o->threads, g.threads, o->quiet);
 
     /* The data, on every rank (each trains and evaluates on its own copy). */
     ms_split_t train = {0}, test = {0};
@@ -182,7 +356,7 @@ int ms_sweep_run(const ms_run_opts_t *o) {
     ms_dims_t dims;
     ms_dims_init(&dims, &g, train.n);
     ms_results_t *res = NULL;
-    rc = open_results(&res, &g, &dims, o->restart, MPI_COMM_WORLD);
+    rc = open_results(&res, &g, &dims, o->restart, o->quiet, MPI_COMM_WORLD);
     if (rc) {
         if (rank == 0) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
         ms_split_free(&train);
@@ -197,7 +371,11 @@ int ms_sweep_run(const ms_run_opts_t *o) {
     ms_ctx_t ctx = {.g = &g, .res = res, .train = &train, .test = &test, .rank = rank,
                     .threads = threads, .verbose = !o->quiet};
     gethostname(ctx.host, sizeof ctx.host - 1);
-    int status = ms_sched_run(&ctx, o->quiet);
+    ms_sched_opts_t so = {.quiet = o->quiet,
+                          .team = g.team,
+                          .dedicated_coordinator = o->dedicated_coordinator,
+                          .thread_multiple = o->thread_multiple};
+    int status = ms_sched_run(&ctx, &so);
     if (status == MS_EXIT_OK && rank == 0 && !o->quiet) print_summary(res, &g);
     rc = ms_results_close(res);
     if (rc && status == MS_EXIT_OK) {

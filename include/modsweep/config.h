@@ -94,7 +94,10 @@ typedef struct ms_grid {
     int device;               /* ms_device_t */
     int store_weights;        /* keep trained weights in the results file */
     char *resolved;           /* canonical "section.key = value" text of every setting */
-    uint64_t hash;            /* FNV-1a of resolved: identifies the grid on resume */
+    uint64_t hash;            /* FNV-1a of resolved (every setting) */
+    uint64_t results_hash;    /* FNV-1a of resolved without the keys that do not change results
+                                 ([sweep] name, output, retries, team, threads): a resumed
+                                 sweep must match it */
 } ms_grid_t;
 
 /* Parses and validates path. On error returns MS_ECONFIG (or MS_EIO) with a

@@ -115,8 +115,10 @@ int ms_results_open(ms_results_t **out, const char *path, MPI_Comm comm, int wri
 /* Closes collectively; safe on NULL. */
 int ms_results_close(ms_results_t *r);
 
-/* The grid hash, resolved text and dimensions stored in the file. */
+/* The hashes (ms_grid_t.hash and .results_hash), resolved text and
+ * dimensions stored in the file. */
 uint64_t ms_results_grid_hash(const ms_results_t *r);
+uint64_t ms_results_results_hash(const ms_results_t *r);
 const char *ms_results_grid_resolved(const ms_results_t *r);
 const char *ms_results_grid_text(const ms_results_t *r);
 const ms_dims_t *ms_results_dims(const ms_results_t *r);
@@ -137,6 +139,10 @@ int ms_results_read_part(ms_results_t *r, const char *path, long m, long li, lon
 
 /* Reads a whole column (every row) into buf. */
 int ms_results_read_all(ms_results_t *r, const char *path, void *buf);
+
+/* Transfers are split into pieces of at most this many bytes (default 1 GiB,
+ * under MPI-IO's 2 GiB count limit); 0 restores the default. For tests. */
+void ms__results_set_io_limit(size_t bytes);
 
 /* Task bookkeeping: status (ms_status_t), attempts so far and the last
  * failure reason of a task; li is ignored for train and analyse tasks. */

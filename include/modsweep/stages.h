@@ -24,6 +24,10 @@ typedef struct ms_ctx {
     char host[64];
     int threads;       /* kernel threads of this rank */
     int verbose;
+    /* Non-zero once the sweep was asked to stop (SIGTERM/SIGUSR1); NULL:
+     * never. A long stage may give up early and return MS_EINTERRUPTED: its
+     * task stays pending and is redone on resume. */
+    int (*stop_requested)(void);
 } ms_ctx_t;
 
 /* Trains model m and writes its curves, accuracies and parameters. Returns 0

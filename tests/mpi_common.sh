@@ -1,0 +1,92 @@
+# Shared set-up of the MPI integration tests (sourced by tests/test_mpi_*.sh).
+#
+# Makes a scratch directory with a small synthetic MNIST-format data set
+# (tests/tools/ms_mkdata: 600 training and 300 test images) and the test
+# grid: an MLP 784-16-16-10, two seeds, lambda in {0, 5}, k in {2, 3}, three
+# labels, one epoch: 8 models, 40 tasks, a second or two per run.
+# Provides: ms (runs modsweep under mpirun with N ranks), fail, and the
+# paths $dir, $grid, $MS_BIN, $MS_H5TOOL.
+set -u
+if ! command -v mpirun >/dev/null 2>&1; then
+  echo "SKIPPED: mpirun not found"
+  exit 77
+fi
+: "${MS_BIN:?MS_BIN must name the modsweep binary (ctest sets it)}"
+: "${MS_MKDATA:?MS_MKDATA must name tests/tools/ms_mkdata (ctest sets it)}"
+: "${MS_H5TOOL:?MS_H5TOOL must name tests/tools/ms_h5tool (ctest sets it)}"
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_mpi_yield_when_idle=1
+export HDF5_USE_FILE_LOCKING=FALSE
+
+dir=$(mktemp -d "${TMPDIR:-/tmp}/ms_mpi.XXXXXX")
+trap 'rm -rf "$dir"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+finish() {
+  if [ "$failures" -gt 0 ]; then echo "$failures check(s) failed"; exit 1; fi
+  echo "all checks passed"; exit 0
+}
+
+"$MS_MKDATA" "$dir/data" 600 300 || { echo "cannot make the data"; exit 1; }
+grid=$dir/grid.ini
+write_grid() { # write_grid FILE [LAMBDAS]
+  cat > "$1" <<INI
+; The MPI integration tests' grid: 8 models (2 seeds x 2 lambdas x 2 k), 3 labels.
+[sweep]
+name = mpitest
+output = out.h5
+[data]
+dataset = mnist
+dir = $dir/data
+[model]
+arch = mlp
+hidden = 16, 16
+bias = true
+[train]
+seeds = 1, 2
+optimizer = sgd
+lr = 0.05
+batch = 32
+epochs = 2
+[cluster]
+lambda = ${2:-0, 5}
+k = 2, 3
+layers = fc2
+curve_k = 2, 4
+[prune]
+labels = 0, 1, 2
+INI
+}
+write_grid "$grid"
+
+# ms N [modsweep arguments...]: runs modsweep on N ranks in $dir.
+ms() {
+  local n=$1
+  shift
+  (cd "$dir" && mpirun --oversubscribe -n "$n" "$MS_BIN" "$@")
+}
+
+# The tasks named by "... done on rank" lines of a log, one per line, sorted.
+done_in_log() { sed -n 's/.*\] \(.*\) done on rank.*/\1/p' "$1" | sort; }
+
+# Waits (up to $2 s) until log $1 has at least $3 "done on rank" lines.
+wait_done_lines() {
+  local i
+  for ((i = 0; i < $2 * 10; i++)); do
+    [ "$(grep -c 'done on rank' "$1" 2>/dev/null || true)" -ge "$3" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# The pid of world rank $2 among the children of mpirun pid $1.
+rank_pid() {
+  local p
+  for p in $(pgrep -P "$1"); do
+    if tr '\0' '\n' < "/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then
+      echo "$p"
+      return 0
+    fi
+  done
+  return 1
+}
