@@ -67,13 +67,14 @@ ms() {
 }
 
 # The tasks named by "... done on rank" lines of a log, one per line, sorted.
-done_in_log() { sed -n 's/.*\] \(.*\) done on rank.*/\1/p' "$1" | sort; }
+done_in_log() { sed -n "s/^\[[0-9]*\] [0-9:.]* \(.*\) done on rank.*/\1/p" "$1" | sort; }
 
 # Waits (up to $2 s) until log $1 has at least $3 "done on rank" lines.
 wait_done_lines() {
-  local i
+  local i n
   for ((i = 0; i < $2 * 10; i++)); do
-    [ "$(grep -c 'done on rank' "$1" 2>/dev/null || true)" -ge "$3" ] && return 0
+    n=$(grep -c 'done on rank' "$1" 2>/dev/null)
+    [ "${n:-0}" -ge "$3" ] && return 0
     sleep 0.1
   done
   return 1
