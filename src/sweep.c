@@ -399,6 +399,16 @@ int ms_sweep_dry_run(const char *grid_path, FILE *out) {
     return MS_EXIT_OK;
 }
 
+/* Mean of the finite entries of x[i] whose status st[i] is done; NAN if none. */
+static double mean_done(const double *x, const int8_t *st, long n, long *count) {
+    double sum = 0;
+    long k = 0;
+    for (long i = 0; i < n; i++)
+        if (st[i] == MS_ST_DONE && isfinite(x[i])) sum += x[i], k++;
+    *count = k;
+    return k ? sum / (double)k : NAN;
+}
+
 int ms_sweep_status(const char *results_path, FILE *out) {
     ms_results_t *res = NULL;
     if (ms_results_open(&res, results_path, MPI_COMM_SELF, 0) != 0) {
@@ -406,56 +416,98 @@ int ms_sweep_status(const char *results_path, FILE *out) {
         return MS_EXIT_ERROR;
     }
     const ms_dims_t *d = ms_results_dims(res);
-    const long M = d->M, L = d->L;
-    int8_t *st_train = calloc((size_t)M + 1, 1), *st_an = calloc((size_t)M + 1, 1);
-    int8_t *st_pr = calloc((size_t)(M * L) + 1, 1);
-    double *t_train = malloc(sizeof(double) * (size_t)(M + 1));
-    int rc = ms_results_all_status(res, st_train, st_an, st_pr);
-    if (!rc) rc = ms_results_read_all(res, "models/time_train", t_train);
+    const long M = d->M, L = d->L, ML = M * L;
+    int8_t *st[3] = {calloc((size_t)M + 1, 1), calloc((size_t)M + 1, 1), calloc((size_t)ML + 1, 1)};
+    int32_t *att[3] = {calloc((size_t)M + 1, 4), calloc((size_t)M + 1, 4), calloc((size_t)ML + 1, 4)};
+    double *secs[3] = {calloc((size_t)M + 1, 8), calloc((size_t)M + 1, 8), calloc((size_t)ML + 1, 8)};
+    const long n[3] = {M, M, ML};
+    static const char *att_col[] = {"models/attempts_train", "models/attempts_analyse",
+                                    "labels/attempts"};
+    static const char *time_col[] = {"models/time_train", "models/time_analyse", "labels/time"};
+    int rc = 0;
+    for (int k = 0; k < 3 && !rc; k++)
+        if (!st[k] || !att[k] || !secs[k]) rc = ms_err_set(MS_ENOMEM, "out of memory");
+    if (!rc) rc = ms_results_all_status(res, st[0], st[1], st[2]);
+    for (int k = 0; k < 3 && !rc; k++) {
+        if (n[k] == 0) continue;
+        rc = ms_results_read_all(res, att_col[k], att[k]);
+        if (!rc) rc = ms_results_read_all(res, time_col[k], secs[k]);
+    }
     if (rc) {
         fprintf(stderr, "modsweep: %s\n", ms_err_msg());
-        free(st_train), free(st_an), free(st_pr), free(t_train);
-        ms_results_close(res);
-        return MS_EXIT_ERROR;
-    }
-    long cnt[3][3] = {{0}};
-    for (long m = 0; m < M; m++) {
-        cnt[0][st_train[m] < 3 ? st_train[m] : 0]++;
-        cnt[1][st_an[m] < 3 ? st_an[m] : 0]++;
-    }
-    for (long i = 0; i < M * L; i++) cnt[2][st_pr[i] < 3 ? st_pr[i] : 0]++;
-    fprintf(out, "%s\n", results_path);
-    const char *names[] = {"train", "analyse", "prune"};
-    const long totals[] = {M, M, M * L};
-    for (int k = 0; k < 3; k++)
-        fprintf(out, "  %-8s %6ld done  %6ld failed  %6ld pending  (of %ld)\n", names[k],
-                cnt[k][MS_ST_DONE], cnt[k][MS_ST_FAILED], cnt[k][MS_ST_PENDING], totals[k]);
-    /* Reasons of failed tasks. */
-    char reason[MS_STR_LEN];
-    for (long m = 0; m < M; m++) {
-        for (int k = 0; k < 2; k++) {
-            if ((k ? st_an : st_train)[m] != MS_ST_FAILED) continue;
-            ms_results_get_status(res, k, m, -1, NULL, NULL, reason);
-            fprintf(out, "  failed %s of model %ld: %s\n", names[k], m, reason);
+    } else {
+        static const char *names[] = {"train", "analyse", "prune"};
+        /* The label values, from the grid text stored in the file. */
+        int labels[MS_MAX_CLASSES];
+        ms_grid_t g;
+        for (long li = 0; li < L && li < MS_MAX_CLASSES; li++) labels[li] = (int)li;
+        if (ms_grid_parse(&g, results_path, ms_results_grid_text(res)) == 0) {
+            for (long li = 0; li < L && li < g.n_labels; li++) labels[li] = g.labels[li];
+            ms_grid_free(&g);
         }
-        for (long li = 0; li < L; li++) {
-            if (st_pr[m * L + li] != MS_ST_FAILED) continue;
-            ms_results_get_status(res, MS_TASK_PRUNE, m, li, NULL, NULL, reason);
-            fprintf(out, "  failed prune of model %ld label index %ld: %s\n", m, li, reason);
+        ms_err_clear();
+        fprintf(out, "%s\n", results_path);
+        long cnt[3][3] = {{0}}, retrying[3] = {0};
+        double mean[3];
+        long timed[3];
+        for (int k = 0; k < 3; k++) {
+            for (long i = 0; i < n[k]; i++) {
+                cnt[k][st[k][i] >= 0 && st[k][i] < 3 ? st[k][i] : 0]++;
+                if (st[k][i] == MS_ST_PENDING && att[k][i] > 0) retrying[k]++;
+            }
+            mean[k] = mean_done(secs[k], st[k], n[k], &timed[k]);
+            fprintf(out, "  %-8s %6ld done  %6ld failed  %6ld pending  (of %ld)", names[k],
+                    cnt[k][MS_ST_DONE], cnt[k][MS_ST_FAILED], cnt[k][MS_ST_PENDING], n[k]);
+            if (retrying[k]) fprintf(out, ", %ld pending after failed attempts", retrying[k]);
+            if (timed[k]) fprintf(out, "; %.2f s per task", mean[k]);
+            fprintf(out, "\n");
         }
+        /* Failed tasks and the last reason of tasks that will be retried. */
+        char reason[MS_STR_LEN];
+        int shown = 0, more = 0;
+        for (int k = 0; k < 3; k++)
+            for (long i = 0; i < n[k]; i++) {
+                int failed = st[k][i] == MS_ST_FAILED;
+                if (!failed && !(st[k][i] == MS_ST_PENDING && att[k][i] > 0)) continue;
+                if (shown == 20) {
+                    more++;
+                    continue;
+                }
+                long m = k == 2 ? i / L : i, li = k == 2 ? i % L : -1;
+                ms_results_get_status(res, k, m, li, NULL, NULL, reason);
+                if (k == 2)
+                    fprintf(out, "  %s prune of model %ld label %d: %s\n",
+                            failed ? "failed" : "retrying", m, labels[li], reason);
+                else
+                    fprintf(out, "  %s %s of model %ld: %s\n", failed ? "failed" : "retrying",
+                            names[k], m, reason);
+                shown++;
+            }
+        if (more) fprintf(out, "  ... and %d more failed or retried tasks\n", more);
+        /* ETA: the pending tasks at the mean time of their kind so far (a kind
+         * with no finished task counts at the mean of the others). */
+        long pending = cnt[0][0] + cnt[1][0] + cnt[2][0];
+        double work = 0, all = 0;
+        long n_all = 0;
+        for (int k = 0; k < 3; k++)
+            if (timed[k]) all += mean[k] * (double)timed[k], n_all += timed[k];
+        for (int k = 0; k < 3; k++)
+            work += (double)cnt[k][0] * (timed[k] ? mean[k] : n_all ? all / (double)n_all : 0);
+        long failed = cnt[0][MS_ST_FAILED] + cnt[1][MS_ST_FAILED] + cnt[2][MS_ST_FAILED];
+        if (pending == 0 && failed == 0)
+            fprintf(out, "  complete\n");
+        else if (pending == 0)
+            fprintf(out, "  complete (%ld tasks failed for good; --restart redoes everything)\n",
+                    failed);
+        else if (n_all > 0)
+            fprintf(out, "  %ld tasks pending: about %.0f s of work for one rank (divide by the "
+                         "ranks that resume it)\n",
+                    pending, work);
+        else
+            fprintf(out, "  %ld tasks pending: no finished task yet to estimate from\n", pending);
     }
-    /* ETA from the mean time of the tasks done so far (on one rank). */
-    double tsum = 0;
-    long tn = 0;
-    for (long m = 0; m < M; m++)
-        if (st_train[m] == MS_ST_DONE && isfinite(t_train[m])) tsum += t_train[m], tn++;
-    long pending = cnt[0][MS_ST_PENDING] + cnt[1][MS_ST_PENDING] + cnt[2][MS_ST_PENDING];
-    if (pending == 0)
-        fprintf(out, "  complete\n");
-    else if (tn > 0)
-        fprintf(out, "  about %.0f s of training left on one rank (%.1f s per model so far)\n",
-                tsum / tn * cnt[0][MS_ST_PENDING], tsum / tn);
-    free(st_train), free(st_an), free(st_pr), free(t_train);
-    ms_results_close(res);
-    return MS_EXIT_OK;
+    for (int k = 0; k < 3; k++) free(st[k]), free(att[k]), free(secs[k]);
+    int crc = ms_results_close(res);
+    if (!rc && crc) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
+    return rc || crc ? MS_EXIT_ERROR : MS_EXIT_OK;
 }

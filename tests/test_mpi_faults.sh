@@ -85,14 +85,14 @@ MODSWEEP_TEST_FAIL="prune model 2 label 1:2" ms 2 grid.ini -o f.h5 2> "$dir/f.lo
 [ "$(grep -c 'prune model 2 label 1 failed on rank .* will retry' "$dir/f.log")" -eq 2 ] ||
   fail "retry run: not two retried failures"
 "$MS_H5TOOL" cmp "$dir/ref.h5" "$dir/f.h5" --ignore attempts || fail "retried run differs"
-"$MS_BIN" status "$dir/f.h5" | grep -q "complete" || fail "retry run: not complete"
+"$MS_BIN" status "$dir/f.h5" | grep -qx "  complete" || fail "retry run: not complete"
 # With one retry it fails for good; the reason is kept and the sweep goes on.
 MODSWEEP_TEST_FAIL="train model 5:5" ms 2 grid.ini -o g.h5 --retries 1 2> "$dir/g.log" ||
   fail "failing run: exit $?"
 "$MS_BIN" status "$dir/g.h5" > "$dir/g.status"
 grep -q "train  *7 done  *1 failed" "$dir/g.status" || fail "train 5 not failed: $(cat "$dir/g.status")"
 grep -q "failed train of model 5: injected failure" "$dir/g.status" || fail "reason not kept"
-grep -q "failed prune of model 5 label index 2: model failed to train: injected failure" \
+grep -q "failed prune of model 5 label 2: model failed to train: injected failure" \
   "$dir/g.status" || fail "later tasks of the failed model not failed with its reason"
 [ "$("$MS_H5TOOL" done "$dir/g.h5" | grep -c .)" -eq 35 ] || fail "other tasks not all done"
 
@@ -106,7 +106,7 @@ grep -q "made by a different grid" "$dir/o.log" || fail "other grid: no message:
 grep -q "cluster.lambda" "$dir/o.log" || fail "other grid: the differing setting is not named"
 cmp -s "$dir/ref.h5" "$dir/o.h5" || fail "other grid: the refused file was modified"
 ms 1 -q other.ini -o o.h5 --restart || fail "--restart: exit $?"
-"$MS_BIN" status "$dir/o.h5" | grep -q complete || fail "--restart: not complete"
+"$MS_BIN" status "$dir/o.h5" | grep -qx "  complete" || fail "--restart: not complete"
 # Settings that only say how the sweep runs may change on resume.
 sed -e 's/^name = mpitest/name = renamed\nretries = 5\nthreads = 1\nteam = 2/' "$grid" > "$dir/run.ini"
 ms 2 run.ini -o ref.h5 2> "$dir/r.log" || fail "resume with other [sweep] run settings: exit $?"

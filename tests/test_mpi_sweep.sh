@@ -5,7 +5,7 @@ source "$(dirname "$0")/mpi_common.sh"
 
 ms 1 -q grid.ini -o r1.h5 || fail "1 rank: exit $?"
 "$MS_BIN" status "$dir/r1.h5" > "$dir/status1.txt" || fail "status: exit $?"
-grep -q "complete" "$dir/status1.txt" || fail "1 rank: not complete: $(cat "$dir/status1.txt")"
+grep -qx "  complete" "$dir/status1.txt" || fail "1 rank: not complete: $(cat "$dir/status1.txt")"
 grep -q "prune *24 done" "$dir/status1.txt" || fail "1 rank: not 24 prunings: $(cat "$dir/status1.txt")"
 
 ms 2 grid.ini -o r2.h5 2> "$dir/log2.txt" || fail "2 ranks: exit $?"
