@@ -72,6 +72,10 @@ export HDF5_USE_FILE_LOCKING=FALSE
 # The pruning's OpenMP steps are short: let idle threads spin a while
 # rather than sleep between them (see README, "Threads").
 export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-10000000}
+# When Slurm itself sends SIGTERM to every process of the job (scancel, or a
+# time limit reached without the USR1 lead), the ranks stop cleanly if
+# mpirun does not kill them first (it waits this many seconds).
+export OMPI_MCA_odls_base_sigkill_timeout=${OMPI_MCA_odls_base_sigkill_timeout:-20}
 # Open MPI refuses to run as root unless told (containers, test clusters).
 if [ "$(id -u)" = 0 ]; then
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -102,8 +106,10 @@ echo "sweep.sh: job ${SLURM_JOB_ID:-?} run $((${SLURM_RESTART_COUNT:-0} + 1)) on
 "${cmd[@]}" "${opts[@]}" "$grid" "$@" &
 pid=$!
 stopping=0
+# modsweep treats TERM like USR1, but mpirun answers TERM by killing its
+# ranks within a second: forward USR1 in both cases.
 trap 'stopping=1; echo "sweep.sh: time limit near: stopping the sweep"; kill -USR1 "$pid" 2>/dev/null' USR1
-trap 'stopping=1; echo "sweep.sh: SIGTERM: stopping the sweep"; kill -TERM "$pid" 2>/dev/null' TERM
+trap 'stopping=1; echo "sweep.sh: SIGTERM: stopping the sweep"; kill -USR1 "$pid" 2>/dev/null' TERM
 
 # `wait` returns early (status > 128) when a trapped signal arrives: wait
 # again until the launcher itself has exited, then collect its status.

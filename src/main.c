@@ -18,7 +18,8 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: mpirun -n N modsweep [options] GRID.ini   run (or resume) a sweep\n"
-            "       modsweep --dry-run GRID.ini              validate; print the tasks and an estimate\n"
+            "       modsweep --dry-run GRID.ini              validate; print the tasks and an "
+            "estimate\n"
             "       modsweep status RESULTS.h5               progress: done, failed, pending, ETA\n"
             "       modsweep --keys                          every grid-file key with its meaning\n"
             "       modsweep --schema                        the datasets of a results file\n"
@@ -117,7 +118,7 @@ int main(int argc, char **argv) {
     MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
     o.thread_multiple = provided >= MPI_THREAD_MULTIPLE;
     int rank;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MS_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
     ms_log_init(rank, o.quiet ? 0 : verbose ? 2 : 1);
     ms_log_set_mpi(1);
     int rc;

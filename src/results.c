@@ -298,7 +298,8 @@ static int agree(int rc, MPI_Comm comm, const char *path) {
  * per access on some file systems) is negligible. */
 static int set_atomic(ms_results_t *r) {
     int size = 1;
-    MPI_Comm_size(r->comm, &size);
+    if (MPI_Comm_size(r->comm, &size) != MPI_SUCCESS)
+        return ms_err_set(MS_EMPI, "%s: MPI_Comm_size failed", r->path);
     if (size == 1 || !r->writable) return 0;
     if (H5Fset_mpi_atomicity(r->file, 1) < 0)
         return h5_fail(r->path, "cannot switch MPI-IO to atomic mode");
@@ -321,7 +322,10 @@ static ms_results_t *alloc_results(const char *path, MPI_Comm comm) {
     if (!r) return NULL;
     snprintf(r->path, sizeof r->path, "%s", path);
     r->comm = comm;
-    MPI_Comm_rank(comm, &r->rank);
+    if (MPI_Comm_rank(comm, &r->rank) != MPI_SUCCESS) {
+        free(r);
+        return NULL;
+    }
     r->file = r->dxpl = -1;
     return r;
 }
@@ -512,11 +516,11 @@ int ms_results_create(ms_results_t **out, const char *path, MPI_Comm comm, const
     rc = agree(rc, comm, path);
     if (!rc) rc = agree(set_atomic(r), comm, path);
     if (rc) {
-        int rk;
-        MPI_Comm_rank(comm, &rk);
+        /* Every rank closes its handle before rank 0 removes the part file
+         * (the first error is kept; these calls' own faults add nothing). */
+        int rk = r->rank;
         ms_results_close(r);
-        MPI_Barrier(comm);
-        if (rk == 0) unlink(part);
+        if (MPI_Barrier(comm) == MPI_SUCCESS && rk == 0) unlink(part);
         return rc;
     }
     *out = r;

@@ -45,7 +45,9 @@
 
 static volatile sig_atomic_t stop_signal = 0;
 
-static void on_stop_signal(int sig) { stop_signal = sig; }
+static void on_stop_signal(int sig) {
+    stop_signal = sig;
+}
 
 void ms_sched_install_signals(void) {
     struct sigaction sa;
@@ -56,7 +58,9 @@ void ms_sched_install_signals(void) {
     sigaction(SIGUSR1, &sa, NULL);
 }
 
-int ms_sched_stop_requested(void) { return stop_signal != 0; }
+int ms_sched_stop_requested(void) {
+    return stop_signal != 0;
+}
 
 /* ---- messages ------------------------------------------------------------ */
 
@@ -95,7 +99,9 @@ typedef struct backoff {
     long ns, max_ns;
 } backoff_t;
 
-static void backoff_reset(backoff_t *b) { b->ns = 50000; }
+static void backoff_reset(backoff_t *b) {
+    b->ns = 50000;
+}
 
 static void backoff_sleep(backoff_t *b) {
     struct timespec ts = {b->ns / 1000000000L, b->ns % 1000000000L};
@@ -141,20 +147,20 @@ static int q_pop(queue_t *q, long *t) {
 
 typedef struct coord {
     long M, L, T;
-    int8_t *st;         /* (T) ms_status_t */
-    int32_t *att;       /* (T) attempts so far */
-    queue_t q[3];       /* ready tasks per kind */
+    int8_t *st;   /* (T) ms_status_t */
+    int32_t *att; /* (T) attempts so far */
+    queue_t q[3]; /* ready tasks per kind */
     int n_workers, team;
-    int *worker_rank;   /* (n_workers) world rank of worker w */
-    int *idle;          /* (size) waiting for an order */
-    double *busy;       /* (size) seconds spent in tasks */
+    int *worker_rank; /* (n_workers) world rank of worker w */
+    int *idle;        /* (size) waiting for an order */
+    double *busy;     /* (size) seconds spent in tasks */
     long final, total, final_at_start, finished_here;
-    long pend[3];       /* non-final tasks per kind */
+    long pend[3]; /* non-final tasks per kind */
     double sec[3];
     long n_sec[3];
     int stopping, status, signalled;
     double t0;
-    double cpu;         /* CPU seconds the coordinator used */
+    double cpu; /* CPU seconds the coordinator used */
 } coord_t;
 
 typedef struct farm {
@@ -182,7 +188,9 @@ typedef struct farm {
 } farm_t;
 
 static long task_id(const coord_t *c, int kind, long m, long li) {
-    return kind == MS_TASK_TRAIN ? m : kind == MS_TASK_ANALYSE ? c->M + m : 2 * c->M + m * c->L + li;
+    return kind == MS_TASK_TRAIN     ? m
+           : kind == MS_TASK_ANALYSE ? c->M + m
+                                     : 2 * c->M + m * c->L + li;
 }
 
 static void task_of(const coord_t *c, long t, int *kind, long *m, long *li) {
@@ -199,7 +207,8 @@ static void task_of(const coord_t *c, long t, int *kind, long *m, long *li) {
 static long model_dependents(const coord_t *c, long m, long *out) {
     long n = 0;
     out[n++] = c->M + m;
-    for (long li = 0; li < c->L; li++) out[n++] = 2 * c->M + m * c->L + li;
+    for (long li = 0; li < c->L; li++)
+        out[n++] = 2 * c->M + m * c->L + li;
     return n;
 }
 
@@ -226,7 +235,8 @@ static void fmt_secs(double s, char *buf, size_t n) {
 static double eta_seconds(const coord_t *c) {
     double all = 0;
     long n_all = 0;
-    for (int k = 0; k < 3; k++) all += c->sec[k], n_all += c->n_sec[k];
+    for (int k = 0; k < 3; k++)
+        all += c->sec[k], n_all += c->n_sec[k];
     if (n_all == 0) return NAN;
     double work = 0;
     for (int k = 0; k < 3; k++)
@@ -256,7 +266,8 @@ static int coord_init(farm_t *f, int n_workers, int team) {
         bad |= !c->q[k].v;
     }
     if (bad) return ms_err_set(MS_ENOMEM, "scheduler: out of memory for %ld tasks", c->T);
-    for (int w = 0; w < n_workers; w++) c->worker_rank[w] = f->rank0_works ? w : w + 1;
+    for (int w = 0; w < n_workers; w++)
+        c->worker_rank[w] = f->rank0_works ? w : w + 1;
     int rc = ms_results_all_status(res, c->st, c->st + c->M, c->st + 2 * c->M);
     if (!rc) rc = ms_results_read_all(res, "models/attempts_train", c->att);
     if (!rc) rc = ms_results_read_all(res, "models/attempts_analyse", c->att + c->M);
@@ -302,7 +313,8 @@ static void coord_free(coord_t *c) {
     free(c->worker_rank);
     free(c->idle);
     free(c->busy);
-    for (int k = 0; k < 3; k++) free(c->q[k].v);
+    for (int k = 0; k < 3; k++)
+        free(c->q[k].v);
 }
 
 /* ---- the coordinator --------------------------------------------------------- */
@@ -336,8 +348,12 @@ static void assign(farm_t *f, long t, int r, int team) {
     int kind;
     long m, li;
     task_of(c, t, &kind, &m, &li);
-    order_t o = {.cmd = CMD_RUN, .kind = kind, .m = (int32_t)m, .li = (int32_t)li,
-                 .attempt = c->att[t] + 1, .team = team};
+    order_t o = {.cmd = CMD_RUN,
+                 .kind = kind,
+                 .m = (int32_t)m,
+                 .li = (int32_t)li,
+                 .attempt = c->att[t] + 1,
+                 .team = team};
     c->idle[r] = 0;
     if (ms_log_verbosity() >= 2) {
         char what[96];
@@ -364,10 +380,12 @@ static void dispatch(farm_t *f) {
         int first = w / c->team * c->team, last = first + c->team;
         if (last > c->n_workers) last = c->n_workers;
         int all = 1;
-        for (int v = first; v < last && all; v++) all = c->idle[c->worker_rank[v]];
+        for (int v = first; v < last && all; v++)
+            all = c->idle[c->worker_rank[v]];
         if (!all) continue;
         q_pop(&c->q[MS_TASK_PRUNE], &t);
-        for (int v = first; v < last; v++) assign(f, t, c->worker_rank[v], last - first > 1);
+        for (int v = first; v < last; v++)
+            assign(f, t, c->worker_rank[v], last - first > 1);
     }
 }
 
@@ -533,8 +551,8 @@ static void coord_loop(farm_t *f) {
             begin_stop(f, MS_EXIT_RESUMABLE, "stop signal");
         }
         dispatch(f);
-        if (all_idle(c) && (c->stopping || c->final == c->total ||
-                            (c->q[0].n + c->q[1].n + c->q[2].n == 0))) {
+        if (all_idle(c) &&
+            (c->stopping || c->final == c->total || (c->q[0].n + c->q[1].n + c->q[2].n == 0))) {
             if (!c->stopping && c->final != c->total) {
                 ms_warning("scheduler: %ld tasks cannot be scheduled (internal error)",
                            c->total - c->final);
@@ -550,7 +568,8 @@ static void coord_loop(farm_t *f) {
     /* Every worker waits: order them to stop with the common status. */
     if (c->status == MS_EXIT_OK && c->final != c->total) c->status = MS_EXIT_RESUMABLE;
     order_t stop = {.cmd = CMD_STOP, .status = c->status};
-    for (int w = 0; w < c->n_workers; w++) send_order(f, c->worker_rank[w], &stop);
+    for (int w = 0; w < c->n_workers; w++)
+        send_order(f, c->worker_rank[w], &stop);
     /* Collect each remote worker's last message (so none is left in flight). */
     backoff_reset(&b);
     while (byes < remote) {
@@ -571,7 +590,8 @@ static int exchange_local(farm_t *f, const report_t *rep, order_t *out) {
     f->mail_rep = *rep;
     f->rep_full = 1;
     pthread_cond_signal(&f->to_coord);
-    while (!f->order_full) pthread_cond_wait(&f->to_worker, &f->mu);
+    while (!f->order_full)
+        pthread_cond_wait(&f->to_worker, &f->mu);
     *out = f->mail_order;
     f->order_full = 0;
     pthread_mutex_unlock(&f->mu);
@@ -610,7 +630,9 @@ static int exchange_remote(farm_t *f, report_t *rep, order_t *out) {
     }
 }
 
-static int stage_train_hook_stop(void) { return ms_sched_stop_requested(); }
+static int stage_train_hook_stop(void) {
+    return ms_sched_stop_requested();
+}
 
 /* Runs one order's task and fills the report (see the OUT_* outcomes). */
 static void run_order(farm_t *f, const order_t *o, report_t *rep) {
@@ -655,7 +677,8 @@ static void run_order(farm_t *f, const order_t *o, report_t *rep) {
             for (int li = 0; li < ctx->g->n_labels && !w; li++)
                 w = ms_results_set_status(res, MS_TASK_PRUNE, o->m, li, MS_ST_FAILED, 0, why);
         }
-        if (!w) w = ms_results_set_status(res, o->kind, o->m, o->li, MS_ST_FAILED, o->attempt, reason);
+        if (!w)
+            w = ms_results_set_status(res, o->kind, o->m, o->li, MS_ST_FAILED, o->attempt, reason);
         rep->outcome = w ? OUT_FATAL : OUT_FAILED;
         if (w) snprintf(reason, sizeof reason, "%s", ms_err_msg());
     } else {
@@ -699,8 +722,8 @@ int ms_sched_run(ms_ctx_t *ctx, const ms_sched_opts_t *o) {
     if (!f) ms_fatal("scheduler: out of memory");
     f->ctx = ctx;
     f->o = o;
-    MPI_Comm_rank(MPI_COMM_WORLD, &f->rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &f->size);
+    MS_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &f->rank));
+    MS_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &f->size));
     f->rank0_works = !(o->dedicated_coordinator && f->size > 1);
     if (f->size > 1 && !o->thread_multiple && f->rank0_works) {
         f->rank0_works = 0;
@@ -723,11 +746,10 @@ int ms_sched_run(ms_ctx_t *ctx, const ms_sched_opts_t *o) {
     /* Collective set-up: the control channel and the fixed prune teams. */
     const int worker = f->rank0_works ? f->rank : f->rank - 1;
     f->team = MPI_COMM_NULL;
-    if (MPI_Comm_dup(MPI_COMM_WORLD, &f->ctl) != MPI_SUCCESS ||
-        MPI_Comm_split(MPI_COMM_WORLD, worker >= 0 ? worker / team : MPI_UNDEFINED, f->rank,
-                       &f->team) != MPI_SUCCESS)
-        ms_fatal("scheduler: cannot make the communicators");
-    if (f->team != MPI_COMM_NULL) MPI_Comm_rank(f->team, &f->team_rank);
+    MS_MPI_CHECK(MPI_Comm_dup(MPI_COMM_WORLD, &f->ctl));
+    MS_MPI_CHECK(MPI_Comm_split(MPI_COMM_WORLD, worker >= 0 ? worker / team : MPI_UNDEFINED,
+                                f->rank, &f->team));
+    if (f->team != MPI_COMM_NULL) MS_MPI_CHECK(MPI_Comm_rank(f->team, &f->team_rank));
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->to_coord, NULL);
     pthread_cond_init(&f->to_worker, NULL);
@@ -737,16 +759,15 @@ int ms_sched_run(ms_ctx_t *ctx, const ms_sched_opts_t *o) {
         rc = coord_init(f, n_workers, team);
         if (rc) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
     }
-    MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    MS_MPI_CHECK(MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD));
     int status = MS_EXIT_ERROR;
     if (rc == 0) {
         if (f->rank == 0 && !o->quiet) {
             coord_t *c = &f->c;
             ms_message("%ld tasks (%ld train, %ld analyse, %ld prune): %ld already final, %ld to "
                        "do; %d workers%s, prune teams of %d",
-                       c->total, c->M, c->M, c->M * c->L, c->final, c->total - c->final,
-                       n_workers, f->rank0_works ? " (rank 0 included)" : " (rank 0 coordinates)",
-                       team);
+                       c->total, c->M, c->M, c->M * c->L, c->final, c->total - c->final, n_workers,
+                       f->rank0_works ? " (rank 0 included)" : " (rank 0 coordinates)", team);
         }
         if (f->rank == 0) {
             pthread_t th;
@@ -763,8 +784,9 @@ int ms_sched_run(ms_ctx_t *ctx, const ms_sched_opts_t *o) {
             double el = ms_now() - c->t0;
             if (!o->quiet && el > 0) {
                 char line[1024];
-                int off = snprintf(line, sizeof line, "%ld tasks finished in %.1f s; busy share:",
-                                   c->finished_here, el);
+                int off =
+                    snprintf(line, sizeof line,
+                             "%ld tasks finished in %.1f s; busy share:", c->finished_here, el);
                 for (int w = 0; w < c->n_workers && off < (int)sizeof line - 32; w++)
                     off += snprintf(line + off, sizeof line - off, " rank %d %.0f%%",
                                     c->worker_rank[w], 100.0 * c->busy[c->worker_rank[w]] / el);
@@ -778,8 +800,8 @@ int ms_sched_run(ms_ctx_t *ctx, const ms_sched_opts_t *o) {
         }
     }
     if (f->rank == 0) coord_free(&f->c);
-    if (f->team != MPI_COMM_NULL) MPI_Comm_free(&f->team);
-    MPI_Comm_free(&f->ctl);
+    if (f->team != MPI_COMM_NULL) MS_MPI_CHECK(MPI_Comm_free(&f->team));
+    MS_MPI_CHECK(MPI_Comm_free(&f->ctl));
     pthread_cond_destroy(&f->to_worker);
     pthread_cond_destroy(&f->to_coord);
     pthread_mutex_destroy(&f->mu);

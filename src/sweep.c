@@ -29,7 +29,7 @@
  * rank. On failure every rank returns the same error (rank 0 has the message). */
 static int load_grid(ms_grid_t *g, const char *path, MPI_Comm comm) {
     int rank;
-    MPI_Comm_rank(comm, &rank);
+    MS_MPI_CHECK(MPI_Comm_rank(comm, &rank));
     long len = -1;
     char *text = NULL;
     int rc = 0;
@@ -55,13 +55,13 @@ static int load_grid(ms_grid_t *g, const char *path, MPI_Comm comm) {
             fclose(f);
         }
     }
-    MPI_Bcast(&len, 1, MPI_LONG, 0, comm);
+    MS_MPI_CHECK(MPI_Bcast(&len, 1, MPI_LONG, 0, comm));
     if (len < 0) {
         free(text);
         return rc ? rc : ms_err_set(MS_EIO, "%s: cannot read the grid file", path);
     }
     if (rank != 0) text = malloc((size_t)len + 1);
-    MPI_Bcast(text, (int)len + 1, MPI_CHAR, 0, comm);
+    MS_MPI_CHECK(MPI_Bcast(text, (int)len + 1, MPI_CHAR, 0, comm));
     rc = ms_grid_parse(g, path, text);
     free(text);
     return rc;
@@ -76,7 +76,8 @@ static void cpu_list(const cpu_set_t *set, char *buf, size_t n) {
     for (int c = 0; c < CPU_SETSIZE && off + 16 < n; c++) {
         if (!CPU_ISSET(c, set)) continue;
         int e = c;
-        while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, set)) e++;
+        while (e + 1 < CPU_SETSIZE && CPU_ISSET(e + 1, set))
+            e++;
         off += (size_t)snprintf(buf + off, n - off, "%s%d", off ? "," : "", c);
         if (e > c) off += (size_t)snprintf(buf + off, n - off, "-%d", e);
         c = e;
@@ -96,14 +97,16 @@ static void online_cpus(cpu_set_t *set) {
                 if (fscanf(fp, "%d", &b) != 1) break;
                 if (fscanf(fp, "%c", &sep) != 1) sep = '\n';
             }
-            for (int c = a; c <= b && c < CPU_SETSIZE; c++) CPU_SET(c, set), any = 1;
+            for (int c = a; c <= b && c < CPU_SETSIZE; c++)
+                CPU_SET(c, set), any = 1;
             if (sep != ',') break;
         }
         fclose(fp);
     }
     if (!any) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
-        for (int c = 0; c < n && c < CPU_SETSIZE; c++) CPU_SET(c, set);
+        for (int c = 0; c < n && c < CPU_SETSIZE; c++)
+            CPU_SET(c, set);
     }
 }
 
@@ -125,17 +128,19 @@ static void online_cpus(cpu_set_t *set) {
  * threads, which inherit it. */
 static int setup_cores(int opt, int grid, int quiet) {
     int rank, lr = 0, ls = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MS_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
     MPI_Comm node;
-    MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-    MPI_Comm_rank(node, &lr);
-    MPI_Comm_size(node, &ls);
+    MS_MPI_CHECK(
+        MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node));
+    MS_MPI_CHECK(MPI_Comm_rank(node, &lr));
+    MS_MPI_CHECK(MPI_Comm_size(node, &ls));
     cpu_set_t mine, pool, on;
     CPU_ZERO(&mine);
     if (sched_getaffinity(0, sizeof mine, &mine) != 0) online_cpus(&mine);
     cpu_set_t *all = malloc(sizeof(cpu_set_t) * (size_t)ls);
     if (!all) ms_fatal("out of memory");
-    MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, node);
+    MS_MPI_CHECK(
+        MPI_Allgather(&mine, (int)sizeof mine, MPI_BYTE, all, (int)sizeof mine, MPI_BYTE, node));
     CPU_ZERO(&pool);
     int singles = 1;
     for (int i = 0; i < ls; i++) {
@@ -154,7 +159,7 @@ static int setup_cores(int opt, int grid, int quiet) {
     if (threads < 1) threads = 1;
 
     int need = CPU_COUNT(&mine) < threads, any_need = 0;
-    MPI_Allreduce(&need, &any_need, 1, MPI_INT, MPI_MAX, node);
+    MS_MPI_CHECK(MPI_Allreduce(&need, &any_need, 1, MPI_INT, MPI_MAX, node));
     char from[256] = "";
     if (any_need) {
         if (CPU_COUNT(&pool) < ls * threads) pool = on;
@@ -163,13 +168,14 @@ static int setup_cores(int opt, int grid, int quiet) {
             if (CPU_ISSET(c, &pool)) cpus[P++] = c;
         cpu_set_t set;
         CPU_ZERO(&set);
-        for (int j = 0; j < threads && j < P; j++) CPU_SET(cpus[(lr * threads + j) % P], &set);
+        for (int j = 0; j < threads && j < P; j++)
+            CPU_SET(cpus[(lr * threads + j) % P], &set);
         cpu_list(&mine, from, sizeof from);
         if (sched_setaffinity(0, sizeof set, &set) != 0)
             ms_warning("cannot widen the CPU mask (%s) to %d threads: %s", from, threads,
                        strerror(errno));
     }
-    MPI_Comm_free(&node);
+    MS_MPI_CHECK(MPI_Comm_free(&node));
 
     /* Start OpenMP's threads now (they inherit the mask) and report where they may run. */
     ms_kernels_set_threads(threads);
@@ -191,13 +197,13 @@ static int setup_cores(int opt, int grid, int quiet) {
              list, from[0] ? " (widened from " : "", from[0] ? from : "");
     if (from[0]) snprintf(line + strlen(line), sizeof line - strlen(line), ")");
     int size;
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    MS_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size));
     char *lines = rank == 0 ? malloc(sizeof line * (size_t)size) : NULL;
-    MPI_Gather(line, (int)sizeof line, MPI_CHAR, lines, (int)sizeof line, MPI_CHAR, 0,
-               MPI_COMM_WORLD);
+    MS_MPI_CHECK(MPI_Gather(line, (int)sizeof line, MPI_CHAR, lines, (int)sizeof line, MPI_CHAR, 0,
+                            MPI_COMM_WORLD));
     int few = CPU_COUNT(&used) < threads;
     int *fews = rank == 0 ? malloc(sizeof(int) * (size_t)size) : NULL;
-    MPI_Gather(&few, 1, MPI_INT, fews, 1, MPI_INT, 0, MPI_COMM_WORLD);
+    MS_MPI_CHECK(MPI_Gather(&few, 1, MPI_INT, fews, 1, MPI_INT, 0, MPI_COMM_WORLD));
     if (rank == 0) {
         for (int r = 0; r < size; r++) {
             if (fews[r])
@@ -222,8 +228,9 @@ static void settings_diff(const char *a, const char *b, char *buf, size_t n, int
         const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
         size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
         if (la != lb || memcmp(a, b, la) != 0) {
-            off += (size_t)snprintf(buf + off, n > off ? n - off : 0, "\n  file: %.*s\n  grid: %.*s",
-                                    (int)(la > 120 ? 120 : la), a, (int)(lb > 120 ? 120 : lb), b);
+            off +=
+                (size_t)snprintf(buf + off, n > off ? n - off : 0, "\n  file: %.*s\n  grid: %.*s",
+                                 (int)(la > 120 ? 120 : la), a, (int)(lb > 120 ? 120 : lb), b);
             shown++;
         }
         a += la + (ea ? 1 : 0);
@@ -238,13 +245,13 @@ static void settings_diff(const char *a, const char *b, char *buf, size_t n, int
  * name, output, retries, team, threads) equals the grid's, and its
  * dimensions equal those of the data now loaded. Otherwise it is refused
  * (with the differing settings), or replaced under --restart. */
-static int open_results(ms_results_t **res, const ms_grid_t *g, const ms_dims_t *dims,
-                        int restart, int quiet, MPI_Comm comm) {
+static int open_results(ms_results_t **res, const ms_grid_t *g, const ms_dims_t *dims, int restart,
+                        int quiet, MPI_Comm comm) {
     int rank;
-    MPI_Comm_rank(comm, &rank);
+    MS_MPI_CHECK(MPI_Comm_rank(comm, &rank));
     int exists = 0;
     if (rank == 0) exists = access(g->output, F_OK) == 0;
-    MPI_Bcast(&exists, 1, MPI_INT, 0, comm);
+    MS_MPI_CHECK(MPI_Bcast(&exists, 1, MPI_INT, 0, comm));
     if (!exists) return ms_results_create(res, g->output, comm, g, dims);
     int rc = ms_results_open(res, g->output, comm, 1);
     int same = 0, same_dims = 0;
@@ -252,10 +259,9 @@ static int open_results(ms_results_t **res, const ms_grid_t *g, const ms_dims_t 
     if (rc == 0) {
         same = ms_results_results_hash(*res) == g->results_hash;
         const ms_dims_t *fd = ms_results_dims(*res);
-        same_dims = fd->M == dims->M && fd->L == dims->L && fd->S == dims->S &&
-                    fd->E == dims->E && fd->P == dims->P && fd->NW == dims->NW &&
-                    fd->NFC == dims->NFC && fd->NC == dims->NC && fd->NK == dims->NK &&
-                    fd->NU == dims->NU;
+        same_dims = fd->M == dims->M && fd->L == dims->L && fd->S == dims->S && fd->E == dims->E &&
+                    fd->P == dims->P && fd->NW == dims->NW && fd->NFC == dims->NFC &&
+                    fd->NC == dims->NC && fd->NK == dims->NK && fd->NU == dims->NU;
         if (!same) settings_diff(ms_results_grid_resolved(*res), g->resolved, diff, sizeof diff, 4);
     }
     if (rc == 0 && same && same_dims) {
@@ -285,7 +291,7 @@ static int open_results(ms_results_t **res, const ms_grid_t *g, const ms_dims_t 
         ms_message("--restart: replacing %s", g->output);
         unlink(g->output);
     }
-    MPI_Barrier(comm);
+    MS_MPI_CHECK(MPI_Barrier(comm));
     return ms_results_create(res, g->output, comm, g, dims);
 }
 
@@ -310,13 +316,14 @@ static void print_summary(ms_results_t *res, const ms_grid_t *g) {
                    st == MS_ST_FAILED ? reason : "");
     }
     if (shown < d->M)
-        printf("... and %ld more models (modsweep status %s)\n", d->M - shown, ms_results_path(res));
+        printf("... and %ld more models (modsweep status %s)\n", d->M - shown,
+               ms_results_path(res));
 }
 
 int ms_sweep_run(const ms_run_opts_t *o) {
     int rank, size;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    MS_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
+    MS_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size));
     ms_sched_install_signals();
     ms_grid_t g;
     int rc = load_grid(&g, o->grid_path, MPI_COMM_WORLD);
@@ -333,7 +340,7 @@ int ms_sweep_run(const ms_run_opts_t *o) {
     ms_split_t train = {0}, test = {0};
     rc = ms_data_load(&g.base.data, &train, &test);
     int bad = rc != 0, any = 0;
-    MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    MS_MPI_CHECK(MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
     if (any) {
         if (rc) fprintf(stderr, "modsweep: [rank %d] %s\n", rank, ms_err_msg());
         ms_split_free(&train);
@@ -368,8 +375,13 @@ int ms_sweep_run(const ms_run_opts_t *o) {
         ms_message("modsweep %s: %s, %d models x %d labels, %d ranks x %d threads, results %s",
                    MS_VERSION, g.path, g.n_models, g.n_labels, size, threads, g.output);
 
-    ms_ctx_t ctx = {.g = &g, .res = res, .train = &train, .test = &test, .rank = rank,
-                    .threads = threads, .verbose = !o->quiet};
+    ms_ctx_t ctx = {.g = &g,
+                    .res = res,
+                    .train = &train,
+                    .test = &test,
+                    .rank = rank,
+                    .threads = threads,
+                    .verbose = !o->quiet};
     gethostname(ctx.host, sizeof ctx.host - 1);
     ms_sched_opts_t so = {.quiet = o->quiet,
                           .team = g.team,
@@ -418,8 +430,10 @@ int ms_sweep_status(const char *results_path, FILE *out) {
     const ms_dims_t *d = ms_results_dims(res);
     const long M = d->M, L = d->L, ML = M * L;
     int8_t *st[3] = {calloc((size_t)M + 1, 1), calloc((size_t)M + 1, 1), calloc((size_t)ML + 1, 1)};
-    int32_t *att[3] = {calloc((size_t)M + 1, 4), calloc((size_t)M + 1, 4), calloc((size_t)ML + 1, 4)};
-    double *secs[3] = {calloc((size_t)M + 1, 8), calloc((size_t)M + 1, 8), calloc((size_t)ML + 1, 8)};
+    int32_t *att[3] = {calloc((size_t)M + 1, 4), calloc((size_t)M + 1, 4),
+                       calloc((size_t)ML + 1, 4)};
+    double *secs[3] = {calloc((size_t)M + 1, 8), calloc((size_t)M + 1, 8),
+                       calloc((size_t)ML + 1, 8)};
     const long n[3] = {M, M, ML};
     static const char *att_col[] = {"models/attempts_train", "models/attempts_analyse",
                                     "labels/attempts"};
@@ -440,9 +454,11 @@ int ms_sweep_status(const char *results_path, FILE *out) {
         /* The label values, from the grid text stored in the file. */
         int labels[MS_MAX_CLASSES];
         ms_grid_t g;
-        for (long li = 0; li < L && li < MS_MAX_CLASSES; li++) labels[li] = (int)li;
+        for (long li = 0; li < L && li < MS_MAX_CLASSES; li++)
+            labels[li] = (int)li;
         if (ms_grid_parse(&g, results_path, ms_results_grid_text(res)) == 0) {
-            for (long li = 0; li < L && li < g.n_labels; li++) labels[li] = g.labels[li];
+            for (long li = 0; li < L && li < g.n_labels; li++)
+                labels[li] = g.labels[li];
             ms_grid_free(&g);
         }
         ms_err_clear();
@@ -500,13 +516,15 @@ int ms_sweep_status(const char *results_path, FILE *out) {
             fprintf(out, "  complete (%ld tasks failed for good; --restart redoes everything)\n",
                     failed);
         else if (n_all > 0)
-            fprintf(out, "  %ld tasks pending: about %.0f s of work for one rank (divide by the "
-                         "ranks that resume it)\n",
+            fprintf(out,
+                    "  %ld tasks pending: about %.0f s of work for one rank (divide by the "
+                    "ranks that resume it)\n",
                     pending, work);
         else
             fprintf(out, "  %ld tasks pending: no finished task yet to estimate from\n", pending);
     }
-    for (int k = 0; k < 3; k++) free(st[k]), free(att[k]), free(secs[k]);
+    for (int k = 0; k < 3; k++)
+        free(st[k]), free(att[k]), free(secs[k]);
     int crc = ms_results_close(res);
     if (!rc && crc) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
     return rc || crc ? MS_EXIT_ERROR : MS_EXIT_OK;

@@ -48,7 +48,7 @@ static void test_create_layout(void) {
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     CHECK(f >= 0);
     if (f < 0) return;
-    const char *attrs[] = {"grid_text",     "grid_resolved",    "grid_hash", "results_hash",
+    const char *attrs[] = {"grid_text",      "grid_resolved",    "grid_hash",    "results_hash",
                            "schema_version", "modsweep_version", "build_options"};
     for (size_t i = 0; i < sizeof attrs / sizeof attrs[0]; i++)
         CHECK_MSG(H5Aexists(f, attrs[i]) > 0, "attribute %s missing", attrs[i]);
@@ -80,7 +80,8 @@ static void test_split_transfers(void) {
     const long P = d.P, S = d.S;
     float *a = malloc(sizeof(float) * P), *b = malloc(sizeof(float) * P);
     float *c = malloc(sizeof(float) * P);
-    for (long i = 0; i < P; i++) a[i] = (float)i * 0.5f - 3.0f;
+    for (long i = 0; i < P; i++)
+        a[i] = (float)i * 0.5f - 3.0f;
     /* 40 bytes per transfer: the params row moves in ten-float pieces. */
     ms__results_set_io_limit(40);
     CHECK_OK(ms_results_write(r, "models/params", 1, -1, a));
@@ -96,7 +97,8 @@ static void test_split_transfers(void) {
     CHECK_OK(ms_results_write_part(r, "models/train_loss", 2, -1, 3, 5, part));
     ms__results_set_io_limit((size_t)S * sizeof(float)); /* one row per piece */
     CHECK_OK(ms_results_read_all(r, "models/train_loss", all));
-    for (int i = 0; i < 5; i++) CHECK(all[2 * S + 3 + i] == part[i]);
+    for (int i = 0; i < 5; i++)
+        CHECK(all[2 * S + 3 + i] == part[i]);
     CHECK(all[2 * S + 2] != all[2 * S + 2]); /* untouched: NaN */
     /* A label column read whole: rows of L strings. */
     char reason[MS_STR_LEN];

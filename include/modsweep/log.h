@@ -43,4 +43,12 @@ void *ms_calloc_check(size_t n, size_t size, const char *file, const char *func,
         if (ms_check_rc_ < 0) ms_fatal("%s", ms_err_msg());                                        \
     } while (0)
 
+/* An MPI call in a driver: on failure print which call failed and die (all
+ * ranks). Open MPI's default error handler aborts first; this covers the
+ * others. */
+#define MS_MPI_CHECK(call)                                                                         \
+    do {                                                                                           \
+        if ((call) != 0) ms_fatal("%s failed", #call);                                             \
+    } while (0)
+
 #endif

@@ -31,10 +31,10 @@
 #include "modsweep/stages.h"
 
 typedef struct ms_sched_opts {
-    int quiet;              /* no progress or per-task lines */
-    int team;               /* ranks per prune team (>= 1; clamped to the workers) */
+    int quiet;                 /* no progress or per-task lines */
+    int team;                  /* ranks per prune team (>= 1; clamped to the workers) */
     int dedicated_coordinator; /* rank 0 only coordinates (computes no task) */
-    int thread_multiple;    /* MPI_Init_thread provided MPI_THREAD_MULTIPLE */
+    int thread_multiple;       /* MPI_Init_thread provided MPI_THREAD_MULTIPLE */
 } ms_sched_opts_t;
 
 /* Runs every pending task; collective over MPI_COMM_WORLD. Returns an exit

@@ -15,14 +15,14 @@ enum {
 
 typedef struct ms_run_opts {
     const char *grid_path;
-    const char *output;  /* overrides [sweep] output (NULL: the grid's) */
-    int restart;         /* replace a results file made by a different grid */
-    int quiet;           /* no progress lines */
-    int threads;         /* kernel threads per rank (0: the grid's, else automatic) */
-    int team;            /* ranks pruning one label together (0: the grid's) */
-    int retries;         /* attempts after a failure (-1: the grid's) */
+    const char *output;        /* overrides [sweep] output (NULL: the grid's) */
+    int restart;               /* replace a results file made by a different grid */
+    int quiet;                 /* no progress lines */
+    int threads;               /* kernel threads per rank (0: the grid's, else automatic) */
+    int team;                  /* ranks pruning one label together (0: the grid's) */
+    int retries;               /* attempts after a failure (-1: the grid's) */
     int dedicated_coordinator; /* rank 0 only hands out work */
-    int thread_multiple; /* MPI provided MPI_THREAD_MULTIPLE */
+    int thread_multiple;       /* MPI provided MPI_THREAD_MULTIPLE */
 } ms_run_opts_t;
 
 /* Runs (or resumes) a sweep; collective over MPI_COMM_WORLD. Returns an exit status. */

@@ -96,13 +96,15 @@ static int cmp(const char *pa, const char *pb, char **ign, int n_ign) {
     int diffs = 0, compared = 0;
     for (int i = 0; i < nb.n; i++) {
         int found = 0;
-        for (int j = 0; j < na.n && !found; j++) found = !strcmp(na.v[j], nb.v[i]);
+        for (int j = 0; j < na.n && !found; j++)
+            found = !strcmp(na.v[j], nb.v[i]);
         if (!found) printf("only in %s: /%s\n", pb, nb.v[i]), diffs++;
     }
     for (int i = 0; i < na.n; i++) {
         const char *name = na.v[i];
         int found = 0;
-        for (int j = 0; j < nb.n && !found; j++) found = !strcmp(nb.v[j], name);
+        for (int j = 0; j < nb.n && !found; j++)
+            found = !strcmp(nb.v[j], name);
         if (!found) {
             printf("only in %s: /%s\n", pa, name);
             diffs++;
@@ -112,7 +114,8 @@ static int cmp(const char *pa, const char *pb, char **ign, int n_ign) {
         size_t ba = 0, bb = 0;
         int ra = 0, rb = 0;
         hsize_t da[8] = {0}, db[8] = {0};
-        unsigned char *xa = read_raw(fa, name, &ba, &ra, da), *xb = read_raw(fb, name, &bb, &rb, db);
+        unsigned char *xa = read_raw(fa, name, &ba, &ra, da),
+                      *xb = read_raw(fb, name, &bb, &rb, db);
         if (!xa || !xb) {
             fprintf(stderr, "ms_h5tool: cannot read /%s\n", name);
             return 2;
