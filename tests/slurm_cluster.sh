@@ -130,26 +130,26 @@ run_job() {
   echo "$id"
 }
 
-# ---- 1. srun --mpi=pmix, to completion -----------------------------------------
+# Runs the sweep as a job with launcher $1 to completion: output $2, a line
+# $3 the job's log must show.
+complete_job() {
+  local id st
+  id=$(MODSWEEP_LAUNCHER=$1 MODSWEEP="$MS_BIN" run_job "--time=5" -o "$2")
+  st=$(job_state "$id")
+  echo "$1 job $id: $st"
+  [ "$st" = COMPLETED ] || { fail "$1 job: $st"; cat "$dir/job-$id.out"; }
+  grep -q "$3" "$dir/job-$id.out" || fail "$1 job did not use $1"
+  "$MS_H5TOOL" cmp "$dir/ref.h5" "$dir/$2" || fail "$1 job differs from the reference"
+}
+
+# ---- 1. srun --mpi=pmix, to completion; 2. mpirun, to completion -----------------
 WAIT=180
 if srun --mpi=list 2>&1 | grep -q pmix; then
-  id=$(MODSWEEP_LAUNCHER=srun MODSWEEP="$MS_BIN" run_job "--time=5" -o s.h5)
-  st=$(job_state "$id")
-  echo "srun job $id: $st"
-  [ "$st" = COMPLETED ] || { fail "srun job: $st"; cat "$dir/job-$id.out"; }
-  grep -q "srun --mpi=pmix" "$dir/job-$id.out" || fail "srun job did not use srun"
-  "$MS_H5TOOL" cmp "$dir/ref.h5" "$dir/s.h5" || fail "srun job differs from the reference"
+  complete_job srun s.h5 "srun --mpi=pmix"
 else
   fail "Slurm offers no pmix (srun --mpi=list)"
 fi
-
-# ---- 2. mpirun, to completion ---------------------------------------------------
-id=$(MODSWEEP_LAUNCHER=mpirun MODSWEEP="$MS_BIN" run_job "--time=5" -o m.h5)
-st=$(job_state "$id")
-echo "mpirun job $id: $st"
-[ "$st" = COMPLETED ] || { fail "mpirun job: $st"; cat "$dir/job-$id.out"; }
-grep -q "mpirun -n 2" "$dir/job-$id.out" || fail "mpirun job did not use mpirun"
-"$MS_H5TOOL" cmp "$dir/ref.h5" "$dir/m.h5" || fail "mpirun job differs from the reference"
+complete_job mpirun m.h5 "mpirun -n 2"
 
 # ---- 3. time limit: stop, requeue, resume ----------------------------------------
 # 40 tasks of at least 2.5 s on 2 ranks: 50 s of work, more than a run has

@@ -8,7 +8,7 @@
 # second, speed-up over 1 rank and speed-up / N (the target is >= 0.75),
 # the workers' mean busy share (seconds in tasks / wall seconds of the farm,
 # from modsweep's last log line: what the scheduler leaves idle, whatever the
-# machine's load), the CPU seconds of all ranks, the machine's 1-minute load
+# machine's load), the CPU seconds of all ranks and of rank 0's coordinator, the machine's 1-minute load
 # average before each run, and checks that every run's results equal the
 # 1-rank run's.
 #
@@ -64,22 +64,23 @@ run() { # run N OUT [options]: prints wall and CPU seconds
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo
-echo "| ranks | rank 0 | wall (s) | tasks/s | speed-up | speed-up / N | busy share | CPU (s) | load before |"
-echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| ranks | rank 0 | wall (s) | tasks/s | speed-up | speed-up / N | busy share | CPU (s) | coordinator CPU (s) | load before |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 t1=
 line() { # line N MODE OUT [options]
   local n=$1 mode=$2 out=$3
   shift 3
   local load
   load=$(cut -d' ' -f1 /proc/loadavg)
-  local w cpu busy
+  local w cpu busy coord
   read -r w cpu <<< "$(run "$n" "$out" "$@")"
   [ -z "$t1" ] && t1=$w
   busy=$(sed -n 's/.*busy share:\(.*\); the coordinator.*/\1/p' "$dir/log.txt" |
          tr ' ' '\n' | grep '%' | tr -d % | awk '{s += $1; n++} END {if (n) printf "%.0f%%", s / n}')
-  printf "| %d | %s | %.1f | %.2f | %.2f | %.2f | %s | %.1f | %s |\n" "$n" "$mode" "$w" \
+  coord=$(sed -n 's/.*the coordinator used \([0-9.]*\) s of CPU.*/\1/p' "$dir/log.txt")
+  printf "| %d | %s | %.1f | %.2f | %.2f | %.2f | %s | %.1f | %s | %s |\n" "$n" "$mode" "$w" \
     "$(echo "80 / $w" | bc -l)" "$(echo "$t1 / $w" | bc -l)" "$(echo "$t1 / $w / $n" | bc -l)" \
-    "$busy" "$cpu" "$load"
+    "$busy" "$cpu" "$coord" "$load"
   if [ "$out" != r1.h5 ]; then
     "$build/tests/ms_h5tool" cmp "$dir/r1.h5" "$dir/$out" > /dev/null || echo "RESULTS DIFFER: $out"
   fi
