@@ -13,6 +13,7 @@
 # 1-rank run's.
 #
 #   bash tests/bench/bench_sweep.sh [BUILD_DIR]     (default: build)
+#   REPEAT=3 RANKS="1 2 4 8" bash tests/bench/bench_sweep.sh   (best of 3 runs each)
 #
 # Ranks beyond the machine's cores oversubscribe them: their speed-up is
 # bounded by the cores, not by the scheduler.
@@ -72,12 +73,19 @@ line() { # line N MODE OUT [options]
   shift 3
   local load
   load=$(cut -d' ' -f1 /proc/loadavg)
-  local w cpu busy coord
-  read -r w cpu <<< "$(run "$n" "$out" "$@")"
+  local w cpu busy coord r w2 cpu2
+  # The best of REPEAT runs (the machine may be shared).
+  for ((r = 0; r < ${REPEAT:-1}; r++)); do
+    rm -f "$dir/$out"
+    read -r w2 cpu2 <<< "$(run "$n" "$out" "$@")"
+    if [ "$r" = 0 ] || [ "$(echo "$w2 < $w" | bc -l)" = 1 ]; then
+      w=$w2 cpu=$cpu2
+      busy=$(sed -n 's/.*busy share:\(.*\); the coordinator.*/\1/p' "$dir/log.txt" |
+             tr ' ' '\n' | grep '%' | tr -d % | awk '{s += $1; n++} END {if (n) printf "%.0f%%", s / n}')
+      coord=$(sed -n 's/.*the coordinator used \([0-9.]*\) s of CPU.*/\1/p' "$dir/log.txt")
+    fi
+  done
   [ -z "$t1" ] && t1=$w
-  busy=$(sed -n 's/.*busy share:\(.*\); the coordinator.*/\1/p' "$dir/log.txt" |
-         tr ' ' '\n' | grep '%' | tr -d % | awk '{s += $1; n++} END {if (n) printf "%.0f%%", s / n}')
-  coord=$(sed -n 's/.*the coordinator used \([0-9.]*\) s of CPU.*/\1/p' "$dir/log.txt")
   printf "| %d | %s | %.1f | %.2f | %.2f | %.2f | %s | %.1f | %s | %s |\n" "$n" "$mode" "$w" \
     "$(echo "80 / $w" | bc -l)" "$(echo "$t1 / $w" | bc -l)" "$(echo "$t1 / $w / $n" | bc -l)" \
     "$busy" "$cpu" "$coord" "$load"
