@@ -113,6 +113,8 @@ int main(int argc, char **argv) {
     }
     if (dry) return ms_sweep_dry_run(arg, stdout);
 
+    if (!status_cmd) ms_sweep_early_affinity(argv, o.threads, arg); /* may re-execute */
+
     int provided;
     /* Rank 0's coordinator thread talks MPI beside its computing main thread. */
     MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);

@@ -110,6 +110,72 @@ static void online_cpus(cpu_set_t *set) {
     }
 }
 
+/* The node's cores as far as one process can tell before MPI starts:
+ * SLURM_CPUS_ON_NODE under Slurm; every online CPU when this process was
+ * bound to a single core (mpirun binds each rank to one core by default,
+ * which says nothing about the cores the node offers); else its own mask. */
+static int cores_seen_alone(const cpu_set_t *mine) {
+    const char *sl = getenv("SLURM_CPUS_ON_NODE");
+    if (sl && atoi(sl) > 0) return atoi(sl);
+    cpu_set_t on;
+    online_cpus(&on);
+    return CPU_COUNT(mine) == 1 ? CPU_COUNT(&on) : CPU_COUNT(mine);
+}
+
+/* This process's node-local rank and the ranks on its node, from the
+ * launcher's environment (Open MPI's mpirun, MPICH's Hydra, srun). */
+static int launcher_local(int *lr, int *ls) {
+    static const char *vars[][2] = {{"OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_LOCAL_SIZE"},
+                                    {"MPI_LOCALRANKID", "MPI_LOCALNRANKS"},
+                                    {"SLURM_LOCALID", "SLURM_STEP_TASKS_PER_NODE"}};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *a = getenv(vars[i][0]), *b = getenv(vars[i][1]);
+        if (a && b && atoi(b) > 0) { /* "2(x3)" or "3,2": the leading count */
+            *lr = atoi(a);
+            *ls = atoi(b);
+            return 1;
+        }
+    }
+    *lr = 0, *ls = 1;
+    return 0;
+}
+
+void ms_sweep_early_affinity(char **argv, int opt_threads, const char *grid_path) {
+    if (getenv("MODSWEEP_CPUS_FROM")) return; /* done: this is the re-executed process */
+    cpu_set_t mine;
+    if (sched_getaffinity(0, sizeof mine, &mine) != 0) return;
+    int lr, ls;
+    launcher_local(&lr, &ls);
+    int threads = opt_threads;
+    if (threads <= 0 && grid_path) {
+        ms_grid_t g;
+        if (ms_grid_load(&g, grid_path) == 0) {
+            threads = g.threads;
+            ms_grid_free(&g);
+        }
+        ms_err_clear(); /* a bad grid is reported once MPI runs */
+    }
+    if (threads <= 0) threads = cores_seen_alone(&mine) / ls;
+    if (threads < 1) threads = 1;
+    if (CPU_COUNT(&mine) >= threads) return;
+    /* Node-local rank lr takes `threads` online CPUs from lr * threads on
+     * (wrapping round when the node has fewer). */
+    cpu_set_t on, set;
+    online_cpus(&on);
+    int cpus[CPU_SETSIZE], P = 0;
+    for (int c = 0; c < CPU_SETSIZE; c++)
+        if (CPU_ISSET(c, &on)) cpus[P++] = c;
+    CPU_ZERO(&set);
+    for (int j = 0; j < threads && j < P; j++)
+        CPU_SET(cpus[(lr * threads + j) % P], &set);
+    char from[256];
+    cpu_list(&mine, from, sizeof from);
+    if (sched_setaffinity(0, sizeof set, &set) != 0) return; /* setup_cores warns */
+    setenv("MODSWEEP_CPUS_FROM", from, 1);
+    execv("/proc/self/exe", argv);
+    /* exec failed: carry on with the wider mask (setup_cores reports it). */
+}
+
 /* Chooses this rank's kernel threads and makes sure it may run them on as
  * many cores. Collective over MPI_COMM_WORLD; call before any OpenMP region.
  *
@@ -125,7 +191,17 @@ static void online_cpus(cpu_set_t *set) {
  * onwards of the pool, wrapping when the node is oversubscribed), where the
  * pool is the union of the ranks' masks if it is large enough, else every
  * online CPU. The main thread's mask is set before OpenMP starts its
- * threads, which inherit it. */
+ * threads, which inherit it.
+ *
+ * Widening the mask here, after the program started, is the fallback: GNU
+ * OpenMP counts the CPUs it may use once, when it is loaded, and with more
+ * threads than that count its threads hand over at every barrier through
+ * the kernel instead of spinning briefly, which made the pruning's many
+ * short parallel steps about 15 times slower in a measurement. So main()
+ * first calls ms_sweep_early_affinity, which sets the mask from the
+ * launcher's environment and re-executes modsweep before MPI starts; here
+ * the result is only checked (and the fallback used, with a warning, when
+ * the launcher's variables were missing). */
 static int setup_cores(int opt, int grid, int quiet) {
     int rank, lr = 0, ls = 1;
     MS_MPI_CHECK(MPI_Comm_rank(MPI_COMM_WORLD, &rank));
@@ -151,9 +227,10 @@ static int setup_cores(int opt, int grid, int quiet) {
     online_cpus(&on);
     int node_cores = CPU_COUNT(&pool);
     const char *sl = getenv("SLURM_CPUS_ON_NODE");
+    const char *early = getenv("MODSWEEP_CPUS_FROM");
     if (sl && atoi(sl) > 0)
         node_cores = atoi(sl);
-    else if (singles && CPU_COUNT(&on) > node_cores)
+    else if ((singles || early) && CPU_COUNT(&on) > node_cores)
         node_cores = CPU_COUNT(&on);
     int threads = opt > 0 ? opt : grid > 0 ? grid : node_cores / ls;
     if (threads < 1) threads = 1;
@@ -174,6 +251,13 @@ static int setup_cores(int opt, int grid, int quiet) {
         if (sched_setaffinity(0, sizeof set, &set) != 0)
             ms_warning("cannot widen the CPU mask (%s) to %d threads: %s", from, threads,
                        strerror(errno));
+        else if (need)
+            ms_warning("rank %d: CPU mask widened from %s after start, so OpenMP's threads "
+                       "will wait slowly; launch with `mpirun --bind-to none` or "
+                       "`--map-by slot:PE=%d`",
+                       rank, from, threads);
+    } else if (early) {
+        snprintf(from, sizeof from, "%s before start", early);
     }
     MS_MPI_CHECK(MPI_Comm_free(&node));
 

@@ -30,13 +30,20 @@ grep -q "done on rank 0 " "$dir/log3d.txt" && fail "rank 0 computed although onl
 "$MS_H5TOOL" cmp "$dir/r1.h5" "$dir/r3d.h5" || fail "dedicated coordinator differs"
 
 # Cores: mpirun binds a lone rank to one core; with 2 threads it is widened
-# to two cores; two ranks with one thread each get a core each.
+# to two cores (before OpenMP starts: modsweep re-executes itself); two ranks
+# with one thread each get a core each.
 ncpu=$(nproc)
 if [ "$ncpu" -ge 2 ]; then
   rm -f "$dir/a.h5"
   ms 1 -v grid.ini -o a.h5 --threads 2 2> "$dir/aff1.txt" || fail "affinity run 1: exit $?"
   grep -q "rank 0 on .*: 2 threads on cpus [0-9]*[-,][0-9]" "$dir/aff1.txt" ||
     fail "1 rank x 2 threads not on two cpus: $(grep cpus "$dir/aff1.txt")"
+  # mpirun binds a lone rank to one core: the mask must be widened before
+  # the program starts (OpenMP counts its CPUs when it is loaded).
+  if grep -q "(widened from" "$dir/aff1.txt"; then
+    grep -q "before start)" "$dir/aff1.txt" || fail "cpu mask widened only after start"
+  fi
+  grep -q "wait slowly" "$dir/aff1.txt" && fail "fallback widening after start was used"
   rm -f "$dir/a.h5"
   ms 2 -v grid.ini -o a.h5 --threads 1 2> "$dir/aff2.txt" || fail "affinity run 2: exit $?"
   c0=$(sed -n 's/.*rank 0 on .*: 1 threads on cpus \([0-9,-]*\).*/\1/p' "$dir/aff2.txt")

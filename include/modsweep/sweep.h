@@ -25,6 +25,15 @@ typedef struct ms_run_opts {
     int thread_multiple;       /* MPI provided MPI_THREAD_MULTIPLE */
 } ms_run_opts_t;
 
+/* Before MPI starts: when this process is bound to fewer CPUs than it will
+ * run kernel threads (mpirun binds each rank to one core by default), sets
+ * its CPU mask to `threads` CPUs of its own (node-local rank i gets CPUs
+ * i*threads onwards, from the launcher's OMPI_COMM_WORLD_LOCAL_RANK, ...)
+ * and re-executes modsweep with argv, so that OpenMP starts with the right
+ * CPUs. threads: opt_threads, else the grid's, else the node's cores / its
+ * ranks. Returns when nothing is to be done (or exec failed). */
+void ms_sweep_early_affinity(char **argv, int opt_threads, const char *grid_path);
+
 /* Runs (or resumes) a sweep; collective over MPI_COMM_WORLD. Returns an exit status. */
 int ms_sweep_run(const ms_run_opts_t *o);
 
