@@ -154,6 +154,9 @@ typedef struct coord {
     int *worker_rank; /* (n_workers) world rank of worker w */
     int *idle;        /* (size) waiting for an order */
     double *busy;     /* (size) seconds spent in tasks */
+    double *handed;   /* (size) when the rank's current task was handed out */
+    double turn_sum;  /* seconds from hand-out to report, summed over tasks */
+    long turn_n;
     long final, total, final_at_start, finished_here;
     long pend[3]; /* non-final tasks per kind */
     double sec[3];
@@ -258,8 +261,9 @@ static int coord_init(farm_t *f, int n_workers, int team) {
     c->worker_rank = calloc((size_t)n_workers, sizeof(int));
     c->idle = calloc((size_t)f->size, sizeof(int));
     c->busy = calloc((size_t)f->size, sizeof(double));
+    c->handed = calloc((size_t)f->size, sizeof(double));
     const long caps[3] = {c->M, c->M, c->M * c->L};
-    int bad = !c->st || !c->att || !c->worker_rank || !c->idle || !c->busy;
+    int bad = !c->st || !c->att || !c->worker_rank || !c->idle || !c->busy || !c->handed;
     for (int k = 0; k < 3; k++) {
         c->q[k].cap = caps[k] > 0 ? caps[k] : 1;
         c->q[k].v = malloc(sizeof(long) * (size_t)c->q[k].cap);
@@ -313,6 +317,7 @@ static void coord_free(coord_t *c) {
     free(c->worker_rank);
     free(c->idle);
     free(c->busy);
+    free(c->handed);
     for (int k = 0; k < 3; k++)
         free(c->q[k].v);
 }
@@ -355,6 +360,7 @@ static void assign(farm_t *f, long t, int r, int team) {
                  .attempt = c->att[t] + 1,
                  .team = team};
     c->idle[r] = 0;
+    c->handed[r] = ms_now();
     if (ms_log_verbosity() >= 2) {
         char what[96];
         task_text(f, kind, m, li, what, sizeof what);
@@ -399,6 +405,8 @@ static void on_report(farm_t *f, int src, const report_t *rep) {
     c->idle[src] = 1;
     if (rep->type == REP_READY) return;
     c->busy[src] += rep->seconds;
+    c->turn_sum += ms_now() - c->handed[src];
+    c->turn_n++;
     if (rep->outcome == OUT_MEMBER) return;
     long t = task_id(c, rep->kind, rep->m, rep->li);
     char what[96], eta[32];
@@ -539,9 +547,10 @@ static void coord_loop(farm_t *f) {
     const double cpu0 = thread_cpu();
     const int remote = c->n_workers - (f->rank0_works ? 1 : 0);
     /* With remote workers the longest nap bounds the time a finished worker
-     * waits for its next task: 1% of the mean task time so far, between
-     * 0.5 and 10 ms (about 1% of a core at most for the coordinator). With
-     * only the local worker, its reports wake the coordinator at once. */
+     * waits for its next task: 1% of the mean time from handing a task out
+     * to its report so far, between 1 and 10 ms (so the coordinator wakes
+     * at most 1000 times a second). With only the local worker, its reports
+     * wake the coordinator at once. */
     const long max_nap = remote ? 10000000L : 100000000L;
     backoff_t b = {.max_ns = max_nap};
     backoff_reset(&b);
@@ -566,11 +575,9 @@ static void coord_loop(farm_t *f) {
         }
         if (n) {
             backoff_reset(&b);
-            long tasks = c->n_sec[0] + c->n_sec[1] + c->n_sec[2];
-            if (remote && tasks > 0) {
-                double mean = (c->sec[0] + c->sec[1] + c->sec[2]) / (double)tasks;
-                b.max_ns = (long)(mean * 1e7); /* 1% of the mean, in ns */
-                if (b.max_ns < 500000L) b.max_ns = 500000L;
+            if (remote && c->turn_n > 0) {
+                b.max_ns = (long)(c->turn_sum / (double)c->turn_n * 1e7); /* 1%, in ns */
+                if (b.max_ns < 1000000L) b.max_ns = 1000000L;
                 if (b.max_ns > max_nap) b.max_ns = max_nap;
             }
         } else {

@@ -265,13 +265,17 @@ static int setup_cores(int opt, int grid, int quiet) {
     ms_kernels_set_threads(threads);
     cpu_set_t used;
     CPU_ZERO(&used);
+    int narrowest = CPU_SETSIZE; /* the fewest CPUs any of the threads may use */
 #pragma omp parallel num_threads(threads)
     {
         cpu_set_t t;
         CPU_ZERO(&t);
         if (sched_getaffinity(0, sizeof t, &t) == 0) {
 #pragma omp critical
-            CPU_OR(&used, &used, &t);
+            {
+                CPU_OR(&used, &used, &t);
+                if (CPU_COUNT(&t) < narrowest) narrowest = CPU_COUNT(&t);
+            }
         }
     }
     char line[256], list[200], host[64] = "";
@@ -285,7 +289,7 @@ static int setup_cores(int opt, int grid, int quiet) {
     char *lines = rank == 0 ? malloc(sizeof line * (size_t)size) : NULL;
     MS_MPI_CHECK(MPI_Gather(line, (int)sizeof line, MPI_CHAR, lines, (int)sizeof line, MPI_CHAR, 0,
                             MPI_COMM_WORLD));
-    int few = CPU_COUNT(&used) < threads;
+    int few = CPU_COUNT(&used) < threads || narrowest < threads;
     int *fews = rank == 0 ? malloc(sizeof(int) * (size_t)size) : NULL;
     MS_MPI_CHECK(MPI_Gather(&few, 1, MPI_INT, fews, 1, MPI_INT, 0, MPI_COMM_WORLD));
     if (rank == 0) {
