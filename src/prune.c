@@ -779,58 +779,60 @@ typedef struct memo {
     i128 *q;   /* (N) */
 } memo_t;
 
-/* Loss sum of the state whose pruned-row pre-activations are z, given the sum
- * s_prev of the memo's state. Blocks are split among threads; the integer sum
- * does not depend on how. */
-static i128 state_sum(prune_run_t *r, const dstream_t *ds, block_buf_t *bbs, int nthreads,
-                      memo_t *m, i128 s_prev, const double *z) {
+/* What one block of samples contributes: a change of the loss sum. */
+typedef i128 (*block_fn)(prune_run_t *r, const dstream_t *ds, block_buf_t *bb, const double *z,
+                         memo_t *m, int n0, int bs);
+
+/* Calls fn on every block of samples, the blocks split among the threads in a
+ * fixed way, and returns the sum of the results (an integer sum: its value
+ * does not depend on the split). */
+static i128 for_blocks(prune_run_t *r, const dstream_t *ds, block_buf_t *bbs, int nthreads,
+                       block_fn fn, const double *z, memo_t *m) {
     i128 part[64] = {0};
     const int N = r->N, nb = (N + BS - 1) / BS;
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
     for (int t = 0; t < nthreads; t++) {
         i128 acc = 0;
-        block_buf_t *bb = &bbs[t];
         for (int blk = (int)((long)nb * t / nthreads); blk < (int)((long)nb * (t + 1) / nthreads);
              blk++) {
             const int n0 = blk * BS, bs = N - n0 < BS ? N - n0 : BS;
-            int moved = 0;
-            for (int e = 0; e < bs && !moved; e++) moved = z[n0 + e] != m->z[n0 + e];
-            if (!moved) continue;
-            block_eval(r, ds, bb, z, n0, bs, 0);
-            for (int e = 0; e < bs; e++) {
-                acc += bb->q[e] - m->q[n0 + e];
-                m->q[n0 + e] = bb->q[e];
-                m->z[n0 + e] = z[n0 + e];
-            }
+            acc += fn(r, ds, &bbs[t], z, m, n0, bs);
         }
         part[t] = acc;
     }
-    i128 s = s_prev;
+    i128 s = 0;
     for (int t = 0; t < nthreads; t++) s += part[t];
     return s;
 }
 
-/* Moves the state to pruned-row pre-activations z; returns the new sum. */
-static void state_commit(prune_run_t *r, const dstream_t *ds, block_buf_t *bbs, int nthreads,
-                         const double *z) {
-    i128 part[64] = {0};
-    const int N = r->N, nb = (N + BS - 1) / BS;
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
-    for (int t = 0; t < nthreads; t++) {
-        i128 acc = 0;
-        block_buf_t *bb = &bbs[t];
-        for (int blk = (int)((long)nb * t / nthreads); blk < (int)((long)nb * (t + 1) / nthreads);
-             blk++) {
-            const int n0 = blk * BS, bs = N - n0 < BS ? N - n0 : BS;
-            i128 old = 0;
-            for (int e = 0; e < bs; e++) old += r->q[n0 + e];
-            block_eval(r, ds, bb, z, n0, bs, 1);
-            for (int e = 0; e < bs; e++) acc += r->q[n0 + e];
-            acc -= old;
-        }
-        part[t] = acc;
+/* A block's change of the loss sum from the memo's state to the state whose
+ * pruned-row pre-activations are z; a block whose lanes did not move keeps
+ * its losses. Updates the memo. */
+static i128 block_delta(prune_run_t *r, const dstream_t *ds, block_buf_t *bb, const double *z,
+                        memo_t *m, int n0, int bs) {
+    int moved = 0;
+    for (int e = 0; e < bs && !moved; e++) moved = z[n0 + e] != m->z[n0 + e];
+    if (!moved) return 0;
+    block_eval(r, ds, bb, z, n0, bs, 0);
+    i128 acc = 0;
+    for (int e = 0; e < bs; e++) {
+        acc += bb->q[e] - m->q[n0 + e];
+        m->q[n0 + e] = bb->q[e];
+        m->z[n0 + e] = z[n0 + e];
     }
-    for (int t = 0; t < nthreads; t++) r->s_cur += part[t];
+    return acc;
+}
+
+/* A block moved to the state whose pruned-row pre-activations are z, written
+ * into the committed state; returns its change of the loss sum. */
+static i128 block_commit(prune_run_t *r, const dstream_t *ds, block_buf_t *bb, const double *z,
+                         memo_t *m, int n0, int bs) {
+    (void)m;
+    i128 old = 0, now = 0;
+    for (int e = 0; e < bs; e++) old += r->q[n0 + e];
+    block_eval(r, ds, bb, z, n0, bs, 1);
+    for (int e = 0; e < bs; e++) now += r->q[n0 + e];
+    return now - old;
 }
 
 /* ---- the fast path: the pruned row's tree ----------------------------------------- */
@@ -1087,7 +1089,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                 i128 s = s_prev;
                 if (changed || b == b0) {
                     rt_z(&t, bo, zb);
-                    s = state_sum(r, &ds, bbs, nth, &memo, s_prev, zb);
+                    s = s_prev + for_blocks(r, &ds, bbs, nth, block_delta, zb, &memo);
                 }
                 s_prev = s;
                 r->evaluated++;
@@ -1114,7 +1116,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
             if (gfail <= Bw) mrow[next++] = 1;
             if (accept > 0) {
                 rt_z(&t, bo, zb);
-                state_commit(r, &ds, bbs, nth, zb);
+                r->s_cur += for_blocks(r, &ds, bbs, nth, block_commit, zb, NULL);
             }
             /* Window length: grow while windows pass, shrink to twice the run
              * length after a failure. The mask does not depend on it. */

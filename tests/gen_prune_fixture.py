@@ -11,62 +11,25 @@ the trained model's) run by PyTorch in float64.
 Only fc4 and fc3 are pruned, so the layers below fc3 cannot change: their
 output is computed once (the seed recomputes it; the values are the same).
 tests/test_prune_pytorch.c loads the model and images and compares masks."""
-import gzip
 import os
 import sys
 
 import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from fixtures_lib import write_fixture  # noqa: E402
+from torch_ref import CNN, idx, layout_3x32x32  # noqa: E402
 
-DATA = '/usr/share/datasets/fashion-mnist'
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'prune_cnn.msfx')
 LABEL, N_IMAGES, N_TRAIN = 8, 200, 12800
 torch.set_num_threads(2)
 
 
-def idx(name):
-    with gzip.open(os.path.join(DATA, name), 'rb') as f:
-        raw = f.read()
-    if raw[2] == 8 and raw[3] == 3:
-        n, r, c = np.frombuffer(raw[4:16], '>u4')
-        return np.frombuffer(raw[16:], np.uint8).reshape(n, r, c)
-    return np.frombuffer(raw[8:], np.uint8)
-
-
-def layout(u8):
-    """As modsweep's 3x32x32 layout: pad 2 with raw 0, x/255, MNIST mean/std in float32."""
-    x = np.zeros((u8.shape[0], 32, 32), np.uint8)
-    x[:, 2:30, 2:30] = u8
-    t = torch.from_numpy(x).float() / 255.0
-    t = (t - 0.1307) / 0.3081
-    return t.unsqueeze(1).repeat(1, 3, 1, 1).contiguous()
-
-
-class CNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1)
-        self.fc1 = nn.Linear(4096, 64, bias=False)
-        self.fc2 = nn.Linear(64, 64, bias=False)
-        self.fc3 = nn.Linear(64, 64, bias=False)
-        self.fc4 = nn.Linear(64, 10, bias=False)
-
-    def below_fc3(self, x):
-        x = F.max_pool2d(torch.relu(self.conv1(x)), 2).reshape(x.shape[0], -1)
-        return torch.relu(self.fc2(torch.relu(self.fc1(x))))
-
-    def forward(self, x):
-        return self.fc4(torch.relu(self.fc3(self.below_fc3(x))))
-
-
 def main():
     torch.manual_seed(0)
-    xtr = layout(idx('train-images-idx3-ubyte.gz')[:N_TRAIN])
+    xtr = layout_3x32x32(idx('train-images-idx3-ubyte.gz')[:N_TRAIN])
     ytr = torch.from_numpy(idx('train-labels-idx1-ubyte.gz')[:N_TRAIN].astype(np.int64))
     model = CNN()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -80,7 +43,7 @@ def main():
     te_u8 = idx('t10k-images-idx3-ubyte.gz')
     te_y = idx('t10k-labels-idx1-ubyte.gz')
     imgs = te_u8[te_y == LABEL][:N_IMAGES]
-    x = layout(imgs).double()
+    x = layout_3x32x32(imgs).double()
     m = model.double()
     target = torch.full((N_IMAGES,), LABEL, dtype=torch.int64)
     with torch.no_grad():

@@ -2,6 +2,7 @@
  * on Fashion-MNIST in the 3x32x32 layout, with modsweep's CPU trainer, for
  * the seeds given (default 0 1 2). Compare with pytorch_quality.py
  * (tests/bench/run_quality.sh prints both). */
+#include "bench_common.h"
 #include "modsweep/data.h"
 #include "modsweep/kernels.h"
 #include "modsweep/log.h"
@@ -18,18 +19,7 @@ int main(int argc, char **argv) {
     dc.layout = MS_LAYOUT_3X32X32;
     ms_split_t train, test;
     MS_CHECK(ms_data_load(&dc, &train, &test));
-    ms_settings_t s;
-    memset(&s, 0, sizeof s);
-    ms_arch_t a = {.in_c = 3, .in_h = 32, .in_w = 32, .n_conv = 1, .conv_c = {16}, .conv_k = 3,
-                   .conv_pad = 1, .conv_bias = 1, .n_fc = 4, .fc_out = {64, 64, 64, 10}};
-    s.arch = a;
-    s.optimizer = MS_OPT_ADAM;
-    s.lr = 1e-3f;
-    s.beta1 = 0.9f;
-    s.beta2 = 0.999f;
-    s.eps = 1e-8f;
-    s.epochs = 1;
-    s.batch = 64;
+    ms_settings_t s = bench_settings(0);
     int n_seeds = argc > 1 ? argc - 1 : 3;
     for (int k = 0; k < n_seeds; k++) {
         s.seed = argc > 1 ? strtoull(argv[k + 1], NULL, 10) : (uint64_t)k;
