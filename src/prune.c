@@ -1060,8 +1060,10 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
         float *wrow = wl + (size_t)o * NI;
         const float *bo = bl ? bl + o : NULL;
         if (!output_is_read(&ds, r, l, o)) {
-            /* Every candidate leaves the logits, hence L, exactly as they are. */
-            if (tie(r, r->s_cur)) r->ties += NI;
+            /* Every candidate leaves the logits, hence L, exactly as they are.
+             * Every rank of the team decides this row; rank 0 counts its ties
+             * (the counts are summed over the team). */
+            if (me == 0 && tie(r, r->s_cur)) r->ties += NI;
             for (int i = 0; i < NI; i++) {
                 mrow[i] = 0;
                 wrow[i] = 0.0f;

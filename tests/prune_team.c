@@ -11,8 +11,12 @@
 
 static int rank, size;
 
+/* dead_unit >= 0: zero column dead_unit of fc2 first and prune fc1 only, so
+ * row dead_unit of fc1 is read by no one; as row 0 it is decided while L
+ * still equals L0, so all its
+ * candidates are ties, decided by every rank of the team and counted once. */
 static void team_case(const char *name, const ms_arch_t *arch, int label, int max_images,
-                      int window) {
+                      int window, int dead_unit) {
     float *params = NULL;
     ms_split_t test;
     CHECK_OK(prune_test_model(arch, 2000, 2, 21, &params, &test));
@@ -21,7 +25,13 @@ static void team_case(const char *name, const ms_arch_t *arch, int label, int ma
     int N;
     float *x = prune_test_images(&test, label, max_images, &N);
     const size_t NW = L.n_fc_weights;
-    ms_prune_cfg_t cfg = {.label = label, .layers = (1u << arch->n_fc) - 1, .window = window,
+    uint32_t layers = (1u << arch->n_fc) - 1;
+    if (dead_unit >= 0) {
+        const ms_tensor_t *w2 = &L.t[L.fc_weight[1]];
+        for (int o = 0; o < w2->shape[0]; o++) params[w2->off + (size_t)o * w2->shape[1] + dead_unit] = 0;
+        layers = 0x1;
+    }
+    ms_prune_cfg_t cfg = {.label = label, .layers = layers, .window = window,
                           .comm = MPI_COMM_WORLD};
     ms_prune_result_t team = {.mask = malloc(NW)}, one = {.mask = malloc(NW)},
                       naive = {.mask = malloc(NW)};
@@ -44,6 +54,7 @@ static void team_case(const char *name, const ms_arch_t *arch, int label, int ma
         CHECK(team.loss_final == one.loss_final);
         CHECK(team.loss0 == one.loss0);
         CHECK_EQ_INT(team.ties, naive.ties);
+        if (dead_unit >= 0) CHECK(naive.ties >= L.fc_in[0]); /* the dead row's candidates */
     }
     /* Every rank of the team holds the same mask. */
     uint8_t *mine = team.mask, *r0 = malloc(NW);
@@ -69,10 +80,11 @@ int main(int argc, char **argv) {
     ms_arch_t mlp = {.in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {16, 12, 10}, .fc_bias = 1};
     ms_arch_t cnn = {.in_c = 3, .in_h = 12, .in_w = 12, .n_conv = 1, .conv_c = {4}, .conv_k = 3,
                      .conv_pad = 1, .conv_bias = 1, .n_fc = 4, .fc_out = {16, 16, 16, 10}};
-    team_case("mlp with bias", &mlp, 7, 60, 0);
-    team_case("mlp with bias", &mlp, 7, 60, 5);
-    team_case("cnn", &cnn, 1, 40, 0);
-    team_case("cnn", &cnn, 1, 40, 64);
+    team_case("mlp with bias", &mlp, 7, 60, 0, -1);
+    team_case("mlp with bias", &mlp, 7, 60, 5, -1);
+    team_case("cnn", &cnn, 1, 40, 0, -1);
+    team_case("cnn", &cnn, 1, 40, 64, -1);
+    team_case("mlp, unread fc1 unit", &mlp, 7, 60, 0, 0);
     int fails = ms_test_failures, any = 0;
     MPI_Allreduce(&fails, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
     if (rank == 0) printf(any ? "team pruning FAILED\n" : "team pruning agrees\n");
