@@ -499,16 +499,6 @@ static int h_set_column(double *h, int N, int NI, int col, double v) {
     return 0;
 }
 
-/* The activation of unit o (ReLU of z for a hidden layer, z for the logits)
- * and its committed value for sample n. */
-static double unit_act(const ms_pdev_win_t *w, double z) {
-    return w->l + 1 < w->nf ? ms_pdev_relu(z) : z;
-}
-static double *unit_slot(const ms_pdev_win_t *w, int n) {
-    if (w->l + 1 < w->nf) return w->hin[w->l + 1] + (size_t)n * w->csr[w->l + 1].NI + w->o;
-    return w->logits + (size_t)n * w->NC + w->o;
-}
-
 /* The downstream of layer l for sample n when unit o's activation is act:
  * returns the fixed-point loss; with commit, writes the new activations and
  * logits into the committed state. va, vb: max_width doubles of scratch. */
@@ -557,8 +547,8 @@ static int h_window(const ms_pdev_win_t *w) {
         for (int n = 0; n < N; n++) {
             const size_t p = (size_t)k * N + n;
             w->zs[p] = ms_pdev_state_z(&w->tree, w->bias, w->j, c, n);
-            const double act = unit_act(w, w->zs[p]);
-            w->chg[p] = act != *unit_slot(w, n);
+            const double act = ms_pdev_unit_act(w, w->zs[p]);
+            w->chg[p] = act != *ms_pdev_unit_slot(w, n);
             w->delta[p] = w->chg[p] ? h_downstream(w, n, act, 0, va, vb) - w->q[n] : 0;
         }
     }
@@ -593,9 +583,9 @@ static int h_commit(const ms_pdev_win_t *w, int count) {
         for (int k = 1; k <= t->D; k++)
             for (int u = j >> k; u <= (j + count - 1) >> k; u++) ms_pdev_update_val(t, k, u, n);
         w->zc[n] = ms_pdev_root_z(t, w->bias, n);
-        const double act = unit_act(w, w->zc[n]);
+        const double act = ms_pdev_unit_act(w, w->zc[n]);
         w->dq[n] = 0;
-        if (act != *unit_slot(w, n)) {
+        if (act != *ms_pdev_unit_slot(w, n)) {
             const i128 qn = h_downstream(w, n, act, 1, va, vb);
             w->dq[n] = qn - w->q[n];
             w->q[n] = qn;

@@ -279,6 +279,18 @@ MS_HD static inline double ms_pdev_conv_pool_at(const double *in, const float *w
     return m;
 }
 
+/* The activation of unit o of the pruned layer for pre-activation z: its
+ * ReLU for a hidden layer, z itself for the logits. */
+MS_HD static inline double ms_pdev_unit_act(const ms_pdev_win_t *w, double z) {
+    return w->l + 1 < w->nf ? ms_pdev_relu(z) : z;
+}
+
+/* Where the committed activation of unit o of sample n is kept. */
+MS_HD static inline double *ms_pdev_unit_slot(const ms_pdev_win_t *w, int n) {
+    if (w->l + 1 < w->nf) return w->hin[w->l + 1] + (size_t)n * w->csr[w->l + 1].NI + w->o;
+    return w->logits + (size_t)n * w->NC + w->o;
+}
+
 /* |s - s0| < tol and s > s0 as window flags. */
 MS_HD static inline int32_t ms_pdev_flags(ms_i128 s, ms_i128 s0, ms_i128 tol) {
     ms_i128 d = s - s0;
