@@ -403,3 +403,43 @@ extern "C" int ms_prune_gpu(const ms_layout_t *L, const float *params, const flo
         return ms_err_set(MS_ENOGPU, "GPU pruning: no GPU is bound to this process");
     return ms_prune_dev(L, params, x, N, cfg, team, &cuda_ops, res);
 }
+
+/* ---- test support ------------------------------------------------------------------------------------ */
+
+__global__ static void canon_eval_kernel(const double *x, int n, double *ex, double *lg, i128 *fx,
+                                         double *ce) {
+    FOR_EACH(i, n) {
+        ex[i] = ms_canon_exp(x[i]);
+        lg[i] = ms_canon_log(fabs(x[i]));
+        fx[i] = ms_canon_fixed_loss(fabs(x[i]));
+        if (i % 10 == 0 && i + 10 <= (size_t)n) ce[i / 10] = ms_canon_ce(x + i, 10, (int)((i / 10) % 10));
+    }
+}
+
+extern "C" int ms__gpu_canon_eval(const double *x, int n, double *ex, double *lg, ms_i128 *fx,
+                                  double *ce) {
+    if (ms__gpu.device < 0) return ms_err_set(MS_ENOGPU, "no GPU bound");
+    const size_t nd = (size_t)n;
+    double *dx = NULL, *dex = NULL, *dlg = NULL, *dce = NULL;
+    i128 *dfx = NULL;
+    int rc = ms_gpu_alloc((void **)&dx, sizeof(double) * nd);
+    if (!rc) rc = ms_gpu_alloc((void **)&dex, sizeof(double) * nd);
+    if (!rc) rc = ms_gpu_alloc((void **)&dlg, sizeof(double) * nd);
+    if (!rc) rc = ms_gpu_alloc((void **)&dce, sizeof(double) * (nd / 10 + 1));
+    if (!rc) rc = ms_gpu_alloc((void **)&dfx, sizeof(i128) * nd);
+    if (!rc) rc = ms_gpu_h2d(dx, x, sizeof(double) * nd);
+    if (!rc) {
+        canon_eval_kernel<<<LAUNCH(nd)>>>(dx, n, dex, dlg, dfx, dce);
+        MS_GPU_LAUNCHED();
+        rc = ms_gpu_d2h(ex, dex, sizeof(double) * nd);
+    }
+    if (!rc) rc = ms_gpu_d2h(lg, dlg, sizeof(double) * nd);
+    if (!rc) rc = ms_gpu_d2h(fx, dfx, sizeof(i128) * nd);
+    if (!rc) rc = ms_gpu_d2h(ce, dce, sizeof(double) * (nd / 10));
+    ms_gpu_free(dx);
+    ms_gpu_free(dex);
+    ms_gpu_free(dlg);
+    ms_gpu_free(dce);
+    ms_gpu_free(dfx);
+    return rc;
+}

@@ -144,6 +144,12 @@ int ms_prune_dev(const ms_layout_t *L, const float *params, const float *x, int 
                  const ms_prune_cfg_t *cfg, void *team, const ms_pdev_ops_t *ops,
                  ms_prune_result_t *res);
 
+/* CUDA builds only (test support): the device's canon.h results for x (n):
+ * ms_canon_exp(x), ms_canon_log(|x|), ms_canon_fixed_loss(|x|), and
+ * ms_canon_ce of each group of 10 values x[10 g ..] for class g % 10. */
+int ms__gpu_canon_eval(const double *x, int n, double *exp_out, double *log_out,
+                       ms_i128 *fixed_out, double *ce_out);
+
 /* ---- per-element functions (host and device) ------------------------------------- */
 
 MS_HD static inline double ms_pdev_relu(double z) { return z > 0.0 ? z : 0.0; }
