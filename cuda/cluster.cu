@@ -8,20 +8,8 @@
  * Dimension letters: O rows (fc outputs), NI columns (fc inputs). */
 #include "common.cuh"
 
-#define THREADS 256
+#define THREADS MS_GPU_THREADS
 #define G_BLOCKS 128
-
-__device__ static double block_sum_d(double v, double *sh) {
-    sh[threadIdx.x] = v;
-    __syncthreads();
-    for (int s = THREADS / 2; s > 0; s >>= 1) {
-        if ((int)threadIdx.x < s) sh[threadIdx.x] = sh[threadIdx.x] + sh[threadIdx.x + s];
-        __syncthreads();
-    }
-    const double r = sh[0];
-    __syncthreads();
-    return r;
-}
 
 /* part[2 b] = sum of w^2 inside blocks, part[2 b + 1] = sum of all w^2, over
  * the elements e = b * THREADS + t + k * G_BLOCKS * THREADS. With row_c NULL
@@ -37,8 +25,8 @@ __global__ static void sq_partial_kernel(double *part, const float *w, const int
         all = all + v2;
         if (row_c && row_c[e / NI] == col_c[e % NI]) in = in + v2;
     }
-    in = block_sum_d(in, sh);
-    all = block_sum_d(all, sh);
+    in = ms__block_sum<double>(in, sh);
+    all = ms__block_sum<double>(all, sh);
     if (threadIdx.x == 0) {
         part[2 * blockIdx.x] = in;
         part[2 * blockIdx.x + 1] = all;
@@ -54,8 +42,8 @@ __global__ static void sq_final_kernel(double *tot, const double *part, float *c
         in = in + part[2 * b];
         all = all + part[2 * b + 1];
     }
-    in = block_sum_d(in, sh);
-    all = block_sum_d(all, sh);
+    in = ms__block_sum<double>(in, sh);
+    all = ms__block_sum<double>(all, sh);
     if (threadIdx.x == 0) {
         const double f = all > 0.0 ? in / all : 0.0;
         tot[0] = in;

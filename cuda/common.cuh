@@ -79,6 +79,24 @@ extern ms_gpu_ctx_t ms__gpu;
 /* Checks the launch of the kernel just queued. */
 #define MS_GPU_LAUNCHED() cudaCheck(cudaGetLastError())
 
+/* Threads of the blocks that reduce (the trees below assume it). */
+#define MS_GPU_THREADS 256
+
+/* The sum of one value per thread of a block of MS_GPU_THREADS threads, in a
+ * fixed tree, so the same inputs give the same bits; every thread gets it.
+ * sh: MS_GPU_THREADS elements of shared memory. */
+template <typename T> __device__ static inline T ms__block_sum(T v, T *sh) {
+    sh[threadIdx.x] = v;
+    __syncthreads();
+    for (int s = MS_GPU_THREADS / 2; s > 0; s >>= 1) {
+        if ((int)threadIdx.x < s) sh[threadIdx.x] = sh[threadIdx.x] + sh[threadIdx.x + s];
+        __syncthreads();
+    }
+    const T r = sh[0];
+    __syncthreads();
+    return r;
+}
+
 /* Blocks of `threads` covering n items, capped for grid-stride loops. */
 static inline unsigned ms__blocks(size_t n, int threads) {
     size_t b = (n + (size_t)threads - 1) / (size_t)threads;

@@ -21,34 +21,12 @@ extern "C" {
 #include <float.h>
 #include <math.h>
 
-#define THREADS 256
+#define THREADS MS_GPU_THREADS
 
 /* Grid-stride loop over [0, n). */
 #define FOR_EACH(e, n)                                                                             \
     for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < (size_t)(n);                \
          e += (size_t)blockDim.x * gridDim.x)
-
-/* Sum of one float per thread of a block of THREADS threads, in a fixed tree;
- * the result is valid in thread 0. */
-__device__ static float block_sum_f(float v, float *sh) {
-    sh[threadIdx.x] = v;
-    __syncthreads();
-    for (int s = THREADS / 2; s > 0; s >>= 1) {
-        if ((int)threadIdx.x < s) sh[threadIdx.x] = sh[threadIdx.x] + sh[threadIdx.x + s];
-        __syncthreads();
-    }
-    return sh[0];
-}
-
-__device__ static double block_sum_d(double v, double *sh) {
-    sh[threadIdx.x] = v;
-    __syncthreads();
-    for (int s = THREADS / 2; s > 0; s >>= 1) {
-        if ((int)threadIdx.x < s) sh[threadIdx.x] = sh[threadIdx.x] + sh[threadIdx.x + s];
-        __syncthreads();
-    }
-    return sh[0];
-}
 
 /* ---- fully connected layers --------------------------------------------------------------- */
 
@@ -237,7 +215,7 @@ __global__ static void conv_db_kernel(float *db, const float *gmap, int B, int F
         const size_t i = e / HW, q = e % HW;
         s = s + gmap[(i * F + f) * HW + q];
     }
-    s = block_sum_f(s, sh);
+    s = ms__block_sum<float>(s, sh);
     if (threadIdx.x == 0) db[f] = s;
 }
 
@@ -258,7 +236,7 @@ __global__ static void conv_dw_kernel(float *dw, const float *gmap, const float 
         const float g = gmap[(i * F + f) * HW + q];
         s = s + g * x[((i * C + c) * H + yy) * W + xx];
     }
-    s = block_sum_f(s, sh);
+    s = ms__block_sum<float>(s, sh);
     if (threadIdx.x == 0) dw[wi] = s;
 }
 
@@ -350,7 +328,7 @@ __global__ static void ce_loss_kernel(double *loss, const float *logits, const u
             }
     }
     if (bad) atomicOr(&bad_any, 1);
-    total = block_sum_d(total, sh);
+    total = ms__block_sum<double>(total, sh);
     if (threadIdx.x == 0) *loss = bad_any ? (double)NAN : total / B;
 }
 

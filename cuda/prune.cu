@@ -31,7 +31,7 @@ extern "C" {
 
 typedef ms_i128 i128;
 
-#define THREADS 256
+#define THREADS MS_GPU_THREADS
 
 #define FOR_EACH(e, n)                                                                             \
     for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < (size_t)(n);                \
@@ -117,20 +117,13 @@ static int c_losses(i128 *q, const double *logits, int N, int NC, int label) {
     return 0;
 }
 
-/* The sum of n integers by one block of THREADS threads (valid in thread 0). */
+/* The sum of v[0], v[stride], ... (n values) by one block of THREADS threads
+ * (integers: any order gives the same sum). */
 __device__ static i128 block_sum_i128(const i128 *v, size_t n, size_t stride) {
     __shared__ i128 sh[THREADS];
     i128 s = 0;
     for (size_t e = threadIdx.x; e < n; e += THREADS) s += v[e * stride];
-    sh[threadIdx.x] = s;
-    __syncthreads();
-    for (int k = THREADS / 2; k > 0; k >>= 1) {
-        if ((int)threadIdx.x < k) sh[threadIdx.x] += sh[threadIdx.x + k];
-        __syncthreads();
-    }
-    const i128 r = sh[0];
-    __syncthreads();
-    return r;
+    return ms__block_sum<i128>(s, sh);
 }
 
 /* out[0] = sum of q (add = 0) or out[0] += sum of q (add = 1). */

@@ -134,21 +134,9 @@ static int canonical_features(const ms_layout_t *L, const float *params, const f
             const float *b = L->conv_bias_t[l] >= 0 ? params + L->t[L->conv_bias_t[l]].off : NULL;
             for (int f = 0; f < F; f++)
                 for (int y = 0; y < HO; y++)
-                    for (int xo = 0; xo < WO; xo++) {
-                        double acc = b ? (double)b[f] : 0.0;
-                        for (int c = 0; c < C; c++)
-                            for (int ky = 0; ky < K; ky++) {
-                                const int yy = y + ky - P;
-                                if (yy < 0 || yy >= H) continue;
-                                for (int kx = 0; kx < K; kx++) {
-                                    const int xx = xo + kx - P;
-                                    if (xx < 0 || xx >= W) continue;
-                                    acc = acc + (double)w[((f * C + c) * K + ky) * K + kx] *
-                                                    in[((size_t)c * H + yy) * W + xx];
-                                }
-                            }
-                        out[((size_t)f * HO + y) * WO + xo] = relu_d(acc);
-                    }
+                    for (int xo = 0; xo < WO; xo++)
+                        out[((size_t)f * HO + y) * WO + xo] =
+                            relu_d(ms_canon_conv_at(in, w, b, C, H, W, K, P, f, y, xo));
             const int PH = L->pool_h[l], PW = L->pool_w[l];
             for (int f = 0; f < F; f++)
                 for (int py = 0; py < PH; py++)

@@ -43,6 +43,8 @@ typedef struct dev_run {
     int32_t *res;
     int *row_start[MS_MAX_FC], *idx[MS_MAX_FC];
     double *cw[MS_MAX_FC];
+    int *hrow, *hidx;          /* host scratch of upload_csr */
+    double *hw;
 } dev_run_t;
 
 #define DEV_ALLOC(ptr, bytes)                                                                      \
@@ -53,7 +55,9 @@ typedef struct dev_run {
 /* Uploads layer l of the host weights w as CSR into the run's buffers and
  * describes it in *c. */
 static int upload_csr(dev_run_t *d, const ms_layout_t *L, const float *w, int l,
-                      ms_pdev_csr_t *c, int *hrow, int *hidx, double *hw) {
+                      ms_pdev_csr_t *c) {
+    int *hrow = d->hrow, *hidx = d->hidx;
+    double *hw = d->hw;
     const int O = L->arch.fc_out[l], NI = L->fc_in[l];
     const float *wl = w + L->t[L->fc_weight[l]].off;
     long k = 0;
@@ -102,6 +106,25 @@ static void tree_layout(ms_pdev_tree_t *t, dev_run_t *d, int NI, int N) {
 /* The current sum S (scal[0]) on the host. */
 static int read_s(dev_run_t *d, i128 *s) { return d->ops->d2h(s, d->scal, sizeof(i128)); }
 
+/* The canonical forward of every fc layer from the features (host weights w,
+ * also uploaded as CSR into csr), the samples' losses, and their sum in
+ * scal[slot] and *s. */
+static int loss_sum(dev_run_t *d, const ms_layout_t *L, const float *w, int N, int label,
+                    ms_pdev_csr_t *csr, int slot, i128 *s) {
+    const int nf = L->arch.n_fc, NC = L->arch.fc_out[nf - 1];
+    int err = 0;
+    for (int l = 0; l < nf && !err; l++) {
+        err = upload_csr(d, L, w, l, &csr[l]);
+        if (!err)
+            err = d->ops->fc_forward(l + 1 < nf ? d->hin[l + 1] : d->logits, d->hin[l], &csr[l], N,
+                                     l + 1 < nf);
+    }
+    if (!err) err = d->ops->losses(d->q, d->logits, N, NC, label);
+    if (!err) err = d->ops->sum(d->scal + slot, d->q, N);
+    if (!err) err = d->ops->d2h(s, d->scal + slot, sizeof(i128));
+    return err;
+}
+
 int ms_prune_dev(const ms_layout_t *L, const float *params, const float *x, int N,
                  const ms_prune_cfg_t *cfg, void *team, const ms_pdev_ops_t *ops,
                  ms_prune_result_t *res) {
@@ -139,12 +162,12 @@ int ms_prune_dev(const ms_layout_t *L, const float *params, const float *x, int 
     memset(&d, 0, sizeof d);
     d.ops = ops;
     float *w = malloc(sizeof(float) * L->n_params);
-    int *hrow = malloc(sizeof(int) * (size_t)(max_width + 1));
-    int *hidx = malloc(sizeof(int) * ((size_t)max_ni * max_width + 1));
-    double *hw = malloc(sizeof(double) * ((size_t)max_ni * max_width + 1));
+    d.hrow = malloc(sizeof(int) * (size_t)(max_width + 1));
+    d.hidx = malloc(sizeof(int) * ((size_t)max_ni * max_width + 1));
+    d.hw = malloc(sizeof(double) * ((size_t)max_ni * max_width + 1));
     int32_t *hres = malloc(sizeof(int32_t) * (MS_PDEV_BMAX + 2));
     int err = 0;
-    if (!w || !hrow || !hidx || !hw || !hres)
+    if (!w || !d.hrow || !d.hidx || !d.hw || !hres)
         err = ms_err_set(MS_ENOMEM, "pruning: out of host memory");
     DEV_ALLOC(d.w, sizeof(float) * L->n_params);
     DEV_ALLOC(d.x, sizeof(float) * D * N);
@@ -200,17 +223,8 @@ int ms_prune_dev(const ms_layout_t *L, const float *params, const float *x, int 
 
     /* The canonical forward of every fc layer, the losses and S0. */
     ms_pdev_csr_t csr[MS_MAX_FC];
-    for (int l = 0; l < nf && !err; l++) {
-        err = upload_csr(&d, L, w, l, &csr[l], hrow, hidx, hw);
-        if (!err)
-            err = ops->fc_forward(l + 1 < nf ? d.hin[l + 1] : d.logits, d.hin[l], &csr[l], N,
-                                  l + 1 < nf);
-    }
-    if (!err) err = ops->losses(d.q, d.logits, N, NC, cfg->label);
-    if (!err) err = ops->sum(d.scal + 1, d.q, N);
     i128 scal[3] = {0, 0, 0};
-    if (!err) err = ops->d2h(&scal[1], d.scal + 1, sizeof(i128));
-    if (err) goto done;
+    if ((err = loss_sum(&d, L, w, N, cfg->label, csr, 1, &scal[1]))) goto done;
     const i128 s0 = scal[1];
     /* |L - L0| < 1e-9 in fixed point: 1e-9 * N * 2^53. */
     const i128 tie_tol = (i128)(1e-9 * 9007199254740992.0) * N;
@@ -247,7 +261,7 @@ int ms_prune_dev(const ms_layout_t *L, const float *params, const float *x, int 
         /* Layers downstream of l are final now: their sparse form, and which
          * outputs of l the next layer reads. */
         for (int dl = l + 1; dl < nf && !err; dl++) {
-            err = upload_csr(&d, L, w, dl, &win.csr[dl], hrow, hidx, hw);
+            err = upload_csr(&d, L, w, dl, &win.csr[dl]);
             win.hin[dl] = d.hin[dl];
             if (L->fc_in[dl] > win.max_width) win.max_width = L->fc_in[dl];
             if (a->fc_out[dl] > win.max_width) win.max_width = a->fc_out[dl];
@@ -369,16 +383,7 @@ int ms_prune_dev(const ms_layout_t *L, const float *params, const float *x, int 
      * check that the incremental state is exactly the canonical evaluation. */
     i128 s_cur = 0, s_final = 0;
     if ((err = read_s(&d, &s_cur))) goto done;
-    for (int l = 0; l < nf && !err; l++) {
-        err = upload_csr(&d, L, w, l, &csr[l], hrow, hidx, hw);
-        if (!err)
-            err = ops->fc_forward(l + 1 < nf ? d.hin[l + 1] : d.logits, d.hin[l], &csr[l], N,
-                                  l + 1 < nf);
-    }
-    if (!err) err = ops->losses(d.q, d.logits, N, NC, cfg->label);
-    if (!err) err = ops->sum(d.scal + 3, d.q, N);
-    if (!err) err = ops->d2h(&s_final, d.scal + 3, sizeof(i128));
-    if (err) goto done;
+    if ((err = loss_sum(&d, L, w, N, cfg->label, csr, 3, &s_final))) goto done;
     if (s_final != s_cur) {
         err = ms_err_set(MS_EINVAL, "pruning on %s: the incremental state diverged from the "
                                     "canonical evaluation (bug)",
@@ -415,9 +420,9 @@ done:
     ops->free(d.scal);
     ops->free(d.res);
     free(w);
-    free(hrow);
-    free(hidx);
-    free(hw);
+    free(d.hrow);
+    free(d.hidx);
+    free(d.hw);
     free(hres);
     res->seconds = MPI_Wtime() - t0;
     return err;

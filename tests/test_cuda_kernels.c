@@ -502,6 +502,11 @@ static void test_network(void) {
 
 /* ---- pruning ---------------------------------------------------------------------------------- */
 
+/* In team mode (see main) the GPU pruning splits each window across the
+ * ranks of MPI_COMM_WORLD, reducing through NCCL when team is set. */
+static MPI_Comm prune_comm;
+static ms_gpu_team_t *prune_team;
+
 static void prune_case(const char *name, const ms_arch_t *arch, int label, int max_images,
                        uint32_t layers, int cut_unit) {
     float *params = NULL;
@@ -524,8 +529,10 @@ static void prune_case(const char *name, const ms_arch_t *arch, int label, int m
     const int windows[] = {0, 1, 5, 1024};
     for (int wi = 0; wi < 4; wi++) {
         cfg.window = windows[wi];
+        cfg.comm = prune_comm;
         CHECK_OK(ms_prune_dev(&L, params, x, N, &cfg, NULL, ms_pdev_host_ops(), &emu));
-        CHECK_OK(ms_prune_gpu(&L, params, x, N, &cfg, NULL, &gpu));
+        CHECK_OK(ms_prune_gpu(&L, params, x, N, &cfg, prune_team, &gpu));
+        cfg.comm = MPI_COMM_SELF;
         long diff = 0;
         for (size_t j = 0; j < NW; j++) diff += cpu.mask[j] != gpu.mask[j];
         printf("    %-28s window %4d: %ld of %zu mask entries differ, L0 %.9f -> %.9f vs %.9f "
@@ -558,6 +565,29 @@ static void test_prune(void) {
     prune_case("cnn, two conv blocks", &cnn2, 4, 40, 0x7, -1);
 }
 
+/* Team mode: the trained model shared through NCCL (when there is a team). */
+static void test_team_bcast(void) {
+    if (!prune_team) {
+        printf("    no NCCL team (one GPU shared by the ranks, or no NCCL): MPI reductions\n");
+        return;
+    }
+    int rank;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    const size_t n = 1000;
+    float *h = fnew(n), *ref = fnew(n);
+    sub_stream = 900;
+    fill(ref, n, -1, 1);
+    if (rank == 0) memcpy(h, ref, sizeof(float) * n);
+    float *d = up(h, n);
+    CHECK_OK(ms_gpu_team_bcast(prune_team, d, n, 0));
+    float *got = down(d, n);
+    CHECK(memcmp(got, ref, sizeof(float) * n) == 0);
+    printf("    NCCL broadcast of %zu floats: %s\n", n,
+           memcmp(got, ref, sizeof(float) * n) ? "DIFFERS" : "equal on every rank");
+    free(h), free(ref), free(got);
+    ms_gpu_free(d);
+}
+
 #endif
 
 int main(int argc, char **argv) {
@@ -570,8 +600,26 @@ int main(int argc, char **argv) {
         printf("SKIPPED: no GPU (%s)\n", why);
         return MS_TEST_SKIP;
     }
+    if (argc > 1 && strcmp(argv[1], "--probe") == 0) return 0; /* a GPU is there */
+    /* `test_cuda_kernels team` under mpirun (test_cuda_team.sh): only the
+     * pruning, with each window split across the ranks. */
+    const int team_mode = argc > 1 && strcmp(argv[1], "team") == 0;
     MPI_Init(&argc, &argv);
     ms_kernels_set_threads(2);
+    prune_comm = MPI_COMM_SELF;
+    if (team_mode) {
+        int dev = -1;
+        CHECK_OK(ms_gpu_bind(MPI_COMM_WORLD, &dev));
+        CHECK_OK(ms_gpu_team_init(&prune_team, MPI_COMM_WORLD));
+        prune_comm = MPI_COMM_WORLD;
+        RUN_TEST(test_team_bcast);
+        RUN_TEST(test_prune);
+        ms_gpu_team_free(prune_team);
+        ms_gpu_release();
+        const int rc = ms_test_summary();
+        MPI_Finalize();
+        return rc;
+    }
     CHECK_OK(ms_gpu_init(0));
     char name[128];
     double peak;

@@ -15,6 +15,7 @@
  *    (= ms_exact_log);
  *  - ms_canon_fixed_loss: a loss as an exact 2^-53 fixed-point integer;
  *  - ms_canon_ce: the cross-entropy of one sample's logits;
+ *  - ms_canon_conv_at: one output of a conv layer (canonical_features);
  *  - ms_canon_combine: row_tree's rule for combining two child nodes;
  *  - ms_canon_tree_gap and ms_canon_tree_sparse: the row tree evaluated
  *    from a row's non-zero weights in ascending input order.
@@ -27,13 +28,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#ifndef MS_HD
-#ifdef __CUDACC__
-#define MS_HD __host__ __device__
-#else
-#define MS_HD
-#endif
-#endif
+#include "modsweep/hd.h"
 
 #ifdef __CUDA_ARCH__
 #define MS_DADD(a, b) __dadd_rn((a), (b))
@@ -178,6 +173,27 @@ MS_HD static inline double ms_canon_ce(const double *z, int NC, int y) {
     double s = 0.0;
     for (int c = 0; c < NC; c++) s = MS_DADD(s, ms_canon_exp(MS_DSUB(z[c], m)));
     return MS_DSUB(MS_DADD(m, ms_canon_log(s)), z[y]);
+}
+
+/* One conv output (f, y, xo), before the ReLU, of one image whose input is
+ * in (C, H, W): the bias, then the taps (c, ky, kx) in ascending order, taps
+ * outside the image skipped, each product and sum one double operation. */
+MS_HD static inline double ms_canon_conv_at(const double *in, const float *w, const float *b,
+                                            int C, int H, int W, int K, int P, int f, int y,
+                                            int xo) {
+    double acc = b ? (double)b[f] : 0.0;
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < K; ky++) {
+            const int yy = y + ky - P;
+            if (yy < 0 || yy >= H) continue;
+            for (int kx = 0; kx < K; kx++) {
+                const int xx = xo + kx - P;
+                if (xx < 0 || xx >= W) continue;
+                acc = MS_DADD(acc, MS_DMUL((double)w[((f * C + c) * K + ky) * K + kx],
+                                           in[((size_t)c * H + yy) * W + xx]));
+            }
+        }
+    return acc;
 }
 
 /* row_tree's rule: node = left + right when both children are present, the

@@ -2,20 +2,14 @@
  * (src/rng.c) and from CUDA device code (cuda/), so a random draw keyed by
  * (seed, stream, sub, index) is the same bits on the CPU and on the GPU.
  *
- * MS_HD marks functions compiled for both host and device under nvcc; in a
- * plain C compiler it is empty. rng.h builds the sequential readers on top. */
+ * MS_HD (hd.h) marks functions compiled for both host and device under nvcc.
+ * rng.h builds the sequential readers on top. */
 #ifndef MODSWEEP_PHILOX_H
 #define MODSWEEP_PHILOX_H
 
 #include <stdint.h>
 
-#ifndef MS_HD
-#ifdef __CUDACC__
-#define MS_HD __host__ __device__
-#else
-#define MS_HD
-#endif
-#endif
+#include "modsweep/hd.h"
 
 #define MS_PHILOX_M0 0xD2511F53u
 #define MS_PHILOX_M1 0xCD9E8D57u

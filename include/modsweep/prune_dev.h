@@ -248,25 +248,11 @@ MS_HD static inline double ms_pdev_row(const ms_pdev_csr_t *c, int row, const do
                                 c->bias ? c->bias + row : NULL);
 }
 
-/* Canonical conv output (f, y, xo) of one sample's input in (C, H, W), after
- * the ReLU: bias, then the taps (c, ky, kx) ascending, out-of-image taps
- * skipped. */
+/* Canonical conv output (f, y, xo) of one sample after the ReLU. */
 MS_HD static inline double ms_pdev_conv_at(const double *in, const float *w, const float *b,
                                            int C, int H, int W, int K, int P, int f, int y,
                                            int xo) {
-    double acc = b ? (double)b[f] : 0.0;
-    for (int c = 0; c < C; c++)
-        for (int ky = 0; ky < K; ky++) {
-            const int yy = y + ky - P;
-            if (yy < 0 || yy >= H) continue;
-            for (int kx = 0; kx < K; kx++) {
-                const int xx = xo + kx - P;
-                if (xx < 0 || xx >= W) continue;
-                acc = MS_DADD(acc, MS_DMUL((double)w[((f * C + c) * K + ky) * K + kx],
-                                           in[((size_t)c * H + yy) * W + xx]));
-            }
-        }
-    return ms_pdev_relu(acc);
+    return ms_pdev_relu(ms_canon_conv_at(in, w, b, C, H, W, K, P, f, y, xo));
 }
 
 /* Pooled output (f, py, px): the maximum of the 2x2 window, compared in
