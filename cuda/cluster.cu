@@ -19,7 +19,8 @@ __global__ static void sq_partial_kernel(double *part, const float *w, const int
     __shared__ double sh[THREADS];
     const size_t n = (size_t)O * NI;
     double in = 0.0, all = 0.0;
-    for (size_t e = (size_t)blockIdx.x * THREADS + threadIdx.x; e < n; e += (size_t)G_BLOCKS * THREADS) {
+    const size_t stride = (size_t)G_BLOCKS * THREADS;
+    for (size_t e = (size_t)blockIdx.x * THREADS + threadIdx.x; e < n; e += stride) {
         const double v = (double)w[e];
         const double v2 = v * v;
         all = all + v2;

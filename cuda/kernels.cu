@@ -121,7 +121,7 @@ extern "C" void ms_relu_dropout_backward_gpu(float *d, const float *a, int n, fl
     MS_GPU_LAUNCHED();
 }
 
-/* ---- conv blocks -------------------------------------------------------------------------------- */
+/* ---- conv blocks ----------------------------------------------------------------------------- */
 
 /* act (B, F, HO, WO) = ReLU(bias + taps (c, ky, kx) ascending), one thread per
  * output; taps outside the image are skipped (they add zero on the CPU). */
@@ -129,7 +129,8 @@ __global__ static void conv_relu_kernel(float *act, const float *x, const float 
                                         int B, int C, int H, int W, int F, int K, int P, int HO,
                                         int WO) {
     FOR_EACH(e, (size_t)B * F * HO * WO) {
-        const int xo = (int)(e % WO), y = (int)((e / WO) % HO), f = (int)((e / ((size_t)WO * HO)) % F);
+        const int xo = (int)(e % WO), y = (int)((e / WO) % HO);
+        const int f = (int)((e / ((size_t)WO * HO)) % F);
         const size_t i = e / ((size_t)WO * HO * F);
         const float *xi = x + i * C * H * W;
         const float *wf = w + (size_t)f * C * K * K;
@@ -291,7 +292,7 @@ extern "C" void ms_conv_relu_pool_backward_gpu(float *dx, float *dw, float *db,
     }
 }
 
-/* ---- loss, argmax, optimisers ------------------------------------------------------------------ */
+/* ---- loss, argmax, optimisers ---------------------------------------------------------------- */
 
 /* One block: each thread takes samples tid, tid + THREADS, ... and sums its
  * losses in that order; the block adds the threads' sums in a fixed tree. */
@@ -417,7 +418,7 @@ extern "C" void ms_adam_step_gpu(float *p, const float *g, float *m, float *v, s
     MS_GPU_LAUNCHED();
 }
 
-/* ---- helpers of the GPU network and trainer ------------------------------------------------------ */
+/* ---- helpers of the GPU network and trainer -------------------------------------------------- */
 
 __global__ static void gather_kernel(float *bx, uint8_t *by, const float *x, const uint8_t *y,
                                      const int32_t *idx, int B, size_t D) {

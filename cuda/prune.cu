@@ -63,7 +63,8 @@ __global__ static void conv_pool_kernel(double *out, const double *in, const flo
                                         const float *b, int N, int C, int H, int W, int F, int K,
                                         int P, int PH, int PW) {
     FOR_EACH(e, (size_t)N * F * PH * PW) {
-        const int px = (int)(e % PW), py = (int)((e / PW) % PH), f = (int)((e / ((size_t)PW * PH)) % F);
+        const int px = (int)(e % PW), py = (int)((e / PW) % PH);
+        const int f = (int)((e / ((size_t)PW * PH)) % F);
         const size_t n = e / ((size_t)PW * PH * F);
         out[e] = ms_pdev_conv_pool_at(in + n * C * H * W, w, b, C, H, W, K, P, f, py, px);
     }
@@ -148,7 +149,7 @@ static int c_set_column(double *h, int N, int NI, int col, double v) {
     return 0;
 }
 
-/* ---- the row tree -------------------------------------------------------------------------------- */
+/* ---- the row tree ---------------------------------------------------------------------------- */
 
 /* Level k of the tree: every node's values (and, by the sample-0 thread, its
  * presence; level k - 1 is complete, as the previous kernel). */
@@ -174,7 +175,7 @@ static int c_tree_build(const ms_pdev_tree_t *t, const float *bias, double *zc) 
     return 0;
 }
 
-/* ---- a window -------------------------------------------------------------------------------------- */
+/* ---- a window -------------------------------------------------------------------------------- */
 
 /* The downstream layers of the pruned layer for sample n when unit o has
  * activation act, by one block: returns the fixed-point loss (in thread 0).
@@ -205,7 +206,8 @@ __device__ static i128 block_downstream(const ms_pdev_win_t &w, int n, double ac
             out = t;
         }
     } else {
-        for (int c = tid; c < w.NC; c += bd) in[c] = c == w.o ? act : w.logits[(size_t)n * w.NC + c];
+        for (int c = tid; c < w.NC; c += bd)
+            in[c] = c == w.o ? act : w.logits[(size_t)n * w.NC + c];
         if (commit && tid == 0) w.logits[(size_t)n * w.NC + w.o] = act;
         __syncthreads();
     }
@@ -291,7 +293,8 @@ static int down_shared(const ms_pdev_win_t *w, size_t *bytes) {
 
 static int set_shared_limit(const void *kernel, size_t bytes) {
     if (bytes <= 48 * 1024) return 0;
-    cudaCheck(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
+    cudaCheck(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes));
     return 0;
 }
 
@@ -328,7 +331,7 @@ static int c_team_min(int32_t *res, void *team, MPI_Comm comm) {
     return ms_gpu_h2d(res + 1, &all, sizeof all);
 }
 
-/* ---- a commit ---------------------------------------------------------------------------------------- */
+/* ---- a commit -------------------------------------------------------------------------------- */
 
 /* One thread: the presence of the tree nodes above leaves j .. j+count-1. */
 __global__ static void commit_pres_kernel(ms_pdev_tree_t t, int j, int count) {
@@ -397,7 +400,7 @@ extern "C" int ms_prune_gpu(const ms_layout_t *L, const float *params, const flo
     return ms_prune_dev(L, params, x, N, cfg, team, &cuda_ops, res);
 }
 
-/* ---- test support ------------------------------------------------------------------------------------ */
+/* ---- test support ---------------------------------------------------------------------------- */
 
 __global__ static void canon_eval_kernel(const double *x, int n, double *ex, double *lg, i128 *fx,
                                          double *ce) {
@@ -405,7 +408,8 @@ __global__ static void canon_eval_kernel(const double *x, int n, double *ex, dou
         ex[i] = ms_canon_exp(x[i]);
         lg[i] = ms_canon_log(fabs(x[i]));
         fx[i] = ms_canon_fixed_loss(fabs(x[i]));
-        if (i % 10 == 0 && i + 10 <= (size_t)n) ce[i / 10] = ms_canon_ce(x + i, 10, (int)((i / 10) % 10));
+        if (i % 10 == 0 && i + 10 <= (size_t)n)
+            ce[i / 10] = ms_canon_ce(x + i, 10, (int)((i / 10) % 10));
     }
 }
 

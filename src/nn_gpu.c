@@ -33,7 +33,7 @@ static size_t carve(ms_gpu_net_t *net, char *base) {
     for (int l = 0; l < a->n_conv; l++) {
         size_t f = a->conv_c[l], ho = L->conv_h[l], wo = L->conv_w[l];
         size_t pooled = B * f * L->pool_h[l] * L->pool_w[l];
-        TAKE(net->conv_act[l], float, B * f * ho * wo);
+        TAKE(net->conv_act[l], float, B *f *ho *wo);
         TAKE(net->pool_idx[l], int32_t, pooled);
         TAKE(net->pool_out[l], float, pooled);
         TAKE(net->d_conv[l], float, pooled);
@@ -48,7 +48,7 @@ static size_t carve(ms_gpu_net_t *net, char *base) {
     }
     TAKE(net->d_in0, float, B * L->fc_in[0]);
     TAKE(net->scratch, float, scratch);
-    TAKE(net->bx, float, B * D);
+    TAKE(net->bx, float, B *D);
     TAKE(net->by, uint8_t, B);
     TAKE(net->pred, uint8_t, B);
     TAKE(net->loss, double, 2);
@@ -183,8 +183,8 @@ double ms_evaluate_gpu(ms_gpu_net_t *net, const float *params, const ms_gpu_spli
         }
         ms_net_forward_gpu(net, params, x, nb, NULL);
         if (mean_loss) {
-            ms_ce_loss_gpu(net->loss, net->fc_act[a->n_fc - 1], y, nb, a->fc_out[a->n_fc - 1],
-                           NULL, NULL);
+            ms_ce_loss_gpu(net->loss, net->fc_act[a->n_fc - 1], y, nb, a->fc_out[a->n_fc - 1], NULL,
+                           NULL);
             ms__gpu_acc_loss(net->loss, nb);
         }
         ms_net_argmax_gpu(net, nb, net->pred);

@@ -24,26 +24,28 @@ typedef ms_i128 i128;
 #define WIN_START 64
 #define WIN_MIN 16
 
-static double fixed_to_double(i128 q) { return (double)q / 9007199254740992.0; }
+static double fixed_to_double(i128 q) {
+    return (double)q / 9007199254740992.0;
+}
 
 /* Device buffers of one pruning run. */
 typedef struct dev_run {
     const ms_pdev_ops_t *ops;
-    float *w;                  /* (n_params) current weights */
-    float *x;                  /* (N, D) images */
-    double *feat[2];           /* conv scratch (N, widest conv vector) */
-    double *hin[MS_MAX_FC];    /* (N, NI_l) */
-    double *logits;            /* (N, NC) */
-    double *hT;                /* (widest NI, N) */
-    double *tval;              /* row tree values */
-    uint8_t *tpres;            /* row tree presence */
+    float *w;               /* (n_params) current weights */
+    float *x;               /* (N, D) images */
+    double *feat[2];        /* conv scratch (N, widest conv vector) */
+    double *hin[MS_MAX_FC]; /* (N, NI_l) */
+    double *logits;         /* (N, NC) */
+    double *hT;             /* (widest NI, N) */
+    double *tval;           /* row tree values */
+    uint8_t *tpres;         /* row tree presence */
     double *zc, *zs;
     uint8_t *chg;
     i128 *q, *delta, *dq, *scal;
     int32_t *res;
     int *row_start[MS_MAX_FC], *idx[MS_MAX_FC];
     double *cw[MS_MAX_FC];
-    int *hrow, *hidx;          /* host scratch of upload_csr */
+    int *hrow, *hidx; /* host scratch of upload_csr */
     double *hw;
 } dev_run_t;
 
@@ -54,8 +56,7 @@ typedef struct dev_run {
 
 /* Uploads layer l of the host weights w as CSR into the run's buffers and
  * describes it in *c. */
-static int upload_csr(dev_run_t *d, const ms_layout_t *L, const float *w, int l,
-                      ms_pdev_csr_t *c) {
+static int upload_csr(dev_run_t *d, const ms_layout_t *L, const float *w, int l, ms_pdev_csr_t *c) {
     int *hrow = d->hrow, *hidx = d->hidx;
     double *hw = d->hw;
     const int O = L->arch.fc_out[l], NI = L->fc_in[l];
@@ -104,7 +105,9 @@ static void tree_layout(ms_pdev_tree_t *t, dev_run_t *d, int NI, int N) {
 }
 
 /* The current sum S (scal[0]) on the host. */
-static int read_s(dev_run_t *d, i128 *s) { return d->ops->d2h(s, d->scal, sizeof(i128)); }
+static int read_s(dev_run_t *d, i128 *s) {
+    return d->ops->d2h(s, d->scal, sizeof(i128));
+}
 
 /* The canonical forward of every fc layer from the features (host weights w,
  * also uploaded as CSR into csr), the samples' losses, and their sum in
@@ -357,7 +360,8 @@ int ms_prune_dev(const ms_layout_t *L, const float *params, const float *x, int 
                     if (gfail > Bw)
                         B = B * 2 > MS_PDEV_BMAX ? MS_PDEV_BMAX : B * 2;
                     else
-                        B = 2 * gfail < lo ? lo : (2 * gfail > MS_PDEV_BMAX ? MS_PDEV_BMAX : 2 * gfail);
+                        B = 2 * gfail < lo ? lo
+                                           : (2 * gfail > MS_PDEV_BMAX ? MS_PDEV_BMAX : 2 * gfail);
                     if (B > MS_PDEV_BMAX) B = MS_PDEV_BMAX;
                 }
                 j = next;
@@ -373,7 +377,8 @@ int ms_prune_dev(const ms_layout_t *L, const float *params, const float *x, int 
     long kept_all = 0;
     for (int l = 0; l < nf; l++) {
         long k = 0;
-        for (long q = 0; q < res->total[l]; q++) k += res->mask[off[l] + q];
+        for (long q = 0; q < res->total[l]; q++)
+            k += res->mask[off[l] + q];
         res->kept[l] = k;
         kept_all += k;
     }
@@ -385,8 +390,9 @@ int ms_prune_dev(const ms_layout_t *L, const float *params, const float *x, int 
     if ((err = read_s(&d, &s_cur))) goto done;
     if ((err = loss_sum(&d, L, w, N, cfg->label, csr, 3, &s_final))) goto done;
     if (s_final != s_cur) {
-        err = ms_err_set(MS_EINVAL, "pruning on %s: the incremental state diverged from the "
-                                    "canonical evaluation (bug)",
+        err = ms_err_set(MS_EINVAL,
+                         "pruning on %s: the incremental state diverged from the "
+                         "canonical evaluation (bug)",
                          ops->name);
         goto done;
     }
@@ -434,7 +440,9 @@ static int h_alloc(void **p, size_t bytes) {
     *p = calloc(1, bytes ? bytes : 1);
     return *p ? 0 : ms_err_set(MS_ENOMEM, "cannot allocate %zu bytes", bytes);
 }
-static void h_free(void *p) { free(p); }
+static void h_free(void *p) {
+    free(p);
+}
 static int h_copy(void *dst, const void *src, size_t bytes) {
     memcpy(dst, src, bytes);
     return 0;
@@ -445,7 +453,8 @@ static int h_zero(void *dst, size_t bytes) {
 }
 
 static int h_to_double(double *out, const float *x, size_t n) {
-    for (size_t e = 0; e < n; e++) out[e] = (double)x[e];
+    for (size_t e = 0; e < n; e++)
+        out[e] = (double)x[e];
     return 0;
 }
 
@@ -472,7 +481,8 @@ static int h_fc_forward(double *out, const double *in, const ms_pdev_csr_t *c, i
 
 static int h_transpose(double *hT, const double *h, int N, int NI) {
     for (int n = 0; n < N; n++)
-        for (int i = 0; i < NI; i++) hT[(size_t)i * N + n] = h[(size_t)n * NI + i];
+        for (int i = 0; i < NI; i++)
+            hT[(size_t)i * N + n] = h[(size_t)n * NI + i];
     return 0;
 }
 
@@ -484,7 +494,8 @@ static int h_losses(i128 *q, const double *logits, int N, int NC, int label) {
 
 static int h_sum(i128 *out, const i128 *q, int N) {
     i128 s = 0;
-    for (int n = 0; n < N; n++) s += q[n];
+    for (int n = 0; n < N; n++)
+        s += q[n];
     *out = s;
     return 0;
 }
@@ -493,14 +504,17 @@ static int h_tree_build(const ms_pdev_tree_t *t, const float *bias, double *zc) 
     for (int k = 1; k <= t->D; k++)
         for (int u = 0; u < t->nk[k]; u++) {
             ms_pdev_update_pres(t, k, u);
-            for (int n = 0; n < t->N; n++) ms_pdev_update_val(t, k, u, n);
+            for (int n = 0; n < t->N; n++)
+                ms_pdev_update_val(t, k, u, n);
         }
-    for (int n = 0; n < t->N; n++) zc[n] = ms_pdev_root_z(t, bias, n);
+    for (int n = 0; n < t->N; n++)
+        zc[n] = ms_pdev_root_z(t, bias, n);
     return 0;
 }
 
 static int h_set_column(double *h, int N, int NI, int col, double v) {
-    for (int n = 0; n < N; n++) h[(size_t)n * NI + col] = v;
+    for (int n = 0; n < N; n++)
+        h[(size_t)n * NI + col] = v;
     return 0;
 }
 
@@ -560,7 +574,8 @@ static int h_window(const ms_pdev_win_t *w) {
     int32_t first = 0;
     for (int k = 0; k < nb; k++) {
         i128 s = w->scal[0];
-        for (int n = 0; n < N; n++) s += w->delta[(size_t)k * N + n];
+        for (int n = 0; n < N; n++)
+            s += w->delta[(size_t)k * N + n];
         w->res[2 + k] = ms_pdev_flags(s, w->scal[1], w->scal[2]);
         if (!first && (w->res[2 + k] & MS_PDEV_FAIL)) first = w->b0 + k;
     }
@@ -576,7 +591,8 @@ static int h_commit(const ms_pdev_win_t *w, int count) {
     const ms_pdev_tree_t *t = &w->tree;
     const int N = w->N, j = w->j;
     for (int k = 1; k <= t->D; k++)
-        for (int u = j >> k; u <= (j + count - 1) >> k; u++) ms_pdev_update_pres(t, k, u);
+        for (int u = j >> k; u <= (j + count - 1) >> k; u++)
+            ms_pdev_update_pres(t, k, u);
     double *va = malloc(sizeof(double) * w->max_width), *vb = malloc(sizeof(double) * w->max_width);
     if (!va || !vb) {
         free(va);
@@ -586,7 +602,8 @@ static int h_commit(const ms_pdev_win_t *w, int count) {
     i128 sum = 0;
     for (int n = 0; n < N; n++) {
         for (int k = 1; k <= t->D; k++)
-            for (int u = j >> k; u <= (j + count - 1) >> k; u++) ms_pdev_update_val(t, k, u, n);
+            for (int u = j >> k; u <= (j + count - 1) >> k; u++)
+                ms_pdev_update_val(t, k, u, n);
         w->zc[n] = ms_pdev_root_z(t, w->bias, n);
         const double act = ms_pdev_unit_act(w, w->zc[n]);
         w->dq[n] = 0;
@@ -629,4 +646,6 @@ static const ms_pdev_ops_t host_ops = {
     .commit = h_commit,
 };
 
-const ms_pdev_ops_t *ms_pdev_host_ops(void) { return &host_ops; }
+const ms_pdev_ops_t *ms_pdev_host_ops(void) {
+    return &host_ops;
+}

@@ -26,8 +26,10 @@ static int write_epoch_gpu(void *vctx, ms_gpu_trainer_t *gt, const ms_epoch_repo
     if (!rc)
         rc = ms_results_write_part(res, "models/train_extra", sink->m, -1, rep->first_step,
                                    rep->n_steps, rep->extra);
-    if (!rc) rc = ms_results_write_part(res, "models/epoch_test_acc", sink->m, -1, rep->epoch, 1, &acc);
-    if (!rc) rc = ms_results_write_part(res, "models/epoch_time", sink->m, -1, rep->epoch, 1, &secs);
+    if (!rc)
+        rc = ms_results_write_part(res, "models/epoch_test_acc", sink->m, -1, rep->epoch, 1, &acc);
+    if (!rc)
+        rc = ms_results_write_part(res, "models/epoch_time", sink->m, -1, rep->epoch, 1, &secs);
     if (sink->ctx->verbose)
         ms_message("model %d epoch %d/%d on GPU %d: loss %.4f, test accuracy %.4f, %.2f s "
                    "(%.0f images/s)",
@@ -61,9 +63,12 @@ int ms_stage_train_gpu(ms_ctx_t *ctx, int m, char *reason) {
         const struct {
             const char *col;
             const void *buf;
-        } rows[] = {{"models/params", gt.params_host}, {"models/test_acc", &acc},
-                    {"models/test_loss", &loss},       {"models/classwise_acc", classwise},
-                    {"models/time_train", &secs},      {"models/rank", &rank},
+        } rows[] = {{"models/params", gt.params_host},
+                    {"models/test_acc", &acc},
+                    {"models/test_loss", &loss},
+                    {"models/classwise_acc", classwise},
+                    {"models/time_train", &secs},
+                    {"models/rank", &rank},
                     {"models/host", host}};
         for (size_t i = 0; i < sizeof rows / sizeof rows[0] && !rc; i++)
             rc = ms_results_write(ctx->res, rows[i].col, m, -1, rows[i].buf);

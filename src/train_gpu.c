@@ -59,7 +59,8 @@ int ms_gpu_trainer_init(ms_gpu_trainer_t *gt, const ms_settings_t *s, int n_trai
     gt->step_bad = (int32_t *)(void *)d;
     /* One host allocation: params copy, order, the epoch's curves. */
     const size_t hbytes = sizeof(double) * S + P * sizeof(float) +
-                          (size_t)n_train * sizeof(int32_t) + (size_t)S * (2 * sizeof(float) + sizeof(int32_t));
+                          (size_t)n_train * sizeof(int32_t) +
+                          (size_t)S * (2 * sizeof(float) + sizeof(int32_t));
     char *h = calloc(1, hbytes);
     if (!h) {
         ms_gpu_trainer_free(gt);
@@ -113,7 +114,8 @@ int ms_train_gpu(ms_gpu_trainer_t *gt, const ms_gpu_split_t *train, const ms_gpu
     int rc = 0;
     for (int epoch = 0; epoch < s->epochs; epoch++) {
         if (hooks->epoch_start && (rc = hooks->epoch_start(hooks->ctx, gt, epoch)) < 0) goto fail;
-        for (int i = 0; i < N; i++) gt->order_host[i] = i;
+        for (int i = 0; i < N; i++)
+            gt->order_host[i] = i;
         ms_rng_t r;
         ms_rng_init(&r, s->seed, MS_RNG_SHUFFLE, (uint32_t)epoch);
         ms_rng_shuffle(&r, gt->order_host, N);
@@ -179,15 +181,14 @@ int ms_train_gpu(ms_gpu_trainer_t *gt, const ms_gpu_split_t *train, const ms_gpu
                      bad);
             return ms_err_set(MS_ENUMERIC, "%s", reason);
         }
-        ms_epoch_report_t rep = {.epoch = epoch,
-                                 .first_step = first,
-                                 .n_steps = n_steps,
-                                 .loss = gt->ep_loss,
-                                 .extra = gt->ep_extra,
-                                 .test_acc = test ? ms_evaluate_gpu(net, gt->params, test, -1,
-                                                                    NULL, NULL)
-                                                  : NAN,
-                                 .seconds = seconds};
+        ms_epoch_report_t rep = {
+            .epoch = epoch,
+            .first_step = first,
+            .n_steps = n_steps,
+            .loss = gt->ep_loss,
+            .extra = gt->ep_extra,
+            .test_acc = test ? ms_evaluate_gpu(net, gt->params, test, -1, NULL, NULL) : NAN,
+            .seconds = seconds};
         if (hooks->on_epoch && (rc = hooks->on_epoch(hooks->ctx, gt, &rep)) < 0) goto fail;
     }
     return 0;

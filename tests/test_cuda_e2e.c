@@ -45,11 +45,11 @@ static int32_t row_c[256], col_c[256];
 
 /* What a run produced. */
 typedef struct run {
-    float *params;     /* (P) */
-    float *loss;       /* (epochs * steps) */
-    float *curve;      /* (epochs * steps) the clusterability per step */
-    double *S;         /* (NI * NI) the gradient similarity of fc2 */
-    double acc[4];     /* test accuracy per epoch */
+    float *params; /* (P) */
+    float *loss;   /* (epochs * steps) */
+    float *curve;  /* (epochs * steps) the clusterability per step */
+    double *S;     /* (NI * NI) the gradient similarity of fc2 */
+    double acc[4]; /* test accuracy per epoch */
     long steps;
 } run_t;
 
@@ -61,7 +61,9 @@ static void run_free(run_t *r) {
     memset(r, 0, sizeof *r);
 }
 
-static const ms_tensor_t *reg_tensor(const ms_layout_t *L) { return &L->t[L->fc_weight[REG_LAYER]]; }
+static const ms_tensor_t *reg_tensor(const ms_layout_t *L) {
+    return &L->t[L->fc_weight[REG_LAYER]];
+}
 
 /* ---- the CPU hooks (double-precision references) ------------------------------------------- */
 
@@ -86,17 +88,20 @@ static int cpu_after_backward(void *vctx, ms_trainer_t *tr, long step, double *t
     for (int i = 0; i < O && all > 0; i++)
         for (int j = 0; j < NI; j++) {
             const double m = row_c[i] == col_c[j] ? 1 : 0;
-            g[(size_t)i * NI + j] += (float)(-2.0 * LAMBDA / all * (double)w[(size_t)i * NI + j] * (m - f));
+            g[(size_t)i * NI + j] +=
+                (float)(-2.0 * LAMBDA / all * (double)w[(size_t)i * NI + j] * (m - f));
         }
     *term = -LAMBDA * f;
     *curve = (float)f;
     double n2 = 0;
-    for (size_t e = 0; e < t->n; e++) n2 += (double)g[e] * g[e];
+    for (size_t e = 0; e < t->n; e++)
+        n2 += (double)g[e] * g[e];
     if (n2 > 0)
         for (int a = 0; a < NI; a++)
             for (int b = 0; b < NI; b++) {
                 double s = 0;
-                for (int o = 0; o < O; o++) s += (double)g[(size_t)o * NI + a] * g[(size_t)o * NI + b];
+                for (int o = 0; o < O; o++)
+                    s += (double)g[(size_t)o * NI + a] * g[(size_t)o * NI + b];
                 c->run->S[(size_t)a * NI + b] += s / n2;
             }
     (void)step;
@@ -144,7 +149,8 @@ static int gpu_on_epoch(void *vctx, ms_gpu_trainer_t *gt, const ms_epoch_report_
     return 0;
 }
 
-/* ---- runs ------------------------------------------------------------------------------------- */
+/* ---- runs -------------------------------------------------------------------------------------
+ */
 
 static void run_alloc(run_t *r, const ms_layout_t *L, long steps) {
     const ms_tensor_t *t = reg_tensor(L);
@@ -159,8 +165,8 @@ static void run_cpu(run_t *r) {
     CHECK_OK(ms_trainer_init(&tr, &settings, train_s.n));
     run_alloc(r, tr.L, (long)settings.epochs * tr.steps_per_epoch);
     cpu_ctx_t c = {.run = r};
-    ms_train_hooks_t hooks = {.ctx = &c, .after_backward = cpu_after_backward,
-                              .on_epoch = cpu_on_epoch};
+    ms_train_hooks_t hooks = {
+        .ctx = &c, .after_backward = cpu_after_backward, .on_epoch = cpu_on_epoch};
     char reason[MS_REASON_MAX];
     CHECK_OK(ms_train(&tr, &train_s, &test_s, &hooks, reason));
     memcpy(r->params, tr.params, sizeof(float) * tr.L->n_params);
@@ -180,15 +186,16 @@ static void run_gpu(run_t *r) {
     CHECK_OK(ms_gpu_alloc((void **)&c.scratch, sizeof(float) * O * NI));
     CHECK_OK(ms_gpu_h2d(c.rc, row_c, sizeof(int32_t) * O));
     CHECK_OK(ms_gpu_h2d(c.cc, col_c, sizeof(int32_t) * NI));
-    ms_gpu_train_hooks_t hooks = {.ctx = &c, .after_backward = gpu_after_backward,
-                                  .on_epoch = gpu_on_epoch};
+    ms_gpu_train_hooks_t hooks = {
+        .ctx = &c, .after_backward = gpu_after_backward, .on_epoch = gpu_on_epoch};
     char reason[MS_REASON_MAX];
     CHECK_OK(ms_train_gpu(&gt, &train_g, &test_g, &hooks, reason));
     CHECK_OK(ms_gpu_trainer_download(&gt));
     memcpy(r->params, gt.params_host, sizeof(float) * gt.L->n_params);
     float *S = malloc(sizeof(float) * NI * NI);
     CHECK_OK(ms_gpu_d2h(S, c.S, sizeof(float) * NI * NI));
-    for (int e = 0; e < NI * NI; e++) r->S[e] = S[e];
+    for (int e = 0; e < NI * NI; e++)
+        r->S[e] = S[e];
     free(S);
     ms_gpu_free(c.rc), ms_gpu_free(c.cc), ms_gpu_free(c.S), ms_gpu_free(c.scratch);
     ms_gpu_trainer_free(&gt);
@@ -288,7 +295,8 @@ static void prune_both(const char *name, const float *params, int label) {
     int32_t *idx = malloc(sizeof(int32_t) * test_s.n);
     const int N = ms_split_class_indices(&test_s, label, idx);
     float *x = malloc(sizeof(float) * D * N);
-    for (int i = 0; i < N; i++) memcpy(x + D * i, test_s.x + D * idx[i], sizeof(float) * D);
+    for (int i = 0; i < N; i++)
+        memcpy(x + D * i, test_s.x + D * idx[i], sizeof(float) * D);
     const size_t NW = L.n_fc_weights;
     ms_prune_cfg_t cfg = {.label = label, .layers = 0xF, .comm = MPI_COMM_SELF};
     ms_prune_result_t c = {.mask = malloc(NW)}, g = {.mask = malloc(NW)}, g2 = {.mask = malloc(NW)};
@@ -296,11 +304,12 @@ static void prune_both(const char *name, const float *params, int label) {
     CHECK_OK(ms_prune_gpu(&L, params, x, N, &cfg, NULL, &g));
     CHECK_OK(ms_prune_gpu(&L, params, x, N, &cfg, NULL, &g2));
     long diff = 0;
-    for (size_t j = 0; j < NW; j++) diff += c.mask[j] != g.mask[j];
+    for (size_t j = 0; j < NW; j++)
+        diff += c.mask[j] != g.mask[j];
     printf("    prune label %d of the %s model (%d images): ECS %.4f vs %.4f, %ld of %zu mask "
            "entries differ, L0 %.9f -> %.9f, ties %ld vs %ld; CPU %.2f s, GPU %.2f s\n",
-           label, name, N, c.ecs, g.ecs, diff, NW, c.loss0, c.loss_final, c.ties, g.ties,
-           c.seconds, g.seconds);
+           label, name, N, c.ecs, g.ecs, diff, NW, c.loss0, c.loss_final, c.ties, g.ties, c.seconds,
+           g.seconds);
     CHECK_EQ_INT(diff, 0);
     CHECK(c.loss0 == g.loss0 && c.loss_final == g.loss_final);
     CHECK_EQ_INT(c.ties, g.ties);
@@ -338,8 +347,16 @@ int main(int argc, char **argv) {
     ms_images_free(&im);
     CHECK_OK(ms_gpu_split_upload(&train_g, &train_s));
     CHECK_OK(ms_gpu_split_upload(&test_g, &test_s));
-    ms_arch_t a = {.in_c = 3, .in_h = 16, .in_w = 16, .n_conv = 1, .conv_c = {8}, .conv_k = 3,
-                   .conv_pad = 1, .conv_bias = 1, .n_fc = 4, .fc_out = {48, 32, 24, 10},
+    ms_arch_t a = {.in_c = 3,
+                   .in_h = 16,
+                   .in_w = 16,
+                   .n_conv = 1,
+                   .conv_c = {8},
+                   .conv_k = 3,
+                   .conv_pad = 1,
+                   .conv_bias = 1,
+                   .n_fc = 4,
+                   .fc_out = {48, 32, 24, 10},
                    .dropout = 0.1f};
     settings.arch = a;
     settings.seed = 3;
@@ -353,8 +370,10 @@ int main(int argc, char **argv) {
     settings.batch = 64;
     /* fc2 (32 x 48): "blocks" partition into K_CLUSTERS. */
     const int O = a.fc_out[REG_LAYER], NI = a.fc_out[REG_LAYER - 1];
-    for (int i = 0; i < O; i++) row_c[i] = i / (O / K_CLUSTERS) < K_CLUSTERS - 1 ? i / (O / K_CLUSTERS) : K_CLUSTERS - 1;
-    for (int j = 0; j < NI; j++) col_c[j] = j / (NI / K_CLUSTERS) < K_CLUSTERS - 1 ? j / (NI / K_CLUSTERS) : K_CLUSTERS - 1;
+    for (int i = 0; i < O; i++)
+        row_c[i] = i / (O / K_CLUSTERS) < K_CLUSTERS - 1 ? i / (O / K_CLUSTERS) : K_CLUSTERS - 1;
+    for (int j = 0; j < NI; j++)
+        col_c[j] = j / (NI / K_CLUSTERS) < K_CLUSTERS - 1 ? j / (NI / K_CLUSTERS) : K_CLUSTERS - 1;
     RUN_TEST(test_gpu_determinism);
     RUN_TEST(test_cpu_vs_gpu_training);
     RUN_TEST(test_evaluation);

@@ -38,10 +38,13 @@ static uint32_t sub_stream = 100;
 static void fill(float *a, size_t n, float lo, float hi) {
     ms_rng_t r;
     ms_rng_init(&r, 2024, MS_RNG_TESTDATA, sub_stream++);
-    for (size_t i = 0; i < n; i++) a[i] = lo + (hi - lo) * ms_rng_float(&r);
+    for (size_t i = 0; i < n; i++)
+        a[i] = lo + (hi - lo) * ms_rng_float(&r);
 }
 
-static float *fnew(size_t n) { return calloc(n ? n : 1, sizeof(float)); }
+static float *fnew(size_t n) {
+    return calloc(n ? n : 1, sizeof(float));
+}
 
 static void *dnew(size_t bytes) {
     void *p = NULL;
@@ -110,9 +113,11 @@ static void linear_case(int B, int NI, int O, int bias) {
     compare_f("  dw", dw, hdw, (size_t)O * NI, T_SUM);
     if (bias) compare_f("  db", db, hdb, O, T_SUM);
     float *p[] = {x, w, b, dz, z, dx, dw, db, hz, hdx, hdw, hdb};
-    for (size_t i = 0; i < sizeof p / sizeof *p; i++) free(p[i]);
+    for (size_t i = 0; i < sizeof p / sizeof *p; i++)
+        free(p[i]);
     float *g[] = {gx, gw, gb, gdz, gz, gdx, gdw, gdb};
-    for (size_t i = 0; i < sizeof g / sizeof *g; i++) ms_gpu_free(g[i]);
+    for (size_t i = 0; i < sizeof g / sizeof *g; i++)
+        ms_gpu_free(g[i]);
 }
 
 static void test_linear(void) {
@@ -156,7 +161,8 @@ static void conv_case(int B, int C, int H, int W, int F, int K, int P, int bias)
     fill(w, nw, -0.3f, 0.3f);
     fill(b, F, -0.1f, 0.1f);
     float *scratch = fnew(ms_conv_scratch_floats(C, H, W, P) * (size_t)ms_kernels_threads());
-    ms_conv_relu_pool_forward(act, pooled, idx, x, w, bias ? b : NULL, B, C, H, W, F, K, P, scratch);
+    ms_conv_relu_pool_forward(act, pooled, idx, x, w, bias ? b : NULL, B, C, H, W, F, K, P,
+                              scratch);
     float *gx = up(x, nx), *gw = up(w, nw), *gb = up(b, F), *gact = dnew(sizeof(float) * na);
     float *gpool = dnew(sizeof(float) * np);
     int32_t *gidx = dnew(sizeof(int32_t) * np);
@@ -182,7 +188,8 @@ static void conv_case(int B, int C, int H, int W, int F, int K, int P, int bias)
         else
             differ++;
     }
-    printf("    %-36s %ld differ (%ld near ties allowed)\n", "  pooling indices", differ, near_ties);
+    printf("    %-36s %ld differ (%ld near ties allowed)\n", "  pooling indices", differ,
+           near_ties);
     CHECK_EQ_INT(differ, 0);
 
     /* Backward from the CPU's forward state (the same act and idx on both). */
@@ -196,17 +203,20 @@ static void conv_case(int B, int C, int H, int W, int F, int K, int P, int bias)
     float *gdp = up(dp, np), *gdx = dnew(sizeof(float) * nx), *gdw = dnew(sizeof(float) * nw);
     float *gdb = dnew(sizeof(float) * F);
     float *gpart = dnew(sizeof(float) * ms_conv_backward_partial_floats_gpu(B, C, H, W, F, K, P));
-    ms_conv_relu_pool_backward_gpu(gdx, gdw, bias ? gdb : NULL, gdp, gact, gidx, gx, gw, B, C, H,
-                                   W, F, K, P, gpart);
+    ms_conv_relu_pool_backward_gpu(gdx, gdw, bias ? gdb : NULL, gdp, gact, gidx, gx, gw, B, C, H, W,
+                                   F, K, P, gpart);
     float *hdx = down(gdx, nx), *hdw = down(gdw, nw), *hdb = down(gdb, F);
     compare_f("  dx", dx, hdx, nx, T_SUM);
     compare_f("  dw", dw, hdw, nw, T_SUM);
     if (bias) compare_f("  db", db, hdb, F, T_SUM);
-    float *p[] = {x, w, b, act, pooled, scratch, hact, hpool, dp, dx, dw, db, partial, hdx, hdw, hdb};
-    for (size_t i = 0; i < sizeof p / sizeof *p; i++) free(p[i]);
+    float *p[] = {x,  w,  b,  act, pooled,  scratch, hact, hpool,
+                  dp, dx, dw, db,  partial, hdx,     hdw,  hdb};
+    for (size_t i = 0; i < sizeof p / sizeof *p; i++)
+        free(p[i]);
     free(idx), free(hidx);
     void *g[] = {gx, gw, gb, gact, gpool, gidx, gdp, gdx, gdw, gdb, gpart};
-    for (size_t i = 0; i < sizeof g / sizeof *g; i++) ms_gpu_free(g[i]);
+    for (size_t i = 0; i < sizeof g / sizeof *g; i++)
+        ms_gpu_free(g[i]);
 }
 
 static void test_conv(void) {
@@ -222,7 +232,8 @@ static void test_ce_loss(void) {
     float *z = fnew((size_t)B * NC), *dl = fnew((size_t)B * NC);
     fill(z, (size_t)B * NC, -6, 6);
     uint8_t *y = malloc(B);
-    for (int i = 0; i < B; i++) y[i] = (uint8_t)((i * 7) % NC);
+    for (int i = 0; i < B; i++)
+        y[i] = (uint8_t)((i * 7) % NC);
     double *ps = malloc(sizeof(double) * B), *hps = malloc(sizeof(double) * B);
     const double loss = ms_ce_loss(z, y, B, NC, dl, ps);
     float *gz = up(z, (size_t)B * NC), *gdl = dnew(sizeof(float) * B * NC);
@@ -349,8 +360,10 @@ static void test_clusterability(void) {
     fill(grad, (size_t)O * NI, -0.01f, 0.01f);
     int32_t rc[64], cc[150];
     /* "blocks": contiguous equal blocks, the last takes the remainder. */
-    for (int i = 0; i < O; i++) rc[i] = i / (O / k) < k - 1 ? i / (O / k) : k - 1;
-    for (int j = 0; j < NI; j++) cc[j] = j / (NI / k) < k - 1 ? j / (NI / k) : k - 1;
+    for (int i = 0; i < O; i++)
+        rc[i] = i / (O / k) < k - 1 ? i / (O / k) : k - 1;
+    for (int j = 0; j < NI; j++)
+        cc[j] = j / (NI / k) < k - 1 ? j / (NI / k) : k - 1;
     float *gw = up(w, (size_t)O * NI), *gg = up(grad, (size_t)O * NI);
     int32_t *grc = dnew(sizeof rc), *gcc = dnew(sizeof cc);
     float *gf = dnew(sizeof(float)), hf = 0;
@@ -379,18 +392,21 @@ static void test_gradsim(void) {
         fill(g, ng, -1, 1);
         if (step == 1) memset(g, 0, sizeof(float) * ng); /* a zero gradient adds nothing */
         double n2 = 0;
-        for (size_t e = 0; e < ng; e++) n2 += (double)g[e] * g[e];
+        for (size_t e = 0; e < ng; e++)
+            n2 += (double)g[e] * g[e];
         if (n2 > 0)
             for (int a = 0; a < NI; a++)
                 for (int b = 0; b < NI; b++) {
                     double s = 0;
-                    for (int o = 0; o < O; o++) s += (double)g[o * NI + a] * g[o * NI + b];
+                    for (int o = 0; o < O; o++)
+                        s += (double)g[o * NI + a] * g[o * NI + b];
                     ref[(size_t)a * NI + b] += s / n2;
                 }
         CHECK_OK(ms_gpu_h2d(gg, g, sizeof(float) * ng));
         ms_gradsim_accumulate_gpu(gS, gg, O, NI, scratch);
     }
-    for (size_t e = 0; e < ns; e++) S[e] = (float)ref[e];
+    for (size_t e = 0; e < ns; e++)
+        S[e] = (float)ref[e];
     float *hS = down(gS, ns);
     compare_f("gradient similarity, 3 steps", S, hS, ns, T_SUM);
     free(g), free(S), free(ref), free(hS);
@@ -409,10 +425,18 @@ static void test_canon_device(void) {
     for (int i = 0; i < n; i++) {
         const double u = ms_rng_double(&r);
         switch (i % 4) {
-        case 0: x[i] = (u - 0.5) * 1500.0; break;   /* exp's whole range, the ends included */
-        case 1: x[i] = (u - 0.5) * 40.0; break;     /* logits */
-        case 2: x[i] = u * 1e-300; break;           /* subnormals and tiny values for log */
-        default: x[i] = (u - 0.5) * 2e-3; break;    /* near zero */
+        case 0:
+            x[i] = (u - 0.5) * 1500.0;
+            break; /* exp's whole range, the ends included */
+        case 1:
+            x[i] = (u - 0.5) * 40.0;
+            break; /* logits */
+        case 2:
+            x[i] = u * 1e-300;
+            break; /* subnormals and tiny values for log */
+        default:
+            x[i] = (u - 0.5) * 2e-3;
+            break; /* near zero */
         }
     }
     CHECK_OK(ms__gpu_canon_eval(x, n, ex, lg, fx, ce));
@@ -436,9 +460,18 @@ static void test_canon_device(void) {
 /* ---- the whole network and evaluation -------------------------------------------------------- */
 
 static void test_network(void) {
-    ms_arch_t a = {.in_c = 3, .in_h = 16, .in_w = 16, .n_conv = 1, .conv_c = {8}, .conv_k = 3,
-                   .conv_pad = 1, .conv_bias = 1, .n_fc = 3, .fc_out = {32, 24, 10},
-                   .fc_bias = 1, .dropout = 0.2f};
+    ms_arch_t a = {.in_c = 3,
+                   .in_h = 16,
+                   .in_w = 16,
+                   .n_conv = 1,
+                   .conv_c = {8},
+                   .conv_k = 3,
+                   .conv_pad = 1,
+                   .conv_bias = 1,
+                   .n_fc = 3,
+                   .fc_out = {32, 24, 10},
+                   .fc_bias = 1,
+                   .dropout = 0.2f};
     const int B = 40;
     ms_net_t net;
     ms_gpu_net_t gnet;
@@ -450,7 +483,8 @@ static void test_network(void) {
     ms_params_init(L, params, 3);
     fill(x, (size_t)B * D, -1, 1);
     uint8_t y[40];
-    for (int i = 0; i < B; i++) y[i] = (uint8_t)(i % 10);
+    for (int i = 0; i < B; i++)
+        y[i] = (uint8_t)(i % 10);
     float *gp = up(params, P), *gx = up(x, (size_t)B * D), *gg = dnew(sizeof(float) * P);
     uint8_t *gy = dnew(B);
     double *gl = dnew(sizeof(double)), hl = 0;
@@ -500,7 +534,8 @@ static void test_network(void) {
     ms_gpu_net_free(&gnet);
 }
 
-/* ---- pruning ---------------------------------------------------------------------------------- */
+/* ---- pruning ----------------------------------------------------------------------------------
+ */
 
 /* In team mode (see main) the GPU pruning splits each window across the
  * ranks of MPI_COMM_WORLD, reducing through NCCL when team is set. */
@@ -517,7 +552,8 @@ static void prune_case(const char *name, const ms_arch_t *arch, int label, int m
     CHECK_OK(ms_layout_init(&L, arch));
     if (cut_unit >= 0) {
         const ms_tensor_t *t = &L.t[L.fc_weight[1]];
-        for (int r = 0; r < t->shape[0]; r++) params[t->off + (size_t)r * t->shape[1] + cut_unit] = 0;
+        for (int r = 0; r < t->shape[0]; r++)
+            params[t->off + (size_t)r * t->shape[1] + cut_unit] = 0;
     }
     int N;
     float *x = prune_test_images(&test, label, max_images, &N);
@@ -534,7 +570,8 @@ static void prune_case(const char *name, const ms_arch_t *arch, int label, int m
         CHECK_OK(ms_prune_gpu(&L, params, x, N, &cfg, prune_team, &gpu));
         cfg.comm = MPI_COMM_SELF;
         long diff = 0;
-        for (size_t j = 0; j < NW; j++) diff += cpu.mask[j] != gpu.mask[j];
+        for (size_t j = 0; j < NW; j++)
+            diff += cpu.mask[j] != gpu.mask[j];
         printf("    %-28s window %4d: %ld of %zu mask entries differ, L0 %.9f -> %.9f vs %.9f "
                "-> %.9f, ties %ld/%ld, %.3f s\n",
                name, windows[wi], diff, NW, cpu.loss0, cpu.loss_final, gpu.loss0, gpu.loss_final,
@@ -552,15 +589,30 @@ static void prune_case(const char *name, const ms_arch_t *arch, int label, int m
 }
 
 static void test_prune(void) {
-    ms_arch_t mlp = {.in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {16, 12, 10},
-                     .fc_bias = 1};
+    ms_arch_t mlp = {
+        .in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {16, 12, 10}, .fc_bias = 1};
     prune_case("mlp with bias", &mlp, 7, 60, 0x7, -1);
     prune_case("mlp, fc1 unit 5 unread", &mlp, 2, 50, 0x7, 5);
-    ms_arch_t cnn = {.in_c = 3, .in_h = 12, .in_w = 12, .n_conv = 1, .conv_c = {4}, .conv_k = 3,
-                     .conv_pad = 1, .conv_bias = 1, .n_fc = 4, .fc_out = {16, 16, 16, 10}};
+    ms_arch_t cnn = {.in_c = 3,
+                     .in_h = 12,
+                     .in_w = 12,
+                     .n_conv = 1,
+                     .conv_c = {4},
+                     .conv_k = 3,
+                     .conv_pad = 1,
+                     .conv_bias = 1,
+                     .n_fc = 4,
+                     .fc_out = {16, 16, 16, 10}};
     prune_case("cnn", &cnn, 1, 200, 0xF, -1);
-    ms_arch_t cnn2 = {.in_c = 2, .in_h = 13, .in_w = 13, .n_conv = 2, .conv_c = {3, 5},
-                      .conv_k = 3, .conv_pad = 1, .n_fc = 3, .fc_out = {20, 12, 10},
+    ms_arch_t cnn2 = {.in_c = 2,
+                      .in_h = 13,
+                      .in_w = 13,
+                      .n_conv = 2,
+                      .conv_c = {3, 5},
+                      .conv_k = 3,
+                      .conv_pad = 1,
+                      .n_fc = 3,
+                      .fc_out = {20, 12, 10},
                       .fc_bias = 1};
     prune_case("cnn, two conv blocks", &cnn2, 4, 40, 0x7, -1);
 }

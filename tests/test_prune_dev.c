@@ -31,7 +31,8 @@ static void compare(const char *name, const ms_arch_t *arch, int n_train, int ep
     if (cut_unit >= 0) {
         /* No row of fc2 reads unit cut_unit of fc1. */
         const ms_tensor_t *t = &L.t[L.fc_weight[1]];
-        for (int r = 0; r < t->shape[0]; r++) params[t->off + (size_t)r * t->shape[1] + cut_unit] = 0;
+        for (int r = 0; r < t->shape[0]; r++)
+            params[t->off + (size_t)r * t->shape[1] + cut_unit] = 0;
     }
     int N;
     float *x = prune_test_images(&test, label, max_images, &N);
@@ -55,24 +56,28 @@ static void compare(const char *name, const ms_arch_t *arch, int n_train, int ep
         memset(dev.mask, 7, NW);
         CHECK_OK(ms_prune_dev(&L, params, x, N, &cfg, NULL, ms_pdev_host_ops(), &dev));
         long diff = 0;
-        for (size_t j = 0; j < NW; j++) diff += ref.mask[j] != dev.mask[j];
+        for (size_t j = 0; j < NW; j++)
+            diff += ref.mask[j] != dev.mask[j];
         CHECK_MSG(diff == 0, "%s window %d: %ld of %zu mask entries differ from the CPU", name,
                   windows[wi], diff, NW);
         CHECK(dev.loss0 == ref.loss0);
         CHECK(dev.loss_final == ref.loss_final);
         CHECK_EQ_INT(dev.ties, ref.ties);
         CHECK(dev.ecs == ref.ecs);
-        for (int l = 0; l < arch->n_fc; l++) CHECK_EQ_INT(dev.kept[l], ref.kept[l]);
+        for (int l = 0; l < arch->n_fc; l++)
+            CHECK_EQ_INT(dev.kept[l], ref.kept[l]);
         if (wi == 0) {
             printf("  %-24s N=%3d ECS %.4f kept/layer", name, N, dev.ecs);
-            for (int l = 0; l < arch->n_fc; l++) printf(" %ld/%ld", dev.kept[l], dev.total[l]);
+            for (int l = 0; l < arch->n_fc; l++)
+                printf(" %ld/%ld", dev.kept[l], dev.total[l]);
             printf("  L0 %.6f -> %.6f ties %ld, %ld states in %ld windows\n", dev.loss0,
                    dev.loss_final, dev.ties, dev.evaluated, dev.windows);
         }
     }
     /* A non-trivial case: something pruned and something kept. */
     long kept = 0;
-    for (int l = 0; l < arch->n_fc; l++) kept += ref.kept[l];
+    for (int l = 0; l < arch->n_fc; l++)
+        kept += ref.kept[l];
     CHECK(kept > 0 && kept < (long)NW);
     free(ref.mask);
     free(dev.mask);
@@ -87,30 +92,49 @@ static void test_mlp_no_bias(void) {
 }
 
 static void test_mlp_bias(void) {
-    ms_arch_t a = {.in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {16, 12, 10}, .fc_bias = 1};
+    ms_arch_t a = {
+        .in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {16, 12, 10}, .fc_bias = 1};
     compare("mlp with bias", &a, 2000, 2, 7, 60, 0x7, 0, -1);
 }
 
 static void test_unread_unit(void) {
-    ms_arch_t a = {.in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {16, 12, 10}, .fc_bias = 1};
+    ms_arch_t a = {
+        .in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {16, 12, 10}, .fc_bias = 1};
     compare("mlp, fc1 unit 5 unread", &a, 2000, 2, 2, 50, 0x7, 0, 5);
 }
 
 static void test_cnn(void) {
-    ms_arch_t a = {.in_c = 3, .in_h = 12, .in_w = 12, .n_conv = 1, .conv_c = {4}, .conv_k = 3,
-                   .conv_pad = 1, .conv_bias = 1, .n_fc = 4, .fc_out = {16, 16, 16, 10}};
+    ms_arch_t a = {.in_c = 3,
+                   .in_h = 12,
+                   .in_w = 12,
+                   .n_conv = 1,
+                   .conv_c = {4},
+                   .conv_k = 3,
+                   .conv_pad = 1,
+                   .conv_bias = 1,
+                   .n_fc = 4,
+                   .fc_out = {16, 16, 16, 10}};
     compare("cnn 144-16-16-16-10", &a, 2000, 2, 1, 40, 0xF, 0, -1);
 }
 
 static void test_cnn_two_blocks(void) {
     /* Two conv blocks, odd sizes (13 -> 6 -> 3 after pooling), no conv bias. */
-    ms_arch_t a = {.in_c = 2, .in_h = 13, .in_w = 13, .n_conv = 2, .conv_c = {3, 5}, .conv_k = 3,
-                   .conv_pad = 1, .n_fc = 3, .fc_out = {20, 12, 10}, .fc_bias = 1};
+    ms_arch_t a = {.in_c = 2,
+                   .in_h = 13,
+                   .in_w = 13,
+                   .n_conv = 2,
+                   .conv_c = {3, 5},
+                   .conv_k = 3,
+                   .conv_pad = 1,
+                   .n_fc = 3,
+                   .fc_out = {20, 12, 10},
+                   .fc_bias = 1};
     compare("cnn two conv blocks", &a, 1500, 2, 4, 40, 0x7, 0, -1);
 }
 
 static void test_layer_subset(void) {
-    ms_arch_t a = {.in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {16, 12, 10}, .fc_bias = 1};
+    ms_arch_t a = {
+        .in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {16, 12, 10}, .fc_bias = 1};
     compare("mlp fc1+fc3 only", &a, 2000, 2, 5, 50, 0x5, 0, -1);
 }
 
@@ -122,8 +146,10 @@ static void test_state_z(void) {
     double hT[37 * 3], h[37];
     ms_rng_t r;
     ms_rng_init(&r, 5, MS_RNG_TESTDATA, 0);
-    for (int i = 0; i < NI; i++) w[i] = (i % 5 == 2) ? 0.0f : (float)(ms_rng_double(&r) - 0.5);
-    for (int i = 0; i < NI * N; i++) hT[i] = ms_rng_double(&r);
+    for (int i = 0; i < NI; i++)
+        w[i] = (i % 5 == 2) ? 0.0f : (float)(ms_rng_double(&r) - 0.5);
+    for (int i = 0; i < NI * N; i++)
+        hT[i] = ms_rng_double(&r);
     double val[64 * 3];
     uint8_t pres[64];
     ms_pdev_tree_t t = {.N = N, .NI = NI, .val = val, .pres = pres, .w = w, .hT = hT};

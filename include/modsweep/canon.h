@@ -138,7 +138,8 @@ MS_HD static inline double ms_canon_log_core(double x) {
     e = low ? e - 1 : e;
     const double u = MS_DDIV(MS_DSUB(f, 1.0), MS_DADD(f, 1.0)), u2 = MS_DMUL(u, u);
     double s = 1.0 / 25.0;
-    for (int k = 23; k >= 1; k -= 2) s = MS_DADD(MS_DMUL(s, u2), MS_DDIV(1.0, (double)k));
+    for (int k = 23; k >= 1; k -= 2)
+        s = MS_DADD(MS_DMUL(s, u2), MS_DDIV(1.0, (double)k));
     const double logf = MS_DMUL(MS_DMUL(2.0, u), s);
     return MS_DADD(MS_DADD(MS_DMUL((double)e, MS_CANON_LN2_HI), logf),
                    MS_DMUL((double)e, MS_CANON_LN2_LO));
@@ -151,16 +152,16 @@ MS_HD static inline double ms_canon_log(double x) {
     if (x == INFINITY) return x;
     if (x >= 2.2250738585072014e-308) return ms_canon_log_core(x);
     /* Subnormal: scale into the normal range first (exact). */
-    return MS_DSUB(MS_DSUB(ms_canon_log_core(MS_DMUL(x, 18014398509481984.0)),
-                           54.0 * MS_CANON_LN2_HI),
-                   54.0 * MS_CANON_LN2_LO);
+    return MS_DSUB(
+        MS_DSUB(ms_canon_log_core(MS_DMUL(x, 18014398509481984.0)), 54.0 * MS_CANON_LN2_HI),
+        54.0 * MS_CANON_LN2_LO);
 }
 
 /* One sample's loss as an exact fixed-point number: the double ce rounded to a
  * multiple of 2^-53 (floor part and 53-bit fraction), as a 128-bit integer. */
 MS_HD static inline ms_i128 ms_canon_fixed_loss(double ce) {
     const double hi = floor(ce);
-    const double frac = MS_DSUB(ce, hi); /* exact, in [0, 1) */
+    const double frac = MS_DSUB(ce, hi);                           /* exact, in [0, 1) */
     const int64_t lo = (int64_t)MS_DMUL(frac, 9007199254740992.0); /* * 2^53, truncated */
     return (ms_i128)(int64_t)hi * ((ms_i128)1 << 53) + lo;
 }
@@ -171,16 +172,16 @@ MS_HD static inline double ms_canon_ce(const double *z, int NC, int y) {
     for (int c = 0; c < NC; c++)
         if (z[c] > m) m = z[c];
     double s = 0.0;
-    for (int c = 0; c < NC; c++) s = MS_DADD(s, ms_canon_exp(MS_DSUB(z[c], m)));
+    for (int c = 0; c < NC; c++)
+        s = MS_DADD(s, ms_canon_exp(MS_DSUB(z[c], m)));
     return MS_DSUB(MS_DADD(m, ms_canon_log(s)), z[y]);
 }
 
 /* One conv output (f, y, xo), before the ReLU, of one image whose input is
  * in (C, H, W): the bias, then the taps (c, ky, kx) in ascending order, taps
  * outside the image skipped, each product and sum one double operation. */
-MS_HD static inline double ms_canon_conv_at(const double *in, const float *w, const float *b,
-                                            int C, int H, int W, int K, int P, int f, int y,
-                                            int xo) {
+MS_HD static inline double ms_canon_conv_at(const double *in, const float *w, const float *b, int C,
+                                            int H, int W, int K, int P, int f, int y, int xo) {
     double acc = b ? (double)b[f] : 0.0;
     for (int c = 0; c < C; c++)
         for (int ky = 0; ky < K; ky++) {

@@ -73,11 +73,12 @@ int ms_gpu_sync(void);
  * class (ascending within a class) for per-class evaluation. */
 typedef struct ms_gpu_split {
     int n;
-    size_t D;                       /* floats per image */
-    float *x;                       /* device (n, D) */
-    uint8_t *y;                     /* device (n) */
-    int32_t *by_class;              /* device (n) */
-    int class_off[MS_MAX_CLASSES + 1]; /* host: class c is by_class[class_off[c] .. class_off[c+1]) */
+    size_t D;          /* floats per image */
+    float *x;          /* device (n, D) */
+    uint8_t *y;        /* device (n) */
+    int32_t *by_class; /* device (n) */
+    /* host: class c is by_class[class_off[c] .. class_off[c + 1]) */
+    int class_off[MS_MAX_CLASSES + 1];
 } ms_gpu_split_t;
 
 int ms_gpu_split_upload(ms_gpu_split_t *d, const ms_split_t *s);
@@ -99,13 +100,13 @@ typedef struct ms_gpu_net {
     float *d_conv[MS_MAX_CONV];     /* (B, C, H/2, W/2) gradient w.r.t. pooled outputs */
     float *scratch;                 /* conv backward partials */
     /* Evaluation state (device). */
-    float *bx;                      /* (max_b, D) gathered images */
-    uint8_t *by, *pred;             /* (max_b) */
-    double *loss;                   /* [0] a batch's mean CE, [1] the running sum of losses */
-    int32_t *counts;                /* [0..9] correct per class, [10..19] seen per class */
+    float *bx;          /* (max_b, D) gathered images */
+    uint8_t *by, *pred; /* (max_b) */
+    double *loss;       /* [0] a batch's mean CE, [1] the running sum of losses */
+    int32_t *counts;    /* [0..9] correct per class, [10..19] seen per class */
     int last_b;
     int dropout_active;
-    void *mem;                      /* the single device allocation behind every pointer */
+    void *mem; /* the single device allocation behind every pointer */
 } ms_gpu_net_t;
 
 int ms_gpu_net_init(ms_gpu_net_t *net, const ms_arch_t *arch, int max_b);
@@ -145,23 +146,23 @@ typedef struct ms_gpu_train_hooks {
 struct ms_gpu_trainer {
     const ms_settings_t *s;
     ms_gpu_net_t net;
-    ms_layout_t *L;             /* = &net.L */
-    float *params, *grad;       /* device (n_params) */
-    float *m, *v;               /* device (n_params) optimiser moments / momentum buffer */
-    float *params_host;         /* host (n_params): ms_gpu_trainer_download fills it */
-    int32_t *order;             /* device (n_train) the epoch's order */
-    int32_t *order_host;        /* host (n_train) */
-    double *step_loss;          /* device (steps per epoch) each step's mean CE */
-    double *step_term;          /* device (steps per epoch) the hooks' loss terms */
-    float *step_curve;          /* device (steps per epoch) the hooks' curve values */
-    int32_t *step_bad;          /* device (steps per epoch) first non-finite gradient tensor */
-    double *ep_loss_d;          /* host (steps per epoch) */
-    int32_t *ep_bad;            /* host (steps per epoch) */
-    float *ep_loss, *ep_extra;  /* host (steps per epoch) the report's curves */
+    ms_layout_t *L;            /* = &net.L */
+    float *params, *grad;      /* device (n_params) */
+    float *m, *v;              /* device (n_params) optimiser moments / momentum buffer */
+    float *params_host;        /* host (n_params): ms_gpu_trainer_download fills it */
+    int32_t *order;            /* device (n_train) the epoch's order */
+    int32_t *order_host;       /* host (n_train) */
+    double *step_loss;         /* device (steps per epoch) each step's mean CE */
+    double *step_term;         /* device (steps per epoch) the hooks' loss terms */
+    float *step_curve;         /* device (steps per epoch) the hooks' curve values */
+    int32_t *step_bad;         /* device (steps per epoch) first non-finite gradient tensor */
+    double *ep_loss_d;         /* host (steps per epoch) */
+    int32_t *ep_bad;           /* host (steps per epoch) */
+    float *ep_loss, *ep_extra; /* host (steps per epoch) the report's curves */
     int n_train;
     int steps_per_epoch;
-    long step;                  /* global step counter (0-based, next step to run) */
-    void *dmem, *hmem;          /* the single device and host allocations */
+    long step;         /* global step counter (0-based, next step to run) */
+    void *dmem, *hmem; /* the single device and host allocations */
 };
 
 /* Allocates everything for settings s and n_train training images and

@@ -30,8 +30,8 @@ void ms_linear_backward_gpu(float *dx, float *dw, float *db, const float *dz, co
                             const float *w, int B, int NI, int O);
 
 /* In place ReLU then dropout with the CPU's Philox draws (the same mask). */
-void ms_relu_dropout_forward_gpu(float *a, int B, int O, float drop_p, uint64_t seed,
-                                 uint32_t step, uint64_t base);
+void ms_relu_dropout_forward_gpu(float *a, int B, int O, float drop_p, uint64_t seed, uint32_t step,
+                                 uint64_t base);
 void ms_relu_dropout_backward_gpu(float *d, const float *a, int n, float drop_p);
 
 /* Conv block forward; scratch is unused on the GPU (may be NULL). */
@@ -43,8 +43,8 @@ void ms_conv_relu_pool_forward_gpu(float *act, float *pooled, int32_t *idx, cons
  * ms_conv_backward_partial_floats_gpu(...) floats of device scratch. */
 void ms_conv_relu_pool_backward_gpu(float *dx, float *dw, float *db, const float *dpooled,
                                     const float *act, const int32_t *idx, const float *x,
-                                    const float *w, int B, int C, int H, int W, int F, int K,
-                                    int P, float *partial);
+                                    const float *w, int B, int C, int H, int W, int F, int K, int P,
+                                    float *partial);
 size_t ms_conv_backward_partial_floats_gpu(int B, int C, int H, int W, int F, int K, int P);
 
 /* Mean cross-entropy, accumulated in double, written to *loss (device; the
@@ -56,8 +56,8 @@ void ms_ce_loss_gpu(double *loss, const float *logits, const uint8_t *y, int B, 
 /* PyTorch SGD and Adam (the scalar factors are computed on the host from t). */
 void ms_sgd_step_gpu(float *p, const float *g, float *buf, size_t n, float lr, float momentum,
                      long t);
-void ms_adam_step_gpu(float *p, const float *g, float *m, float *v, size_t n, float lr,
-                      float beta1, float beta2, float eps, long t);
+void ms_adam_step_gpu(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+                      float beta2, float eps, long t);
 
 /* ---- GPU kernels without a twin in kernels.h ----------------------------------------- */
 

@@ -57,38 +57,38 @@ typedef struct ms_pdev_csr {
 /* The row tree of the row being pruned, for all N samples. Level 0 (the
  * leaves) is not stored: leaf v is w[v] * hT[v][n], present when w[v] != 0. */
 typedef struct ms_pdev_tree {
-    int N, NI, D;                     /* D: levels above the leaves; level D is the root */
-    int nk[MS_PDEV_MAX_LEVELS];       /* nodes per level; nk[0] = NI */
+    int N, NI, D;                       /* D: levels above the leaves; level D is the root */
+    int nk[MS_PDEV_MAX_LEVELS];         /* nodes per level; nk[0] = NI */
     long long voff[MS_PDEV_MAX_LEVELS]; /* level k >= 1: offset of its values in val */
     long long poff[MS_PDEV_MAX_LEVELS]; /* level k >= 1: offset of its presence in pres */
-    double *val;                      /* level k: (nk[k], N) */
-    uint8_t *pres;                    /* level k: (nk[k]) */
-    const float *w;                   /* (NI) the row's current weights */
-    const double *hT;                 /* (NI, N) the layer's input, sample index last */
+    double *val;                        /* level k: (nk[k], N) */
+    uint8_t *pres;                      /* level k: (nk[k]) */
+    const float *w;                     /* (NI) the row's current weights */
+    const double *hT;                   /* (NI, N) the layer's input, sample index last */
 } ms_pdev_tree_t;
 
 /* Everything one window (and its commit) reads and writes; all pointers are
  * device memory. */
 typedef struct ms_pdev_win {
     ms_pdev_tree_t tree;
-    const float *bias;       /* the pruned row's bias, or NULL */
+    const float *bias; /* the pruned row's bias, or NULL */
     int l, o, nf, NC, N, label;
-    int j, Bw;               /* the window: states b = 1..Bw zero leaves j .. j+b-1 */
-    int b0, b1;              /* this rank's states (b0 <= b1) */
-    int max_width;           /* widest activation vector downstream of layer l */
+    int j, Bw;                    /* the window: states b = 1..Bw zero leaves j .. j+b-1 */
+    int b0, b1;                   /* this rank's states (b0 <= b1) */
+    int max_width;                /* widest activation vector downstream of layer l */
     ms_pdev_csr_t csr[MS_MAX_FC]; /* layers d > l */
-    double *hin[MS_MAX_FC];  /* d > l: (N, NI_d) committed input of layer d */
-    double *logits;          /* (N, NC) committed */
-    ms_i128 *q;              /* (N) committed fixed-point losses */
-    double *zc;              /* (N) committed pre-activation of the row */
-    double *zs;              /* (b1 - b0 + 1, N) pre-activation in each state */
-    uint8_t *chg;            /* (b1 - b0 + 1, N) the activation of unit o moved */
-    ms_i128 *delta;          /* (b1 - b0 + 1, N) loss change of each sample */
-    ms_i128 *dq;             /* (N) loss change of each sample in a commit */
-    ms_i128 *scal;           /* [0] current sum S, [1] S0, [2] tie tolerance */
-    int32_t *res;            /* [0] first failing state of this rank (B + 1: none),
-                                [1] of the team, [2 + b - b0] flags of state b
-                                (1: fails, 2: tie) */
+    double *hin[MS_MAX_FC];       /* d > l: (N, NI_d) committed input of layer d */
+    double *logits;               /* (N, NC) committed */
+    ms_i128 *q;                   /* (N) committed fixed-point losses */
+    double *zc;                   /* (N) committed pre-activation of the row */
+    double *zs;                   /* (b1 - b0 + 1, N) pre-activation in each state */
+    uint8_t *chg;                 /* (b1 - b0 + 1, N) the activation of unit o moved */
+    ms_i128 *delta;               /* (b1 - b0 + 1, N) loss change of each sample */
+    ms_i128 *dq;                  /* (N) loss change of each sample in a commit */
+    ms_i128 *scal;                /* [0] current sum S, [1] S0, [2] tie tolerance */
+    int32_t *res;                 /* [0] first failing state of this rank (B + 1: none),
+                                     [1] of the team, [2 + b - b0] flags of state b
+                                     (1: fails, 2: tie) */
 } ms_pdev_win_t;
 
 #define MS_PDEV_FAIL 1
@@ -109,8 +109,8 @@ typedef struct ms_pdev_ops {
     int (*to_double)(double *out_dev, const float *x_dev, size_t n);
     /* One conv block of every sample in the canonical order (prune.h):
      * in (N, C, H, W) -> out (N, F, (H+2P-K+1)/2, (W+2P-K+1)/2). */
-    int (*conv_pool)(double *out_dev, const double *in_dev, const float *w_dev,
-                     const float *b_dev, int N, int C, int H, int W, int F, int K, int P);
+    int (*conv_pool)(double *out_dev, const double *in_dev, const float *w_dev, const float *b_dev,
+                     int N, int C, int H, int W, int F, int K, int P);
     /* out (N, O) = canonical rows of c on in (N, NI); ReLU when relu. */
     int (*fc_forward)(double *out_dev, const double *in_dev, const ms_pdev_csr_t *c, int N,
                       int relu);
@@ -147,12 +147,14 @@ int ms_prune_dev(const ms_layout_t *L, const float *params, const float *x, int 
 /* CUDA builds only (test support): the device's canon.h results for x (n):
  * ms_canon_exp(x), ms_canon_log(|x|), ms_canon_fixed_loss(|x|), and
  * ms_canon_ce of each group of 10 values x[10 g ..] for class g % 10. */
-int ms__gpu_canon_eval(const double *x, int n, double *exp_out, double *log_out,
-                       ms_i128 *fixed_out, double *ce_out);
+int ms__gpu_canon_eval(const double *x, int n, double *exp_out, double *log_out, ms_i128 *fixed_out,
+                       double *ce_out);
 
 /* ---- per-element functions (host and device) ------------------------------------- */
 
-MS_HD static inline double ms_pdev_relu(double z) { return z > 0.0 ? z : 0.0; }
+MS_HD static inline double ms_pdev_relu(double z) {
+    return z > 0.0 ? z : 0.0;
+}
 
 /* Committed node v of level k for sample n: returns whether it is present,
  * and its value in *val. */
@@ -208,8 +210,8 @@ MS_HD static inline double ms_pdev_root_z(const ms_pdev_tree_t *t, const float *
 
 /* The pre-activation of sample n when leaves j .. c are zeroed (see the
  * comment at the top of this file). */
-MS_HD static inline double ms_pdev_state_z(const ms_pdev_tree_t *t, const float *bias, int j,
-                                           int c, int n) {
+MS_HD static inline double ms_pdev_state_z(const ms_pdev_tree_t *t, const float *bias, int j, int c,
+                                           int n) {
     int cp = 0, pp = 0; /* the path node of leaf c, the prefix node of leaf j */
     double cv = 0.0, pv = 0.0;
     for (int k = 1; k <= t->D; k++) {
@@ -223,8 +225,8 @@ MS_HD static inline double ms_pdev_state_z(const ms_pdev_tree_t *t, const float 
             sv = pv;
         } /* else a left sibling wholly inside [j, c): absent */
         int np;
-        const double nv = s < pc ? ms_canon_combine(sp, sv, cp, cv, &np)
-                                 : ms_canon_combine(cp, cv, sp, sv, &np);
+        const double nv =
+            s < pc ? ms_canon_combine(sp, sv, cp, cv, &np) : ms_canon_combine(cp, cv, sp, sv, &np);
         if (pj & 1) {
             /* The prefix node is a right child: its left sibling lies wholly
              * below j. (As a left child its right sibling lies wholly at or
@@ -249,9 +251,8 @@ MS_HD static inline double ms_pdev_row(const ms_pdev_csr_t *c, int row, const do
 }
 
 /* Canonical conv output (f, y, xo) of one sample after the ReLU. */
-MS_HD static inline double ms_pdev_conv_at(const double *in, const float *w, const float *b,
-                                           int C, int H, int W, int K, int P, int f, int y,
-                                           int xo) {
+MS_HD static inline double ms_pdev_conv_at(const double *in, const float *w, const float *b, int C,
+                                           int H, int W, int K, int P, int f, int y, int xo) {
     return ms_pdev_relu(ms_canon_conv_at(in, w, b, C, H, W, K, P, f, y, xo));
 }
 

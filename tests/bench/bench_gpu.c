@@ -34,8 +34,16 @@ static const char *cifar_dir = NULL;
 
 static void paper_settings(ms_settings_t *s, int epochs) {
     memset(s, 0, sizeof *s);
-    ms_arch_t a = {.in_c = 3, .in_h = 32, .in_w = 32, .n_conv = 1, .conv_c = {16}, .conv_k = 3,
-                   .conv_pad = 1, .conv_bias = 1, .n_fc = 4, .fc_out = {64, 64, 64, 10}};
+    ms_arch_t a = {.in_c = 3,
+                   .in_h = 32,
+                   .in_w = 32,
+                   .n_conv = 1,
+                   .conv_c = {16},
+                   .conv_k = 3,
+                   .conv_pad = 1,
+                   .conv_bias = 1,
+                   .n_fc = 4,
+                   .fc_out = {64, 64, 64, 10}};
     s->arch = a;
     s->seed = 0;
     s->optimizer = MS_OPT_ADAM;
@@ -66,7 +74,8 @@ static double forward_flops(const ms_layout_t *L) {
     for (int l = 0; l < a->n_conv; l++)
         f += 2.0 * a->conv_c[l] * L->conv_h[l] * L->conv_w[l] * L->conv_in_c[l] * a->conv_k *
              a->conv_k;
-    for (int l = 0; l < a->n_fc; l++) f += 2.0 * a->fc_out[l] * L->fc_in[l];
+    for (int l = 0; l < a->n_fc; l++)
+        f += 2.0 * a->fc_out[l] * L->fc_in[l];
     return f;
 }
 
@@ -116,7 +125,8 @@ static void bench_prune(const ms_split_t *train, const ms_split_t *test, int lab
     int32_t *idx = malloc(sizeof(int32_t) * test->n);
     const int N = ms_split_class_indices(test, label, idx);
     float *x = malloc(sizeof(float) * D * N);
-    for (int i = 0; i < N; i++) memcpy(x + D * i, test->x + D * idx[i], sizeof(float) * D);
+    for (int i = 0; i < N; i++)
+        memcpy(x + D * i, test->x + D * idx[i], sizeof(float) * D);
     ms_prune_cfg_t cfg = {.label = label, .layers = 0xF, .comm = MPI_COMM_SELF};
     ms_prune_result_t g = {.mask = malloc(L->n_fc_weights)};
     MS_CHECK(ms_prune_gpu(L, gt.params_host, x, N, &cfg, NULL, &g));
