@@ -206,8 +206,10 @@ static const key_def_t key_table[N_KEYS] = {
                   .type = T_ENUM,
                   .def = "cpu",
                   .choices = device_choices,
-                  .doc = "Where ranks compute: cpu, cuda (one GPU per rank, by node-local rank) or "
-                         "auto (cuda where a GPU is usable, else cpu)."},
+                  .doc = "Where ranks compute: cpu, cuda (each rank binds GPU (node-local rank) "
+                         "mod (GPUs of the node), so several ranks may share one; an error when a "
+                         "rank has none or the build has no CUDA) or auto (cuda when every rank "
+                         "has a usable GPU, else cpu on every rank)."},
     [K_STORE_WEIGHTS] = {.section = S_SWEEP,
                          .name = "store_weights",
                          .type = T_BOOL,

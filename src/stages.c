@@ -35,6 +35,7 @@ static int write_epoch(void *vctx, ms_trainer_t *tr, const ms_epoch_report_t *re
 }
 
 int ms_stage_train(ms_ctx_t *ctx, int m, char *reason) {
+    if (ctx->use_gpu) return ms_stage_train_gpu(ctx, m, reason);
     ms_settings_t s;
     ms_grid_model_settings(ctx->g, m, &s);
     ms_trainer_t tr;

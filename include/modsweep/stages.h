@@ -24,6 +24,11 @@ typedef struct ms_ctx {
     char host[64];
     int threads;       /* kernel threads of this rank */
     int verbose;
+    /* GPU ranks (device = cuda, or auto with a GPU on every rank): src/stage_gpu.c. */
+    int use_gpu;
+    struct ms_gpu_split *gpu_train, *gpu_test; /* the splits in GPU memory */
+    struct ms_gpu_team *gpu_team;              /* NCCL team of gpu_team_comm (cached) */
+    MPI_Comm gpu_team_comm;
 } ms_ctx_t;
 
 /* Trains model m and writes its curves, accuracies and parameters. Returns 0
@@ -40,6 +45,16 @@ int ms_stage_prune(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason);
 
 /* The modules behind the stages. */
 int ms_prune_label(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason);
+
+/* The GPU side of the stages (src/stage_gpu.c): ms_stage_train on the GPU
+ * trainer (same rows); the NCCL team of a prune team (NULL when NCCL cannot
+ * serve it: MPI is used then); the team leader's parameters shared through
+ * it; a model's test accuracy on the GPU (*rc receives the error). */
+int ms_stage_train_gpu(ms_ctx_t *ctx, int m, char *reason);
+int ms__stage_gpu_team(ms_ctx_t *ctx, MPI_Comm team, struct ms_gpu_team **out);
+int ms__stage_gpu_share_params(struct ms_gpu_team *team, int team_rank, float *params, size_t n);
+double ms__stage_gpu_evaluate(ms_ctx_t *ctx, const ms_settings_t *s, const float *params,
+                              double classwise[MS_MAX_CLASSES], int *rc);
 
 /* Reads the trained parameters of model m (P floats) from the results file. */
 int ms_stage_load_params(ms_ctx_t *ctx, int m, float *params);
