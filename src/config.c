@@ -234,7 +234,8 @@ static const key_def_t key_table[N_KEYS] = {
                   .choices = layout_choices,
                   .doc =
                       "native: images as stored; 3x32x32: 28x28 images zero-padded by 2 and copied "
-                      "to 3 channels (mnist, fashion-mnist), the paper CNN's input shape."},
+                      "to 3 channels (mnist, fashion-mnist), the paper CNN's input shape; cifar10 "
+                      "images already are 3x32x32 (native)."},
     [K_NORMALIZE] = {.section = S_DATA,
                      .name = "normalize",
                      .type = T_ENUM,
@@ -482,8 +483,11 @@ static const key_def_t key_table[N_KEYS] = {
                    .type = T_LAYERS,
                    .def = "fc2, fc3",
                    .flags = F_NONE_OK,
-                   .doc = "fc layers whose gradient similarity is accumulated during training (the "
-                          "default keeps only layers that exist)."},
+                   .doc = "fc layers whose gradient similarity (the sum of the normalised "
+                          "per-step gradient's g^T g, fan-in x fan-in) is accumulated during "
+                          "training; each must be square (fan-in = fan-out), since its BSGC "
+                          "clusters are applied to the weight matrix (the default keeps only "
+                          "layers that exist and are square)."},
     [K_BSGC] =
         {.section = S_CLUSTER,
          .name = "bsgc_layers",
@@ -1335,11 +1339,11 @@ static int resolve_data(ctx_t *c) {
                         dataset_choices[c->kind]);
         copy_str(v[K_DIR].str, sizeof v[K_DIR].str, "/usr/share/datasets/fashion-mnist");
     }
+    /* CIFAR-10 images already are 3x32x32: the paper layout is their native
+     * one, so a grid file switches between cifar10 and the 28x28 sets with
+     * the dataset key alone. */
     if (v[K_LAYOUT].choice == MS_LAYOUT_3X32X32 && cifar)
-        return fail(
-            c, pick_line(c, K_LAYOUT, -1),
-            "layout = 3x32x32 is for mnist and fashion-mnist (28x28 images); cifar10 images "
-            "are already 3x32x32, use layout = native");
+        v[K_LAYOUT].choice = MS_LAYOUT_NATIVE; /* the effective choice, as resolved text shows it */
     int three = cifar || v[K_LAYOUT].choice == MS_LAYOUT_3X32X32;
     c->arch.in_c = three ? 3 : 1;
     c->arch.in_h = c->arch.in_w = three ? 32 : 28;
@@ -1453,6 +1457,19 @@ static int resolve_cluster(ctx_t *c) {
     if (parse_layers(c, K_REG_LAYERS, n_fc) || parse_layers(c, K_GRADSIM, n_fc) ||
         parse_layers(c, K_BSGC, n_fc))
         return MS_ECONFIG;
+    /* Gradient similarity S_l is fan-in x fan-in; its BSGC clusters become
+     * the rows and columns of W_l (seed 000), so W_l must be square. */
+    for (int l = 0; l < n_fc; l++) {
+        if (!(v[K_GRADSIM].mask >> l & 1u) || c->arch.fc_out[l] == c->dims.fc_in[l]) continue;
+        if (!v[K_GRADSIM].given) {
+            v[K_GRADSIM].mask &= ~(1u << l); /* the default keeps square layers only */
+            continue;
+        }
+        return fail(c, v[K_GRADSIM].line,
+                    "gradsim_layers: fc%d is %d x %d, not square; the gradient similarity "
+                    "(fan-in x fan-in) gives clusters for a square weight matrix only",
+                    l + 1, c->arch.fc_out[l], c->dims.fc_in[l]);
+    }
     int spectral = v[K_PARTITION].choice == MS_PART_SPECTRAL;
     if (!spectral && v[K_WARMUP].given)
         return fail(c, v[K_WARMUP].line, "warmup_epochs applies only to partition = spectral");
