@@ -311,7 +311,6 @@ static void test_bsgc_chain(void) {
      * g2 = c; fc3 links g2 = c to g3 = c. */
     int32_t g1[24], g2[24], g3[24];
     for (int i = 0; i < 24; i++) g1[i] = (i * 7) % 3, g2[i] = (i * 5 + 1) % 3, g3[i] = (i / 8);
-    double m[24 * 24];
     for (int l = 1; l <= 2; l++) {
         const int32_t *gi = l == 1 ? g1 : g2, *go = l == 1 ? g2 : g3;
         float *w = p + L.t[L.fc_weight[l]].off;
@@ -354,12 +353,24 @@ static void test_bsgc_chain(void) {
     CHECK_OK(ms_bsgc_layers(&L, p, NULL, 0, (1u << 1) | (1u << 3), 3, 10, 1, MS_BASIS_WEIGHTS, u,
                             &done));
     CHECK_EQ_INT(done, (1u << 1) | (1u << 3));
-    (void)m;
     free(u);
     free(p);
 }
 
 /* ---- gradient similarity ----------------------------------------------------------------- */
+
+/* The direct reference: ref (D x D) += g^T g / ||g||^2 in long double,
+ * every element summed on its own. */
+static void direct_gradsim_add(long double *ref, const float *g, int O, int D) {
+    long double n2 = 0;
+    for (int e = 0; e < O * D; e++) n2 += (long double)g[e] * g[e];
+    for (int i = 0; i < D; i++)
+        for (int j = 0; j < D; j++) {
+            long double s = 0;
+            for (int o = 0; o < O; o++) s += (long double)g[o * D + i] * g[o * D + j];
+            ref[i * D + j] += s / n2;
+        }
+}
 
 static void test_gradsim_direct(void) {
     ms_rng_t r;
@@ -372,15 +383,7 @@ static void test_gradsim_direct(void) {
     for (int t = 0; t < T; t++) {
         for (int e = 0; e < O * D; e++) g[e] = t == 5 ? 0.0f : (float)urand(&r, -2, 2) * (t % 3 + 1);
         added += ms_gradsim_add(S, g, O, D);
-        if (t == 5) continue;
-        long double n2 = 0;
-        for (int e = 0; e < O * D; e++) n2 += (long double)g[e] * g[e];
-        for (int i = 0; i < D; i++)
-            for (int j = 0; j < D; j++) {
-                long double s = 0;
-                for (int o = 0; o < O; o++) s += (long double)g[o * D + i] * g[o * D + j];
-                ref[i * D + j] += s / n2;
-            }
+        if (t != 5) direct_gradsim_add(ref, g, O, D);
     }
     ms_gradsim_symmetrize(S, D);
     CHECK_EQ_INT(added, T - 1); /* the all-zero step is skipped */
@@ -411,14 +414,7 @@ static int probe_after_backward(void *vctx, ms_trainer_t *tr, long step, double 
     const float *g = tr->grad + L->t[L->fc_weight[1]].off;
     const float *w = tr->params + L->t[L->fc_weight[1]].off;
     const int D = L->fc_in[1];
-    long double n2 = 0;
-    for (int e = 0; e < D * D; e++) n2 += (long double)g[e] * g[e];
-    for (int i = 0; i < D; i++)
-        for (int j = 0; j < D; j++) {
-            long double s = 0;
-            for (int o = 0; o < D; o++) s += (long double)g[o * D + i] * g[o * D + j];
-            p->ref[i * D + j] += s / n2;
-        }
+    direct_gradsim_add(p->ref, g, D, D);
     /* The curve is fc2's clusterability under the partition, the term -lambda times it. */
     long in_off[MS_MAX_FC], out_off[MS_MAX_FC];
     ms_units_layout(L, in_off, out_off);
