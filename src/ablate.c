@@ -48,12 +48,13 @@ int ms_ablate(const ms_arch_t *arch, const float *params, const ms_split_t *spli
         NV += 2 * a[i].k;
         wfloats += 2 * (size_t)a[i].k * arch->fc_out[l] * L->fc_in[l];
     }
-    for (int l = 0; l < nf; l++) maxw = arch->fc_out[l] > maxw ? arch->fc_out[l] : maxw;
+    for (int l = 0; l < nf; l++)
+        maxw = arch->fc_out[l] > maxw ? arch->fc_out[l] : maxw;
     float *wv = malloc(sizeof(float) * (wfloats ? wfloats : 1));
     float *act = malloc(sizeof(float) * 2 * (size_t)batch * maxw);
     long *correct = calloc((size_t)NV * NC, sizeof(long));
-    int *vl = malloc(sizeof(int) * (size_t)NV);          /* layer of variant v */
-    float **vw = malloc(sizeof(float *) * (size_t)NV);   /* its weight */
+    int *vl = malloc(sizeof(int) * (size_t)NV);        /* layer of variant v */
+    float **vw = malloc(sizeof(float *) * (size_t)NV); /* its weight */
     if (!wv || !act || !correct || !vl || !vw) {
         rc = ms_err_set(MS_ENOMEM, "ablation: out of memory (%d modified networks)", NV);
         goto done;
@@ -79,7 +80,8 @@ int ms_ablate(const ms_arch_t *arch, const float *params, const ms_split_t *spli
         const int nb = split->n - b0 < batch ? split->n - b0 : batch;
         const uint8_t *y = split->y + b0;
         ms_net_forward(&net, params, split->x + (size_t)b0 * D, nb, NULL);
-        for (int i = 0; i < nb; i++) total[y[i]]++;
+        for (int i = 0; i < nb; i++)
+            total[y[i]]++;
         for (int v = 0; v < NV; v++) {
             const int l0 = vl[v];
             const float *in = l0 ? net.fc_act[l0 - 1] : net.fc_in0;
@@ -134,7 +136,8 @@ static long kept_units(const int32_t *own, const int32_t *nb, int n, int c) {
     const int32_t *lab = has_labels(own, n) ? own : (nb && has_labels(nb, n) ? nb : NULL);
     if (!lab) return n;
     long k = 0;
-    for (int i = 0; i < n; i++) k += lab[i] == c;
+    for (int i = 0; i < n; i++)
+        k += lab[i] == c;
     return k;
 }
 

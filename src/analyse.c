@@ -15,19 +15,20 @@
 #include <string.h>
 
 #define UNITS_DOC                                                                                  \
-    "; unit layout: for each fc layer (fc1 first) the labels of its input units then of its "     \
+    "; unit layout: for each fc layer (fc1 first) the labels of its input units then of its "      \
     "output units; -1 = in no cluster"
 #define ABL_DOC                                                                                    \
-    " [fc layer, cluster c, class]: class-wise test accuracy; padded with NaN beyond the "        \
+    " [fc layer, cluster c, class]: class-wise test accuracy; padded with NaN beyond the "         \
     "partition's k and for layers without it"
 
+/* clang-format off */
 const ms_col_t ms_cluster_cols[] = {
     /* Written by the train stage. */
     {"models/part_train", MS_ROW_MODEL, MS_DT_I32, 1, {MS_DIM_NU},
-     "the regulariser's partition of the regularised layers (blocks, or BSGC of |W| after the "
+     "the regulariser's partition of the regularised layers (blocks, or BSGC of abs(W) after the "
      "warm-up epochs for spectral; -1 everywhere if it was never fixed)" UNITS_DOC},
     {"models/gradsim", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_NG},
-     "gradient similarity S_l = sum over steps of g^T g / ||g||_F^2 (g the layer's total weight "
+     "gradient similarity S_l = sum over steps of g^T g / sum(g^2) (g the layer's total weight "
      "gradient of the step, regulariser and penalties included) of each gradsim layer in layer "
      "order, D x D row-major (D = fan-in)"},
     {"models/gradsim_steps", MS_ROW_MODEL, MS_DT_I64, 1, {MS_DIM_NFC},
@@ -48,7 +49,7 @@ const ms_col_t ms_cluster_cols[] = {
     {"models/cl_curve_g_mean", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_NK},
      "mean of cl_curve_g over the analysed layers"},
     {"models/cl_curve_w_sizebase", MS_ROW_MODEL, MS_DT_F64, 2, {MS_DIM_NK, MS_DIM_NFC},
-     "[k, fc layer]: size-matched baseline of the weight-based partition, sum_c |U_c||V_c| / "
+     "[k, fc layer]: size-matched baseline of the weight-based partition, sum_c #U_c #V_c / "
      "(O NI) (the clusterability of equal-magnitude weights)"},
     {"models/cl_curve_g_sizebase", MS_ROW_MODEL, MS_DT_F64, 2, {MS_DIM_NK, MS_DIM_NFC},
      "[k, fc layer]: size-matched baseline of the gradient-based partition"},
@@ -92,10 +93,12 @@ const ms_col_t ms_cluster_cols[] = {
      "search-space reduction of each cluster of part_g"},
     {NULL, 0, 0, 0, {0}, NULL},
 };
+/* clang-format on */
 
 int ms_cluster_train_write(const ms_cluster_train_t *ct, ms_results_t *res, long m) {
     int64_t steps[MS_MAX_FC] = {0};
-    for (int l = 0; l < ct->L->arch.n_fc; l++) steps[l] = ct->gs_steps[l];
+    for (int l = 0; l < ct->L->arch.n_fc; l++)
+        steps[l] = ct->gs_steps[l];
     int rc = ms_results_write(res, "models/part_train", m, -1, ct->units);
     if (!rc && ct->ng > 0) rc = ms_results_write(res, "models/gradsim", m, -1, ct->gs);
     if (!rc) rc = ms_results_write(res, "models/gradsim_steps", m, -1, steps);
@@ -106,8 +109,10 @@ int ms_cluster_train_write(const ms_cluster_train_t *ct, ms_results_t *res, long
 static int layer_labelled(const int32_t *units, const long *in_off, const long *out_off,
                           const ms_layout_t *L, int l) {
     int in = 0, out = 0;
-    for (int i = 0; i < L->fc_in[l] && !in; i++) in = units[in_off[l] + i] >= 0;
-    for (int o = 0; o < L->arch.fc_out[l] && !out; o++) out = units[out_off[l] + o] >= 0;
+    for (int i = 0; i < L->fc_in[l] && !in; i++)
+        in = units[in_off[l] + i] >= 0;
+    for (int o = 0; o < L->arch.fc_out[l] && !out; o++)
+        out = units[out_off[l] + o] >= 0;
     return in && out;
 }
 
@@ -121,10 +126,10 @@ typedef struct an {
     double *gs;
     int32_t *part_train, *part_w, *part_g, *pc_w, *pc_g; /* (NU), (NU), (NU), (NK, NU) x 2 */
     int32_t *curve_k;
-    double *base, *cw, *cg, *cwm, *cgm, *sbw, *sbg;     /* curves */
-    double *cl_train, *cl_w, *cl_g;                     /* (NFC) */
-    double *abl[6];                                     /* (NFC, KMAX, NC) */
-    double *ssr[3];                                     /* (KMAX) */
+    double *base, *cw, *cg, *cwm, *cgm, *sbw, *sbg; /* curves */
+    double *cl_train, *cl_w, *cl_g;                 /* (NFC) */
+    double *abl[6];                                 /* (NFC, KMAX, NC) */
+    double *ssr[3];                                 /* (KMAX) */
 } an_t;
 
 static const char *const abl_cols[6] = {"models/ablate_train_on", "models/ablate_train_off",
@@ -134,7 +139,8 @@ static const char *const ssr_cols[3] = {"models/ssr_train", "models/ssr_w", "mod
 
 static int an_alloc(an_t *a) {
     const long NU = a->nu, NK = a->nk, NFC = a->nfc, T = a->nfc * a->kmax * a->nc;
-    size_t nd = (size_t)(a->ng > 0 ? a->ng : 1) + NK * (3 + 4 * NFC) + 3 * NFC + 6 * T + 3 * a->kmax;
+    size_t nd =
+        (size_t)(a->ng > 0 ? a->ng : 1) + NK * (3 + 4 * NFC) + 3 * NFC + 6 * T + 3 * a->kmax;
     size_t ni = (size_t)NU * (3 + 2 * NK) + NK;
     double *d = malloc(sizeof(double) * nd);
     int32_t *i32 = malloc(sizeof(int32_t) * (ni ? ni : 1));
@@ -143,7 +149,8 @@ static int an_alloc(an_t *a) {
         free(d), free(i32);
         return ms_err_set(MS_ENOMEM, "cluster analysis: out of memory");
     }
-    for (size_t e = 0; e < nd; e++) d[e] = NAN;
+    for (size_t e = 0; e < nd; e++)
+        d[e] = NAN;
     a->gs = d;
     d += a->ng > 0 ? a->ng : 1;
     a->base = d, d += NK;
@@ -156,15 +163,18 @@ static int an_alloc(an_t *a) {
     a->cl_train = d, d += NFC;
     a->cl_w = d, d += NFC;
     a->cl_g = d, d += NFC;
-    for (int t = 0; t < 6; t++) a->abl[t] = d, d += T;
-    for (int t = 0; t < 3; t++) a->ssr[t] = d, d += a->kmax;
+    for (int t = 0; t < 6; t++)
+        a->abl[t] = d, d += T;
+    for (int t = 0; t < 3; t++)
+        a->ssr[t] = d, d += a->kmax;
     a->part_train = i32;
     a->part_w = i32 + NU;
     a->part_g = i32 + 2 * NU;
     a->pc_w = i32 + 3 * NU;
     a->pc_g = a->pc_w + NK * NU;
     a->curve_k = a->pc_g + NK * NU;
-    for (size_t e = 0; e < ni; e++) i32[e] = -1;
+    for (size_t e = 0; e < ni; e++)
+        i32[e] = -1;
     return 0;
 }
 
@@ -207,8 +217,8 @@ static int bsgc_both(an_t *a, int k, int32_t *uw, int32_t *ug) {
 
 /* Adds the ablations of every labelled layer of a partition with k clusters
  * to the list; the tables go to on/off (NFC, KMAX, NC). */
-static int add_ablations(const an_t *a, const int32_t *units, int k, uint32_t layers,
-                         double *on, double *off, ms_ablation_t *list, int n) {
+static int add_ablations(const an_t *a, const int32_t *units, int k, uint32_t layers, double *on,
+                         double *off, ms_ablation_t *list, int n) {
     for (int l = 0; l < a->nfc; l++) {
         if (!(layers >> l & 1u) || !layer_labelled(units, a->in_off, a->out_off, &a->L, l))
             continue;
@@ -310,8 +320,10 @@ int ms_cluster_analyse(ms_ctx_t *ctx, int m, char *reason) {
     if (!rc) rc = ms_results_write(res, "models/cl_train", m, -1, a.cl_train);
     if (!rc) rc = ms_results_write(res, "models/cl_w", m, -1, a.cl_w);
     if (!rc) rc = ms_results_write(res, "models/cl_g", m, -1, a.cl_g);
-    for (int t = 0; t < 6 && !rc; t++) rc = ms_results_write(res, abl_cols[t], m, -1, a.abl[t]);
-    for (int t = 0; t < 3 && !rc; t++) rc = ms_results_write(res, ssr_cols[t], m, -1, a.ssr[t]);
+    for (int t = 0; t < 6 && !rc; t++)
+        rc = ms_results_write(res, abl_cols[t], m, -1, a.abl[t]);
+    for (int t = 0; t < 3 && !rc; t++)
+        rc = ms_results_write(res, ssr_cols[t], m, -1, a.ssr[t]);
     if (!rc && ctx->verbose) {
         ms_message("model %d: clusterability of the trained partition %.4f; BSGC at k = %d: "
                    "weights %.4f, gradients %.4f",

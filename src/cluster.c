@@ -84,8 +84,8 @@ double ms_clusterability(const float *w, int O, int NI, const int32_t *row, cons
     return tot > 0.0 ? in / tot : NAN;
 }
 
-double ms_clusterability_grad(const float *w, int O, int NI, const int32_t *row,
-                              const int32_t *col, double scale, float *grad) {
+double ms_clusterability_grad(const float *w, int O, int NI, const int32_t *row, const int32_t *col,
+                              double scale, float *grad) {
     double in, tot;
     block_sums(w, O, NI, row, col, &in, &tot);
     if (!(tot > 0.0)) return NAN;
@@ -107,7 +107,8 @@ double ms_part_size_baseline(int O, int NI, const int32_t *row, const int32_t *c
     long pairs = 0;
     for (int o = 0; o < O; o++) {
         if (row[o] < 0) continue;
-        for (int i = 0; i < NI; i++) pairs += col[i] == row[o];
+        for (int i = 0; i < NI; i++)
+            pairs += col[i] == row[o];
     }
     return (double)pairs / ((double)O * NI);
 }
@@ -130,10 +131,12 @@ static void kmeanspp(const double *x, int N, int DK, int k, ms_rng_t *r, double 
                      double *dist) {
     int first = (int)ms_rng_below(r, (uint32_t)N);
     memcpy(cent, x + (size_t)first * DK, sizeof(double) * DK);
-    for (int i = 0; i < N; i++) dist[i] = sqdist(x + (size_t)i * DK, cent, DK);
+    for (int i = 0; i < N; i++)
+        dist[i] = sqdist(x + (size_t)i * DK, cent, DK);
     for (int c = 1; c < k; c++) {
         double total = 0.0;
-        for (int i = 0; i < N; i++) total += dist[i];
+        for (int i = 0; i < N; i++)
+            total += dist[i];
         int pick = -1;
         if (total > 0.0) {
             const double u = ms_rng_double(r) * total;
@@ -168,7 +171,8 @@ static void update_centres(const double *x, int N, int DK, int k, int32_t *lab, 
         for (int i = 0; i < N; i++) {
             double *cc = cent + (size_t)lab[i] * DK;
             const double *xi = x + (size_t)i * DK;
-            for (int j = 0; j < DK; j++) cc[j] += xi[j];
+            for (int j = 0; j < DK; j++)
+                cc[j] += xi[j];
             count[lab[i]]++;
         }
         int empty = -1;
@@ -177,7 +181,8 @@ static void update_centres(const double *x, int N, int DK, int k, int32_t *lab, 
                 if (empty < 0) empty = c;
                 continue;
             }
-            for (int j = 0; j < DK; j++) cent[(size_t)c * DK + j] /= count[c];
+            for (int j = 0; j < DK; j++)
+                cent[(size_t)c * DK + j] /= count[c];
         }
         if (empty < 0) return;
         /* Move the farthest point of a cluster with more than one point. */
@@ -193,7 +198,8 @@ static void update_centres(const double *x, int N, int DK, int k, int32_t *lab, 
 /* One Lloyd run from the centres in cent; returns the inertia. */
 static double lloyd(const double *x, int N, int DK, int k, int32_t *lab, double *cent, int *count,
                     double *dist) {
-    for (int i = 0; i < N; i++) lab[i] = -1;
+    for (int i = 0; i < N; i++)
+        lab[i] = -1;
     for (int it = 0; it < KMEANS_MAX_ITER; it++) {
         int moved = 0;
         for (int i = 0; i < N; i++) {
@@ -218,15 +224,17 @@ static double lloyd(const double *x, int N, int DK, int k, int32_t *lab, double 
         update_centres(x, N, DK, k, lab, cent, count, dist);
     }
     double inertia = 0.0;
-    for (int i = 0; i < N; i++) inertia += sqdist(x + (size_t)i * DK, cent + (size_t)lab[i] * DK, DK);
+    for (int i = 0; i < N; i++)
+        inertia += sqdist(x + (size_t)i * DK, cent + (size_t)lab[i] * DK, DK);
     return inertia;
 }
 
 int ms_kmeans(const double *x, int N, int DK, int k, int restarts, uint64_t seed, uint32_t sub,
               int32_t *lab, double *inertia) {
     if (N < 1 || DK < 1 || k < 1 || restarts < 1)
-        return ms_err_set(MS_EINVAL, "k-means: %d points of %d coordinates into %d clusters, %d "
-                                     "restarts",
+        return ms_err_set(MS_EINVAL,
+                          "k-means: %d points of %d coordinates into %d clusters, %d "
+                          "restarts",
                           N, DK, k, restarts);
     double *cent = malloc(sizeof(double) * ((size_t)k * DK + N));
     int32_t *cur = malloc(sizeof(int32_t) * (size_t)N);
@@ -262,11 +270,13 @@ static void hungarian(const double *cost, int n, int *assign, double *work, int 
     double *u = work, *v = work + (n + 1), *minv = work + 2 * (n + 1);
     int *p = iwork, *way = iwork + (n + 1);
     char *used = (char *)(work + 3 * (n + 1));
-    for (int i = 0; i <= n; i++) u[i] = v[i] = 0.0, p[i] = way[i] = 0;
+    for (int i = 0; i <= n; i++)
+        u[i] = v[i] = 0.0, p[i] = way[i] = 0;
     for (int i = 1; i <= n; i++) {
         p[0] = i;
         int j0 = 0;
-        for (int j = 0; j <= n; j++) minv[j] = INFINITY, used[j] = 0;
+        for (int j = 0; j <= n; j++)
+            minv[j] = INFINITY, used[j] = 0;
         do {
             used[j0] = 1;
             const int i0 = p[j0];
@@ -306,8 +316,8 @@ int ms_bsgc(const double *M, int O, int NI, int k, int restarts, uint64_t seed, 
             const int32_t *fixed_col, int32_t *row, int32_t *col) {
     const int R = O < NI ? O : NI;
     if (k < 1 || k > R)
-        return ms_err_set(MS_EINVAL, "BSGC: %d clusters of a %d x %d matrix (at most %d)", k, O,
-                          NI, R);
+        return ms_err_set(MS_EINVAL, "BSGC: %d clusters of a %d x %d matrix (at most %d)", k, O, NI,
+                          R);
     const size_t nA = (size_t)O * NI;
     /* One allocation: A, At (overwritten by dgesdd), U, VT, s, du, dv, the
      * k-means points, the block masses, the Hungarian work. */
@@ -328,8 +338,10 @@ int ms_bsgc(const double *M, int O, int NI, int k, int restarts, uint64_t seed, 
     int *assign = iw + 2 * (k + 1);
     int rc = 0;
 
-    for (size_t e = 0; e < nA; e++) A[e] = fabs(M[e]);
-    for (int j = 0; j < NI; j++) dv[j] = 0.0;
+    for (size_t e = 0; e < nA; e++)
+        A[e] = fabs(M[e]);
+    for (int j = 0; j < NI; j++)
+        dv[j] = 0.0;
     for (int i = 0; i < O; i++) {
         double sum = 0.0;
         for (int j = 0; j < NI; j++) {
@@ -338,15 +350,18 @@ int ms_bsgc(const double *M, int O, int NI, int k, int restarts, uint64_t seed, 
         }
         du[i] = sum;
     }
-    for (int i = 0; i < O; i++) du[i] = du[i] > 0.0 ? 1.0 / sqrt(du[i]) : 0.0;
-    for (int j = 0; j < NI; j++) dv[j] = dv[j] > 0.0 ? 1.0 / sqrt(dv[j]) : 0.0;
     for (int i = 0; i < O; i++)
-        for (int j = 0; j < NI; j++) At[(size_t)i * NI + j] = du[i] * A[(size_t)i * NI + j] * dv[j];
+        du[i] = du[i] > 0.0 ? 1.0 / sqrt(du[i]) : 0.0;
+    for (int j = 0; j < NI; j++)
+        dv[j] = dv[j] > 0.0 ? 1.0 / sqrt(dv[j]) : 0.0;
+    for (int i = 0; i < O; i++)
+        for (int j = 0; j < NI; j++)
+            At[(size_t)i * NI + j] = du[i] * A[(size_t)i * NI + j] * dv[j];
 
     lapack_int info = LAPACKE_dgesdd(LAPACK_ROW_MAJOR, 'S', O, NI, At, NI, s, U, R, VT, NI);
     if (info != 0) {
-        rc = ms_err_set(MS_ENUMERIC, "BSGC: the SVD of a %d x %d matrix failed (LAPACK info %d)",
-                        O, NI, (int)info);
+        rc = ms_err_set(MS_ENUMERIC, "BSGC: the SVD of a %d x %d matrix failed (LAPACK info %d)", O,
+                        NI, (int)info);
         goto done;
     }
     /* Fix each singular pair's sign: the largest-magnitude entry of the left
@@ -356,8 +371,10 @@ int ms_bsgc(const double *M, int O, int NI, int k, int restarts, uint64_t seed, 
         for (int i = 1; i < O; i++)
             if (fabs(U[(size_t)i * R + c]) > fabs(U[(size_t)arg * R + c])) arg = i;
         if (U[(size_t)arg * R + c] < 0.0) {
-            for (int i = 0; i < O; i++) U[(size_t)i * R + c] = -U[(size_t)i * R + c];
-            for (int j = 0; j < NI; j++) VT[(size_t)c * NI + j] = -VT[(size_t)c * NI + j];
+            for (int i = 0; i < O; i++)
+                U[(size_t)i * R + c] = -U[(size_t)i * R + c];
+            for (int j = 0; j < NI; j++)
+                VT[(size_t)c * NI + j] = -VT[(size_t)c * NI + j];
         }
     }
 
@@ -366,11 +383,13 @@ int ms_bsgc(const double *M, int O, int NI, int k, int restarts, uint64_t seed, 
         memcpy(col, fixed_col, sizeof(int32_t) * (size_t)NI);
     } else {
         for (int j = 0; j < NI; j++)
-            for (int c = 0; c < k; c++) pts[(size_t)j * k + c] = VT[(size_t)c * NI + j];
+            for (int c = 0; c < k; c++)
+                pts[(size_t)j * k + c] = VT[(size_t)c * NI + j];
         if ((rc = ms_kmeans(pts, NI, k, k, restarts, seed, sub, raw, NULL))) goto done;
         /* Renumber by first appearance. */
         int *first = iw; /* k entries */
-        for (int c = 0; c < k; c++) first[c] = -1;
+        for (int c = 0; c < k; c++)
+            first[c] = -1;
         int next = 0;
         for (int j = 0; j < NI; j++) {
             if (first[raw[j]] < 0) first[raw[j]] = next++;
@@ -380,17 +399,21 @@ int ms_bsgc(const double *M, int O, int NI, int k, int restarts, uint64_t seed, 
 
     /* Row clusters, matched to the column clusters by the largest block mass. */
     for (int i = 0; i < O; i++)
-        for (int c = 0; c < k; c++) pts[(size_t)i * k + c] = U[(size_t)i * R + c];
+        for (int c = 0; c < k; c++)
+            pts[(size_t)i * k + c] = U[(size_t)i * R + c];
     if ((rc = ms_kmeans(pts, O, k, k, restarts, seed, sub + 1, raw, NULL))) goto done;
-    for (size_t e = 0; e < (size_t)k * k; e++) mass[e] = 0.0;
+    for (size_t e = 0; e < (size_t)k * k; e++)
+        mass[e] = 0.0;
     for (int i = 0; i < O; i++) {
         double *mr = mass + (size_t)raw[i] * k;
         for (int j = 0; j < NI; j++)
             if (col[j] >= 0 && col[j] < k) mr[col[j]] += A[(size_t)i * NI + j];
     }
-    for (size_t e = 0; e < (size_t)k * k; e++) mass[e] = -mass[e];
+    for (size_t e = 0; e < (size_t)k * k; e++)
+        mass[e] = -mass[e];
     hungarian(mass, k, assign, hw, iw);
-    for (int i = 0; i < O; i++) row[i] = assign[raw[i]];
+    for (int i = 0; i < O; i++)
+        row[i] = assign[raw[i]];
 done:
     free(buf), free(raw), free(iw);
     return rc;
@@ -402,7 +425,8 @@ int ms_bsgc_layers(const ms_layout_t *L, const float *params, const double *gs, 
     long in_off[MS_MAX_FC], out_off[MS_MAX_FC], gs_off[MS_MAX_FC];
     const long nu = ms_units_layout(L, in_off, out_off);
     ms_gradsim_layout(L, gs_mask, gs_off);
-    for (long u = 0; u < nu; u++) units[u] = -1;
+    for (long u = 0; u < nu; u++)
+        units[u] = -1;
     uint32_t did = 0;
     double *M = NULL;
     size_t cap = 0;
@@ -425,7 +449,8 @@ int ms_bsgc_layers(const ms_layout_t *L, const float *params, const double *gs, 
             memcpy(M, gs + gs_off[l], sizeof(double) * n);
         } else {
             const float *w = params + L->t[L->fc_weight[l]].off;
-            for (size_t e = 0; e < n; e++) M[e] = w[e];
+            for (size_t e = 0; e < n; e++)
+                M[e] = w[e];
         }
         /* Chained: the previous layer's output clusters are this layer's input clusters. */
         const int32_t *fixed = (l > 0 && (did >> (l - 1) & 1u)) ? units + out_off[l - 1] : NULL;
@@ -442,7 +467,8 @@ int ms_bsgc_layers(const ms_layout_t *L, const float *params, const double *gs, 
 
 int ms_gradsim_add(double *S, const float *g, int O, int D) {
     double n2 = 0.0;
-    for (size_t e = 0; e < (size_t)O * D; e++) n2 += (double)g[e] * g[e];
+    for (size_t e = 0; e < (size_t)O * D; e++)
+        n2 += (double)g[e] * g[e];
     if (!(n2 > 0.0)) return 0;
     const double inv = 1.0 / n2; /* ghat^T ghat = g^T g / ||g||^2 */
     for (int o = 0; o < O; o++) {
@@ -450,7 +476,8 @@ int ms_gradsim_add(double *S, const float *g, int O, int D) {
         for (int i = 0; i < D; i++) {
             const double a = (double)gr[i] * inv;
             double *Si = S + (size_t)i * D;
-            for (int j = i; j < D; j++) Si[j] += a * (double)gr[j];
+            for (int j = i; j < D; j++)
+                Si[j] += a * (double)gr[j];
         }
     }
     return 1;
@@ -458,7 +485,8 @@ int ms_gradsim_add(double *S, const float *g, int O, int D) {
 
 void ms_gradsim_symmetrize(double *S, int D) {
     for (int i = 0; i < D; i++)
-        for (int j = 0; j < i; j++) S[(size_t)i * D + j] = S[(size_t)j * D + i];
+        for (int j = 0; j < i; j++)
+            S[(size_t)i * D + j] = S[(size_t)j * D + i];
 }
 
 /* ---- training hooks ---------------------------------------------------------------------- */
@@ -494,11 +522,10 @@ static int hook_after_backward(void *vctx, ms_trainer_t *tr, long step, double *
             const int O = L->arch.fc_out[l], NI = L->fc_in[l];
             const size_t off = L->t[L->fc_weight[l]].off;
             const int32_t *row = ct->units + ct->out_off[l], *col = ct->units + ct->in_off[l];
-            const double f =
-                s->lambda > 0.0f
-                    ? ms_clusterability_grad(tr->params + off, O, NI, row, col, -(double)s->lambda,
-                                             tr->grad + off)
-                    : ms_clusterability(tr->params + off, O, NI, row, col);
+            const double f = s->lambda > 0.0f
+                                 ? ms_clusterability_grad(tr->params + off, O, NI, row, col,
+                                                          -(double)s->lambda, tr->grad + off)
+                                 : ms_clusterability(tr->params + off, O, NI, row, col);
             sum += f;
             term -= (double)s->lambda * f;
             n++;
@@ -509,8 +536,8 @@ static int hook_after_backward(void *vctx, ms_trainer_t *tr, long step, double *
     for (int l = 0; l < L->arch.n_fc; l++) {
         if (ct->gs_off[l] < 0) continue;
         const size_t off = L->t[L->fc_weight[l]].off;
-        ct->gs_steps[l] += ms_gradsim_add(ct->gs + ct->gs_off[l], tr->grad + off,
-                                          L->arch.fc_out[l], L->fc_in[l]);
+        ct->gs_steps[l] +=
+            ms_gradsim_add(ct->gs + ct->gs_off[l], tr->grad + off, L->arch.fc_out[l], L->fc_in[l]);
     }
     return ct->chain.after_backward
                ? ct->chain.after_backward(ct->chain.ctx, tr, step, loss_term, curve)
@@ -550,7 +577,8 @@ int ms_cluster_train_init(ms_cluster_train_t *ct, const ms_settings_t *s, const 
         ms_cluster_train_free(ct);
         return ms_err_set(MS_ENOMEM, "clusterability training: out of memory");
     }
-    for (long u = 0; u < ct->nu; u++) ct->units[u] = -1;
+    for (long u = 0; u < ct->nu; u++)
+        ct->units[u] = -1;
     if (s->partition == MS_PART_BLOCKS && s->reg_layers) {
         for (int l = 0; l < L->arch.n_fc; l++) {
             if (!(s->reg_layers >> l & 1u)) continue;

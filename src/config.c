@@ -494,8 +494,9 @@ static const key_def_t key_table[N_KEYS] = {
          .type = T_LAYERS,
          .def = "fc2, fc3",
          .flags = F_NONE_OK,
-         .doc =
-             "fc layers chained in the BSGC analysis (the default keeps only layers that exist)."},
+         .doc = "fc layers clustered by BSGC in the analysis, chained: where fc(l+1) follows "
+                "fc(l), its input clusters are fc(l)'s output clusters (the default keeps only "
+                "layers that exist)."},
     [K_CURVE_K] = {.section = S_CLUSTER,
                    .name = "curve_k",
                    .type = T_INTS,

@@ -54,7 +54,8 @@ static void test_hand_built(void) {
     ms_split_t s;
     hand_net(&a, &p, &s);
     int32_t row[10], col[10];
-    for (int i = 0; i < 10; i++) col[i] = cl[i], row[9 - i] = cl[i];
+    for (int i = 0; i < 10; i++)
+        col[i] = cl[i], row[9 - i] = cl[i];
     double on[3 * 10], off[3 * 10];
     ms_ablation_t ab = {.layer = 1, .k = 3, .row = row, .col = col, .on = on, .off = off};
     for (int batch = 7; batch <= 64; batch += 57) {
@@ -77,8 +78,17 @@ static void test_hand_built(void) {
 
 /* Brute force: zero the weights explicitly and evaluate the whole network. */
 static void test_against_explicit_zeroing(void) {
-    ms_arch_t a = {.in_c = 2, .in_h = 8, .in_w = 8, .n_conv = 1, .conv_c = {4}, .conv_k = 3,
-                   .conv_pad = 1, .conv_bias = 1, .n_fc = 3, .fc_out = {12, 12, 10}, .fc_bias = 1};
+    ms_arch_t a = {.in_c = 2,
+                   .in_h = 8,
+                   .in_w = 8,
+                   .n_conv = 1,
+                   .conv_c = {4},
+                   .conv_k = 3,
+                   .conv_pad = 1,
+                   .conv_bias = 1,
+                   .n_fc = 3,
+                   .fc_out = {12, 12, 10},
+                   .fc_bias = 1};
     ms_layout_t L;
     CHECK_OK(ms_layout_init(&L, &a));
     float *p = malloc(sizeof(float) * L.n_params), *q = malloc(sizeof(float) * L.n_params);
@@ -91,19 +101,25 @@ static void test_against_explicit_zeroing(void) {
     for (int i = 0; i < 300; i++) {
         s.y[i] = (uint8_t)(i % 10);
         s.class_count[i % 10]++;
-        for (int e = 0; e < 128; e++) s.x[i * 128 + e] = ms_rng_float(&r) + (e % 10 == s.y[i]);
+        for (int e = 0; e < 128; e++)
+            s.x[i * 128 + e] = ms_rng_float(&r) + (e % 10 == s.y[i]);
     }
     /* fc1 (256 -> 12) and fc2 (12 -> 12), k = 3, random labels with a -1. */
     long in_off[MS_MAX_FC], out_off[MS_MAX_FC];
     const long NU = ms_units_layout(&L, in_off, out_off);
     int32_t *u = malloc(sizeof(int32_t) * NU);
-    for (long i = 0; i < NU; i++) u[i] = (int32_t)ms_rng_below(&r, 3);
+    for (long i = 0; i < NU; i++)
+        u[i] = (int32_t)ms_rng_below(&r, 3);
     u[out_off[1] + 4] = -1;
     double on[2][3 * 10], off[2][3 * 10];
     ms_ablation_t ab[2];
     for (int l = 0; l < 2; l++)
-        ab[l] = (ms_ablation_t){.layer = l, .k = 3, .row = u + out_off[l], .col = u + in_off[l],
-                                .on = on[l], .off = off[l]};
+        ab[l] = (ms_ablation_t){.layer = l,
+                                .k = 3,
+                                .row = u + out_off[l],
+                                .col = u + in_off[l],
+                                .on = on[l],
+                                .off = off[l]};
     CHECK_OK(ms_ablate(&a, p, &s, 64, ab, 2));
     ms_net_t net;
     CHECK_OK(ms_net_init(&net, &a, 50, 0));
@@ -124,8 +140,8 @@ static void test_against_explicit_zeroing(void) {
                 ms_evaluate(&net, q, &s, -1, cw, NULL);
                 const double *got = (mode == 0 ? on[l] : off[l]) + c * 10;
                 for (int j = 0; j < 10; j++)
-                    CHECK_MSG(got[j] == cw[j], "fc%d cluster %d %s class %d: %.4f vs %.4f", l + 1, c,
-                              mode ? "OFF" : "ON", j, got[j], cw[j]);
+                    CHECK_MSG(got[j] == cw[j], "fc%d cluster %d %s class %d: %.4f vs %.4f", l + 1,
+                              c, mode ? "OFF" : "ON", j, got[j], cw[j]);
             }
     }
     ms_net_free(&net);
@@ -135,21 +151,31 @@ static void test_against_explicit_zeroing(void) {
 /* The paper CNN: conv 3 -> 16 (448 parameters), fc 4096 -> 64 -> 64 -> 64 -> 10
  * without bias: 271424 parameters. */
 static void test_search_space_paper(void) {
-    ms_arch_t a = {.in_c = 3, .in_h = 32, .in_w = 32, .n_conv = 1, .conv_c = {16}, .conv_k = 3,
-                   .conv_pad = 1, .conv_bias = 1, .n_fc = 4, .fc_out = {64, 64, 64, 10}};
+    ms_arch_t a = {.in_c = 3,
+                   .in_h = 32,
+                   .in_w = 32,
+                   .n_conv = 1,
+                   .conv_c = {16},
+                   .conv_k = 3,
+                   .conv_pad = 1,
+                   .conv_bias = 1,
+                   .n_fc = 4,
+                   .fc_out = {64, 64, 64, 10}};
     ms_layout_t L;
     CHECK_OK(ms_layout_init(&L, &a));
     CHECK_EQ_INT(L.n_params, 271424);
     long in_off[MS_MAX_FC], out_off[MS_MAX_FC];
     const long NU = ms_units_layout(&L, in_off, out_off);
     int32_t *u = malloc(sizeof(int32_t) * NU);
-    for (long i = 0; i < NU; i++) u[i] = -1;
+    for (long i = 0; i < NU; i++)
+        u[i] = -1;
     /* Blocks k = 4 on fc2: fc1's 16 rows (x 4096), fc2's 16 x 16 block, fc3's
      * 16 columns (x 64 rows), fc4 whole (640), conv whole (448). */
     ms_part_blocks(64, 4, u + in_off[1]);
     ms_part_blocks(64, 4, u + out_off[1]);
     const double path1 = 448 + 16 * 4096 + 16 * 16 + 64 * 16 + 640;
-    for (int c = 0; c < 4; c++) CHECK_NEAR(ms_search_space_reduction(&L, u, c), 1 - path1 / 271424, 1e-15);
+    for (int c = 0; c < 4; c++)
+        CHECK_NEAR(ms_search_space_reduction(&L, u, c), 1 - path1 / 271424, 1e-15);
     /* Chained over fc2 and fc3 (fc3's inputs = fc2's outputs): fc3 keeps
      * 16 x 16, fc4 keeps 10 x 16 (the seed's 5b count, which left fc3 out). */
     ms_part_blocks(64, 4, u + in_off[2]);
@@ -176,7 +202,8 @@ static void test_search_space_bias(void) {
     long in_off[MS_MAX_FC], out_off[MS_MAX_FC];
     int32_t u[4 + 6 + 6 + 10];
     ms_units_layout(&L, in_off, out_off);
-    for (int i = 0; i < 26; i++) u[i] = -1;
+    for (int i = 0; i < 26; i++)
+        u[i] = -1;
     /* fc1 partition: outputs {0, 1} in cluster 0; inputs {0} in cluster 0. */
     const int32_t rows[6] = {0, 0, 1, 1, 1, 1}, cols[4] = {0, 1, 1, 1};
     memcpy(u + out_off[0], rows, sizeof rows);

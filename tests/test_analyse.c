@@ -54,8 +54,8 @@ static int run_grid(const char *name, const char *cluster, const char *out, int 
              name, dir, cluster);
     snprintf(path, sizeof path, "%s/%s.ini", dir, name);
     write_file(path, text);
-    ms_run_opts_t o = {.grid_path = path, .output = out, .quiet = 1, .threads = threads,
-                       .retries = -1};
+    ms_run_opts_t o = {
+        .grid_path = path, .output = out, .quiet = 1, .threads = threads, .retries = -1};
     return ms_sweep_run(&o);
 }
 
@@ -81,7 +81,8 @@ static double brute_cl(const float *w, int O, int NI, const int32_t *row, const 
 
 static int count_label(const int32_t *lab, int n, int c) {
     int k = 0;
-    for (int i = 0; i < n; i++) k += lab[i] == c;
+    for (int i = 0; i < n; i++)
+        k += lab[i] == c;
     return k;
 }
 
@@ -110,7 +111,8 @@ static void test_blocks_sweep(void) {
     CHECK_EQ_INT(d->NK, 2);
     int8_t st[4];
     CHECK_OK(ms_results_read_all(r, "models/status_analyse", st));
-    for (int m = 0; m < 4; m++) CHECK_EQ_INT(st[m], MS_ST_DONE);
+    for (int m = 0; m < 4; m++)
+        CHECK_EQ_INT(st[m], MS_ST_DONE);
     for (int m = 0; m < 4; m++) {
         const int k = m % 2 ? 3 : 2;
         const double lambda = m < 2 ? 0 : 5;
@@ -128,7 +130,8 @@ static void test_blocks_sweep(void) {
         /* The per-step curve: the clusterability during training, finite for
          * every step; the regularised model ends more clusterable. */
         float *extra = read_row(r, "models/train_extra", m);
-        for (long t = 0; t < d->S; t++) CHECK(extra[t] >= 0 && extra[t] <= 1);
+        for (long t = 0; t < d->S; t++)
+            CHECK(extra[t] >= 0 && extra[t] <= 1);
         if (lambda > 0) CHECK(extra[d->S - 1] > extra[0] + 0.05);
         /* The curve: k values, baseline, clusterability recomputed from labels. */
         int32_t *ck = read_row(r, "models/cl_curve_k", m);
@@ -136,7 +139,8 @@ static void test_blocks_sweep(void) {
         double *cw = read_row(r, "models/cl_curve_w", m), *cg = read_row(r, "models/cl_curve_g", m);
         double *cwm = read_row(r, "models/cl_curve_w_mean", m);
         double *sbw = read_row(r, "models/cl_curve_w_sizebase", m);
-        int32_t *pcw = read_row(r, "models/part_curve_w", m), *pcg = read_row(r, "models/part_curve_g", m);
+        int32_t *pcw = read_row(r, "models/part_curve_w", m),
+                *pcg = read_row(r, "models/part_curve_g", m);
         for (int ki = 0; ki < 2; ki++) {
             const int kk = ki ? 4 : 2;
             CHECK_EQ_INT(ck[ki], kk);
@@ -148,9 +152,11 @@ static void test_blocks_sweep(void) {
             CHECK_NEAR(cwm[ki], (cw[ki * 3 + 1] + cw[ki * 3 + 2]) / 2, 1e-15);
             /* Chained: fc3's input clusters are fc2's output clusters. */
             CHECK(memcmp(u + IN3, u + OUT2, 32 * sizeof(int32_t)) == 0);
-            for (int c = 0; c < kk; c++) CHECK(count_label(u + OUT2, 32, c) > 0);
+            for (int c = 0; c < kk; c++)
+                CHECK(count_label(u + OUT2, 32, c) > 0);
             double pairs = 0;
-            for (int c = 0; c < kk; c++) pairs += count_label(u + OUT2, 32, c) * count_label(u + IN2, 32, c);
+            for (int c = 0; c < kk; c++)
+                pairs += count_label(u + OUT2, 32, c) * count_label(u + IN2, 32, c);
             CHECK_NEAR(sbw[ki * 3 + 1], pairs / (32.0 * 32.0), 1e-15);
             /* Gradient basis: fc2 only (the only gradsim layer). */
             CHECK_NEAR(cg[ki * 3 + 1], brute_cl(w2, 32, 32, ug + OUT2, ug + IN2), 1e-12);
@@ -160,16 +166,19 @@ static void test_blocks_sweep(void) {
         /* The model's k: part_w at k = 2 is the curve's k = 2 partition. */
         int32_t *pw = read_row(r, "models/part_w", m);
         if (k == 2) CHECK(memcmp(pw, pcw, NU * sizeof(int32_t)) == 0);
-        for (int o = 0; o < 32; o++) CHECK(pw[OUT2 + o] >= 0 && pw[OUT2 + o] < k);
+        for (int o = 0; o < 32; o++)
+            CHECK(pw[OUT2 + o] >= 0 && pw[OUT2 + o] < k);
         /* Ablation: finite for c < k on the partition's layers, NaN padding. */
-        double *on = read_row(r, "models/ablate_train_on", m), *off = read_row(r, "models/ablate_train_off", m);
+        double *on = read_row(r, "models/ablate_train_on", m),
+               *off = read_row(r, "models/ablate_train_off", m);
         double *won = read_row(r, "models/ablate_w_on", m);
         for (int l = 0; l < 3; l++)
             for (int c = 0; c < 3; c++)
                 for (int j = 0; j < 10; j++) {
                     const size_t e = ((size_t)l * 3 + c) * 10 + j;
                     const int want = l == 1 && c < k;
-                    CHECK(want ? (on[e] >= 0 && on[e] <= 1 && off[e] >= 0 && off[e] <= 1) : (isnan(on[e]) && isnan(off[e])));
+                    CHECK(want ? (on[e] >= 0 && on[e] <= 1 && off[e] >= 0 && off[e] <= 1)
+                               : (isnan(on[e]) && isnan(off[e])));
                     const int want_w = (l == 1 || l == 2) && c < k;
                     CHECK(want_w ? !isnan(won[e]) : isnan(won[e]));
                 }
@@ -192,7 +201,8 @@ static void test_blocks_sweep(void) {
         double *gs = read_row(r, "models/gradsim", m), tr = 0;
         for (int i = 0; i < 32; i++) {
             tr += gs[i * 32 + i];
-            for (int j = 0; j < 32; j++) CHECK(gs[i * 32 + j] == gs[j * 32 + i]);
+            for (int j = 0; j < 32; j++)
+                CHECK(gs[i * 32 + j] == gs[j * 32 + i]);
         }
         CHECK_NEAR(tr, 20, 1e-9);
         /* Thread-count independence: every cluster column bitwise equal. */
@@ -200,7 +210,8 @@ static void test_blocks_sweep(void) {
             static const size_t size[] = {4, 8, 1, 1, 4, 8, MS_STR_LEN};
             size_t n = (size_t)ms_results_row_elems(r, c) * size[c->dtype];
             void *a = read_row(r, c->path, m), *b = read_row(r2, c->path, m);
-            CHECK_MSG(memcmp(a, b, n) == 0, "%s of model %d differs between 1 and 2 threads", c->path, m);
+            CHECK_MSG(memcmp(a, b, n) == 0, "%s of model %d differs between 1 and 2 threads",
+                      c->path, m);
             free(a), free(b);
         }
         free(p), free(pt), free(cltr), free(extra), free(ck), free(base), free(cw), free(cg);
@@ -215,22 +226,26 @@ static void test_blocks_sweep(void) {
 static void test_spectral_sweep(void) {
     char out[1200];
     snprintf(out, sizeof out, "%s/spectral.h5", dir);
-    CHECK_EQ_INT(run_grid("spectral",
-                          "lambda = 2\nk = 2\nlayers = fc2\npartition = spectral\nwarmup_epochs = 1\n"
-                          "curve_k = 2\nbsgc_layers = fc2\nablate = false\n",
-                          out, 0),
-                 0);
+    CHECK_EQ_INT(
+        run_grid("spectral",
+                 "lambda = 2\nk = 2\nlayers = fc2\npartition = spectral\nwarmup_epochs = 1\n"
+                 "curve_k = 2\nbsgc_layers = fc2\nablate = false\n",
+                 out, 0),
+        0);
     ms_results_t *r = NULL;
     CHECK_OK(ms_results_open(&r, out, MPI_COMM_SELF, 0));
     if (!r) return;
     const ms_dims_t *d = ms_results_dims(r);
     float *extra = read_row(r, "models/train_extra", 0);
-    for (long t = 0; t < d->S; t++) CHECK(t < d->S / 2 ? isnan(extra[t]) : extra[t] >= 0 && extra[t] <= 1);
+    for (long t = 0; t < d->S; t++)
+        CHECK(t < d->S / 2 ? isnan(extra[t]) : extra[t] >= 0 && extra[t] <= 1);
     int32_t *pt = read_row(r, "models/part_train", 0);
-    for (int i = 0; i < 32; i++) CHECK(pt[IN2 + i] >= 0 && pt[IN2 + i] < 2 && pt[OUT2 + i] >= 0 && pt[OUT2 + i] < 2);
+    for (int i = 0; i < 32; i++)
+        CHECK(pt[IN2 + i] >= 0 && pt[IN2 + i] < 2 && pt[OUT2 + i] >= 0 && pt[OUT2 + i] < 2);
     CHECK_EQ_INT(count_label(pt, NU, -1), NU - 64);
     double *on = read_row(r, "models/ablate_train_on", 0);
-    for (long e = 0; e < 3 * 2 * 10; e++) CHECK(isnan(on[e])); /* ablate = false */
+    for (long e = 0; e < 3 * 2 * 10; e++)
+        CHECK(isnan(on[e])); /* ablate = false */
     free(extra), free(pt), free(on);
     ms_results_close(r);
 }
@@ -276,14 +291,16 @@ static void test_sweep_files(void) {
      * batch 64, 10 epochs, lambda 0 and 20, k = 4 blocks on fc2, BSGC/gradients on fc2, fc3. */
     CHECK(s->data.kind == MS_DATA_CIFAR10 && s->data.norm == MS_NORM_UNIT);
     CHECK_EQ_INT(s->arch.in_c * 10000 + s->arch.in_h * 100 + s->arch.in_w, 33232);
-    CHECK(s->arch.n_conv == 1 && s->arch.conv_c[0] == 16 && s->arch.conv_k == 3 && s->arch.conv_pad == 1);
+    CHECK(s->arch.n_conv == 1 && s->arch.conv_c[0] == 16 && s->arch.conv_k == 3 &&
+          s->arch.conv_pad == 1);
     CHECK(s->arch.n_fc == 4 && s->arch.fc_out[0] == 64 && s->arch.fc_out[1] == 64 &&
           s->arch.fc_out[2] == 64 && s->arch.fc_out[3] == 10 && !s->arch.fc_bias);
     CHECK(s->optimizer == MS_OPT_ADAM && s->lr == 1e-3f && s->batch == 64 && s->epochs == 10);
     CHECK(g.n_values[MS_AXIS_LAMBDA] == 2 && g.values[MS_AXIS_LAMBDA][0] == 0 &&
           g.values[MS_AXIS_LAMBDA][1] == 20);
     CHECK(s->k == 4 && s->reg_layers == 2u && s->partition == MS_PART_BLOCKS);
-    CHECK(s->gradsim_layers == 6u && s->bsgc_layers == 6u && s->n_curve_k == 7 && s->curve_k[6] == 14);
+    CHECK(s->gradsim_layers == 6u && s->bsgc_layers == 6u && s->n_curve_k == 7 &&
+          s->curve_k[6] == 14);
     CHECK(s->ablate && g.n_labels == 10);
     ms_grid_free(&g);
     /* Fashion-MNIST by the dataset key alone: the same network on 3x32x32. */

@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static double urand(ms_rng_t *r, double lo, double hi) { return lo + (hi - lo) * ms_rng_double(r); }
+static double urand(ms_rng_t *r, double lo, double hi) {
+    return lo + (hi - lo) * ms_rng_double(r);
+}
 
 /* Two label arrays describe the same partition (up to relabelling). */
 static int same_partition(const int32_t *a, const int32_t *b, int n) {
@@ -33,9 +35,11 @@ static void test_blocks(void) {
     const int32_t want[10] = {0, 0, 0, 1, 1, 1, 2, 2, 2, 2};
     CHECK(memcmp(lab, want, sizeof want) == 0);
     ms_part_blocks(64, 4, lab);
-    for (int i = 0; i < 64; i++) CHECK_EQ_INT(lab[i], i / 16);
+    for (int i = 0; i < 64; i++)
+        CHECK_EQ_INT(lab[i], i / 16);
     ms_part_blocks(5, 5, lab);
-    for (int i = 0; i < 5; i++) CHECK_EQ_INT(lab[i], i);
+    for (int i = 0; i < 5; i++)
+        CHECK_EQ_INT(lab[i], i);
 }
 
 /* Brute force: the mask from the blocks (U_c, V_c) given as index lists. */
@@ -43,7 +47,8 @@ static double clusterability_ref(const float *w, int O, int NI, const int32_t *r
                                  const int32_t *col, int k) {
     double in = 0, tot = 0;
     for (int o = 0; o < O; o++)
-        for (int i = 0; i < NI; i++) tot += (double)w[o * NI + i] * w[o * NI + i];
+        for (int i = 0; i < NI; i++)
+            tot += (double)w[o * NI + i] * w[o * NI + i];
     for (int c = 0; c < k; c++)
         for (int o = 0; o < O; o++)
             if (row[o] == c)
@@ -64,7 +69,8 @@ static void test_clusterability(void) {
     float w[O * NI];
     int32_t row[O], col[NI];
     for (int t = 0; t < 5; t++) {
-        for (int e = 0; e < O * NI; e++) w[e] = (float)urand(&r, -1, 1);
+        for (int e = 0; e < O * NI; e++)
+            w[e] = (float)urand(&r, -1, 1);
         random_labels(&r, row, O, 3, t > 2);
         random_labels(&r, col, NI, 3, t > 2);
         CHECK_NEAR(ms_clusterability(w, O, NI, row, col), clusterability_ref(w, O, NI, row, col, 3),
@@ -92,7 +98,8 @@ static void test_gradient_fd(void) {
     float w[O * NI], g[O * NI];
     int32_t row[O], col[NI];
     for (int t = 0; t < 4; t++) {
-        for (int e = 0; e < O * NI; e++) w[e] = (float)urand(&r, -1, 1);
+        for (int e = 0; e < O * NI; e++)
+            w[e] = (float)urand(&r, -1, 1);
         const int k = t == 0 ? 3 : 2 + t;
         if (t == 0) {
             ms_part_blocks(O, k, row);
@@ -102,7 +109,8 @@ static void test_gradient_fd(void) {
             random_labels(&r, col, NI, k, t == 3);
         }
         const double scale = t == 1 ? -20.0 : 1.0;
-        for (int e = 0; e < O * NI; e++) g[e] = 0.5f; /* the gradient is added to this */
+        for (int e = 0; e < O * NI; e++)
+            g[e] = 0.5f; /* the gradient is added to this */
         double f = ms_clusterability_grad(w, O, NI, row, col, scale, g);
         CHECK_NEAR(f, clusterability_ref(w, O, NI, row, col, k), 1e-14);
         double worst = 0;
@@ -132,10 +140,12 @@ static void test_kmeans(void) {
     enum { N = 200, DK = 3, K = 5 };
     double x[N * DK], cent[K * DK];
     int32_t truth[N], lab[N], lab2[N];
-    for (int c = 0; c < K * DK; c++) cent[c] = urand(&r, -10, 10);
+    for (int c = 0; c < K * DK; c++)
+        cent[c] = urand(&r, -10, 10);
     for (int i = 0; i < N; i++) {
         truth[i] = (int32_t)ms_rng_below(&r, K);
-        for (int j = 0; j < DK; j++) x[i * DK + j] = cent[truth[i] * DK + j] + urand(&r, -0.5, 0.5);
+        for (int j = 0; j < DK; j++)
+            x[i * DK + j] = cent[truth[i] * DK + j] + urand(&r, -0.5, 0.5);
     }
     double in1, in10;
     CHECK_OK(ms_kmeans(x, N, DK, K, 10, 7, 0, lab, &in10));
@@ -148,11 +158,13 @@ static void test_kmeans(void) {
         for (int i = 0; i < N; i++)
             if (lab[i] == c) {
                 n++;
-                for (int j = 0; j < DK; j++) mu[j] += x[i * DK + j];
+                for (int j = 0; j < DK; j++)
+                    mu[j] += x[i * DK + j];
             }
         for (int i = 0; i < N; i++)
             if (lab[i] == c)
-                for (int j = 0; j < DK; j++) ref += pow(x[i * DK + j] - mu[j] / n, 2);
+                for (int j = 0; j < DK; j++)
+                    ref += pow(x[i * DK + j] - mu[j] / n, 2);
     }
     CHECK_NEAR(in10, ref, 1e-9 * ref);
     /* Deterministic; more restarts are never worse than the first alone. */
@@ -165,8 +177,10 @@ static void test_kmeans(void) {
     double dup[6] = {1, 1, 1, 1, 2, 2}, in0;
     int32_t dl[6];
     CHECK_OK(ms_kmeans(dup, 6, 1, 4, 3, 1, 0, dl, &in0));
-    for (int i = 0; i < 6; i++) CHECK(dl[i] >= 0 && dl[i] < 4);
-    for (int i = 0; i < 4; i++) CHECK(dl[i] != dl[4] && dl[i] != dl[5]);
+    for (int i = 0; i < 6; i++)
+        CHECK(dl[i] >= 0 && dl[i] < 4);
+    for (int i = 0; i < 4; i++)
+        CHECK(dl[i] != dl[4] && dl[i] != dl[5]);
     CHECK(in0 == 0.0);
 }
 
@@ -177,8 +191,10 @@ static void test_kmeans(void) {
 static void planted(ms_rng_t *r, int O, int NI, int k, double noise, double *m, int32_t *row,
                     int32_t *col) {
     /* Sizes >= 2 each: cut points spread at random. */
-    for (int o = 0; o < O; o++) row[o] = (int32_t)(o * k / O);
-    for (int i = 0; i < NI; i++) col[i] = (int32_t)(i * k / NI);
+    for (int o = 0; o < O; o++)
+        row[o] = (int32_t)(o * k / O);
+    for (int i = 0; i < NI; i++)
+        col[i] = (int32_t)(i * k / NI);
     for (int o = O - 1; o > 0; o--) {
         int j = (int)ms_rng_below(r, (uint32_t)(o + 1));
         int32_t t = row[o];
@@ -224,9 +240,11 @@ static void test_bsgc_planted(void) {
             }
             /* The sign of M does not matter (A = |M|). */
             int32_t pr2[100], pc2[100];
-            for (int e = 0; e < O * NI; e++) m[e] = -m[e];
+            for (int e = 0; e < O * NI; e++)
+                m[e] = -m[e];
             CHECK_OK(ms_bsgc(m, O, NI, k, 10, 11, 0, NULL, pr2, pc2));
-            CHECK(memcmp(pr, pr2, sizeof(int32_t) * O) == 0 && memcmp(pc, pc2, sizeof(int32_t) * NI) == 0);
+            CHECK(memcmp(pr, pr2, sizeof(int32_t) * O) == 0 &&
+                  memcmp(pc, pc2, sizeof(int32_t) * NI) == 0);
             free(m);
         }
 }
@@ -242,20 +260,26 @@ static void test_bsgc_zero_rows(void) {
     planted(&r, O, NI, K, 0.1, m, row, col);
     const int zr[] = {3, 17}, zc[] = {0, 29};
     for (int z = 0; z < 2; z++) {
-        for (int i = 0; i < NI; i++) m[zr[z] * NI + i] = 0;
-        for (int o = 0; o < O; o++) m[o * NI + zc[z]] = 0;
+        for (int i = 0; i < NI; i++)
+            m[zr[z] * NI + i] = 0;
+        for (int o = 0; o < O; o++)
+            m[o * NI + zc[z]] = 0;
     }
     CHECK_OK(ms_bsgc(m, O, NI, K, 10, 1, 0, NULL, pr, pc));
-    for (int o = 0; o < O; o++) CHECK(pr[o] >= 0 && pr[o] < K);
-    for (int i = 0; i < NI; i++) CHECK(pc[i] >= 0 && pc[i] < K);
+    for (int o = 0; o < O; o++)
+        CHECK(pr[o] >= 0 && pr[o] < K);
+    for (int i = 0; i < NI; i++)
+        CHECK(pc[i] >= 0 && pc[i] < K);
     /* The other units keep their planted clusters. */
     for (int a = 0; a < O; a++)
         for (int b = 0; b < O; b++)
-            if (a != 3 && a != 17 && b != 3 && b != 17) CHECK((row[a] == row[b]) == (pr[a] == pr[b]));
+            if (a != 3 && a != 17 && b != 3 && b != 17)
+                CHECK((row[a] == row[b]) == (pr[a] == pr[b]));
     /* The all-zero matrix still gives labels. */
     memset(m, 0, sizeof m);
     CHECK_OK(ms_bsgc(m, O, NI, K, 2, 1, 0, NULL, pr, pc));
-    for (int o = 0; o < O; o++) CHECK(pr[o] >= 0 && pr[o] < K);
+    for (int o = 0; o < O; o++)
+        CHECK(pr[o] >= 0 && pr[o] < K);
     /* k larger than the matrix allows is an error. */
     CHECK(ms_bsgc(m, O, NI, 31, 2, 1, 0, NULL, pr, pc) == MS_EINVAL);
 }
@@ -285,8 +309,8 @@ static void test_bsgc_seed_fixture(void) {
         const int32_t *cols = ms_fixture_get(&fx, name)->data;
         int32_t *pr = malloc(sizeof(int32_t) * O), *pc = malloc(sizeof(int32_t) * NI);
         CHECK_OK(ms_bsgc(t->data, O, NI, k, 10, 42, 0, NULL, pr, pc));
-        CHECK_MSG(same_partition(pr, rows, O), "case %d (%d x %d, k = %d): rows differ from the seed's",
-                  i, O, NI, k);
+        CHECK_MSG(same_partition(pr, rows, O),
+                  "case %d (%d x %d, k = %d): rows differ from the seed's", i, O, NI, k);
         CHECK_MSG(same_partition(pc, cols, NI),
                   "case %d (%d x %d, k = %d): columns differ from the seed's", i, O, NI, k);
         free(pr), free(pc);
@@ -299,8 +323,8 @@ static void test_bsgc_seed_fixture(void) {
 /* An mlp 4 x 4 image -> 24 -> 24 -> 24 -> 10 whose fc2 and fc3 have planted
  * blocks; chaining makes fc3's input clusters fc2's output clusters. */
 static void test_bsgc_chain(void) {
-    ms_arch_t a = {.in_c = 1, .in_h = 4, .in_w = 4, .n_fc = 4,
-                   .fc_out = {24, 24, 24, 10}, .fc_bias = 0};
+    ms_arch_t a = {
+        .in_c = 1, .in_h = 4, .in_w = 4, .n_fc = 4, .fc_out = {24, 24, 24, 10}, .fc_bias = 0};
     ms_layout_t L;
     CHECK_OK(ms_layout_init(&L, &a));
     float *p = calloc(L.n_params, sizeof(float));
@@ -310,13 +334,15 @@ static void test_bsgc_chain(void) {
      * fc2 outputs in groups g2, fc3 outputs in groups g3. fc2 links g1 = c to
      * g2 = c; fc3 links g2 = c to g3 = c. */
     int32_t g1[24], g2[24], g3[24];
-    for (int i = 0; i < 24; i++) g1[i] = (i * 7) % 3, g2[i] = (i * 5 + 1) % 3, g3[i] = (i / 8);
+    for (int i = 0; i < 24; i++)
+        g1[i] = (i * 7) % 3, g2[i] = (i * 5 + 1) % 3, g3[i] = (i / 8);
     for (int l = 1; l <= 2; l++) {
         const int32_t *gi = l == 1 ? g1 : g2, *go = l == 1 ? g2 : g3;
         float *w = p + L.t[L.fc_weight[l]].off;
         for (int o = 0; o < 24; o++)
             for (int i = 0; i < 24; i++)
-                w[o * 24 + i] = (float)((go[o] == gi[i] ? urand(&r, 0.5, 1.5) : 0.0) + 0.1 * urand(&r, 0, 1));
+                w[o * 24 + i] =
+                    (float)((go[o] == gi[i] ? urand(&r, 0.5, 1.5) : 0.0) + 0.1 * urand(&r, 0, 1));
     }
     long in_off[MS_MAX_FC], out_off[MS_MAX_FC];
     const long NU = ms_units_layout(&L, in_off, out_off);
@@ -347,8 +373,10 @@ static void test_bsgc_chain(void) {
         CHECK_NEAR(cl, clusterability_ref(w, 24, 24, u + out_off[l], u + in_off[l], 3), 1e-14);
     }
     /* Unlisted layers get -1; fc1 and fc4 are not processed. */
-    for (int i = 0; i < 16; i++) CHECK_EQ_INT(u[in_off[0] + i], -1);
-    for (int o = 0; o < 10; o++) CHECK_EQ_INT(u[out_off[3] + o], -1);
+    for (int i = 0; i < 16; i++)
+        CHECK_EQ_INT(u[in_off[0] + i], -1);
+    for (int o = 0; o < 10; o++)
+        CHECK_EQ_INT(u[out_off[3] + o], -1);
     /* Not chained across a gap: fc2 and fc4 (10 outputs): fc4's inputs come from its own BSGC. */
     CHECK_OK(ms_bsgc_layers(&L, p, NULL, 0, (1u << 1) | (1u << 3), 3, 10, 1, MS_BASIS_WEIGHTS, u,
                             &done));
@@ -363,11 +391,13 @@ static void test_bsgc_chain(void) {
  * every element summed on its own. */
 static void direct_gradsim_add(long double *ref, const float *g, int O, int D) {
     long double n2 = 0;
-    for (int e = 0; e < O * D; e++) n2 += (long double)g[e] * g[e];
+    for (int e = 0; e < O * D; e++)
+        n2 += (long double)g[e] * g[e];
     for (int i = 0; i < D; i++)
         for (int j = 0; j < D; j++) {
             long double s = 0;
-            for (int o = 0; o < O; o++) s += (long double)g[o * D + i] * g[o * D + j];
+            for (int o = 0; o < O; o++)
+                s += (long double)g[o * D + i] * g[o * D + j];
             ref[i * D + j] += s / n2;
         }
 }
@@ -381,15 +411,18 @@ static void test_gradsim_direct(void) {
     float g[O * D];
     int added = 0;
     for (int t = 0; t < T; t++) {
-        for (int e = 0; e < O * D; e++) g[e] = t == 5 ? 0.0f : (float)urand(&r, -2, 2) * (t % 3 + 1);
+        for (int e = 0; e < O * D; e++)
+            g[e] = t == 5 ? 0.0f : (float)urand(&r, -2, 2) * (t % 3 + 1);
         added += ms_gradsim_add(S, g, O, D);
         if (t != 5) direct_gradsim_add(ref, g, O, D);
     }
     ms_gradsim_symmetrize(S, D);
     CHECK_EQ_INT(added, T - 1); /* the all-zero step is skipped */
     double worst = 0, trace = 0;
-    for (int e = 0; e < D * D; e++) worst = fmax(worst, fabs(S[e] - (double)ref[e]));
-    for (int i = 0; i < D; i++) trace += S[i * D + i];
+    for (int e = 0; e < D * D; e++)
+        worst = fmax(worst, fabs(S[e] - (double)ref[e]));
+    for (int i = 0; i < D; i++)
+        trace += S[i * D + i];
     CHECK_MSG(worst < 1e-12, "max |S - direct| = %.3g", worst);
     CHECK_NEAR(trace, T - 1, 1e-12); /* trace(ghat^T ghat) = 1 per step */
 }
@@ -407,7 +440,8 @@ typedef struct probe {
     double max_curve_err;
 } probe_t;
 
-static int probe_after_backward(void *vctx, ms_trainer_t *tr, long step, double *term, float *curve) {
+static int probe_after_backward(void *vctx, ms_trainer_t *tr, long step, double *term,
+                                float *curve) {
     probe_t *p = vctx;
     (void)step;
     const ms_layout_t *L = tr->L;
@@ -453,7 +487,8 @@ static void toy_split(ms_split_t *s, int n, uint64_t seed) {
     ms_rng_init(&r, seed, MS_RNG_TESTDATA, 9);
     for (int i = 0; i < n; i++) {
         s->y[i] = (uint8_t)(i % 10);
-        for (int e = 0; e < 16; e++) s->x[i * 16 + e] = (float)urand(&r, -0.5, 0.5);
+        for (int e = 0; e < 16; e++)
+            s->x[i * 16 + e] = (float)urand(&r, -0.5, 0.5);
         s->x[i * 16 + s->y[i]] += 2.0f;
         s->class_count[s->y[i]]++;
     }
@@ -485,7 +520,8 @@ static void hooks_case(int partition, float lambda) {
     p->ct = &ct;
     if (partition == MS_PART_BLOCKS) {
         CHECK(ct.part_ready);
-        for (int i = 0; i < 32; i++) CHECK_EQ_INT(ct.units[ct.out_off[1] + i], i / 8);
+        for (int i = 0; i < 32; i++)
+            CHECK_EQ_INT(ct.units[ct.out_off[1] + i], i / 8);
     } else {
         CHECK(!ct.part_ready);
     }
@@ -507,10 +543,12 @@ static void hooks_case(int partition, float lambda) {
             const float w0 = w[e];
             w[e] = w0 + 1e-3f;
             const float hi = w[e];
-            const double fp = ms_clusterability(w, 32, 32, ct.units + ct.out_off[1], ct.units + ct.in_off[1]);
+            const double fp =
+                ms_clusterability(w, 32, 32, ct.units + ct.out_off[1], ct.units + ct.in_off[1]);
             w[e] = w0 - 1e-3f;
             const float lo = w[e];
-            const double fm = ms_clusterability(w, 32, 32, ct.units + ct.out_off[1], ct.units + ct.in_off[1]);
+            const double fm =
+                ms_clusterability(w, 32, 32, ct.units + ct.out_off[1], ct.units + ct.in_off[1]);
             w[e] = w0;
             const double fd = -lambda * (fp - fm) / ((double)hi - lo);
             worst = fmax(worst, fabs(fd - tr.grad[off + e]) / (1e-2 * lambda + fabs(fd)));
@@ -530,21 +568,26 @@ static void hooks_case(int partition, float lambda) {
     CHECK(ct.part_ready);
     if (partition == MS_PART_SPECTRAL) {
         /* The partition is a k-cluster labelling of fc2 and nothing else. */
-        for (int i = 0; i < 32; i++) CHECK(ct.units[ct.out_off[1] + i] >= 0 && ct.units[ct.out_off[1] + i] < 4);
-        for (int i = 0; i < 32; i++) CHECK(ct.units[ct.in_off[1] + i] >= 0 && ct.units[ct.in_off[1] + i] < 4);
-        for (int i = 0; i < 16; i++) CHECK_EQ_INT(ct.units[ct.in_off[0] + i], -1);
+        for (int i = 0; i < 32; i++)
+            CHECK(ct.units[ct.out_off[1] + i] >= 0 && ct.units[ct.out_off[1] + i] < 4);
+        for (int i = 0; i < 32; i++)
+            CHECK(ct.units[ct.in_off[1] + i] >= 0 && ct.units[ct.in_off[1] + i] < 4);
+        for (int i = 0; i < 16; i++)
+            CHECK_EQ_INT(ct.units[ct.in_off[0] + i], -1);
     }
     /* The gradient similarity equals the direct sum of the recorded total gradients. */
     CHECK_EQ_INT(ct.gs_steps[1], 30);
     CHECK_EQ_INT(ct.gs_steps[0], 0);
     double worst = 0;
-    for (int e = 0; e < 32 * 32; e++) worst = fmax(worst, fabs(ct.gs[e] - (double)p->ref[e]));
+    for (int e = 0; e < 32 * 32; e++)
+        worst = fmax(worst, fabs(ct.gs[e] - (double)p->ref[e]));
     CHECK_MSG(worst < 1e-11, "gradient similarity vs direct sum: %.3g", worst);
     /* With lambda > 0 the regulariser raised the clusterability. */
     if (lambda > 0) {
         const float *w = tr.params + tr.L->t[tr.L->fc_weight[1]].off;
         double f = ms_clusterability(w, 32, 32, ct.units + ct.out_off[1], ct.units + ct.in_off[1]);
-        CHECK_MSG(f > p->first_curve + 0.1, "clusterability %.3f at the start, %.3f after", p->first_curve, f);
+        CHECK_MSG(f > p->first_curve + 0.1, "clusterability %.3f at the start, %.3f after",
+                  p->first_curve, f);
     }
     ms_cluster_train_free(&ct);
     ms_trainer_free(&tr);
@@ -552,9 +595,15 @@ static void hooks_case(int partition, float lambda) {
     free(p);
 }
 
-static void test_hooks_blocks(void) { hooks_case(MS_PART_BLOCKS, 20.0f); }
-static void test_hooks_spectral(void) { hooks_case(MS_PART_SPECTRAL, 3.0f); }
-static void test_hooks_lambda0(void) { hooks_case(MS_PART_BLOCKS, 0.0f); }
+static void test_hooks_blocks(void) {
+    hooks_case(MS_PART_BLOCKS, 20.0f);
+}
+static void test_hooks_spectral(void) {
+    hooks_case(MS_PART_SPECTRAL, 3.0f);
+}
+static void test_hooks_lambda0(void) {
+    hooks_case(MS_PART_BLOCKS, 0.0f);
+}
 
 /* A non-square gradsim layer is refused. */
 static void test_gradsim_square(void) {

@@ -37,7 +37,8 @@ typedef struct curve_probe {
     double last;
 } curve_probe_t;
 
-static int probe_after_backward(void *vctx, ms_trainer_t *tr, long step, double *term, float *curve) {
+static int probe_after_backward(void *vctx, ms_trainer_t *tr, long step, double *term,
+                                float *curve) {
     curve_probe_t *p = vctx;
     (void)tr, (void)term;
     if (*curve >= 0.999f && p->first_hit < 0) p->first_hit = (double)step;
@@ -50,9 +51,17 @@ static double train_paper(const ms_split_t *train, const ms_split_t *test, float
                           double *cl_end, double *first_hit) {
     ms_settings_t s;
     memset(&s, 0, sizeof s);
-    s.arch = (ms_arch_t){.in_c = 3, .in_h = 32, .in_w = 32, .n_conv = 1, .conv_c = {16},
-                         .conv_k = 3, .conv_pad = 1, .conv_bias = 1, .n_fc = 4,
-                         .fc_out = {64, 64, 64, 10}, .fc_bias = 0};
+    s.arch = (ms_arch_t){.in_c = 3,
+                         .in_h = 32,
+                         .in_w = 32,
+                         .n_conv = 1,
+                         .conv_c = {16},
+                         .conv_k = 3,
+                         .conv_pad = 1,
+                         .conv_bias = 1,
+                         .n_fc = 4,
+                         .fc_out = {64, 64, 64, 10},
+                         .fc_bias = 0};
     s.seed = 0;
     s.optimizer = MS_OPT_ADAM;
     s.lr = 1e-3f, s.beta1 = 0.9f, s.beta2 = 0.999f, s.eps = 1e-8f;
@@ -95,7 +104,8 @@ static void test_paper_cnn_fashion(void) {
     const double acc20 = train_paper(&train, &test, 20.0f, &cl20, &hit20);
     CHECK_MSG(cl20 >= 0.999, "clusterability %.5f after one epoch", cl20);
     CHECK_MSG(hit20 >= 0 && hit20 < 938, "clusterability never reached 0.999 within the epoch");
-    CHECK_MSG(fabs(acc20 - acc0) <= 0.02, "accuracy %.4f (lambda 20) vs %.4f (lambda 0)", acc20, acc0);
+    CHECK_MSG(fabs(acc20 - acc0) <= 0.02, "accuracy %.4f (lambda 20) vs %.4f (lambda 0)", acc20,
+              acc0);
     CHECK(cl0 < 0.5); /* the unregularised model is not modular */
     ms_split_free(&train);
     ms_split_free(&test);
@@ -138,8 +148,8 @@ static void test_memory_independent_of_steps(void) {
         return;
     }
     long r1 = run_rss(bin, 1), r10 = run_rss(bin, 10);
-    CHECK_MSG(r1 > 0 && r10 > 0 && labs(r10 - r1) < 4096, "peak RSS %ld KiB (1 epoch) vs %ld KiB (10)",
-              r1, r10);
+    CHECK_MSG(r1 > 0 && r10 > 0 && labs(r10 - r1) < 4096,
+              "peak RSS %ld KiB (1 epoch) vs %ld KiB (10)", r1, r10);
 }
 
 int main(void) {

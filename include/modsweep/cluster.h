@@ -69,8 +69,8 @@ double ms_clusterability(const float *w, int O, int NI, const int32_t *row, cons
 /* Same, and adds scale * d(clusterability)/dW = scale * 2 W (m - f) / sum W^2
  * to grad (O x NI; m the block mask, f the clusterability). The regulariser
  * uses scale = -lambda. Adds nothing when W is all zero (returns NaN). */
-double ms_clusterability_grad(const float *w, int O, int NI, const int32_t *row,
-                              const int32_t *col, double scale, float *grad);
+double ms_clusterability_grad(const float *w, int O, int NI, const int32_t *row, const int32_t *col,
+                              double scale, float *grad);
 
 /* The clusterability expected of the partition when every weight has the
  * same magnitude: sum_c |U_c| |V_c| / (O NI). For K balanced clusters this
@@ -155,9 +155,9 @@ typedef struct ms_cluster_train {
     const ms_layout_t *L;
     long nu, ng;
     long in_off[MS_MAX_FC], out_off[MS_MAX_FC], gs_off[MS_MAX_FC];
-    int32_t *units;       /* (NU) the training partition; -1 where none */
-    int part_ready;       /* the partition is fixed */
-    double *gs;           /* (NG) the gradient similarity sums */
+    int32_t *units;              /* (NU) the training partition; -1 where none */
+    int part_ready;              /* the partition is fixed */
+    double *gs;                  /* (NG) the gradient similarity sums */
     int64_t gs_steps[MS_MAX_FC]; /* steps added to each layer's sum */
     ms_train_hooks_t chain;
 } ms_cluster_train_t;
