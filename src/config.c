@@ -134,7 +134,7 @@ enum key_id {
     /* [sweep] */
     K_NAME, K_OUTPUT, K_RETRIES, K_TEAM, K_THREADS, K_DEVICE, K_STORE_WEIGHTS,
     /* [data] */
-    K_DATASET, K_DIR, K_LAYOUT, K_NORMALIZE, K_MEAN, K_STD, K_TRAIN_LIMIT, K_TEST_LIMIT,
+    K_DATASET, K_DIR, K_MNIST_DIR, K_CIFAR_DIR, K_LAYOUT, K_NORMALIZE, K_MEAN, K_STD, K_TRAIN_LIMIT, K_TEST_LIMIT,
     /* [model] */
     K_ARCH, K_CONV, K_KERNEL, K_PADDING, K_CONV_BIAS, K_HIDDEN, K_BIAS, K_DROPOUT,
     /* [train] */
@@ -226,7 +226,21 @@ static const key_def_t key_table[N_KEYS] = {
                .type = T_STR,
                .def_doc =
                    "/usr/share/datasets/fashion-mnist for fashion-mnist; required for the others",
-               .doc = "Folder holding the dataset's files."},
+               .doc = "Folder holding the dataset's files (for any dataset; overrides the "
+                      "dataset's own folder key)."},
+    [K_MNIST_DIR] = {.section = S_DATA,
+                     .name = "mnist_dir",
+                     .type = T_STR,
+                     .def_doc = "none",
+                     .doc = "Folder of MNIST's IDX files, used when dataset = mnist and dir is "
+                            "not given (ignored for the other datasets), so a grid file can "
+                            "switch datasets with the dataset key alone."},
+    [K_CIFAR_DIR] = {.section = S_DATA,
+                     .name = "cifar10_dir",
+                     .type = T_STR,
+                     .def_doc = "none",
+                     .doc = "Folder of CIFAR-10's binary batches, used when dataset = cifar10 "
+                            "and dir is not given (ignored for the other datasets)."},
     [K_LAYOUT] = {.section = S_DATA,
                   .name = "layout",
                   .type = T_ENUM,
@@ -1332,13 +1346,21 @@ static int resolve_data(ctx_t *c) {
     val_t *v = c->v;
     c->kind = v[K_DATASET].choice;
     int cifar = c->kind == MS_DATA_CIFAR10;
+    /* The dataset's own folder key (mnist_dir, cifar10_dir), used when dir is not given. */
+    const int own = c->kind == MS_DATA_MNIST ? K_MNIST_DIR : cifar ? K_CIFAR_DIR : -1;
+    if (v[K_DIR].given && own >= 0 && v[own].given)
+        return fail(c, v[own].line, "give dir or %s for dataset = %s, not both",
+                    key_table[own].name, dataset_choices[c->kind]);
     if (!v[K_DIR].given) {
-        if (c->kind != MS_DATA_FASHION)
+        if (own >= 0 && v[own].given)
+            copy_str(v[K_DIR].str, sizeof v[K_DIR].str, v[own].str);
+        else if (c->kind != MS_DATA_FASHION)
             return fail(c, pick_line(c, K_DATASET, -1),
-                        "dataset = %s needs dir = <the folder holding its files> (only "
+                        "dataset = %s needs dir = <the folder holding its files> or %s (only "
                         "fashion-mnist has a default)",
-                        dataset_choices[c->kind]);
-        copy_str(v[K_DIR].str, sizeof v[K_DIR].str, "/usr/share/datasets/fashion-mnist");
+                        dataset_choices[c->kind], key_table[own].name);
+        else
+            copy_str(v[K_DIR].str, sizeof v[K_DIR].str, "/usr/share/datasets/fashion-mnist");
     }
     /* CIFAR-10 images already are 3x32x32: the paper layout is their native
      * one, so a grid file switches between cifar10 and the 28x28 sets with

@@ -280,13 +280,12 @@ static void test_sweep_files(void) {
     CHECK(t != NULL);
     if (!t) return;
     ms_grid_t g;
-    /* As shipped the CIFAR-10 folder must be set. */
-    CHECK(ms_grid_parse(&g, "paper_cifar10.ini", t) == MS_ECONFIG);
     char *fm = calloc(1, 1 << 16);
     memcpy(fm, t, strlen(t));
-    replace_line(t, "; dir = ", "dir = /some/cifar");
+    replace_line(t, "cifar10_dir = ", "cifar10_dir = /some/cifar");
     CHECK_OK(ms_grid_parse(&g, "paper_cifar10.ini", t));
     const ms_settings_t *s = &g.base;
+    CHECK(strcmp(s->data.dir, "/some/cifar") == 0);
     /* Seed 000: CNN 3x32x32 -> conv 16 -> fc 4096-64-64-64-10 without bias, Adam 1e-3,
      * batch 64, 10 epochs, lambda 0 and 20, k = 4 blocks on fc2, BSGC/gradients on fc2, fc3. */
     CHECK(s->data.kind == MS_DATA_CIFAR10 && s->data.norm == MS_NORM_UNIT);
@@ -307,6 +306,7 @@ static void test_sweep_files(void) {
     replace_line(fm, "dataset = cifar10", "dataset = fashion-mnist");
     CHECK_OK(ms_grid_parse(&g, "paper_cifar10.ini", fm));
     CHECK(g.base.data.kind == MS_DATA_FASHION && g.base.data.layout == MS_LAYOUT_3X32X32);
+    CHECK(strcmp(g.base.data.dir, "/usr/share/datasets/fashion-mnist") == 0);
     CHECK(g.base.arch.in_c == 3 && g.base.arch.in_h == 32 && g.base.arch.fc_out[0] == 64);
     ms_grid_free(&g);
     free(t), free(fm);
@@ -316,9 +316,10 @@ static void test_sweep_files(void) {
     if (!t) return;
     fm = calloc(1, 1 << 16);
     memcpy(fm, t, strlen(t));
-    replace_line(t, "; dir = ", "dir = /some/mnist");
+    replace_line(t, "mnist_dir = ", "mnist_dir = /some/mnist");
     CHECK_OK(ms_grid_parse(&g, "mnist_mlp.ini", t));
     s = &g.base;
+    CHECK(strcmp(s->data.dir, "/some/mnist") == 0);
     /* Seed 001: MLP 784-128-128-10 without bias, SGD 1e-3, one plain epoch,
      * then spectral (BSGC of |W_fc2|) with k = 2, lambda = 3, ten more epochs. */
     CHECK(s->data.kind == MS_DATA_MNIST && s->data.norm == MS_NORM_MEANSTD &&
@@ -332,6 +333,7 @@ static void test_sweep_files(void) {
     replace_line(fm, "dataset = mnist", "dataset = fashion-mnist");
     CHECK_OK(ms_grid_parse(&g, "mnist_mlp.ini", fm));
     CHECK(g.base.data.kind == MS_DATA_FASHION && g.base.arch.in_c == 1 && g.base.arch.in_h == 28);
+    CHECK(strcmp(g.base.data.dir, "/usr/share/datasets/fashion-mnist") == 0);
     ms_grid_free(&g);
     free(t), free(fm);
 }

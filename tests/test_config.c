@@ -25,6 +25,8 @@ static const char *const all_keys[] = {
     "sweep.store_weights",
     "data.dataset",
     "data.dir",
+    "data.mnist_dir",
+    "data.cifar10_dir",
     "data.layout",
     "data.normalize",
     "data.mean",
@@ -554,6 +556,8 @@ static void test_combination_errors(void) {
                  5, "fc3 is 10 x 128, not square");
     EXPECT_ERROR("[data]\ndataset = cifar10\n", 2, "needs dir");
     EXPECT_ERROR("[data]\ndataset = mnist\n", 2, "needs dir");
+    /* The dataset's own folder key may stand for dir, but not beside it. */
+    EXPECT_ERROR("[data]\ndataset = cifar10\ndir = /a\ncifar10_dir = /b\n", 4, "not both");
     EXPECT_ERROR("[data]\ndataset = cifar10\ndir = /x\nmean = 0.5\n", 4,
                  "only to normalize = meanstd");
     EXPECT_ERROR("[data]\ndataset = cifar10\ndir = /x\nnormalize = meanstd\n", 4, "needs mean");
@@ -662,16 +666,6 @@ static void test_load(void) {
     ms_grid_free(NULL);
 }
 
-/* The whole of a small text file (NULL if unreadable). */
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *t = calloc(1, 1 << 16);
-    if (t) fread(t, 1, (1 << 16) - 1, f);
-    fclose(f);
-    return t;
-}
-
 /* The sweep files shipped in sweeps/: all parse, every key line follows a
  * comment line, and the quickstart holds the settings it promises. */
 static void test_sweep_files(void) {
@@ -690,16 +684,6 @@ static void test_sweep_files(void) {
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         ms_grid_t g;
         int rc = ms_grid_load(&g, path);
-        /* paper_cifar10.ini and mnist_mlp.ini ship with their data folder
-         * commented out ("; dir = ..."), the user's to set (fashion-mnist
-         * needs none): parse them with it set. */
-        char *text = NULL;
-        if (rc && strstr(ms_err_msg(), "needs dir") && (text = read_text(path)) != NULL) {
-            char *c = strstr(text, "\n; dir = ");
-            if (c) memmove(c + 1, c + 3, strlen(c + 3) + 1);
-            rc = ms_grid_parse(&g, path, text);
-            free(text);
-        }
         CHECK_MSG(rc == 0, "%s: %s", e->d_name, ms_err_msg());
         if (rc) continue;
         n++;
