@@ -134,7 +134,7 @@ enum key_id {
     /* [sweep] */
     K_NAME, K_OUTPUT, K_RETRIES, K_TEAM, K_THREADS, K_DEVICE, K_STORE_WEIGHTS,
     /* [data] */
-    K_DATASET, K_DIR, K_LAYOUT, K_NORMALIZE, K_MEAN, K_STD, K_TRAIN_LIMIT, K_TEST_LIMIT,
+    K_DATASET, K_DIR, K_MNIST_DIR, K_CIFAR_DIR, K_LAYOUT, K_NORMALIZE, K_MEAN, K_STD, K_TRAIN_LIMIT, K_TEST_LIMIT,
     /* [model] */
     K_ARCH, K_CONV, K_KERNEL, K_PADDING, K_CONV_BIAS, K_HIDDEN, K_BIAS, K_DROPOUT,
     /* [train] */
@@ -228,7 +228,21 @@ static const key_def_t key_table[N_KEYS] = {
                .type = T_STR,
                .def_doc =
                    "/usr/share/datasets/fashion-mnist for fashion-mnist; required for the others",
-               .doc = "Folder holding the dataset's files."},
+               .doc = "Folder holding the dataset's files (for any dataset; overrides the "
+                      "dataset's own folder key)."},
+    [K_MNIST_DIR] = {.section = S_DATA,
+                     .name = "mnist_dir",
+                     .type = T_STR,
+                     .def_doc = "none",
+                     .doc = "Folder of MNIST's IDX files, used when dataset = mnist and dir is "
+                            "not given (ignored for the other datasets), so a grid file can "
+                            "switch datasets with the dataset key alone."},
+    [K_CIFAR_DIR] = {.section = S_DATA,
+                     .name = "cifar10_dir",
+                     .type = T_STR,
+                     .def_doc = "none",
+                     .doc = "Folder of CIFAR-10's binary batches, used when dataset = cifar10 "
+                            "and dir is not given (ignored for the other datasets)."},
     [K_LAYOUT] = {.section = S_DATA,
                   .name = "layout",
                   .type = T_ENUM,
@@ -236,7 +250,8 @@ static const key_def_t key_table[N_KEYS] = {
                   .choices = layout_choices,
                   .doc =
                       "native: images as stored; 3x32x32: 28x28 images zero-padded by 2 and copied "
-                      "to 3 channels (mnist, fashion-mnist), the paper CNN's input shape."},
+                      "to 3 channels (mnist, fashion-mnist), the paper CNN's input shape; cifar10 "
+                      "images already are 3x32x32 (native)."},
     [K_NORMALIZE] = {.section = S_DATA,
                      .name = "normalize",
                      .type = T_ENUM,
@@ -484,16 +499,20 @@ static const key_def_t key_table[N_KEYS] = {
                    .type = T_LAYERS,
                    .def = "fc2, fc3",
                    .flags = F_NONE_OK,
-                   .doc = "fc layers whose gradient similarity is accumulated during training (the "
-                          "default keeps only layers that exist)."},
+                   .doc = "fc layers whose gradient similarity (the sum of the normalised "
+                          "per-step gradient's g^T g, fan-in x fan-in) is accumulated during "
+                          "training; each must be square (fan-in = fan-out), since its BSGC "
+                          "clusters are applied to the weight matrix (the default keeps only "
+                          "layers that exist and are square)."},
     [K_BSGC] =
         {.section = S_CLUSTER,
          .name = "bsgc_layers",
          .type = T_LAYERS,
          .def = "fc2, fc3",
          .flags = F_NONE_OK,
-         .doc =
-             "fc layers chained in the BSGC analysis (the default keeps only layers that exist)."},
+         .doc = "fc layers clustered by BSGC in the analysis, chained: where fc(l+1) follows "
+                "fc(l), its input clusters are fc(l)'s output clusters (the default keeps only "
+                "layers that exist)."},
     [K_CURVE_K] = {.section = S_CLUSTER,
                    .name = "curve_k",
                    .type = T_INTS,
@@ -1329,19 +1348,27 @@ static int resolve_data(ctx_t *c) {
     val_t *v = c->v;
     c->kind = v[K_DATASET].choice;
     int cifar = c->kind == MS_DATA_CIFAR10;
+    /* The dataset's own folder key (mnist_dir, cifar10_dir), used when dir is not given. */
+    const int own = c->kind == MS_DATA_MNIST ? K_MNIST_DIR : cifar ? K_CIFAR_DIR : -1;
+    if (v[K_DIR].given && own >= 0 && v[own].given)
+        return fail(c, v[own].line, "give dir or %s for dataset = %s, not both",
+                    key_table[own].name, dataset_choices[c->kind]);
     if (!v[K_DIR].given) {
-        if (c->kind != MS_DATA_FASHION)
+        if (own >= 0 && v[own].given)
+            copy_str(v[K_DIR].str, sizeof v[K_DIR].str, v[own].str);
+        else if (c->kind != MS_DATA_FASHION)
             return fail(c, pick_line(c, K_DATASET, -1),
-                        "dataset = %s needs dir = <the folder holding its files> (only "
+                        "dataset = %s needs dir = <the folder holding its files> or %s (only "
                         "fashion-mnist has a default)",
-                        dataset_choices[c->kind]);
-        copy_str(v[K_DIR].str, sizeof v[K_DIR].str, "/usr/share/datasets/fashion-mnist");
+                        dataset_choices[c->kind], key_table[own].name);
+        else
+            copy_str(v[K_DIR].str, sizeof v[K_DIR].str, "/usr/share/datasets/fashion-mnist");
     }
+    /* CIFAR-10 images already are 3x32x32: the paper layout is their native
+     * one, so a grid file switches between cifar10 and the 28x28 sets with
+     * the dataset key alone. */
     if (v[K_LAYOUT].choice == MS_LAYOUT_3X32X32 && cifar)
-        return fail(
-            c, pick_line(c, K_LAYOUT, -1),
-            "layout = 3x32x32 is for mnist and fashion-mnist (28x28 images); cifar10 images "
-            "are already 3x32x32, use layout = native");
+        v[K_LAYOUT].choice = MS_LAYOUT_NATIVE; /* the effective choice, as resolved text shows it */
     int three = cifar || v[K_LAYOUT].choice == MS_LAYOUT_3X32X32;
     c->arch.in_c = three ? 3 : 1;
     c->arch.in_h = c->arch.in_w = three ? 32 : 28;
@@ -1455,6 +1482,19 @@ static int resolve_cluster(ctx_t *c) {
     if (parse_layers(c, K_REG_LAYERS, n_fc) || parse_layers(c, K_GRADSIM, n_fc) ||
         parse_layers(c, K_BSGC, n_fc))
         return MS_ECONFIG;
+    /* Gradient similarity S_l is fan-in x fan-in; its BSGC clusters become
+     * the rows and columns of W_l (seed 000), so W_l must be square. */
+    for (int l = 0; l < n_fc; l++) {
+        if (!(v[K_GRADSIM].mask >> l & 1u) || c->arch.fc_out[l] == c->dims.fc_in[l]) continue;
+        if (!v[K_GRADSIM].given) {
+            v[K_GRADSIM].mask &= ~(1u << l); /* the default keeps square layers only */
+            continue;
+        }
+        return fail(c, v[K_GRADSIM].line,
+                    "gradsim_layers: fc%d is %d x %d, not square; the gradient similarity "
+                    "(fan-in x fan-in) gives clusters for a square weight matrix only",
+                    l + 1, c->arch.fc_out[l], c->dims.fc_in[l]);
+    }
     int spectral = v[K_PARTITION].choice == MS_PART_SPECTRAL;
     if (!spectral && v[K_WARMUP].given)
         return fail(c, v[K_WARMUP].line, "warmup_epochs applies only to partition = spectral");

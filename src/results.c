@@ -6,6 +6,7 @@
  * hid_t and herr_t is checked; HDF5's own error printing is switched off and
  * its innermost message is put into ours. */
 #include "modsweep/results.h"
+#include "modsweep/cluster.h"
 #include "modsweep/error.h"
 #include "modsweep/version.h"
 
@@ -67,6 +68,7 @@ static int col_tables(const ms_col_t *tables[MAX_TABLES]) {
     int n = 0;
     tables[n++] = ms_core_cols;
     tables[n++] = ms_prune_cols;
+    tables[n++] = ms_cluster_cols;
     return n;
 }
 
@@ -145,6 +147,10 @@ static long resolve_dim(const ms_dims_t *d, int dim) {
         return d->NU;
     case MS_DIM_L:
         return d->L;
+    case MS_DIM_KMAX:
+        return d->KMAX;
+    case MS_DIM_NG:
+        return d->NG;
     default:
         return dim;
     }
@@ -189,6 +195,8 @@ void ms_dims_init(ms_dims_t *d, const ms_grid_t *g, int n_train) {
     d->NK = g->base.n_curve_k;
     d->NT = L->n_tensors;
     for (int l = 0; l < L->arch.n_fc; l++) d->NU += L->fc_in[l] + L->arch.fc_out[l];
+    d->KMAX = ms_grid_kmax(g);
+    d->NG = ms_gradsim_layout(L, g->base.gradsim_layers, NULL);
 }
 
 /* ---- attributes ---------------------------------------------------------------- */
@@ -254,9 +262,11 @@ static int attr_read_str(hid_t obj, const char *name, char **out, const char *pa
     return rc;
 }
 
-static const char *dim_names[] = {"M", "L", "S", "E", "P", "NW", "NFC", "NC", "NK", "NU", "NT"};
+static const char *dim_names[] = {"M",  "L",  "S",  "E",  "P",    "NW", "NFC",
+                                  "NC", "NK", "NU", "NT", "KMAX", "NG"};
 static long *dim_field(ms_dims_t *d, int i) {
-    long *f[] = {&d->M, &d->L, &d->S, &d->E, &d->P, &d->NW, &d->NFC, &d->NC, &d->NK, &d->NU, &d->NT};
+    long *f[] = {&d->M,  &d->L,  &d->S,  &d->E,  &d->P,    &d->NW, &d->NFC,
+                 &d->NC, &d->NK, &d->NU, &d->NT, &d->KMAX, &d->NG};
     return f[i];
 }
 #define N_DIMS ((int)(sizeof dim_names / sizeof dim_names[0]))
@@ -710,7 +720,7 @@ int ms_results_all_status(ms_results_t *r, int8_t *train, int8_t *analyse, int8_
 
 void ms_results_print_schema(FILE *f) {
     static const char *tname[] = {"float32", "float64", "int8", "uint8", "int32", "int64", "string"};
-    static const char *dname[] = {"", "S", "E", "P", "NW", "NFC", "NC", "NK", "NU", "L"};
+    static const char *dname[] = {"", "S", "E", "P", "NW", "NFC", "NC", "NK", "NU", "L", "KMAX", "NG"};
     const ms_col_t *tables[MAX_TABLES];
     int nt = col_tables(tables);
     fprintf(f, "| dataset | type | shape | meaning |\n|---|---|---|---|\n");

@@ -1,6 +1,7 @@
 /* The stages of a sweep (stages.h): each one calls the module that computes
  * it and writes that module's rows. */
 #include "modsweep/stages.h"
+#include "modsweep/analyse.h"
 #include "modsweep/error.h"
 #include "modsweep/log.h"
 
@@ -46,8 +47,12 @@ int ms_stage_train(ms_ctx_t *ctx, int m, char *reason) {
         return rc;
     }
     train_sink_t sink = {.ctx = ctx, .m = m};
-    ms_train_hooks_t hooks = {.ctx = &sink, .on_epoch = write_epoch};
-    rc = ms_train(&tr, ctx->train, ctx->test, &hooks, reason);
+    ms_train_hooks_t sink_hooks = {.ctx = &sink, .on_epoch = write_epoch}, hooks;
+    /* The clusterability regulariser and gradient similarity, chained to the sink. */
+    ms_cluster_train_t ct;
+    rc = ms_cluster_train_init(&ct, &s, tr.L, &sink_hooks, &hooks);
+    if (rc) snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
+    if (!rc) rc = ms_train(&tr, ctx->train, ctx->test, &hooks, reason);
     if (rc == 0) {
         double classwise[MS_MAX_CLASSES], loss;
         double acc = ms_evaluate(&tr.net, tr.params, ctx->test, -1, classwise, &loss);
@@ -63,8 +68,10 @@ int ms_stage_train(ms_ctx_t *ctx, int m, char *reason) {
         if (!rc) rc = ms_results_write(res, "models/time_train", m, -1, &secs);
         if (!rc) rc = ms_results_write(res, "models/rank", m, -1, &rank);
         if (!rc) rc = ms_results_write(res, "models/host", m, -1, host);
+        if (!rc) rc = ms_cluster_train_write(&ct, res, m);
         if (rc) snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
     }
+    ms_cluster_train_free(&ct);
     ms_trainer_free(&tr);
     return rc;
 }
@@ -74,10 +81,13 @@ int ms_stage_load_params(ms_ctx_t *ctx, int m, float *params) {
 }
 
 int ms_stage_analyse(ms_ctx_t *ctx, int m, char *reason) {
-    (void)ctx;
-    (void)m;
     reason[0] = 0;
-    return 0; /* the analyses arrive with the modular-training issue */
+    double t0 = ms_now();
+    int rc = ms_cluster_analyse(ctx, m, reason);
+    double secs = ms_now() - t0;
+    if (!rc && (rc = ms_results_write(ctx->res, "models/time_analyse", m, -1, &secs)))
+        snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
+    return rc;
 }
 
 int ms_stage_prune(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason) {

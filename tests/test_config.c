@@ -25,6 +25,8 @@ static const char *const all_keys[] = {
     "sweep.store_weights",
     "data.dataset",
     "data.dir",
+    "data.mnist_dir",
+    "data.cifar10_dir",
     "data.layout",
     "data.normalize",
     "data.mean",
@@ -244,10 +246,11 @@ static void test_defaults_that_depend_on_other_keys(void) {
         CHECK(g.base.data.std[2] == 0.3081f);
         ms_grid_free(&g);
     }
-    /* A two-layer mlp: the default gradsim/bsgc layers "fc2, fc3" keep fc2 only. */
+    /* A two-layer mlp: the default gradsim/bsgc layers "fc2, fc3" keep fc2 only,
+     * and gradsim drops it too (32 -> 10 is not square). */
     if (parse_ok(&g, "[model]\narch = mlp\nhidden = 32\n[cluster]\ncurve_k = 2, 4\n")) {
         CHECK_EQ_INT(g.base.arch.n_fc, 2);
-        CHECK_EQ_INT(g.base.gradsim_layers, 1u << 1);
+        CHECK_EQ_INT(g.base.gradsim_layers, 0);
         CHECK_EQ_INT(g.base.bsgc_layers, 1u << 1);
         CHECK_EQ_INT(g.base.reg_layers, 1u << 1);
         ms_grid_free(&g);
@@ -547,9 +550,14 @@ static void test_combination_errors(void) {
                  "warmup_epochs = 1 must be less");
     EXPECT_ERROR("[cluster]\nwarmup_epochs = 1\n", 2, "only to partition = spectral");
     /* Data. */
-    EXPECT_ERROR("[data]\ndataset = cifar10\ndir = /x\nlayout = 3x32x32\n", 4, "layout = 3x32x32");
+    /* Gradient similarity needs square layers (the mlp's fc3 is 10 x 128). */
+    EXPECT_ERROR("[model]\narch = mlp\nhidden = 128, 128\n[cluster]\ngradsim_layers = fc2, fc3\n"
+                 "bsgc_layers = fc2\n",
+                 5, "fc3 is 10 x 128, not square");
     EXPECT_ERROR("[data]\ndataset = cifar10\n", 2, "needs dir");
     EXPECT_ERROR("[data]\ndataset = mnist\n", 2, "needs dir");
+    /* The dataset's own folder key may stand for dir, but not beside it. */
+    EXPECT_ERROR("[data]\ndataset = cifar10\ndir = /a\ncifar10_dir = /b\n", 4, "not both");
     EXPECT_ERROR("[data]\ndataset = cifar10\ndir = /x\nmean = 0.5\n", 4,
                  "only to normalize = meanstd");
     EXPECT_ERROR("[data]\ndataset = cifar10\ndir = /x\nnormalize = meanstd\n", 4, "needs mean");

@@ -50,6 +50,8 @@ typedef struct ms_dims {
     long NK;     /* k values of the clusterability curve */
     long NU;     /* fc units: sum of fc inputs and outputs laid out layer by layer (see cluster.h) */
     long NT;     /* tensors in the parameter buffer */
+    long KMAX;   /* largest k of the grid's k axis: padded cluster dimension (see cluster.h) */
+    long NG;     /* doubles of the gradient-similarity sums of the gradsim layers (see cluster.h) */
     ms_layout_t layout;
 } ms_dims_t;
 
@@ -82,6 +84,8 @@ enum {
     MS_DIM_NK = -7,
     MS_DIM_NU = -8,
     MS_DIM_L = -9,
+    MS_DIM_KMAX = -10,
+    MS_DIM_NG = -11,
 };
 
 /* One dataset of the file. */
@@ -97,6 +101,7 @@ typedef struct ms_col {
 /* The column tables of every module, each ended by an entry with path NULL. */
 extern const ms_col_t ms_core_cols[];  /* results.c: settings, status, training */
 extern const ms_col_t ms_prune_cols[]; /* prune_stage.c: circuits */
+extern const ms_col_t ms_cluster_cols[]; /* analyse.c: partitions, BSGC, clusterability, ablation */
 
 typedef struct ms_results ms_results_t;
 
