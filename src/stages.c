@@ -3,6 +3,7 @@
 #include "modsweep/stages.h"
 #include "modsweep/error.h"
 #include "modsweep/log.h"
+#include "modsweep/measures.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -12,7 +13,14 @@
 typedef struct train_sink {
     ms_ctx_t *ctx;
     int m;
+    ms_sparse_t *sparse; /* dynamic sparse training (measures.h), or NULL */
 } train_sink_t;
+
+/* The trainer's after_step hook: dynamic sparse training of conv layers. */
+static int after_step(void *vctx, ms_trainer_t *tr, long step) {
+    train_sink_t *sink = vctx;
+    return ms_sparse_after_step(sink->sparse, tr, step);
+}
 
 /* Writes each epoch's curves into the results file as soon as the epoch ends,
  * so no per-step history is kept in memory. */
@@ -46,7 +54,12 @@ int ms_stage_train(ms_ctx_t *ctx, int m, char *reason) {
     }
     train_sink_t sink = {.ctx = ctx, .m = m};
     ms_train_hooks_t hooks = {.ctx = &sink, .on_epoch = write_epoch};
-    rc = ms_train(&tr, ctx->train, ctx->test, &hooks, reason);
+    rc = ms_sparse_create(&sink.sparse, &s, tr.L);
+    if (rc) snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
+    if (!rc && sink.sparse) hooks.after_step = after_step;
+    if (!rc) rc = ms_train(&tr, ctx->train, ctx->test, &hooks, reason);
+    if (!rc && (rc = ms_measures_write_sparse(ctx, m, sink.sparse)))
+        snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
     if (rc == 0) {
         double classwise[MS_MAX_CLASSES], loss;
         double acc = ms_evaluate(&tr.net, tr.params, ctx->test, -1, classwise, &loss);
@@ -64,6 +77,7 @@ int ms_stage_train(ms_ctx_t *ctx, int m, char *reason) {
         if (!rc) rc = ms_results_write(res, "models/host", m, -1, host);
         if (rc) snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
     }
+    ms_sparse_free(sink.sparse);
     ms_trainer_free(&tr);
     return rc;
 }
@@ -73,10 +87,10 @@ int ms_stage_load_params(ms_ctx_t *ctx, int m, float *params) {
 }
 
 int ms_stage_analyse(ms_ctx_t *ctx, int m, char *reason) {
-    (void)ctx;
-    (void)m;
     reason[0] = 0;
-    return 0; /* the analyses arrive with the modular-training issue */
+    int rc = ms_measures_analyse(ctx, m, reason); /* seeds 002, 003, 004 (measures.h) */
+    if (rc) return rc;
+    return 0; /* the cluster analyses arrive with the modular-training issue */
 }
 
 int ms_stage_prune(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason) {
