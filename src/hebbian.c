@@ -14,6 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+ms_conv_geom_t ms_conv_geom(const ms_layout_t *L, int l) {
+    const ms_arch_t *a = &L->arch;
+    ms_conv_geom_t g = {.C = L->conv_in_c[l],
+                        .H = l ? L->pool_h[l - 1] : a->in_h,
+                        .W = l ? L->pool_w[l - 1] : a->in_w,
+                        .F = a->conv_c[l],
+                        .K = a->conv_k,
+                        .P = a->conv_pad};
+    return g;
+}
+
 int ms_hebb_init(ms_hebb_t *h, const ms_conv_geom_t *g, int max_b, int with_corr) {
     memset(h, 0, sizeof *h);
     h->g = *g;
@@ -209,12 +220,7 @@ int ms_sparse_create(ms_sparse_t **out, const ms_settings_t *s, const ms_layout_
     size_t most = 0;
     int rc = 0;
     for (int l = 0; l < a->n_conv && !rc; l++) {
-        ms_conv_geom_t g = {.C = L->conv_in_c[l],
-                            .H = l ? L->pool_h[l - 1] : a->in_h,
-                            .W = l ? L->pool_w[l - 1] : a->in_w,
-                            .F = a->conv_c[l],
-                            .K = a->conv_k,
-                            .P = a->conv_pad};
+        ms_conv_geom_t g = ms_conv_geom(L, l);
         rc = ms_hebb_init(&sp->hebb[l], &g, s->batch, 0);
         const size_t n = L->t[L->conv_weight[l]].n;
         if (!rc && !(sp->mask[l] = malloc(n))) rc = ms_err_set(MS_ENOMEM, "sparse: out of memory");

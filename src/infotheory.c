@@ -374,54 +374,140 @@ static double norm2(const double *x, int n) {
     return sqrt(s);
 }
 
-double ms_ablate_maxkl(ms_ablate_t *ab, double *d, int max_iters, double *work, int *iters,
-                       int *converged) {
+/* Memory of the L-BFGS search (pairs of the last steps). */
+#define LBFGS_M 8
+/* The stall test of the search (see ms_ablate_maxkl). */
+#define STALL_STEPS 10
+#define STALL_RISE 1e-12
+
+/* The objective F(v) = KL of direction v / |v| and its gradient with
+ * respect to v, (I - d d^T) g / |v|; *tn receives the norm of the tangent
+ * gradient (I - d d^T) g at the unit direction d. d: scratch (U). */
+static double objective(ms_ablate_t *ab, const double *v, double *d, double *grad, double *tn) {
     const int U = ab->U;
-    double *g = work, *gt = work + U, *dn = work + 2 * U;
-    double nd = norm2(d, U);
-    if (!(nd > 0.0)) {
-        d[0] = 1.0;
-        for (int u = 1; u < U; u++) d[u] = 0.0;
-        nd = 1.0;
+    const double nv = norm2(v, U);
+    for (int u = 0; u < U; u++) d[u] = v[u] / nv;
+    const double f = ms_ablate_eval(ab, d, NULL, grad);
+    double gd = 0.0;
+    for (int u = 0; u < U; u++) gd += grad[u] * d[u];
+    for (int u = 0; u < U; u++) grad[u] = (grad[u] - gd * d[u]) / nv;
+    *tn = norm2(grad, U) * nv;
+    return f;
+}
+
+double ms_ablate_maxkl(ms_ablate_t *ab, double *d, int max_iters, int *iters, int *converged) {
+    const int U = ab->U;
+    double *mem = U > 0 ? malloc(sizeof(double) * (size_t)U * (2 * LBFGS_M + 6)) : NULL;
+    if (!mem) {
+        if (iters) *iters = 0;
+        if (converged) *converged = 0;
+        return NAN;
     }
-    for (int u = 0; u < U; u++) d[u] /= nd;
-    double f = ms_ablate_eval(ab, d, NULL, g);
-    double eta = -1.0; /* set from the first gradient */
+    double *S = mem, *Y = S + (size_t)U * LBFGS_M, *v = Y + (size_t)U * LBFGS_M;
+    double *g = v + U, *gn = g + U, *p = gn + U, *vn = p + U, *du = vn + U;
+    double rho[LBFGS_M], alpha[LBFGS_M], hist[STALL_STEPS];
+    int head = 0, used = 0;
+    double nd = norm2(d, U);
+    for (int u = 0; u < U; u++) v[u] = nd > 0.0 ? d[u] / nd : (double)(u == 0);
+    double tn, f = objective(ab, v, du, g, &tn);
     int it = 0, conv = 0;
-    while (it < max_iters && !conv) {
-        double gd = 0.0;
-        for (int u = 0; u < U; u++) gd += g[u] * d[u];
-        for (int u = 0; u < U; u++) gt[u] = g[u] - gd * d[u];
-        const double gn = norm2(gt, U);
-        if (!(gn > 1e-6 * f) || gn == 0.0) {
+    for (;;) {
+        if (!(tn > MS_MAXKL_TOL * f)) {
             conv = 1;
             break;
         }
-        if (eta < 0.0) eta = 0.1 / gn; /* a first step of about 0.1 radian */
-        if (eta * gn > 1.0) eta = 1.0 / gn;
-        it++;
-        int accepted = 0;
-        while (!accepted) {
-            for (int u = 0; u < U; u++) dn[u] = d[u] + eta * gt[u];
-            double nn = norm2(dn, U);
-            for (int u = 0; u < U; u++) dn[u] /= nn;
-            double fn = ms_ablate_eval(ab, dn, NULL, NULL);
-            if (fn >= f + 1e-4 * eta * gn * gn) {
-                accepted = 1;
-                double rise = fn - f;
-                memcpy(d, dn, sizeof(double) * U);
-                f = ms_ablate_eval(ab, d, NULL, g);
-                eta *= 2.0;
-                if (rise < 1e-10 * f) conv = 1;
-            } else {
-                eta *= 0.5;
-                if (eta * gn < 1e-12) {
-                    conv = 1; /* no step raises the KL at this precision */
-                    break;
-                }
+        if (it >= max_iters) break;
+        /* Ascent direction p = H g by the two-loop recursion. */
+        memcpy(p, g, sizeof(double) * U);
+        for (int k = 0; k < used; k++) {
+            const int j = (head - 1 - k + LBFGS_M) % LBFGS_M;
+            double a = 0.0;
+            for (int u = 0; u < U; u++) a += S[(size_t)j * U + u] * p[u];
+            alpha[j] = rho[j] * a;
+            for (int u = 0; u < U; u++) p[u] -= alpha[j] * Y[(size_t)j * U + u];
+        }
+        if (used > 0) {
+            const int j = (head - 1 + LBFGS_M) % LBFGS_M;
+            double sy = 0.0, yy = 0.0;
+            for (int u = 0; u < U; u++) {
+                sy += S[(size_t)j * U + u] * Y[(size_t)j * U + u];
+                yy += Y[(size_t)j * U + u] * Y[(size_t)j * U + u];
             }
+            for (int u = 0; u < U; u++) p[u] *= sy / yy;
+        } else {
+            /* A first step of about 0.1 radian. */
+            const double gg = norm2(g, U), nv = norm2(v, U);
+            for (int u = 0; u < U; u++) p[u] *= 0.1 * nv / gg;
+        }
+        for (int k = used - 1; k >= 0; k--) {
+            const int j = (head - 1 - k + LBFGS_M) % LBFGS_M;
+            double b = 0.0;
+            for (int u = 0; u < U; u++) b += Y[(size_t)j * U + u] * p[u];
+            b *= rho[j];
+            for (int u = 0; u < U; u++) p[u] += (alpha[j] - b) * S[(size_t)j * U + u];
+        }
+        double slope = 0.0;
+        for (int u = 0; u < U; u++) slope += g[u] * p[u];
+        if (!(slope > 0.0)) { /* not an ascent direction: forget the memory */
+            memcpy(p, g, sizeof(double) * U);
+            const double gg = norm2(g, U), nv = norm2(v, U);
+            for (int u = 0; u < U; u++) p[u] *= 0.1 * nv / gg;
+            slope = 0.1 * nv * gg;
+            used = 0;
+        }
+        /* Backtracking (Armijo) line search. */
+        double step = 1.0, fn = f, tnn = tn;
+        int accepted = 0;
+        for (int t = 0; t < 60 && !accepted; t++, step *= 0.5) {
+            for (int u = 0; u < U; u++) vn[u] = v[u] + step * p[u];
+            fn = objective(ab, vn, du, gn, &tnn);
+            accepted = fn >= f + 1e-4 * step * slope;
+        }
+        if (!accepted) {
+            if (used == 0) break; /* no step raises the KL at this precision */
+            used = 0;             /* retry from the plain gradient */
+            continue;
+        }
+        /* A stall: the KL rose by less than STALL_RISE of itself over the
+         * last STALL_STEPS accepted steps (a maximum at a ReLU kink, where
+         * the gradient need not vanish). */
+        hist[it % STALL_STEPS] = f;
+        it++;
+        if (it >= STALL_STEPS && fn - hist[it % STALL_STEPS] <= STALL_RISE * fn) {
+            f = fn;
+            memcpy(v, vn, sizeof(double) * U);
+            conv = 1;
+            break;
+        }
+        /* Store the pair (s, y) of the minimisation of -F when it is curved. */
+        double sy = 0.0, ss = 0.0, yy = 0.0;
+        double *sj = S + (size_t)head * U, *yj = Y + (size_t)head * U;
+        for (int u = 0; u < U; u++) {
+            sj[u] = vn[u] - v[u];
+            yj[u] = g[u] - gn[u];
+            sy += sj[u] * yj[u];
+            ss += sj[u] * sj[u];
+            yy += yj[u] * yj[u];
+        }
+        if (sy > 1e-12 * sqrt(ss * yy)) {
+            rho[head] = 1.0 / sy;
+            head = (head + 1) % LBFGS_M;
+            if (used < LBFGS_M) used++;
+        }
+        memcpy(v, vn, sizeof(double) * U);
+        memcpy(g, gn, sizeof(double) * U);
+        f = fn;
+        tn = tnn;
+        /* Keep |v| near 1 (F does not depend on it; the memory does). */
+        const double nv = norm2(v, U);
+        if (nv > 4.0 || nv < 0.25) {
+            for (int u = 0; u < U; u++) v[u] /= nv, g[u] *= nv;
+            used = 0;
         }
     }
+    const double nv = norm2(v, U);
+    for (int u = 0; u < U; u++) d[u] = v[u] / nv;
+    free(mem);
     if (iters) *iters = it;
     if (converged) *converged = conv;
     return f;

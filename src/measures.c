@@ -31,15 +31,17 @@ const ms_col_t ms_measures_cols[] = {
     {"models/info_pair_layers", MS_ROW_MODEL, MS_DT_I32, 2, {MS_DIM_NIP, 2},
      "fc numbers (X, Y) of each info layer pair (i < j, in layer order)"},
     {"models/info_pair", MS_ROW_MODEL, MS_DT_F64, 3, {MS_DIM_NV, MS_DIM_NIP, 6},
-     "entropies (nats) of the paired binned outputs: H(X), H(Y), H(X|Y), H(Y|X), I(X;Y), H(X,Y)"},
+     "entropies (nats) of the paired binned outputs: H(X), H(Y), H(X given Y), H(Y given X), "
+     "I(X;Y), H(X,Y)"},
     {"models/info_measures", MS_ROW_MODEL, MS_DT_F64, 4, {MS_DIM_NV, MS_DIM_NIP, MS_DIM_NID, 4},
-     "per unit set P: H(Y_P | X_notP), H(Y_P), H(Y_P | X), H(Y_P | X_P) (the seed's measures 1-4)"},
+     "per unit set P: H(Y_P given X_notP), H(Y_P), H(Y_P given X), H(Y_P given X_P) (the "
+     "seed's measures 1-4)"},
     {"models/info_comparisons", MS_ROW_MODEL, MS_DT_F64, 4, {MS_DIM_NV, MS_DIM_NIP, MS_DIM_NID, 3},
      "the seed's comparisons: m1 - m2, m3 - m4, m3 - m1"},
     /* seed 002: ablation */
     {"models/ablate_layer", MS_ROW_MODEL, MS_DT_I32, 0, {0}, "fc number of the ablated layer"},
     {"models/ablate_neuron_kl", MS_ROW_MODEL, MS_DT_F64, 2, {MS_DIM_NV, MS_DIM_NAU},
-     "mean KL(p_ablated || p) with each neuron zeroed (nats)"},
+     "mean KL divergence of the ablated from the unablated output, each neuron zeroed (nats)"},
     {"models/ablate_neuron_dentropy", MS_ROW_MODEL, MS_DT_F64, 2, {MS_DIM_NV, MS_DIM_NAU},
      "mean H(p_ablated) - H(p) with each neuron zeroed (nats)"},
     {"models/ablate_dir_kl", MS_ROW_MODEL, MS_DT_F64, 2, {MS_DIM_NV, MS_DIM_NDIR},
@@ -94,7 +96,8 @@ const ms_col_t ms_measures_cols[] = {
      "co-activation count of each conv weight's input and output (conv1.weight, conv2.weight, "
      "... in (F, C, K, K) order)"},
     {"models/hebb_corr", MS_ROW_MODEL, MS_DT_F64, 2, {MS_DIM_NV, MS_DIM_NCW},
-     "mean over output positions of |correlation| of each conv weight's input and output"},
+     "mean over output positions of the absolute correlation of each conv weight's input and "
+     "output"},
     {"models/sparse_sparsity", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_NCV},
      "dynamic sparse training: pruned share of each conv layer's weights at the end"},
     {"models/sparse_events", MS_ROW_MODEL, MS_DT_I32, 0, {0},
@@ -358,8 +361,7 @@ static int run_ablation(const job_t *jb, int v, const float *params, const doubl
     int rc = ms_ablate_init(&ab, jb->L, params, me->ablate_layer, h, jb->N);
     if (rc) return rc;
     double *dir = malloc(sizeof(double) * (size_t)U), *best = malloc(sizeof(double) * (size_t)U);
-    double *work = malloc(sizeof(double) * 3 * (size_t)U);
-    if (!dir || !best || !work) {
+    if (!dir || !best) {
         rc = ms_err_set(MS_ENOMEM, "ablation: out of memory");
         goto done;
     }
@@ -389,7 +391,7 @@ static int run_ablation(const job_t *jb, int v, const float *params, const doubl
             random_direction(s->seed, MAXKL_START_SUB + (uint32_t)(st - 1), U, dir);
         }
         int iters = 0, conv = 0;
-        double kl = ms_ablate_maxkl(&ab, dir, me->maxkl_iters, work, &iters, &conv);
+        double kl = ms_ablate_maxkl(&ab, dir, me->maxkl_iters, &iters, &conv);
         r->st_kl[v * d->NST + st] = kl;
         r->st_iters[v * d->NST + st] = iters;
         r->st_conv[v * d->NST + st] = (int8_t)conv;
@@ -410,7 +412,6 @@ static int run_ablation(const job_t *jb, int v, const float *params, const doubl
 done:
     free(dir);
     free(best);
-    free(work);
     ms_ablate_free(&ab);
     return rc;
 }
@@ -510,12 +511,7 @@ static int run_variant(const job_t *jb, int v, const float *params) {
     if (!rc && hebbian) {
         size_t most = 0;
         for (int l = 0; l < a->n_conv && !rc; l++) {
-            ms_conv_geom_t g = {.C = L->conv_in_c[l],
-                                .H = l ? L->pool_h[l - 1] : a->in_h,
-                                .W = l ? L->pool_w[l - 1] : a->in_w,
-                                .F = a->conv_c[l],
-                                .K = a->conv_k,
-                                .P = a->conv_pad};
+            ms_conv_geom_t g = ms_conv_geom(L, l);
             rc = ms_hebb_init(&hebb[l], &g, 32, 1);
             size_t n = (size_t)g.F * L->conv_h[l] * L->conv_w[l];
             if (n > most) most = n;

@@ -91,18 +91,26 @@ static void compare_files(const char *a, const char *b) {
     ms_results_close(rb);
 }
 
-static void test_mlp(void) {
+/* Writes grid `name` (a format with the data folder as its argument), runs
+ * it with 1 and with 2 kernel threads, checks the two files agree, and opens
+ * the first (NULL on failure). */
+static ms_results_t *run_both(const char *name, const char *format) {
     char grid[1024], text[4096], out1[1024], out2[1024];
-    snprintf(grid, sizeof grid, "%s/mlp.ini", dir);
-    snprintf(text, sizeof text, mlp_grid, dir);
+    snprintf(grid, sizeof grid, "%s/%s.ini", dir, name);
+    snprintf(text, sizeof text, format, dir);
     write_file(grid, text);
-    snprintf(out1, sizeof out1, "%s/mlp1.h5", dir);
-    snprintf(out2, sizeof out2, "%s/mlp2.h5", dir);
+    snprintf(out1, sizeof out1, "%s/%s1.h5", dir, name);
+    snprintf(out2, sizeof out2, "%s/%s2.h5", dir, name);
     CHECK_EQ_INT(run(grid, out1, 1), 0);
     CHECK_EQ_INT(run(grid, out2, 2), 0);
     compare_files(out1, out2);
-    ms_results_t *r;
+    ms_results_t *r = NULL;
     CHECK_OK(ms_results_open(&r, out1, MPI_COMM_SELF, 0));
+    return r;
+}
+
+static void test_mlp(void) {
+    ms_results_t *r = run_both("mlp", mlp_grid);
     if (!r) return;
     const ms_dims_t *d = ms_results_dims(r);
     CHECK_EQ_INT(d->NV, 2);
@@ -178,17 +186,7 @@ static void test_mlp(void) {
 }
 
 static void test_cnn(void) {
-    char grid[1024], text[4096], out1[1024], out2[1024];
-    snprintf(grid, sizeof grid, "%s/cnn.ini", dir);
-    snprintf(text, sizeof text, cnn_grid, dir);
-    write_file(grid, text);
-    snprintf(out1, sizeof out1, "%s/cnn1.h5", dir);
-    snprintf(out2, sizeof out2, "%s/cnn2.h5", dir);
-    CHECK_EQ_INT(run(grid, out1, 1), 0);
-    CHECK_EQ_INT(run(grid, out2, 2), 0);
-    compare_files(out1, out2);
-    ms_results_t *r;
-    CHECK_OK(ms_results_open(&r, out1, MPI_COMM_SELF, 0));
+    ms_results_t *r = run_both("cnn", cnn_grid);
     if (!r) return;
     const ms_dims_t *d = ms_results_dims(r);
     CHECK_EQ_INT(d->NV, 1);

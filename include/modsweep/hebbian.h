@@ -53,6 +53,9 @@ typedef struct ms_conv_geom {
     int C, H, W, F, K, P;
 } ms_conv_geom_t;
 
+/* The geometry of conv layer l of layout L. */
+ms_conv_geom_t ms_conv_geom(const ms_layout_t *L, int l);
+
 /* The running sums of one layer's strengths over blocks of samples. */
 typedef struct ms_hebb {
     ms_conv_geom_t g;

@@ -23,8 +23,8 @@
  * KL(p' || p) (what the seed's F.kl_div(p.log(), p', 'sum') measures, here
  * averaged instead of summed) and of H(p') - H(p). The direction of largest
  * mean KL is found by projected gradient ascent on the unit sphere with the
- * analytic gradient through the downstream layers (Armijo backtracking, so
- * every accepted step raises the KL).
+ * analytic gradient through the downstream layers (L-BFGS with Armijo
+ * backtracking, so every accepted step raises the KL).
  *
  * Dimension letters: N samples, U units of the ablated layer, C classes. */
 #ifndef MODSWEEP_INFOTHEORY_H
@@ -106,15 +106,24 @@ void ms_ablate_free(ms_ablate_t *ab);
  * were free (not normalised). */
 double ms_ablate_eval(ms_ablate_t *ab, const double *d, double *dentropy, double *grad);
 
+/* Convergence of the max-KL search: the tangent gradient's norm relative to
+ * the KL (below about 1e-6 the gain of a step is lost in rounding). */
+#define MS_MAXKL_TOL 1e-5
+
 /* The search for the direction of largest mean KL from start direction d
- * (U, normalised here; overwritten with the result). Riemannian gradient
- * ascent: step along the gradient's tangent component, renormalise, accept
- * when the KL rises by the Armijo amount, else halve the step. Converged
- * when the tangent gradient's norm is below 1e-6 times the KL, or an
- * accepted step raises the KL by less than 1e-10 of it, or no step size
- * down to 1e-12 raises it. Returns the KL reached; *iters and *converged
- * report the run. work: scratch of 3 * U doubles. */
-double ms_ablate_maxkl(ms_ablate_t *ab, double *d, int max_iters, double *work, int *iters,
-                       int *converged);
+ * (U, normalised here; overwritten with the result): L-BFGS (8 pairs) on
+ * F(v) = KL(v / |v|), whose gradient (I - d d^T) g / |v| is the tangent
+ * component of the analytic gradient, with a backtracking line search that
+ * accepts a step when F rises by 1e-4 of the first-order gain (so the KL
+ * never falls); a direction that is not ascending, or a failed line search,
+ * falls back to the plain gradient. Converged (*converged = 1) when the
+ * tangent gradient's norm is at most MS_MAXKL_TOL times the KL (a
+ * stationary point on the sphere), or when the KL rose by at most 1e-12 of
+ * itself over the last 10 accepted steps (a maximum at a kink of the ReLU
+ * network, where the gradient need not vanish). It stops, with *converged
+ * = 0, after max_iters accepted steps or when no step raises the KL.
+ * Returns the KL reached; *iters counts the accepted steps. The search
+ * allocates its memory (U * 22 doubles) once per call. */
+double ms_ablate_maxkl(ms_ablate_t *ab, double *d, int max_iters, int *iters, int *converged);
 
 #endif
