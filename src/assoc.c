@@ -44,7 +44,8 @@ int ms_assoc_compute(const ms_layout_t *L, const float *params, const float *x, 
         if (a->fc_out[l] > widest) widest = a->fc_out[l];
     /* Weights and biases in double, the input factor R, and block buffers. */
     size_t nw = 0;
-    for (int l = 0; l < nf; l++) nw += (size_t)a->fc_out[l] * (L->fc_in[l] + 1);
+    for (int l = 0; l < nf; l++)
+        nw += (size_t)a->fc_out[l] * (L->fc_in[l] + 1);
     double *w = malloc(sizeof(double) * nw);
     double *qr = malloc(sizeof(double) * (size_t)I0 * a->fc_out[0]);
     double *tau = malloc(sizeof(double) * (size_t)R);
@@ -79,7 +80,8 @@ int ms_assoc_compute(const ms_layout_t *L, const float *params, const float *x, 
             const size_t n = (size_t)a->fc_out[l] * L->fc_in[l];
             const float *W = params + L->t[L->fc_weight[l]].off;
             Wl[l] = q;
-            for (size_t e = 0; e < n; e++) q[e] = W[e];
+            for (size_t e = 0; e < n; e++)
+                q[e] = W[e];
             q += n;
             bl[l] = q;
             for (int o = 0; o < a->fc_out[l]; o++)
@@ -90,7 +92,8 @@ int ms_assoc_compute(const ms_layout_t *L, const float *params, const float *x, 
     /* W_0^T = Q R: W_0 W_0^T = R^T R. */
     const int O0 = a->fc_out[0];
     for (int i = 0; i < I0; i++)
-        for (int o = 0; o < O0; o++) qr[(size_t)i * O0 + o] = Wl[0][(size_t)o * I0 + i];
+        for (int o = 0; o < O0; o++)
+            qr[(size_t)i * O0 + o] = Wl[0][(size_t)o * I0 + i];
     if (LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, I0, O0, qr, O0, tau) != 0) {
         rc = ms_err_set(MS_EINVAL, "associations: QR factorisation of fc1 failed");
         goto done;
@@ -102,14 +105,16 @@ int ms_assoc_compute(const ms_layout_t *L, const float *params, const float *x, 
     }
     for (int n0 = 0; n0 < N; n0 += NB) {
         const int nb = N - n0 < NB ? N - n0 : NB;
-        for (size_t e = 0; e < (size_t)nb * I0; e++) xb[e] = x[(size_t)n0 * I0 + e];
+        for (size_t e = 0; e < (size_t)nb * I0; e++)
+            xb[e] = x[(size_t)n0 * I0 + e];
         /* Forward pass. */
         const double *in = xb;
         for (int l = 0; l < nf; l++) {
             const int O = a->fc_out[l], NI = L->fc_in[l];
-            for (int r = 0; r < nb; r++) memcpy(act[l] + (size_t)r * O, bl[l], sizeof(double) * O);
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, O, NI, 1.0, in, NI, Wl[l],
-                        NI, 1.0, act[l], O);
+            for (int r = 0; r < nb; r++)
+                memcpy(act[l] + (size_t)r * O, bl[l], sizeof(double) * O);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb, O, NI, 1.0, in, NI, Wl[l], NI,
+                        1.0, act[l], O);
             if (l < nf - 1)
                 for (size_t e = 0; e < (size_t)nb * O; e++)
                     act[l][e] = act[l][e] > 0.0 ? act[l][e] : 0.0;
@@ -120,15 +125,18 @@ int ms_assoc_compute(const ms_layout_t *L, const float *params, const float *x, 
             double mx = z[0], s = 0.0;
             for (int c = 1; c < C; c++)
                 if (z[c] > mx) mx = z[c];
-            for (int c = 0; c < C; c++) s += exp(z[c] - mx);
-            for (int c = 0; c < C; c++) p[(size_t)r * C + c] = exp(z[c] - mx) / s;
+            for (int c = 0; c < C; c++)
+                s += exp(z[c] - mx);
+            for (int c = 0; c < C; c++)
+                p[(size_t)r * C + c] = exp(z[c] - mx) / s;
         }
         /* forward_cov: first and second moments. */
         for (int l = lo; l <= hi; l++) {
             if (!(layers >> l & 1u)) continue;
             const int U = a->fc_out[l];
             for (int r = 0; r < nb; r++)
-                for (int u = 0; u < U; u++) s1[l][u] += act[l][(size_t)r * U + u];
+                for (int u = 0; u < U; u++)
+                    s1[l][u] += act[l][(size_t)r * U + u];
             cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, U, U, nb, 1.0, act[l], U, act[l],
                         U, 1.0, out[l], U);
         }
@@ -214,7 +222,8 @@ int ms_assoc_compute(const ms_layout_t *L, const float *params, const float *x, 
             for (int j = 0; j < U; j++)
                 cov[(size_t)i * U + j] =
                     cov[(size_t)i * U + j] / N - (s1[l][i] / N) * (s1[l][j] / N);
-        for (size_t e = (size_t)U * U; e < 4 * (size_t)U * U; e++) out[l][e] /= N;
+        for (size_t e = (size_t)U * U; e < 4 * (size_t)U * U; e++)
+            out[l][e] /= N;
     }
 done:
     free(w);

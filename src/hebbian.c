@@ -110,7 +110,8 @@ void ms_hebb_add(ms_hebb_t *h, const float *x, const float *y, int B) {
                 for (int p = 0; p < HW; p++) {
                     for (int k = 0; k < CKK; k++)
                         rx[(size_t)k * HW + p] = h->col[((size_t)p * nb) * CKK + k];
-                    for (int f = 0; f < F; f++) ry[(size_t)f * HW + p] = yb[(size_t)f * HW + p];
+                    for (int f = 0; f < F; f++)
+                        ry[(size_t)f * HW + p] = yb[(size_t)f * HW + p];
                 }
             }
             for (int p = 0; p < HW; p++) {
@@ -125,8 +126,8 @@ void ms_hebb_add(ms_hebb_t *h, const float *x, const float *y, int B) {
                 double *yp = h->yp + (size_t)p * F * nb;
                 for (int f = 0; f < F; f++)
                     for (int b = 0; b < nb; b++) {
-                        const double v = (double)yb[((size_t)b * F + f) * HW + p] -
-                                         ry[(size_t)f * HW + p];
+                        const double v =
+                            (double)yb[((size_t)b * F + f) * HW + p] - ry[(size_t)f * HW + p];
                         yp[(size_t)f * nb + b] = v;
                         h->sy[(size_t)f * HW + p] += v;
                         h->syy[(size_t)f * HW + p] += v * v;
@@ -138,7 +139,8 @@ void ms_hebb_add(ms_hebb_t *h, const float *x, const float *y, int B) {
         }
         /* Binary: [y > 0] (F x HW nb) times [x > 0] (HW nb x CKK). */
         const size_t rows = (size_t)HW * nb;
-        for (size_t e = 0; e < rows * CKK; e++) h->col[e] = h->col[e] > 0.0 ? 1.0 : 0.0;
+        for (size_t e = 0; e < rows * CKK; e++)
+            h->col[e] = h->col[e] > 0.0 ? 1.0 : 0.0;
         for (int f = 0; f < F; f++)
             for (int p = 0; p < HW; p++)
                 for (int b = 0; b < nb; b++)
@@ -169,8 +171,8 @@ void ms_hebb_result(const ms_hebb_t *h, double *binary, double *corr) {
         }
 }
 
-void ms_conv_preact(const ms_conv_geom_t *g, const float *x, const float *w, const float *b,
-                    int B, float *y) {
+void ms_conv_preact(const ms_conv_geom_t *g, const float *x, const float *w, const float *b, int B,
+                    float *y) {
     const int HO = g->H + 2 * g->P - g->K + 1, WO = g->W + 2 * g->P - g->K + 1, K = g->K;
     for (int n = 0; n < B; n++)
         for (int f = 0; f < g->F; f++)
@@ -231,7 +233,8 @@ int ms_sparse_create(ms_sparse_t **out, const ms_settings_t *s, const ms_layout_
         sp->strength = malloc(sizeof(double) * most);
         sp->order = malloc(sizeof(int32_t) * (size_t)a->conv_k * a->conv_k);
         sp->state = malloc((size_t)a->conv_k * a->conv_k);
-        if (!sp->strength || !sp->order || !sp->state) rc = ms_err_set(MS_ENOMEM, "sparse: out of memory");
+        if (!sp->strength || !sp->order || !sp->state)
+            rc = ms_err_set(MS_ENOMEM, "sparse: out of memory");
     }
     if (rc) {
         ms_sparse_free(sp);
@@ -255,7 +258,8 @@ void ms_sparse_free(ms_sparse_t *sp) {
 
 void ms_sparse_select(const double *s, int kk, int k1, int k2, int32_t *order, uint8_t *state) {
     /* Insertion sort: strongest first, ties keep the lower index first. */
-    for (int i = 0; i < kk; i++) order[i] = i;
+    for (int i = 0; i < kk; i++)
+        order[i] = i;
     for (int i = 1; i < kk; i++) {
         int32_t v = order[i];
         int j = i - 1;
@@ -266,7 +270,9 @@ void ms_sparse_select(const double *s, int kk, int k1, int k2, int32_t *order, u
         order[j + 1] = v;
     }
     for (int rank = 0; rank < kk; rank++)
-        state[order[rank]] = rank < k1 ? MS_SPARSE_KEEP : rank < k2 ? MS_SPARSE_REINIT : MS_SPARSE_PRUNE;
+        state[order[rank]] = rank < k1   ? MS_SPARSE_KEEP
+                             : rank < k2 ? MS_SPARSE_REINIT
+                                         : MS_SPARSE_PRUNE;
 }
 
 /* One connection event of conv layer l. */
@@ -320,7 +326,8 @@ int ms_sparse_after_step(ms_sparse_t *sp, ms_trainer_t *tr, long step) {
         ms_hebb_add(&sp->hebb[l], x, net->conv_act[l], B);
     }
     if ((step + 1) % sp->every == 0) {
-        for (int l = 0; l < sp->n_conv; l++) sparse_event(sp, tr, l);
+        for (int l = 0; l < sp->n_conv; l++)
+            sparse_event(sp, tr, l);
         sp->events++;
     }
     for (int l = 0; l < sp->n_conv; l++) {
@@ -335,7 +342,8 @@ void ms_sparse_stats(const ms_sparse_t *sp, double *sparsity, int *events) {
     for (int l = 0; l < sp->n_conv; l++) {
         const size_t n = sp->L->t[sp->L->conv_weight[l]].n;
         size_t off = 0;
-        for (size_t e = 0; e < n; e++) off += !sp->mask[l][e];
+        for (size_t e = 0; e < n; e++)
+            off += !sp->mask[l][e];
         sparsity[l] = (double)off / (double)n;
     }
     if (events) *events = sp->events;

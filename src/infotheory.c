@@ -62,7 +62,8 @@ double ms_info_entropy(const ms_info_sel_t *a, int N, int bins) {
     int64_t *cnt = bins <= 4096 ? c : calloc((size_t)bins, sizeof *cnt);
     if (!cnt) return NAN;
     for (int n = 0; n < N; n++)
-        for (int j = 0; j < a->n; j++) cnt[bin_of(&b, sel_at(a, n, j))]++;
+        for (int j = 0; j < a->n; j++)
+            cnt[bin_of(&b, sel_at(a, n, j))]++;
     double h = entropy_counts(cnt, bins, 1, (int64_t)N * a->n);
     if (cnt != c) free(cnt);
     return h;
@@ -121,7 +122,8 @@ int ms_info_module(const float *A, int ua, const float *Bl, int ub, int N, const
     int nn = 0;
     for (int i = 0; i < ua; i++) {
         int in = 0;
-        for (int k = 0; k < na && !in; k++) in = pa[k] == i;
+        for (int k = 0; k < na && !in; k++)
+            in = pa[k] == i;
         if (!in) cols[nn++] = i;
     }
     ms_info_sel_t a2p = {.x = Bl, .ld = ub, .cols = pb, .n = nb};
@@ -146,14 +148,17 @@ int ms_info_module(const float *A, int ua, const float *Bl, int ub, int N, const
 void ms_info_unitset(int n, int k, uint64_t seed, uint32_t sub, int *out) {
     int32_t *idx = malloc(sizeof(int32_t) * (size_t)(n > 0 ? n : 1));
     if (!idx) {
-        for (int i = 0; i < k; i++) out[i] = i;
+        for (int i = 0; i < k; i++)
+            out[i] = i;
         return;
     }
-    for (int i = 0; i < n; i++) idx[i] = i;
+    for (int i = 0; i < n; i++)
+        idx[i] = i;
     ms_rng_t r;
     ms_rng_init(&r, seed, MS_RNG_UNITSETS, sub);
     ms_rng_shuffle(&r, idx, n);
-    for (int i = 0; i < k; i++) out[i] = idx[i];
+    for (int i = 0; i < k; i++)
+        out[i] = idx[i];
     free(idx);
 }
 
@@ -163,7 +168,9 @@ void ms_info_unitset(int n, int k, uint64_t seed, uint32_t sub, int *out) {
 
 /* The downstream fc layers are layer + 1 .. n_fc - 1; their weights (O x NI)
  * and biases (O) are copied into ab->w in that order. */
-static int n_down(const ms_ablate_t *ab) { return ab->L->arch.n_fc - 1 - ab->layer; }
+static int n_down(const ms_ablate_t *ab) {
+    return ab->L->arch.n_fc - 1 - ab->layer;
+}
 
 /* Log-softmax of one row of logits z (C) into lp. */
 static void log_softmax(const double *z, int C, double *lp) {
@@ -171,9 +178,11 @@ static void log_softmax(const double *z, int C, double *lp) {
     for (int c = 1; c < C; c++)
         if (z[c] > mx) mx = z[c];
     double s = 0.0;
-    for (int c = 0; c < C; c++) s += exp(z[c] - mx);
+    for (int c = 0; c < C; c++)
+        s += exp(z[c] - mx);
     double ls = log(s) + mx;
-    for (int c = 0; c < C; c++) lp[c] = z[c] - ls;
+    for (int c = 0; c < C; c++)
+        lp[c] = z[c] - ls;
 }
 
 /* Offsets inside ab->buf for a block of NB samples: the projected layer
@@ -218,11 +227,13 @@ static const double *forward_down(const ms_ablate_t *ab, ablate_bufs_t *b, int N
         int O = a->fc_out[ab->layer + 1 + k];
         const double *W = w, *bias = w + (size_t)O * NI;
         double *z = b->act[k];
-        for (int r = 0; r < NB; r++) memcpy(z + (size_t)r * O, bias, sizeof(double) * O);
+        for (int r = 0; r < NB; r++)
+            memcpy(z + (size_t)r * O, bias, sizeof(double) * O);
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, NB, O, NI, 1.0, in, NI, W, NI, 1.0, z,
                     O);
         if (k < n_down(ab) - 1)
-            for (size_t e = 0; e < (size_t)NB * O; e++) z[e] = z[e] > 0.0 ? z[e] : 0.0;
+            for (size_t e = 0; e < (size_t)NB * O; e++)
+                z[e] = z[e] > 0.0 ? z[e] : 0.0;
         w += (size_t)O * NI + O;
         in = z;
         NI = O;
@@ -246,7 +257,8 @@ int ms_ablate_init(ms_ablate_t *ab, const ms_layout_t *L, const float *params, i
     ab->h = h;
     ab->block = N < ABLATE_BLOCK ? N : ABLATE_BLOCK;
     size_t nw = 0;
-    for (int k = layer + 1; k < a->n_fc; k++) nw += (size_t)a->fc_out[k] * (L->fc_in[k] + 1);
+    for (int k = layer + 1; k < a->n_fc; k++)
+        nw += (size_t)a->fc_out[k] * (L->fc_in[k] + 1);
     ablate_bufs_t b;
     size_t nbuf;
     carve_bufs(ab, NULL, &b, &nbuf);
@@ -262,7 +274,8 @@ int ms_ablate_init(ms_ablate_t *ab, const ms_layout_t *L, const float *params, i
     for (int k = layer + 1; k < a->n_fc; k++) {
         const int O = a->fc_out[k], NI = L->fc_in[k];
         const float *W = params + L->t[L->fc_weight[k]].off;
-        for (size_t e = 0; e < (size_t)O * NI; e++) w[e] = W[e];
+        for (size_t e = 0; e < (size_t)O * NI; e++)
+            w[e] = W[e];
         w += (size_t)O * NI;
         for (int o = 0; o < O; o++)
             w[o] = L->fc_bias_t[k] >= 0 ? params[L->t[L->fc_bias_t[k]].off + o] : 0.0;
@@ -277,7 +290,8 @@ int ms_ablate_init(ms_ablate_t *ab, const ms_layout_t *L, const float *params, i
         for (int r = 0; r < NB; r++) {
             double *lq = ab->lq + (size_t)(n0 + r) * ab->C, s = 0.0;
             log_softmax(z + (size_t)r * ab->C, ab->C, lq);
-            for (int c = 0; c < ab->C; c++) s -= exp(lq[c]) * lq[c];
+            for (int c = 0; c < ab->C; c++)
+                s -= exp(lq[c]) * lq[c];
             ab->hq[n0 + r] = s;
         }
     }
@@ -307,9 +321,11 @@ double ms_ablate_eval(ms_ablate_t *ab, const double *d, double *dentropy, double
         for (int r = 0; r < NB; r++) {
             const double *hr = h + (size_t)r * U;
             double s = 0.0;
-            for (int u = 0; u < U; u++) s += hr[u] * d[u];
+            for (int u = 0; u < U; u++)
+                s += hr[u] * d[u];
             double *pr = b.hp + (size_t)r * U;
-            for (int u = 0; u < U; u++) pr[u] = hr[u] - s * d[u];
+            for (int u = 0; u < U; u++)
+                pr[u] = hr[u] - s * d[u];
         }
         const double *z = forward_down(ab, &b, NB);
         /* KL(p' || p) and the entropy change per sample; the logits' gradient. */
@@ -343,8 +359,8 @@ double ms_ablate_eval(ms_ablate_t *ab, const double *d, double *dentropy, double
                 W += (size_t)a->fc_out[lj] * ab->L->fc_in[lj] + a->fc_out[lj];
             }
             double *gin = g == b.g0 ? b.g1 : b.g0;
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, NB, NI, O, 1.0, g, O, W, NI,
-                        0.0, gin, NI);
+            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, NB, NI, O, 1.0, g, O, W, NI, 0.0,
+                        gin, NI);
             if (k > 0) {
                 const double *act = b.act[k - 1]; /* ReLU output of the layer below */
                 for (size_t e = 0; e < (size_t)NB * NI; e++)
@@ -361,7 +377,8 @@ double ms_ablate_eval(ms_ablate_t *ab, const double *d, double *dentropy, double
                 s += hr[u] * d[u];
                 gd += gr[u] * d[u];
             }
-            for (int u = 0; u < U; u++) grad[u] -= gd * hr[u] + s * gr[u];
+            for (int u = 0; u < U; u++)
+                grad[u] -= gd * hr[u] + s * gr[u];
         }
     }
     if (dentropy) *dentropy = dh_sum / N;
@@ -370,7 +387,8 @@ double ms_ablate_eval(ms_ablate_t *ab, const double *d, double *dentropy, double
 
 static double norm2(const double *x, int n) {
     double s = 0.0;
-    for (int i = 0; i < n; i++) s += x[i] * x[i];
+    for (int i = 0; i < n; i++)
+        s += x[i] * x[i];
     return sqrt(s);
 }
 
@@ -386,11 +404,14 @@ static double norm2(const double *x, int n) {
 static double objective(ms_ablate_t *ab, const double *v, double *d, double *grad, double *tn) {
     const int U = ab->U;
     const double nv = norm2(v, U);
-    for (int u = 0; u < U; u++) d[u] = v[u] / nv;
+    for (int u = 0; u < U; u++)
+        d[u] = v[u] / nv;
     const double f = ms_ablate_eval(ab, d, NULL, grad);
     double gd = 0.0;
-    for (int u = 0; u < U; u++) gd += grad[u] * d[u];
-    for (int u = 0; u < U; u++) grad[u] = (grad[u] - gd * d[u]) / nv;
+    for (int u = 0; u < U; u++)
+        gd += grad[u] * d[u];
+    for (int u = 0; u < U; u++)
+        grad[u] = (grad[u] - gd * d[u]) / nv;
     *tn = norm2(grad, U) * nv;
     return f;
 }
@@ -408,7 +429,8 @@ double ms_ablate_maxkl(ms_ablate_t *ab, double *d, int max_iters, int *iters, in
     double rho[LBFGS_M], alpha[LBFGS_M], hist[STALL_STEPS];
     int head = 0, used = 0;
     double nd = norm2(d, U);
-    for (int u = 0; u < U; u++) v[u] = nd > 0.0 ? d[u] / nd : (double)(u == 0);
+    for (int u = 0; u < U; u++)
+        v[u] = nd > 0.0 ? d[u] / nd : (double)(u == 0);
     double tn, f = objective(ab, v, du, g, &tn);
     int it = 0, conv = 0;
     for (;;) {
@@ -422,9 +444,11 @@ double ms_ablate_maxkl(ms_ablate_t *ab, double *d, int max_iters, int *iters, in
         for (int k = 0; k < used; k++) {
             const int j = (head - 1 - k + LBFGS_M) % LBFGS_M;
             double a = 0.0;
-            for (int u = 0; u < U; u++) a += S[(size_t)j * U + u] * p[u];
+            for (int u = 0; u < U; u++)
+                a += S[(size_t)j * U + u] * p[u];
             alpha[j] = rho[j] * a;
-            for (int u = 0; u < U; u++) p[u] -= alpha[j] * Y[(size_t)j * U + u];
+            for (int u = 0; u < U; u++)
+                p[u] -= alpha[j] * Y[(size_t)j * U + u];
         }
         if (used > 0) {
             const int j = (head - 1 + LBFGS_M) % LBFGS_M;
@@ -433,25 +457,31 @@ double ms_ablate_maxkl(ms_ablate_t *ab, double *d, int max_iters, int *iters, in
                 sy += S[(size_t)j * U + u] * Y[(size_t)j * U + u];
                 yy += Y[(size_t)j * U + u] * Y[(size_t)j * U + u];
             }
-            for (int u = 0; u < U; u++) p[u] *= sy / yy;
+            for (int u = 0; u < U; u++)
+                p[u] *= sy / yy;
         } else {
             /* A first step of about 0.1 radian. */
             const double gg = norm2(g, U), nv = norm2(v, U);
-            for (int u = 0; u < U; u++) p[u] *= 0.1 * nv / gg;
+            for (int u = 0; u < U; u++)
+                p[u] *= 0.1 * nv / gg;
         }
         for (int k = used - 1; k >= 0; k--) {
             const int j = (head - 1 - k + LBFGS_M) % LBFGS_M;
             double b = 0.0;
-            for (int u = 0; u < U; u++) b += Y[(size_t)j * U + u] * p[u];
+            for (int u = 0; u < U; u++)
+                b += Y[(size_t)j * U + u] * p[u];
             b *= rho[j];
-            for (int u = 0; u < U; u++) p[u] += (alpha[j] - b) * S[(size_t)j * U + u];
+            for (int u = 0; u < U; u++)
+                p[u] += (alpha[j] - b) * S[(size_t)j * U + u];
         }
         double slope = 0.0;
-        for (int u = 0; u < U; u++) slope += g[u] * p[u];
+        for (int u = 0; u < U; u++)
+            slope += g[u] * p[u];
         if (!(slope > 0.0)) { /* not an ascent direction: forget the memory */
             memcpy(p, g, sizeof(double) * U);
             const double gg = norm2(g, U), nv = norm2(v, U);
-            for (int u = 0; u < U; u++) p[u] *= 0.1 * nv / gg;
+            for (int u = 0; u < U; u++)
+                p[u] *= 0.1 * nv / gg;
             slope = 0.1 * nv * gg;
             used = 0;
         }
@@ -459,7 +489,8 @@ double ms_ablate_maxkl(ms_ablate_t *ab, double *d, int max_iters, int *iters, in
         double step = 1.0, fn = f, tnn = tn;
         int accepted = 0;
         for (int t = 0; t < 60 && !accepted; t++, step *= 0.5) {
-            for (int u = 0; u < U; u++) vn[u] = v[u] + step * p[u];
+            for (int u = 0; u < U; u++)
+                vn[u] = v[u] + step * p[u];
             fn = objective(ab, vn, du, gn, &tnn);
             accepted = fn >= f + 1e-4 * step * slope;
         }
@@ -501,12 +532,14 @@ double ms_ablate_maxkl(ms_ablate_t *ab, double *d, int max_iters, int *iters, in
         /* Keep |v| near 1 (F does not depend on it; the memory does). */
         const double nv = norm2(v, U);
         if (nv > 4.0 || nv < 0.25) {
-            for (int u = 0; u < U; u++) v[u] /= nv, g[u] *= nv;
+            for (int u = 0; u < U; u++)
+                v[u] /= nv, g[u] *= nv;
             used = 0;
         }
     }
     const double nv = norm2(v, U);
-    for (int u = 0; u < U; u++) d[u] = v[u] / nv;
+    for (int u = 0; u < U; u++)
+        d[u] = v[u] / nv;
     free(mem);
     if (iters) *iters = it;
     if (converged) *converged = conv;

@@ -18,9 +18,10 @@
 #include <string.h>
 
 #define NA MS_ASSOC_N /* association methods */
-#define FWD_BLOCK 256  /* samples per forward block */
+#define FWD_BLOCK 256 /* samples per forward block */
 #define MAXKL_START_SUB 0x40000000u
 
+/* clang-format off */
 const ms_col_t ms_measures_cols[] = {
     {"models/meas_samples", MS_ROW_MODEL, MS_DT_I32, 0, {0},
      "test images the measures used (the first n of the test split)"},
@@ -104,10 +105,12 @@ const ms_col_t ms_measures_cols[] = {
      "dynamic sparse training: connection events run"},
     {NULL, 0, 0, 0, {0}, NULL},
 };
+/* clang-format on */
 
 static int popcount(uint32_t m) {
     int n = 0;
-    for (; m; m &= m - 1) n++;
+    for (; m; m &= m - 1)
+        n++;
     return n;
 }
 
@@ -130,7 +133,8 @@ void ms_measures_dims(ms_dims_t *d, const ms_settings_t *s) {
     if (me->hebbian) {
         ms_layout_t L;
         if (ms_layout_init(&L, a) == 0)
-            for (int l = 0; l < a->n_conv; l++) d->NCW += (long)L.t[L.conv_weight[l]].n;
+            for (int l = 0; l < a->n_conv; l++)
+                d->NCW += (long)L.t[L.conv_weight[l]].n;
     }
     d->NCV = me->sparse_every > 0 ? a->n_conv : 0;
 }
@@ -200,18 +204,21 @@ static int rows_alloc(rows_t *r, const ms_dims_t *d) {
     r->amat = alloc_row(VLA * d->MUS * d->MUS, sizeof(float), &ok);
     r->hb = alloc_row(V * d->NCW, sizeof(double), &ok);
     r->hc = alloc_row(V * d->NCW, sizeof(double), &ok);
-    for (long i = 0; i < VLA * d->MU; i++) r->labels[i] = -1;
-    for (long i = 0; i < VLA * d->MUS * d->MUS; i++) r->amat[i] = NAN;
+    for (long i = 0; i < VLA * d->MU; i++)
+        r->labels[i] = -1;
+    for (long i = 0; i < VLA * d->MUS * d->MUS; i++)
+        r->amat[i] = NAN;
     return ok ? 0 : ms_err_set(MS_ENOMEM, "measures: out of memory for the result rows");
 }
 
 static void rows_free(rows_t *r) {
-    void *p[] = {r->pair_layers, r->info_pair, r->info_meas, r->info_comp, r->ab_nkl, r->ab_ndh,
-                 r->ab_dkl,      r->ab_ddh,    r->maxkl_dir, r->st_kl,     r->st_iters, r->st_conv,
-                 r->assoc_layers, r->q,        r->q_spec,    r->eff,       r->temp,     r->nclus,
-                 r->dead,        r->labels,    r->align,     r->align_p,   r->spear,    r->tq,
-                 r->amat,        r->hb,        r->hc};
-    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++) free(p[i]);
+    void *p[] = {r->pair_layers,  r->info_pair, r->info_meas, r->info_comp, r->ab_nkl,   r->ab_ndh,
+                 r->ab_dkl,       r->ab_ddh,    r->maxkl_dir, r->st_kl,     r->st_iters, r->st_conv,
+                 r->assoc_layers, r->q,         r->q_spec,    r->eff,       r->temp,     r->nclus,
+                 r->dead,         r->labels,    r->align,     r->align_p,   r->spear,    r->tq,
+                 r->amat,         r->hb,        r->hc};
+    for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
+        free(p[i]);
     memset(r, 0, sizeof *r);
 }
 
@@ -248,7 +255,8 @@ static int forward_all(const job_t *jb, const float *params, float *const z[MS_M
         const float *x = t->x + (size_t)n0 * D;
         ms_net_forward(&net, params, x, nb, NULL);
         ms_net_argmax(&net, nb, pred);
-        for (int i = 0; i < nb; i++) correct += pred[i] == t->y[n0 + i];
+        for (int i = 0; i < nb; i++)
+            correct += pred[i] == t->y[n0 + i];
         for (int l = 0; l < a->n_fc; l++) {
             if (!(me->info_layers >> l & 1u)) continue;
             const int O = a->fc_out[l], NI = L->fc_in[l];
@@ -259,7 +267,8 @@ static int forward_all(const job_t *jb, const float *params, float *const z[MS_M
         }
         if (me->ablate_layer >= 0) {
             const int l = me->ablate_layer, U = a->fc_out[l];
-            for (size_t e = 0; e < (size_t)nb * U; e++) h[(size_t)n0 * U + e] = net.fc_act[l][e];
+            for (size_t e = 0; e < (size_t)nb * U; e++)
+                h[(size_t)n0 * U + e] = net.fc_act[l][e];
         }
         for (int l = 0; hebb && l < a->n_conv; l++) {
             const float *xin = l ? net.pool_out[l - 1] : x;
@@ -348,7 +357,8 @@ static void random_direction(uint64_t seed, uint32_t sub, int U, double *d) {
         n += d[u] * d[u];
     }
     n = sqrt(n);
-    for (int u = 0; u < U; u++) d[u] /= n;
+    for (int u = 0; u < U; u++)
+        d[u] /= n;
 }
 
 static int run_ablation(const job_t *jb, int v, const float *params, const double *h) {
@@ -406,9 +416,11 @@ static int run_ablation(const job_t *jb, int v, const float *params, const doubl
     for (int u = 1; u < U; u++)
         if (fabs(best[u]) > fabs(best[big])) big = u;
     const double sg = best[big] < 0.0 ? -1.0 : 1.0;
-    for (int u = 0; u < U; u++) best[u] *= sg;
+    for (int u = 0; u < U; u++)
+        best[u] *= sg;
     r->maxkl[v] = ms_ablate_eval(&ab, best, &r->maxkl_dh[v], NULL);
-    for (int u = 0; u < U; u++) r->maxkl_dir[(size_t)v * U + u] = (float)best[u];
+    for (int u = 0; u < U; u++)
+        r->maxkl_dir[(size_t)v * U + u] = (float)best[u];
 done:
     free(dir);
     free(best);
@@ -427,7 +439,8 @@ static int run_assoc(const job_t *jb, int v, const float *params) {
     double *assoc = malloc(sizeof(double) * NA * UU);
     int *labels = malloc(sizeof(int) * NA * MU);
     uint8_t *live = malloc(NA * MU), *both = malloc(MU);
-    int rc = assoc && labels && live && both ? 0 : ms_err_set(MS_ENOMEM, "associations: out of memory");
+    int rc =
+        assoc && labels && live && both ? 0 : ms_err_set(MS_ENOMEM, "associations: out of memory");
     for (int l = 0; l < a->n_fc && !rc; l++)
         if (me->assoc_layers >> l & 1u) {
             raw[l] = malloc(sizeof(double) * 4 * (size_t)a->fc_out[l] * a->fc_out[l]);
@@ -456,11 +469,13 @@ static int run_assoc(const job_t *jb, int v, const float *params) {
             r->eff[at] = res.effective;
             r->dead[at] = res.dead;
             r->temp[at] = res.temperature;
-            for (int u = 0; u < U; u++) r->labels[at * MU + u] = labels[(size_t)mt * U + u];
+            for (int u = 0; u < U; u++)
+                r->labels[at * MU + u] = labels[(size_t)mt * U + u];
             if (d->MUS)
                 for (int i = 0; i < U; i++)
                     for (int j = 0; j < U; j++)
-                        r->amat[at * UU + (size_t)i * MU + j] = (float)assoc[mt * uu + (size_t)i * U + j];
+                        r->amat[at * UU + (size_t)i * MU + j] =
+                            (float)assoc[mt * uu + (size_t)i * U + j];
         }
         for (int ma = 0; ma < NA && !rc; ma++)
             for (int mb = 0; mb < NA && !rc; mb++) {
@@ -476,7 +491,8 @@ static int run_assoc(const job_t *jb, int v, const float *params) {
             }
         k++;
     }
-    for (int l = 0; l < MS_MAX_FC; l++) free(raw[l]);
+    for (int l = 0; l < MS_MAX_FC; l++)
+        free(raw[l]);
     free(assoc);
     free(labels);
     free(live);
@@ -531,8 +547,10 @@ static int run_variant(const job_t *jb, int v, const float *params) {
             off += L->t[L->conv_weight[l]].n;
         }
     }
-    for (int l = 0; l < MS_MAX_FC; l++) free(z[l]);
-    for (int l = 0; l < MS_MAX_CONV; l++) ms_hebb_free(&hebb[l]);
+    for (int l = 0; l < MS_MAX_FC; l++)
+        free(z[l]);
+    for (int l = 0; l < MS_MAX_CONV; l++)
+        ms_hebb_free(&hebb[l]);
     free(h);
     free(ybuf);
     return rc;
@@ -597,8 +615,10 @@ int ms_measures_analyse(ms_ctx_t *ctx, int m, char *reason) {
     rows_t r;
     float *params[2] = {NULL, NULL};
     int rc = ms_layout_init(&L, &s.arch);
-    if (!rc) rc = rows_alloc(&r, d);
-    else memset(&r, 0, sizeof r);
+    if (!rc)
+        rc = rows_alloc(&r, d);
+    else
+        memset(&r, 0, sizeof r);
     for (long v = 0; v < d->NV && !rc; v++)
         if (!(params[v] = malloc(sizeof(float) * L.n_params)))
             rc = ms_err_set(MS_ENOMEM, "measures: out of memory");
@@ -606,9 +626,17 @@ int ms_measures_analyse(ms_ctx_t *ctx, int m, char *reason) {
     if (!rc && d->NV > 1) ms_params_init(&L, params[1], s.seed);
     int N = ctx->test->n;
     if (s.meas.samples > 0 && s.meas.samples < N) N = s.meas.samples;
-    job_t jb = {.s = &s, .d = d, .L = &L, .test = ctx->test, .N = N, .threads = ctx->threads,
-                .m = m, .verbose = ctx->verbose, .r = &r};
-    for (long v = 0; v < d->NV && !rc; v++) rc = run_variant(&jb, (int)v, params[v]);
+    job_t jb = {.s = &s,
+                .d = d,
+                .L = &L,
+                .test = ctx->test,
+                .N = N,
+                .threads = ctx->threads,
+                .m = m,
+                .verbose = ctx->verbose,
+                .r = &r};
+    for (long v = 0; v < d->NV && !rc; v++)
+        rc = run_variant(&jb, (int)v, params[v]);
     if (!rc)
         rc = write_rows(ctx->res, m, &r, N, ms_now() - t0,
                         s.meas.ablate_layer >= 0 ? s.meas.ablate_layer + 1 : 0);

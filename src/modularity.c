@@ -59,7 +59,8 @@ double ms_mod_q(const double *A, int n, const int *labels) {
             if (j != i && labels[j] == labels[i]) inside += A[(size_t)i * n + j];
     }
     double expected = 0.0;
-    for (int c = 0; c < K; c++) expected += (deg[c] / m2) * (deg[c] / m2);
+    for (int c = 0; c < K; c++)
+        expected += (deg[c] / m2) * (deg[c] / m2);
     free(deg);
     free(k);
     return inside / m2 - expected;
@@ -68,7 +69,8 @@ double ms_mod_q(const double *A, int n, const int *labels) {
 int ms_mod_canonical(int *labels, int n) {
     int *map = malloc(sizeof(int) * (size_t)(n + 1));
     if (!map) return -1;
-    for (int i = 0; i <= n; i++) map[i] = -1;
+    for (int i = 0; i <= n; i++)
+        map[i] = -1;
     int K = 0;
     for (int i = 0; i < n; i++) {
         if (labels[i] < 0) continue;
@@ -142,7 +144,8 @@ double ms_mod_spectral(const double *A, int n, int *labels) {
                                          ng, 0.0, &found, w, z, 1, isuppz);
         if (info != 0 || found != 1 || !(w[0] > 0.0)) continue;
         int pos = 0;
-        for (int r = 0; r < ng; r++) pos += z[r] >= 0.0;
+        for (int r = 0; r < ng; r++)
+            pos += z[r] >= 0.0;
         if (pos == 0 || pos == ng) continue;
         for (int r = 0; r < ng; r++)
             if (z[r] < 0.0) labels[members[r]] = next;
@@ -153,7 +156,8 @@ double ms_mod_spectral(const double *A, int n, int *labels) {
             queue[qt++] = next;
             next++;
         } else {
-            for (int r = 0; r < ng; r++) labels[members[r]] = c;
+            for (int r = 0; r < ng; r++)
+                labels[members[r]] = c;
         }
     }
     ms_mod_canonical(labels, n);
@@ -178,7 +182,7 @@ typedef struct mc_state {
     const int *lv;
     const double *a; /* normalised degrees */
     int *labels, *size;
-    double *D, *S;   /* per cluster: sum of a_j; scratch: sum of A_ij / m2 */
+    double *D, *S; /* per cluster: sum of a_j; scratch: sum of A_ij / m2 */
 } mc_state_t;
 
 /* Fills dq[0..cap) with the change of Q when unit i moves to each cluster
@@ -187,7 +191,8 @@ typedef struct mc_state {
 static int move_gains(mc_state_t *st, int i, double *dq) {
     const int a = st->labels[i];
     const double ai = st->a[i];
-    for (int c = 0; c < st->cap; c++) st->S[c] = 0.0;
+    for (int c = 0; c < st->cap; c++)
+        st->S[c] = 0.0;
     const double *row = st->A + (size_t)i * st->n;
     for (int t = 0; t < st->nl; t++) {
         const int j = st->lv[t];
@@ -230,7 +235,8 @@ static double gibbs_entropy(const double *dq, int m, double T) {
  * in G, nl rows of cap). */
 static double mean_entropy(const double *G, int nl, int cap, double T) {
     double s = 0.0;
-    for (int t = 0; t < nl; t++) s += gibbs_entropy(G + (size_t)t * cap, cap, T);
+    for (int t = 0; t < nl; t++)
+        s += gibbs_entropy(G + (size_t)t * cap, cap, T);
     return s / nl;
 }
 
@@ -285,15 +291,25 @@ int ms_mod_maximise(const double *A, int n, const ms_mod_cfg_t *cfg, int *labels
         size[labels[lv[t]]]++;
         D[labels[lv[t]]] += a[lv[t]];
     }
-    mc_state_t st = {.A = A, .n = n, .nl = nl, .cap = cap, .m2 = m2, .lv = lv, .a = a,
-                     .labels = labels, .size = size, .D = D, .S = S};
+    mc_state_t st = {.A = A,
+                     .n = n,
+                     .nl = nl,
+                     .cap = cap,
+                     .m2 = m2,
+                     .lv = lv,
+                     .a = a,
+                     .labels = labels,
+                     .size = size,
+                     .D = D,
+                     .S = S};
     if (cfg->steps > 0 && nl > 1) {
         G = malloc(sizeof(double) * (size_t)nl * cap);
         if (!G) {
             rc = ms_err_set(MS_ENOMEM, "modularity: out of memory for %d units", n);
             goto done;
         }
-        for (int t = 0; t < nl; t++) move_gains(&st, lv[t], G + (size_t)t * cap);
+        for (int t = 0; t < nl; t++)
+            move_gains(&st, lv[t], G + (size_t)t * cap);
         const double T = calibrate(G, nl, cap, cfg->entropy);
         res->temperature = T;
         memcpy(best, labels, sizeof(int) * (size_t)n);
@@ -371,8 +387,10 @@ static double align_with(const int *la, const int *lb, int n, int K1, int K2, in
                 }
         if (bv < 0) break;
         total += bv;
-        for (int c = 0; c < K2; c++) ov[(size_t)br * K2 + c] = -1;
-        for (int r = 0; r < K1; r++) ov[(size_t)r * K2 + bc] = -1;
+        for (int c = 0; c < K2; c++)
+            ov[(size_t)br * K2 + c] = -1;
+        for (int r = 0; r < K1; r++)
+            ov[(size_t)r * K2 + bc] = -1;
     }
     const int m = n1 < n2 ? n1 : n2;
     return m > 0 ? (double)total / m : NAN;
@@ -417,9 +435,11 @@ int ms_mod_align_null(const int *la, const int *lb, int n, int shuffles, uint64_
     ms_rng_init(&r, seed, MS_RNG_NULL, sub);
     long ge = 0;
     for (int s = 0; s < shuffles; s++) {
-        for (int i = 0; i < n; i++) idx[i] = i;
+        for (int i = 0; i < n; i++)
+            idx[i] = i;
         ms_rng_shuffle(&r, idx, n);
-        for (int i = 0; i < n; i++) perm[i] = la[idx[i]];
+        for (int i = 0; i < n; i++)
+            perm[i] = la[idx[i]];
         if (align_with(perm, lb, n, K1, K2, n1, n2, ov) >= obs - 1e-12) ge++;
     }
     *score = obs;
@@ -446,13 +466,16 @@ static int cmp_ranked(const void *x, const void *y) {
 
 /* Average ranks (1-based) of v[0..m) into rk, using scratch r (m). */
 static void ranks(const double *v, int m, ranked_t *r, double *rk) {
-    for (int e = 0; e < m; e++) r[e] = (ranked_t){v[e], e};
+    for (int e = 0; e < m; e++)
+        r[e] = (ranked_t){v[e], e};
     qsort(r, (size_t)m, sizeof *r, cmp_ranked);
     for (int e = 0; e < m;) {
         int f = e;
-        while (f + 1 < m && r[f + 1].v == r[e].v) f++;
+        while (f + 1 < m && r[f + 1].v == r[e].v)
+            f++;
         double avg = 0.5 * (e + f) + 1.0;
-        for (int t = e; t <= f; t++) rk[r[t].i] = avg;
+        for (int t = e; t <= f; t++)
+            rk[r[t].i] = avg;
         e = f + 1;
     }
 }
@@ -460,7 +483,8 @@ static void ranks(const double *v, int m, ranked_t *r, double *rk) {
 double ms_mod_spearman(const double *A, const double *B, int n, const uint8_t *live) {
     long m = 0;
     for (int i = 0; i < n; i++)
-        for (int j = i + 1; j < n; j++) m += !live || (live[i] && live[j]);
+        for (int j = i + 1; j < n; j++)
+            m += !live || (live[i] && live[j]);
     if (m < 2) return NAN;
     double *va = malloc(sizeof(double) * (size_t)m), *vb = malloc(sizeof(double) * (size_t)m);
     double *ra = malloc(sizeof(double) * (size_t)m), *rb = malloc(sizeof(double) * (size_t)m);

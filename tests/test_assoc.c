@@ -21,7 +21,8 @@ static const char *const raw_names[4] = {"forward_cov", "forward_jac", "backward
 /* max |a - b| / max(1e-12, max |b|). */
 static double rel(const double *a, const double *b, size_t n) {
     double s = 1e-12;
-    for (size_t i = 0; i < n; i++) s = fabs(b[i]) > s ? fabs(b[i]) : s;
+    for (size_t i = 0; i < n; i++)
+        s = fabs(b[i]) > s ? fabs(b[i]) : s;
     return ms_max_abs_diff_d(a, b, n) / s;
 }
 
@@ -79,9 +80,9 @@ static void test_against_pytorch(void) {
         /* The dead unit of fc1 (bias -100) has no upstream association. */
         if (l == 0)
             for (int j = 0; j < U; j++) {
-                CHECK_NEAR(fin[3 * U + j], 0.0, 0.0);             /* forward_cov row 3 */
-                CHECK_NEAR(fin[uu + 3 * U + j], 0.0, 0.0);        /* forward_jac row 3 */
-                CHECK_NEAR(fin[4 * uu + 3 * U + j], 0.0, 0.0);    /* forward_cov_norm */
+                CHECK_NEAR(fin[3 * U + j], 0.0, 0.0);          /* forward_cov row 3 */
+                CHECK_NEAR(fin[uu + 3 * U + j], 0.0, 0.0);     /* forward_jac row 3 */
+                CHECK_NEAR(fin[4 * uu + 3 * U + j], 0.0, 0.0); /* forward_cov_norm */
             }
         free(fin);
     }

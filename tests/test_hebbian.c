@@ -92,13 +92,17 @@ static void run_case(const ms_conv_geom_t *g, int B, int max_b, uint64_t seed) {
     double *yref = malloc(sizeof(double) * ny);
     ms_rng_t r;
     ms_rng_init(&r, seed, MS_RNG_TESTDATA, 0);
-    for (size_t i = 0; i < nx; i++) x[i] = (float)ms_rng_normal(&r);
-    for (int i = 0; i < NW; i++) w[i] = (float)(ms_rng_normal(&r) * 0.5);
-    for (int i = 0; i < g->F; i++) bias[i] = (float)(ms_rng_normal(&r) * 0.1);
+    for (size_t i = 0; i < nx; i++)
+        x[i] = (float)ms_rng_normal(&r);
+    for (int i = 0; i < NW; i++)
+        w[i] = (float)(ms_rng_normal(&r) * 0.5);
+    for (int i = 0; i < g->F; i++)
+        bias[i] = (float)(ms_rng_normal(&r) * 0.1);
     ms_conv_preact(g, x, w, bias, B, y);
     brute_conv(g, x, w, bias, B, yref);
     double worst = 0;
-    for (size_t i = 0; i < ny; i++) worst = fmax(worst, fabs(y[i] - yref[i]) / (1 + fabs(yref[i])));
+    for (size_t i = 0; i < ny; i++)
+        worst = fmax(worst, fabs(y[i] - yref[i]) / (1 + fabs(yref[i])));
     CHECK_MSG(worst < 1e-6, "pre-activation differs by %g", worst);
     double *bin = malloc(sizeof(double) * NW), *corr = malloc(sizeof(double) * NW);
     double *rbin = malloc(sizeof(double) * NW), *rcorr = malloc(sizeof(double) * NW);
@@ -111,7 +115,8 @@ static void run_case(const ms_conv_geom_t *g, int B, int max_b, uint64_t seed) {
     ms_hebb_add(&h, x + (size_t)first * g->C * g->H * g->W, y + (size_t)first * g->F * HO * WO,
                 B - first);
     ms_hebb_result(&h, bin, corr);
-    for (int i = 0; i < NW; i++) CHECK_EQ_INT((long long)bin[i], (long long)rbin[i]);
+    for (int i = 0; i < NW; i++)
+        CHECK_EQ_INT((long long)bin[i], (long long)rbin[i]);
     CHECK_MSG(ms_max_abs_diff_d(bin, rbin, NW) == 0.0, "binary counts differ");
     double ec = ms_max_abs_diff_d(corr, rcorr, NW);
     CHECK_MSG(ec < 1e-9, "correlations differ by %g", ec);
@@ -122,10 +127,10 @@ static void run_case(const ms_conv_geom_t *g, int B, int max_b, uint64_t seed) {
     ms_hebb_result(&hb, bin, NULL);
     CHECK(ms_max_abs_diff_d(bin, rbin, NW) == 0.0);
     double total = 0;
-    for (int i = 0; i < NW; i++) total += rbin[i];
+    for (int i = 0; i < NW; i++)
+        total += rbin[i];
     printf("  F %d C %d K %d P %d input %dx%dx%d x %d: %.0f co-activations, corr up to %.3f\n",
-           g->F, g->C, g->K, g->P, g->C, g->H, g->W, B, total,
-           rcorr[0] > 0 ? rcorr[0] : rcorr[1]);
+           g->F, g->C, g->K, g->P, g->C, g->H, g->W, B, total, rcorr[0] > 0 ? rcorr[0] : rcorr[1]);
     ms_hebb_free(&h);
     ms_hebb_free(&hb);
     free(x), free(y), free(w), free(bias), free(yref), free(bin), free(corr), free(rbin),
@@ -151,14 +156,17 @@ static void test_select(void) {
     uint8_t st[9];
     /* Ranks: 9 (5), 7 (1), 7 (2), 7 (7), 5 (8), 3 (0), 2 (6), 1 (3), 0 (4). */
     ms_sparse_select(s, 9, 2, 5, order, st);
-    const uint8_t want[9] = {MS_SPARSE_PRUNE, MS_SPARSE_KEEP,  MS_SPARSE_REINIT,
-                             MS_SPARSE_PRUNE, MS_SPARSE_PRUNE, MS_SPARSE_KEEP,
+    const uint8_t want[9] = {MS_SPARSE_PRUNE, MS_SPARSE_KEEP,   MS_SPARSE_REINIT,
+                             MS_SPARSE_PRUNE, MS_SPARSE_PRUNE,  MS_SPARSE_KEEP,
                              MS_SPARSE_PRUNE, MS_SPARSE_REINIT, MS_SPARSE_REINIT};
-    for (int i = 0; i < 9; i++) CHECK_EQ_INT(st[i], want[i]);
+    for (int i = 0; i < 9; i++)
+        CHECK_EQ_INT(st[i], want[i]);
     ms_sparse_select(s, 9, 9, 9, order, st);
-    for (int i = 0; i < 9; i++) CHECK_EQ_INT(st[i], MS_SPARSE_KEEP);
+    for (int i = 0; i < 9; i++)
+        CHECK_EQ_INT(st[i], MS_SPARSE_KEEP);
     ms_sparse_select(s, 9, 1, 1, order, st);
-    for (int i = 0; i < 9; i++) CHECK_EQ_INT(st[i], i == 5 ? MS_SPARSE_KEEP : MS_SPARSE_PRUNE);
+    for (int i = 0; i < 9; i++)
+        CHECK_EQ_INT(st[i], i == 5 ? MS_SPARSE_KEEP : MS_SPARSE_PRUNE);
 }
 
 typedef struct hook_ctx {
@@ -178,13 +186,23 @@ static void test_sparse_training(void) {
     CHECK_OK(ms_images_synthetic(&te_im, 300, 1, 12, 12, 2));
     ms_split_t train, test;
     const float mean = 0.1307f, std = 0.3081f;
-    CHECK_OK(ms_split_from_images(&train, &tr_im, MS_LAYOUT_NATIVE, MS_NORM_MEANSTD, &mean, &std, 0));
-    CHECK_OK(ms_split_from_images(&test, &te_im, MS_LAYOUT_NATIVE, MS_NORM_MEANSTD, &mean, &std, 0));
+    CHECK_OK(
+        ms_split_from_images(&train, &tr_im, MS_LAYOUT_NATIVE, MS_NORM_MEANSTD, &mean, &std, 0));
+    CHECK_OK(
+        ms_split_from_images(&test, &te_im, MS_LAYOUT_NATIVE, MS_NORM_MEANSTD, &mean, &std, 0));
     ms_settings_t s;
     memset(&s, 0, sizeof s);
-    s.arch = (ms_arch_t){.in_c = 1, .in_h = 12, .in_w = 12, .n_conv = 1, .conv_c = {6},
-                         .conv_k = 3, .conv_pad = 1, .conv_bias = 1, .n_fc = 2,
-                         .fc_out = {16, 10}, .fc_bias = 0};
+    s.arch = (ms_arch_t){.in_c = 1,
+                         .in_h = 12,
+                         .in_w = 12,
+                         .n_conv = 1,
+                         .conv_c = {6},
+                         .conv_k = 3,
+                         .conv_pad = 1,
+                         .conv_bias = 1,
+                         .n_fc = 2,
+                         .fc_out = {16, 10},
+                         .fc_bias = 0};
     s.arch_is_cnn = 1;
     s.seed = 4;
     s.optimizer = MS_OPT_ADAM;
@@ -215,7 +233,8 @@ static void test_sparse_training(void) {
     int bad = 0;
     for (int sl = 0; sl < 6; sl++) {
         int nz = 0;
-        for (int e = 0; e < 9; e++) nz += tr.params[t->off + sl * 9 + e] != 0.0f;
+        for (int e = 0; e < 9; e++)
+            nz += tr.params[t->off + sl * 9 + e] != 0.0f;
         bad += nz > 4;
     }
     CHECK_EQ_INT(bad, 0);

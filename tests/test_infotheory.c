@@ -26,7 +26,8 @@ static void test_uniform_bins(void) {
     /* 10 samples x 1 column with values 0..9: with 10 bins each value gets
      * its own bin (the maximum goes to the last), so H = log 10. */
     float x[10];
-    for (int i = 0; i < 10; i++) x[i] = (float)i;
+    for (int i = 0; i < 10; i++)
+        x[i] = (float)i;
     ms_info_sel_t a = {.x = x, .ld = 1, .n = 1};
     CHECK_NEAR(ms_info_entropy(&a, 10, 10), log(10.0), 1e-12);
     /* 5 bins: two values per bin. */
@@ -47,8 +48,10 @@ static void test_identical_and_independent(void) {
     float *x = malloc(sizeof(float) * N * U), *y = malloc(sizeof(float) * N * U);
     ms_rng_t r;
     ms_rng_init(&r, 11, MS_RNG_TESTDATA, 0);
-    for (int i = 0; i < N * U; i++) x[i] = ms_rng_float(&r);
-    for (int i = 0; i < N * U; i++) y[i] = ms_rng_float(&r);
+    for (int i = 0; i < N * U; i++)
+        x[i] = ms_rng_float(&r);
+    for (int i = 0; i < N * U; i++)
+        y[i] = ms_rng_float(&r);
     int64_t hist[100];
     ms_info_stats_t st;
     ms_info_sel_t sx = {.x = x, .ld = U, .n = U}, sy = {.x = y, .ld = U, .n = U};
@@ -66,7 +69,8 @@ static void test_identical_and_independent(void) {
     CHECK_NEAR(st.hxy, st.hx + st.hy, 0.003);
     /* A deterministic function that is not the identity: Y = 1 - X is as
      * informative as X itself. */
-    for (int i = 0; i < N * U; i++) y[i] = 1.0f - x[i];
+    for (int i = 0; i < N * U; i++)
+        y[i] = 1.0f - x[i];
     CHECK_OK(ms_info_pair(&sx, &sy, N, 10, hist, &st));
     CHECK_MSG(st.hx_given_y < 0.01 && fabs(st.mi - st.hx) < 0.01,
               "Y = 1 - X: H(X|Y) %g, I %g, H(X) %g", st.hx_given_y, st.mi, st.hx);
@@ -91,7 +95,8 @@ static void test_joint_by_hand(void) {
     CHECK_NEAR(st.hx_given_y, hxy - log(2.0), 1e-12);
     /* Pairing runs over the columns both have: a 1-column X against a 2-column Y. */
     float y2[20];
-    for (int i = 0; i < 10; i++) y2[2 * i] = y[i], y2[2 * i + 1] = 100.0f * (i % 3);
+    for (int i = 0; i < 10; i++)
+        y2[2 * i] = y[i], y2[2 * i + 1] = 100.0f * (i % 3);
     ms_info_sel_t sy2 = {.x = y2, .ld = 2, .cols = NULL, .n = 1};
     CHECK_OK(ms_info_pair(&sx, &sy2, 10, 2, hist, &st));
     CHECK_NEAR(st.hxy, hxy, 1e-12);
@@ -126,7 +131,8 @@ static double ref_cond(const float *X, int ldx, const int *cx, int nx, const flo
     double h = 0;
     for (int a = 0; a < bins; a++)
         for (int b = 0; b < bins; b++)
-            if (joint[a * bins + b] > 0) h -= joint[a * bins + b] * log(joint[a * bins + b] / py[b]);
+            if (joint[a * bins + b] > 0)
+                h -= joint[a * bins + b] * log(joint[a * bins + b] / py[b]);
     free(joint);
     free(py);
     return h;
@@ -137,15 +143,18 @@ static void test_module_measures(void) {
     float *A = malloc(sizeof(float) * N * UA), *B = malloc(sizeof(float) * N * UB);
     ms_rng_t r;
     ms_rng_init(&r, 3, MS_RNG_TESTDATA, 1);
-    for (int i = 0; i < N * UA; i++) A[i] = (float)ms_rng_normal(&r);
+    for (int i = 0; i < N * UA; i++)
+        A[i] = (float)ms_rng_normal(&r);
     int pa[NA_], pb[NB_];
     ms_info_unitset(UA, NA_, 9, 0, pa);
     ms_info_unitset(UB, NB_, 9, 1, pb);
     /* B's unit set copies A's; its other units are noise plus a little of A. */
     for (int n = 0; n < N; n++)
-        for (int u = 0; u < UB; u++) B[n * UB + u] = (float)ms_rng_normal(&r) + 0.3f * A[n * UA + u];
+        for (int u = 0; u < UB; u++)
+            B[n * UB + u] = (float)ms_rng_normal(&r) + 0.3f * A[n * UA + u];
     for (int n = 0; n < N; n++)
-        for (int k = 0; k < NB_; k++) B[n * UB + pb[k]] = A[n * UA + pa[k]];
+        for (int k = 0; k < NB_; k++)
+            B[n * UB + pb[k]] = A[n * UA + pa[k]];
     int cols[UA];
     int64_t hist[BINS * BINS];
     double meas[4], comp[3];
@@ -155,7 +164,8 @@ static void test_module_measures(void) {
     for (int i = 0; i < UA; i++) {
         all[i] = i;
         int in = 0;
-        for (int k = 0; k < NA_; k++) in |= pa[k] == i;
+        for (int k = 0; k < NA_; k++)
+            in |= pa[k] == i;
         if (!in) notp[nn++] = i;
     }
     CHECK_NEAR(meas[0], ref_cond(B, UB, pb, NB_, A, UA, notp, nn, N, BINS), 1e-10);
@@ -170,7 +180,8 @@ static void test_module_measures(void) {
     CHECK_NEAR(comp[2], meas[2] - meas[0], 1e-15);
     /* A unit set covering the whole earlier layer is refused. */
     int every[UA];
-    for (int i = 0; i < UA; i++) every[i] = i;
+    for (int i = 0; i < UA; i++)
+        every[i] = i;
     CHECK_EQ_INT(ms_info_module(A, UA, B, UB, N, every, UA, pb, NB_, BINS, cols, hist, meas, comp),
                  MS_EINVAL);
     free(A);
@@ -209,21 +220,25 @@ static void ref_ablate(const ms_layout_t *L, const float *params, const float *x
         for (int pass = 0; pass < 2; pass++) {
             double in[64];
             int NI = L->fc_in[0];
-            for (int i = 0; i < NI; i++) in[i] = x[n * NI + i];
+            for (int i = 0; i < NI; i++)
+                in[i] = x[n * NI + i];
             for (int l = 0; l < a->n_fc; l++) {
                 const float *W = params + L->t[L->fc_weight[l]].off;
                 const float *b = params + L->t[L->fc_bias_t[l]].off;
                 double out[64];
                 for (int o = 0; o < a->fc_out[l]; o++) {
                     double s = b[o];
-                    for (int i = 0; i < NI; i++) s += (double)W[o * NI + i] * in[i];
+                    for (int i = 0; i < NI; i++)
+                        s += (double)W[o * NI + i] * in[i];
                     out[o] = l < a->n_fc - 1 && s < 0 ? 0 : s;
                 }
                 NI = a->fc_out[l];
                 if (l == layer && pass == 1) {
                     double s = 0;
-                    for (int i = 0; i < NI; i++) s += out[i] * d[i];
-                    for (int i = 0; i < NI; i++) out[i] -= s * d[i];
+                    for (int i = 0; i < NI; i++)
+                        s += out[i] * d[i];
+                    for (int i = 0; i < NI; i++)
+                        out[i] -= s * d[i];
                 }
                 memcpy(in, out, sizeof(double) * NI);
             }
@@ -233,9 +248,12 @@ static void ref_ablate(const ms_layout_t *L, const float *params, const float *x
         double h[2] = {0, 0}, k = 0;
         for (int pass = 0; pass < 2; pass++) {
             double mx = -1e300, z = 0;
-            for (int c = 0; c < C; c++) mx = act[pass][c] > mx ? act[pass][c] : mx;
-            for (int c = 0; c < C; c++) z += exp(act[pass][c] - mx);
-            for (int c = 0; c < C; c++) logits[pass][c] = act[pass][c] - mx - log(z);
+            for (int c = 0; c < C; c++)
+                mx = act[pass][c] > mx ? act[pass][c] : mx;
+            for (int c = 0; c < C; c++)
+                z += exp(act[pass][c] - mx);
+            for (int c = 0; c < C; c++)
+                logits[pass][c] = act[pass][c] - mx - log(z);
         }
         for (int c = 0; c < C; c++) {
             double p1 = exp(logits[1][c]), p0 = exp(logits[0][c]);
@@ -262,19 +280,22 @@ static void make_case(net_case_t *c, int layer, int N, uint64_t seed) {
     CHECK_OK(ms_layout_init(&c->L, &a));
     c->params = malloc(sizeof(float) * c->L.n_params);
     ms_params_init(&c->L, c->params, seed);
-    for (size_t i = 0; i < c->L.n_params; i++) c->params[i] *= 3.0f;
+    for (size_t i = 0; i < c->L.n_params; i++)
+        c->params[i] *= 3.0f;
     c->N = N;
     c->layer = layer;
     c->U = a.fc_out[layer];
     c->x = malloc(sizeof(float) * N * 6);
     ms_rng_t r;
     ms_rng_init(&r, seed, MS_RNG_TESTDATA, 7);
-    for (int i = 0; i < N * 6; i++) c->x[i] = (float)ms_rng_normal(&r);
+    for (int i = 0; i < N * 6; i++)
+        c->x[i] = (float)ms_rng_normal(&r);
     ms_net_t net;
     CHECK_OK(ms_net_init(&net, &a, N, 1));
     ms_net_forward(&net, c->params, c->x, N, NULL);
     c->h = malloc(sizeof(double) * N * c->U);
-    for (int i = 0; i < N * c->U; i++) c->h[i] = net.fc_act[layer][i];
+    for (int i = 0; i < N * c->U; i++)
+        c->h[i] = net.fc_act[layer][i];
     ms_net_free(&net);
 }
 
@@ -302,8 +323,10 @@ static void test_ablation_reference(void) {
         ms_rng_t r;
         ms_rng_init(&r, 5, MS_RNG_TESTDATA, 9);
         double s = 0;
-        for (int i = 0; i < c.U; i++) d[i] = ms_rng_normal(&r), s += d[i] * d[i];
-        for (int i = 0; i < c.U; i++) d[i] /= sqrt(s);
+        for (int i = 0; i < c.U; i++)
+            d[i] = ms_rng_normal(&r), s += d[i] * d[i];
+        for (int i = 0; i < c.U; i++)
+            d[i] /= sqrt(s);
         double kl = ms_ablate_eval(&ab, d, &dh, NULL);
         ref_ablate(&c.L, c.params, c.x, c.N, layer, d, &kl_ref, &dh_ref);
         CHECK_NEAR(kl, kl_ref, 1e-6 * (1 + kl_ref));
@@ -325,7 +348,8 @@ static void test_gradient(void) {
         double d[16], g[16], dp[16], dm[16];
         ms_rng_t r;
         ms_rng_init(&r, 6, MS_RNG_TESTDATA, 10 + layer);
-        for (int i = 0; i < c.U; i++) d[i] = 0.5 * ms_rng_normal(&r);
+        for (int i = 0; i < c.U; i++)
+            d[i] = 0.5 * ms_rng_normal(&r);
         ms_ablate_eval(&ab, d, NULL, g);
         double worst = 0, scale = 1e-12;
         for (int i = 0; i < c.U; i++) {
@@ -334,8 +358,9 @@ static void test_gradient(void) {
             memcpy(dm, d, sizeof d);
             dp[i] += eps;
             dm[i] -= eps;
-            double fd = (ms_ablate_eval(&ab, dp, NULL, NULL) - ms_ablate_eval(&ab, dm, NULL, NULL)) /
-                        (2 * eps);
+            double fd =
+                (ms_ablate_eval(&ab, dp, NULL, NULL) - ms_ablate_eval(&ab, dm, NULL, NULL)) /
+                (2 * eps);
             worst = fmax(worst, fabs(fd - g[i]));
             scale = fmax(scale, fabs(g[i]));
         }
@@ -364,8 +389,10 @@ static void test_maxkl(void) {
         ms_rng_init(&r, 8, MS_RNG_TESTDATA, 20 + layer);
         for (int t = 0; t < 2000; t++) {
             double s = 0;
-            for (int i = 0; i < c.U; i++) d[i] = ms_rng_normal(&r), s += d[i] * d[i];
-            for (int i = 0; i < c.U; i++) d[i] /= sqrt(s);
+            for (int i = 0; i < c.U; i++)
+                d[i] = ms_rng_normal(&r), s += d[i] * d[i];
+            for (int i = 0; i < c.U; i++)
+                d[i] /= sqrt(s);
             best_random = fmax(best_random, ms_ablate_eval(&ab, d, NULL, NULL));
         }
         memset(d, 0, sizeof d);
@@ -374,10 +401,11 @@ static void test_maxkl(void) {
         double kl = ms_ablate_maxkl(&ab, d, 2000, &iters, &conv);
         CHECK_MSG(conv, "fc%d: the search did not converge in %d steps", layer + 1, iters);
         CHECK_MSG(kl >= best_neuron && kl >= best_random - 1e-9,
-                  "fc%d: max-KL %g below the best neuron %g or random direction %g", layer + 1,
-                  kl, best_neuron, best_random);
+                  "fc%d: max-KL %g below the best neuron %g or random direction %g", layer + 1, kl,
+                  best_neuron, best_random);
         double nd = 0;
-        for (int i = 0; i < c.U; i++) nd += d[i] * d[i];
+        for (int i = 0; i < c.U; i++)
+            nd += d[i] * d[i];
         CHECK_NEAR(nd, 1.0, 1e-12);
         CHECK_NEAR(ms_ablate_eval(&ab, d, NULL, g), kl, 1e-15);
         /* A local maximum on the sphere (possibly at a ReLU kink, where the
@@ -387,8 +415,10 @@ static void test_maxkl(void) {
         for (int t = 0; t < 400; t++) {
             const double angle = t % 2 ? 1e-3 : 1e-6;
             double s = 0;
-            for (int i = 0; i < c.U; i++) dn[i] = d[i] + angle * ms_rng_normal(&r), s += dn[i] * dn[i];
-            for (int i = 0; i < c.U; i++) dn[i] /= sqrt(s);
+            for (int i = 0; i < c.U; i++)
+                dn[i] = d[i] + angle * ms_rng_normal(&r), s += dn[i] * dn[i];
+            for (int i = 0; i < c.U; i++)
+                dn[i] /= sqrt(s);
             /* The search stops at a tangent gradient of MS_MAXKL_TOL * KL: a
              * step of this angle can gain at most about angle * that. */
             better += ms_ablate_eval(&ab, dn, NULL, NULL) >

@@ -46,8 +46,8 @@ static const char *const cnn_grid =
     "[measures]\nsamples = 60\nhebbian = true\nsparse_every = 4\nsparse_k1 = 2\nsparse_k2 = 3\n";
 
 static int run(const char *grid, const char *out, int threads) {
-    ms_run_opts_t o = {.grid_path = grid, .output = out, .quiet = 1, .threads = threads,
-                       .retries = 0};
+    ms_run_opts_t o = {
+        .grid_path = grid, .output = out, .quiet = 1, .threads = threads, .retries = 0};
     return ms_sweep_run(&o);
 }
 
@@ -58,10 +58,10 @@ static void *row(ms_results_t *r, const char *path, long m, long *n) {
     CHECK_MSG(c != NULL, "no column %s", path);
     if (!c) return NULL;
     *n = ms_results_row_elems(r, c);
-    size_t size = c->dtype == MS_DT_F64 || c->dtype == MS_DT_I64 ? 8
+    size_t size = c->dtype == MS_DT_F64 || c->dtype == MS_DT_I64   ? 8
                   : c->dtype == MS_DT_F32 || c->dtype == MS_DT_I32 ? 4
-                  : c->dtype == MS_DT_STR ? MS_STR_LEN
-                                          : 1;
+                  : c->dtype == MS_DT_STR                          ? MS_STR_LEN
+                                                                   : 1;
     void *buf = calloc((size_t)(*n > 0 ? *n : 1), size);
     CHECK_OK(ms_results_read(r, path, m, -1, buf));
     return buf;
@@ -78,9 +78,9 @@ static void compare_files(const char *a, const char *b) {
         for (long m = 0; m < ms_results_dims(ra)->M; m++) {
             long n, n2;
             unsigned char *x = row(ra, c->path, m, &n), *y = row(rb, c->path, m, &n2);
-            size_t size = c->dtype == MS_DT_F64 || c->dtype == MS_DT_I64 ? 8
+            size_t size = c->dtype == MS_DT_F64 || c->dtype == MS_DT_I64   ? 8
                           : c->dtype == MS_DT_F32 || c->dtype == MS_DT_I32 ? 4
-                                                                            : 1;
+                                                                           : 1;
             CHECK_MSG(n == n2 && memcmp(x, y, size * (size_t)n) == 0,
                       "%s of model %ld differs between 1 and 2 threads", c->path, m);
             free(x);
@@ -133,7 +133,8 @@ static void test_mlp(void) {
         CHECK_MSG(acc[0] > acc[1], "model %ld: trained %g, untrained %g", m, acc[0], acc[1]);
         int32_t *pl = row(r, "models/info_pair_layers", m, &n);
         const int want_pairs[6] = {1, 2, 1, 3, 2, 3};
-        for (int i = 0; i < 6; i++) CHECK_EQ_INT(pl[i], want_pairs[i]);
+        for (int i = 0; i < 6; i++)
+            CHECK_EQ_INT(pl[i], want_pairs[i]);
         double *ip = row(r, "models/info_pair", m, &n);
         CHECK_EQ_INT(n, 2 * 3 * 6);
         for (int p = 0; p < 6; p++) { /* (variant, pair) */
@@ -144,7 +145,8 @@ static void test_mlp(void) {
         }
         double *comp = row(r, "models/info_comparisons", m, &n);
         double *meas = row(r, "models/info_measures", m, &n);
-        for (int t = 0; t < 2 * 3 * 3; t++) CHECK_NEAR(comp[3 * t], meas[4 * t] - meas[4 * t + 1], 1e-15);
+        for (int t = 0; t < 2 * 3 * 3; t++)
+            CHECK_NEAR(comp[3 * t], meas[4 * t] - meas[4 * t + 1], 1e-15);
         /* Ablation: the search beats every neuron and random direction. */
         double *nkl = row(r, "models/ablate_neuron_kl", m, &n);
         double *dkl = row(r, "models/ablate_dir_kl", m, &n);
@@ -153,8 +155,10 @@ static void test_mlp(void) {
         int8_t *conv = row(r, "models/maxkl_start_converged", m, &n);
         for (int v = 0; v < 2; v++) {
             CHECK(bn[v] >= 0 && bn[v] < 12);
-            for (int i = 0; i < 12; i++) CHECK(mk[v] >= nkl[v * 12 + i]);
-            for (int j = 0; j < 5; j++) CHECK(mk[v] >= dkl[v * 5 + j]);
+            for (int i = 0; i < 12; i++)
+                CHECK(mk[v] >= nkl[v * 12 + i]);
+            for (int j = 0; j < 5; j++)
+                CHECK(mk[v] >= dkl[v * 5 + j]);
             CHECK_EQ_INT(conv[v * 3], 1);
         }
         /* Associations: labels in range, Q finite, alignment diagonal 1. */
@@ -205,7 +209,8 @@ static void test_cnn(void) {
     CHECK_NEAR(sp[0], 1.0 - 3.0 / 9.0, 1e-12);
     CHECK_EQ_INT(ev[0], (640 / 32) / 4); /* 20 steps, an event every 4 */
     int nz = 0;
-    for (int i = 0; i < 36; i++) nz += params[i] != 0.0f;
+    for (int i = 0; i < 36; i++)
+        nz += params[i] != 0.0f;
     CHECK(nz <= 4 * 3);
     free(hb), free(hc), free(sp), free(ev), free(params);
     ms_results_close(r);

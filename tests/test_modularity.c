@@ -27,7 +27,8 @@ static double ref_q(const double *A, int n, const int *lab) {
     double q = 0;
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
-            if (lab[i] >= 0 && lab[i] == lab[j]) q += (i != j ? A[i * n + j] : 0) - k[i] * k[j] / m2;
+            if (lab[i] >= 0 && lab[i] == lab[j])
+                q += (i != j ? A[i * n + j] : 0) - k[i] * k[j] / m2;
     free(k);
     return q / m2;
 }
@@ -36,7 +37,8 @@ static void test_two_triangles(void) {
     enum { n = 6 };
     double A[n * n] = {0};
     int e[7][2] = {{0, 1}, {0, 2}, {1, 2}, {3, 4}, {3, 5}, {4, 5}, {2, 3}};
-    for (int t = 0; t < 7; t++) A[e[t][0] * n + e[t][1]] = A[e[t][1] * n + e[t][0]] = 1;
+    for (int t = 0; t < 7; t++)
+        A[e[t][0] * n + e[t][1]] = A[e[t][1] * n + e[t][0]] = 1;
     int lab[n] = {0, 0, 0, 1, 1, 1};
     CHECK_NEAR(ms_mod_q(A, n, lab), 6.0 / 7.0 - 0.5, 1e-14);
     int one[n] = {0, 0, 0, 0, 0, 0};
@@ -48,9 +50,11 @@ static void test_two_triangles(void) {
     CHECK_OK(ms_mod_maximise(A, n, &cfg, got, &res));
     CHECK_EQ_INT(res.k, 2);
     CHECK_NEAR(res.q, 6.0 / 7.0 - 0.5, 1e-14);
-    for (int i = 0; i < n; i++) CHECK_EQ_INT(got[i], lab[i]);
+    for (int i = 0; i < n; i++)
+        CHECK_EQ_INT(got[i], lab[i]);
     /* The diagonal is ignored. */
-    for (int i = 0; i < n; i++) A[i * n + i] = 5;
+    for (int i = 0; i < n; i++)
+        A[i * n + i] = 5;
     CHECK_NEAR(ms_mod_q(A, n, lab), 6.0 / 7.0 - 0.5, 1e-14);
 }
 
@@ -63,7 +67,8 @@ static void test_q_random_graphs(void) {
         int *lab = malloc(sizeof(int) * n);
         for (int i = 0; i < n; i++) {
             lab[i] = (int)ms_rng_below(&r, 4) - (t % 3 == 0 && i == 0); /* some -1 */
-            for (int j = 0; j <= i; j++) A[i * n + j] = A[j * n + i] = ms_rng_double(&r);
+            for (int j = 0; j <= i; j++)
+                A[i * n + j] = A[j * n + i] = ms_rng_double(&r);
         }
         CHECK_NEAR(ms_mod_q(A, n, lab), ref_q(A, n, lab), 1e-13);
         free(A);
@@ -93,23 +98,28 @@ static void test_planted(void) {
     /* Shuffle the unit order so the blocks are not contiguous. */
     int perm[67];
     int32_t idx[67];
-    for (int i = 0; i < n; i++) idx[i] = i;
+    for (int i = 0; i < n; i++)
+        idx[i] = i;
     ms_rng_t r;
     ms_rng_init(&r, 9, MS_RNG_TESTDATA, 4);
     ms_rng_shuffle(&r, idx, n);
-    for (int i = 0; i < n; i++) perm[i] = idx[i];
+    for (int i = 0; i < n; i++)
+        perm[i] = idx[i];
     double *B = malloc(sizeof(double) * n * n);
     for (int i = 0; i < n; i++)
-        for (int j = 0; j < n; j++) B[i * n + j] = A[perm[i] * n + perm[j]];
+        for (int j = 0; j < n; j++)
+            B[i * n + j] = A[perm[i] * n + perm[j]];
     int truth[67], got[67];
-    for (int i = 0; i < n; i++) truth[i] = perm[i] < 64 ? perm[i] / 16 : -1;
+    for (int i = 0; i < n; i++)
+        truth[i] = perm[i] < 64 ? perm[i] / 16 : -1;
     ms_mod_canonical(truth, n);
     ms_mod_cfg_t cfg = {.steps = 5000, .entropy = 0.1, .seed = 3, .sub = 1};
     ms_mod_result_t res;
     CHECK_OK(ms_mod_maximise(B, n, &cfg, got, &res));
     CHECK_EQ_INT(res.k, 4);
     CHECK_EQ_INT(res.dead, 3);
-    for (int i = 0; i < n; i++) CHECK_EQ_INT(got[i], truth[i]);
+    for (int i = 0; i < n; i++)
+        CHECK_EQ_INT(got[i], truth[i]);
     CHECK(res.q >= ref_q(B, n, truth) - 1e-12);
     CHECK_NEAR(res.q, ref_q(B, n, got), 1e-13);
     CHECK_NEAR(res.effective, 4.0, 1e-12);
@@ -144,12 +154,14 @@ static void test_temperature(void) {
     CHECK(isfinite(res.temperature) && res.temperature > 0);
     /* Gains of every move from the spectral clustering by full Q. */
     int K = 0;
-    for (int i = 0; i < n; i++) K = spec[i] + 1 > K ? spec[i] + 1 : K;
+    for (int i = 0; i < n; i++)
+        K = spec[i] + 1 > K ? spec[i] + 1 : K;
     const double q0 = ref_q(A, n, spec);
     double hsum = 0;
     for (int i = 0; i < n; i++) {
         int size = 0;
-        for (int j = 0; j < n; j++) size += spec[j] == spec[i];
+        for (int j = 0; j < n; j++)
+            size += spec[j] == spec[i];
         double g[40];
         int m = 0;
         for (int c = 0; c <= K; c++) {
@@ -160,7 +172,8 @@ static void test_temperature(void) {
             spec[i] = save;
         }
         double mx = -1e300, z = 0, s = 0;
-        for (int t = 0; t < m; t++) mx = g[t] > mx ? g[t] : mx;
+        for (int t = 0; t < m; t++)
+            mx = g[t] > mx ? g[t] : mx;
         for (int t = 0; t < m; t++) {
             double x = (g[t] - mx) / res.temperature;
             z += exp(x);
@@ -181,13 +194,15 @@ static void test_all_dead(void) {
     CHECK_EQ_INT(res.k, 0);
     CHECK_EQ_INT(res.dead, 4);
     CHECK(isnan(res.q));
-    for (int i = 0; i < 4; i++) CHECK_EQ_INT(lab[i], -1);
+    for (int i = 0; i < 4; i++)
+        CHECK_EQ_INT(lab[i], -1);
 }
 
 static void test_alignment(void) {
     enum { n = 40 };
     int a[n], b[n];
-    for (int i = 0; i < n; i++) a[i] = i % 4, b[i] = (i % 4 + 1) % 4; /* ids permuted */
+    for (int i = 0; i < n; i++)
+        a[i] = i % 4, b[i] = (i % 4 + 1) % 4; /* ids permuted */
     double score, p;
     CHECK_OK(ms_mod_align_null(a, a, n, 999, 1, 0, &score, &p));
     CHECK_NEAR(score, 1.0, 1e-15);
@@ -207,7 +222,8 @@ static void test_alignment(void) {
     int c[n];
     ms_rng_t r;
     ms_rng_init(&r, 12, MS_RNG_TESTDATA, 6);
-    for (int i = 0; i < n; i++) c[i] = (int)ms_rng_below(&r, 4);
+    for (int i = 0; i < n; i++)
+        c[i] = (int)ms_rng_below(&r, 4);
     CHECK_OK(ms_mod_align_null(a, c, n, 999, 1, 2, &score, &p));
     CHECK_MSG(p > 0.05, "unrelated clusterings: p = %g", p);
     CHECK_NEAR(ms_mod_effective(a, n), 4.0, 1e-12);
@@ -235,11 +251,13 @@ static void test_spearman(void) {
     }
     CHECK_NEAR(ms_mod_spearman(A, B, n, NULL), sab / sqrt(saa * sbb), 1e-14);
     CHECK_NEAR(ms_mod_spearman(A, A, n, NULL), 1.0, 1e-14);
-    for (int t = 0; t < n * n; t++) B[t] = -A[t];
+    for (int t = 0; t < n * n; t++)
+        B[t] = -A[t];
     CHECK_NEAR(ms_mod_spearman(A, B, n, NULL), -1.0, 1e-14);
     /* Only units live in both count: unit 3 out leaves pairs (0,1) (0,2) (1,2). */
     uint8_t live[n] = {1, 1, 1, 0};
-    for (int t = 0; t < n * n; t++) B[t] = exp(A[t]);
+    for (int t = 0; t < n * n; t++)
+        B[t] = exp(A[t]);
     CHECK_NEAR(ms_mod_spearman(A, B, n, live), 1.0, 1e-14);
 }
 

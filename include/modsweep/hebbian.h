@@ -66,7 +66,7 @@ typedef struct ms_hebb {
     double *sy, *syy;        /* (F, HO WO) moments of the outputs */
     double *sxy;             /* (HO WO, F, CKK) cross moments */
     double *col, *ycol, *yp; /* block scratch */
-    double *xp;              /* shift references: the first sample's inputs (CKK, HW) and outputs (F, HW) */
+    double *xp; /* shift references: the first sample's inputs (CKK, HW) and outputs (F, HW) */
     int with_corr;
 } ms_hebb_t;
 
@@ -87,8 +87,8 @@ void ms_hebb_result(const ms_hebb_t *h, double *binary, double *corr);
 /* y (B, F, HO, WO) = conv(x, w) + b (b may be NULL), summed in double and
  * rounded to float, for the correlation variant (which needs the pre-
  * activation, not the network's ReLU output). */
-void ms_conv_preact(const ms_conv_geom_t *g, const float *x, const float *w, const float *b,
-                    int B, float *y);
+void ms_conv_preact(const ms_conv_geom_t *g, const float *x, const float *w, const float *b, int B,
+                    float *y);
 
 /* ---- dynamic sparse training ---------------------------------------------- */
 

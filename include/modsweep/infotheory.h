@@ -36,19 +36,19 @@
 
 /* One selection of columns of a row-major activation matrix (N x ld). */
 typedef struct ms_info_sel {
-    const float *x; /* (N, ld) */
-    int ld;         /* row length of x */
+    const float *x;  /* (N, ld) */
+    int ld;          /* row length of x */
     const int *cols; /* the selected columns, in this order (NULL: columns 0..n-1) */
-    int n;          /* number of selected columns */
+    int n;           /* number of selected columns */
 } ms_info_sel_t;
 
 /* Entropies of one pair of selections. X is the first, Y the second. */
 typedef struct ms_info_stats {
-    double hx, hy;       /* H(X), H(Y) of the paired observations */
-    double hx_given_y;   /* H(X | Y) */
-    double hy_given_x;   /* H(Y | X) */
-    double mi;           /* I(X; Y) */
-    double hxy;          /* H(X, Y) */
+    double hx, hy;     /* H(X), H(Y) of the paired observations */
+    double hx_given_y; /* H(X | Y) */
+    double hy_given_x; /* H(Y | X) */
+    double mi;         /* I(X; Y) */
+    double hxy;        /* H(X, Y) */
 } ms_info_stats_t;
 
 /* Entropy (nats) of the binned values of a selection (all N x n elements). */
@@ -86,12 +86,12 @@ typedef struct ms_ablate {
     const ms_layout_t *L;
     const float *params;
     int layer, U, C, N;
-    const double *h;   /* (N, U) the layer's unablated output */
-    double *lq;        /* (N, C) log-softmax of the unablated logits */
-    double *hq;        /* (N) entropy of the unablated output distribution */
-    double *w;         /* downstream weights and biases in double */
-    double *buf;       /* block buffers */
-    int block;         /* samples per block */
+    const double *h; /* (N, U) the layer's unablated output */
+    double *lq;      /* (N, C) log-softmax of the unablated logits */
+    double *hq;      /* (N) entropy of the unablated output distribution */
+    double *w;       /* downstream weights and biases in double */
+    double *buf;     /* block buffers */
+    int block;       /* samples per block */
 } ms_ablate_t;
 
 /* Prepares the ablation of fc layer `layer` with outputs h (N x U, kept by

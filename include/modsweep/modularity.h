@@ -56,20 +56,20 @@ double ms_mod_q(const double *A, int n, const int *labels);
 int ms_mod_live(const double *A, int n, uint8_t *live);
 
 typedef struct ms_mod_cfg {
-    int steps;       /* Monte-Carlo moves (0: spectral only) */
-    double entropy;  /* target mean entropy of the move distributions, nats (> 0) */
-    uint64_t seed;   /* stream MS_RNG_MODULARITY (seed, sub) */
+    int steps;      /* Monte-Carlo moves (0: spectral only) */
+    double entropy; /* target mean entropy of the move distributions, nats (> 0) */
+    uint64_t seed;  /* stream MS_RNG_MODULARITY (seed, sub) */
     uint32_t sub;
 } ms_mod_cfg_t;
 
 typedef struct ms_mod_result {
-    double q;            /* best Q found (recomputed exactly for the returned labels) */
-    double q_spectral;   /* Q after spectral bisection */
-    double temperature;  /* T of the Monte-Carlo moves (NaN without moves) */
-    int k;               /* clusters */
-    int dead;            /* dead units */
-    double effective;    /* exp(entropy of the cluster sizes over live units) */
-    long accepted;       /* moves that changed a unit's cluster */
+    double q;           /* best Q found (recomputed exactly for the returned labels) */
+    double q_spectral;  /* Q after spectral bisection */
+    double temperature; /* T of the Monte-Carlo moves (NaN without moves) */
+    int k;              /* clusters */
+    int dead;           /* dead units */
+    double effective;   /* exp(entropy of the cluster sizes over live units) */
+    long accepted;      /* moves that changed a unit's cluster */
 } ms_mod_result_t;
 
 /* Maximises Q on A (n x n): labels (n) receives the best clustering.
