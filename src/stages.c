@@ -4,6 +4,7 @@
 #include "modsweep/analyse.h"
 #include "modsweep/error.h"
 #include "modsweep/log.h"
+#include "modsweep/measures.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,7 +14,14 @@
 typedef struct train_sink {
     ms_ctx_t *ctx;
     int m;
+    ms_sparse_t *sparse; /* dynamic sparse training (measures.h), or NULL */
 } train_sink_t;
+
+/* The trainer's after_step hook: dynamic sparse training of conv layers. */
+static int after_step(void *vctx, ms_trainer_t *tr, long step) {
+    train_sink_t *sink = vctx;
+    return ms_sparse_after_step(sink->sparse, tr, step);
+}
 
 /* Writes each epoch's curves into the results file as soon as the epoch ends,
  * so no per-step history is kept in memory. */
@@ -48,11 +56,17 @@ int ms_stage_train(ms_ctx_t *ctx, int m, char *reason) {
     }
     train_sink_t sink = {.ctx = ctx, .m = m};
     ms_train_hooks_t sink_hooks = {.ctx = &sink, .on_epoch = write_epoch}, hooks;
-    /* The clusterability regulariser and gradient similarity, chained to the sink. */
-    ms_cluster_train_t ct;
-    rc = ms_cluster_train_init(&ct, &s, tr.L, &sink_hooks, &hooks);
+    /* Dynamic sparse training (measures.h) in the sink's hooks; the
+     * clusterability regulariser and gradient similarity (cluster.h) chained
+     * in front of them. */
+    ms_cluster_train_t ct = {0};
+    rc = ms_sparse_create(&sink.sparse, &s, tr.L);
+    if (!rc && sink.sparse) sink_hooks.after_step = after_step;
+    if (!rc) rc = ms_cluster_train_init(&ct, &s, tr.L, &sink_hooks, &hooks);
     if (rc) snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
     if (!rc) rc = ms_train(&tr, ctx->train, ctx->test, &hooks, reason);
+    if (!rc && (rc = ms_measures_write_sparse(ctx, m, sink.sparse)))
+        snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
     if (rc == 0) {
         double classwise[MS_MAX_CLASSES], loss;
         double acc = ms_evaluate(&tr.net, tr.params, ctx->test, -1, classwise, &loss);
@@ -72,6 +86,7 @@ int ms_stage_train(ms_ctx_t *ctx, int m, char *reason) {
         if (rc) snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
     }
     ms_cluster_train_free(&ct);
+    ms_sparse_free(sink.sparse);
     ms_trainer_free(&tr);
     return rc;
 }
@@ -83,7 +98,8 @@ int ms_stage_load_params(ms_ctx_t *ctx, int m, float *params) {
 int ms_stage_analyse(ms_ctx_t *ctx, int m, char *reason) {
     reason[0] = 0;
     double t0 = ms_now();
-    int rc = ms_cluster_analyse(ctx, m, reason);
+    int rc = ms_cluster_analyse(ctx, m, reason);           /* cluster.h: BSGC, curves, ablation */
+    if (!rc) rc = ms_measures_analyse(ctx, m, reason);     /* measures.h: seeds 002, 003, 004 */
     double secs = ms_now() - t0;
     if (!rc && (rc = ms_results_write(ctx->res, "models/time_analyse", m, -1, &secs)))
         snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());

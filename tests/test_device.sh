@@ -26,7 +26,7 @@ epochs = 1
 batch = 32
 [cluster]
 bsgc_layers = fc1
-gradsim_layers = fc1
+gradsim_layers = fc2
 [prune]
 labels = 1
 layers = fc3
