@@ -16,27 +16,12 @@ typedef struct gpu_sink {
     int m;
 } gpu_sink_t;
 
-/* Writes each epoch's curves as soon as the epoch ends (as stages.c does). */
+/* The GPU trainer's on_epoch hook: the same rows as on the CPU. */
 static int write_epoch_gpu(void *vctx, ms_gpu_trainer_t *gt, const ms_epoch_report_t *rep) {
     gpu_sink_t *sink = vctx;
-    ms_results_t *res = sink->ctx->res;
-    float acc = (float)rep->test_acc, secs = (float)rep->seconds;
-    int rc = ms_results_write_part(res, "models/train_loss", sink->m, -1, rep->first_step,
-                                   rep->n_steps, rep->loss);
-    if (!rc)
-        rc = ms_results_write_part(res, "models/train_extra", sink->m, -1, rep->first_step,
-                                   rep->n_steps, rep->extra);
-    if (!rc)
-        rc = ms_results_write_part(res, "models/epoch_test_acc", sink->m, -1, rep->epoch, 1, &acc);
-    if (!rc)
-        rc = ms_results_write_part(res, "models/epoch_time", sink->m, -1, rep->epoch, 1, &secs);
-    if (sink->ctx->verbose)
-        ms_message("model %d epoch %d/%d on GPU %d: loss %.4f, test accuracy %.4f, %.2f s "
-                   "(%.0f images/s)",
-                   sink->m, rep->epoch + 1, gt->s->epochs, ms_gpu_device(),
-                   rep->loss[rep->n_steps - 1], rep->test_acc, rep->seconds,
-                   sink->ctx->train->n / rep->seconds);
-    return rc;
+    char where[32];
+    snprintf(where, sizeof where, " on GPU %d", ms_gpu_device());
+    return ms_stage_write_epoch(sink->ctx, sink->m, gt->s->epochs, rep, where);
 }
 
 int ms_stage_train_gpu(ms_ctx_t *ctx, int m, char *reason) {

@@ -23,24 +23,28 @@ static int after_step(void *vctx, ms_trainer_t *tr, long step) {
     return ms_sparse_after_step(sink->sparse, tr, step);
 }
 
-/* Writes each epoch's curves into the results file as soon as the epoch ends,
- * so no per-step history is kept in memory. */
+int ms_stage_write_epoch(ms_ctx_t *ctx, int m, int epochs, const ms_epoch_report_t *rep,
+                         const char *where) {
+    ms_results_t *res = ctx->res;
+    float acc = (float)rep->test_acc, secs = (float)rep->seconds;
+    int rc = ms_results_write_part(res, "models/train_loss", m, -1, rep->first_step, rep->n_steps,
+                                   rep->loss);
+    if (!rc)
+        rc = ms_results_write_part(res, "models/train_extra", m, -1, rep->first_step,
+                                   rep->n_steps, rep->extra);
+    if (!rc) rc = ms_results_write_part(res, "models/epoch_test_acc", m, -1, rep->epoch, 1, &acc);
+    if (!rc) rc = ms_results_write_part(res, "models/epoch_time", m, -1, rep->epoch, 1, &secs);
+    if (ctx->verbose)
+        ms_message("model %d epoch %d/%d%s: loss %.4f, test accuracy %.4f, %.1f s (%.0f images/s)",
+                   m, rep->epoch + 1, epochs, where, rep->loss[rep->n_steps - 1], rep->test_acc,
+                   rep->seconds, ctx->train->n / rep->seconds);
+    return rc;
+}
+
+/* The CPU trainer's on_epoch hook. */
 static int write_epoch(void *vctx, ms_trainer_t *tr, const ms_epoch_report_t *rep) {
     train_sink_t *sink = vctx;
-    ms_results_t *res = sink->ctx->res;
-    float acc = (float)rep->test_acc, secs = (float)rep->seconds;
-    int rc = ms_results_write_part(res, "models/train_loss", sink->m, -1, rep->first_step,
-                                   rep->n_steps, rep->loss);
-    if (!rc)
-        rc = ms_results_write_part(res, "models/train_extra", sink->m, -1, rep->first_step,
-                                   rep->n_steps, rep->extra);
-    if (!rc) rc = ms_results_write_part(res, "models/epoch_test_acc", sink->m, -1, rep->epoch, 1, &acc);
-    if (!rc) rc = ms_results_write_part(res, "models/epoch_time", sink->m, -1, rep->epoch, 1, &secs);
-    if (sink->ctx->verbose)
-        ms_message("model %d epoch %d/%d: loss %.4f, test accuracy %.4f, %.1f s (%.0f images/s)",
-                   sink->m, rep->epoch + 1, tr->s->epochs, rep->loss[rep->n_steps - 1],
-                   rep->test_acc, rep->seconds, sink->ctx->train->n / rep->seconds);
-    return rc;
+    return ms_stage_write_epoch(sink->ctx, sink->m, tr->s->epochs, rep, "");
 }
 
 int ms_stage_train(ms_ctx_t *ctx, int m, char *reason) {

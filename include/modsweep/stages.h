@@ -56,6 +56,12 @@ int ms__stage_gpu_share_params(struct ms_gpu_team *team, int team_rank, float *p
 double ms__stage_gpu_evaluate(ms_ctx_t *ctx, const ms_settings_t *s, const float *params,
                               double classwise[MS_MAX_CLASSES], int *rc);
 
+/* Writes one epoch's curves of model m (training loss and extra value per
+ * step, test accuracy and time of the epoch) as soon as the epoch ends, so no
+ * per-step history is kept; `where` is added to the log line (e.g. " on GPU 0"). */
+int ms_stage_write_epoch(ms_ctx_t *ctx, int m, int epochs, const ms_epoch_report_t *rep,
+                         const char *where);
+
 /* Reads the trained parameters of model m (P floats) from the results file. */
 int ms_stage_load_params(ms_ctx_t *ctx, int m, float *params);
 
