@@ -117,6 +117,12 @@ def errorbar(a, x, y, yerr=0.0, **kw):
         a.errorbar(x[ok], y[ok], yerr=sd[ok], **kw)
 
 
+def legend(a, **kw):
+    """A legend when the axes have labelled artists."""
+    if a.get_legend_handles_labels()[0]:
+        a.legend(**kw)
+
+
 def panel_grid(n, width=4.4, height=3.4, ncols=4, **kw):
     ncols = max(1, min(ncols, n))
     nrows = (n + ncols - 1) // ncols
@@ -139,7 +145,7 @@ def _done(df, task):
     return df[df[f'status_{task}'] == 'done']
 
 
-# ---- seed 000: clusterability vs k ----------------------------------------------------
+# ---- seed 000: clusterability vs k ----
 
 
 def clusterability_curve(res, out, name='clusterability_curve'):
@@ -173,7 +179,7 @@ def clusterability_curve(res, out, name='clusterability_curve'):
         a.plot(ks, 1.0 / ks, 'k--', lw=2, label='random baseline 1/k')
         a.set(title=label, xlabel='number of clusters k', xticks=ks, ylim=(0, 1.02))
         a.grid(alpha=0.3)
-        a.legend(fontsize=7)
+        legend(a, fontsize=7)
     ax[0].set_ylabel('clusterability')
     p.files = save(fig, out, p.name)
     layers = [fc for fc in res.fc_names if f'cl_w_{fc}' in res.models]
@@ -184,7 +190,7 @@ def clusterability_curve(res, out, name='clusterability_curve'):
     return p
 
 
-# ---- seed 000: cluster ON / OFF -----------------------------------------------------------
+# ---- seed 000: cluster ON / OFF ----
 
 
 def onoff_rows(res, kind='train', max_rows=4):
@@ -289,7 +295,7 @@ def cluster_onoff(res, out, kind='train', max_rows=4, name='cluster_onoff'):
     return p
 
 
-# ---- seed 000: ECS per label, clustered vs unclustered --------------------------------------
+# ---- seed 000: ECS per label, clustered vs unclustered ----
 
 
 def ecs_pairs(res):
@@ -380,7 +386,7 @@ def ecs_per_label(res, out, max_panels=6):
         a.set(xlabel='label', ylabel='effective circuit size\n(lower is better)',
               ylim=(0, top * 1.25))
         a.grid(alpha=0.3)
-        a.legend(fontsize=8, loc='lower left')
+        legend(a, fontsize=8, loc='lower left')
         p.tables.append((f'ECS per label, {label} vs λ = 0', t))
         missing = int((t.n_clustered == 0).sum() + (t.n_unclustered == 0).sum())
         if missing:
@@ -395,7 +401,60 @@ def ecs_per_label(res, out, max_panels=6):
     return p
 
 
-# ---- ECS and accuracy across the grid -----------------------------------------------------------
+def layer_table(res, clustered, unclustered):
+    """Per fc layer: the kept share of its weights (kept / out x in), mean
+    over the done labels and models of each set, and the relative change."""
+    lab = res.labels
+    lab = lab[lab['status'] == 'done']
+    rows = []
+    for name, o, i in zip(res.fc_names, res.fc_out, res.fc_in):
+        col = f'kept_{name}'
+        if col not in lab or o * i == 0:
+            continue
+        c = lab[lab['model'].isin(clustered)][col].values / (o * i)
+        u = lab[lab['model'].isin(unclustered)][col].values / (o * i)
+        cm = c.mean() if c.size else np.nan
+        um = u.mean() if u.size else np.nan
+        rows.append({'layer': name, 'weights': o * i, 'kept_clustered': cm,
+                     'kept_unclustered': um,
+                     'change_pct': (cm - um) / um * 100 if um and np.isfinite(um) else np.nan})
+    return pd.DataFrame(rows)
+
+
+def circuit_layers(res, out, max_panels=6):
+    p = Part('circuit_layers', 'Circuit size per fc layer: clustered vs unclustered')
+    pairs = ecs_pairs(res) if res.L else []
+    if not pairs or not (res.labels['status'] == 'done').any():
+        p.skipped = 'no done prune task of a clustered / unclustered pair'
+        return p
+    pairs = pairs[:max_panels]
+    fig, ax = panel_grid(len(pairs), width=5.5, height=3.8, ncols=3)
+    for a, (label, cm, um) in zip(ax, pairs):
+        t = layer_table(res, cm, um)
+        x = np.arange(len(t))
+        a.bar(x - 0.2, t['kept_clustered'], 0.4, color='darkblue', label=label)
+        a.bar(x + 0.2, t['kept_unclustered'], 0.4, color='darkred', label='λ = 0')
+        for xi, top, pct in zip(x, np.fmax(t['kept_clustered'], t['kept_unclustered']),
+                                t['change_pct']):
+            if np.isfinite(pct):
+                a.annotate(f'{pct:+.0f}%', (xi, top), textcoords='offset points',
+                           xytext=(0, 3), ha='center', fontsize=8)
+        a.set_xticks(x)
+        a.set_xticklabels([f'{n}\n({w} w.)' for n, w in zip(t['layer'], t['weights'])],
+                          fontsize=8)
+        a.set(ylabel='kept share of the layer (mean over labels)')
+        a.grid(axis='y', alpha=0.3)
+        legend(a, fontsize=7)
+        p.tables.append((f'kept share per layer, {label} vs λ = 0', t))
+    p.files = save(fig, out, p.name)
+    p.caption = ('The circuits of the ECS figure layer by layer: kept share of each fc '
+                 "layer's weights, mean over labels and seeds, and the change of the clustered "
+                 "model's share relative to the unclustered one. The ECS is the share of all "
+                 'fc weights, so the largest layer weighs most in it.')
+    return p
+
+
+# ---- ECS and accuracy across the grid ----
 
 
 def _xy(df, x, y, line):
@@ -445,8 +504,7 @@ def grid_summary(res, out):
             if x == 'k':
                 a.set_xticks(sorted(df['k'].unique()))
             a.grid(alpha=0.3)
-            if a.has_data():
-                a.legend(fontsize=7)
+            legend(a, fontsize=7)
     p.files = save(fig, out, p.name)
     other = [k for k in res.group_keys() if k not in ('lambda', 'k')]
     p.caption = ('Per model: the mean ECS over its pruned labels and its test accuracy, '
@@ -459,7 +517,7 @@ def grid_summary(res, out):
     return p
 
 
-# ---- training curves ---------------------------------------------------------------------------------
+# ---- training curves ----
 
 
 def training_curves(res, out, max_groups=MAX_PANELS, name='training_curves'):
@@ -505,7 +563,7 @@ def training_curves(res, out, max_groups=MAX_PANELS, name='training_curves'):
                   ylim=(0, 1.02))
     for a in ax:
         a.grid(alpha=0.3)
-    ax[0].legend(fontsize=7)
+    legend(ax[0], fontsize=7)
     p.files = save(fig, out, p.name)
     p.caption = ('Per setting group (mean over seeds; band: min..max over seeds): the '
                  'per-step training cross-entropy, the test accuracy after each epoch'
@@ -514,29 +572,35 @@ def training_curves(res, out, max_groups=MAX_PANELS, name='training_curves'):
     return p
 
 
-# ---- measures (seeds 002, 003) ----------------------------------------------------------------------
+# ---- measures (seeds 002, 003) ----
 
 
-def _analysed(res):
-    return [int(m) for m in _done(res.models, 'analyse').index]
+def _measure(p, res, dims, off, col):
+    """The analysed models and their rows of col (float), or (None, None)
+    with p.skipped saying why: a size in dims is 0 (the measure is off: off
+    says which key), no model is analysed yet, or col holds no value."""
+    if any(res.dims.get(d, 0) == 0 for d in dims):
+        p.skipped = f'measure off ([measures] {off})'
+        return None, None
+    idx = sorted(int(m) for m in _done(res.models, 'analyse').index)
+    if not idx:
+        p.skipped = 'no model analysed yet'
+        return None, None
+    data = np.asarray(res.h5['models/' + col][idx], dtype=float)
+    if not np.isfinite(data).any():
+        p.skipped = f'{col} holds no value'
+        return None, None
+    return idx, data
 
 
 def info_heatmaps(res, out):
     p = Part('info_heatmaps', 'Information between layers (seed 002)')
-    if res.dims.get('NIP', 0) == 0 or res.dims.get('NID', 0) == 0:
-        p.skipped = 'information measures off ([measures] info_layers)'
-        return p
-    ms = _analysed(res)
-    if not ms:
-        p.skipped = 'no model analysed yet'
+    ms, comp = _measure(p, res, ('NIP', 'NID'), 'info_layers', 'info_comparisons')
+    if ms is None:  # comp: (n, V, P, D, 3)
         return p
     g = res.h5['models']
-    comp = np.asarray(g['info_comparisons'][sorted(ms)], dtype=float)  # (n, V, P, D, 3)
-    pair = np.asarray(g['info_pair'][sorted(ms)], dtype=float)  # (n, V, P, 6)
+    pair = np.asarray(g['info_pair'][ms], dtype=float)  # (n, V, P, 6)
     pl = g['info_pair_layers'][ms[0]]
-    if not np.isfinite(comp).any():
-        p.skipped = 'information measures not computed'
-        return p
     NV = comp.shape[1]
     pairs = [f'fc{a}-fc{b}' for a, b in pl]
     layers = sorted(set(int(x) for x in pl.ravel()))
@@ -582,21 +646,12 @@ def info_heatmaps(res, out):
 def ablation_kl(res, out):
     p = Part('ablation_kl', 'Ablation: neurons, random directions and the max-KL direction '
              '(seed 002)')
-    if res.dims.get('NAU', 0) == 0:
-        p.skipped = 'ablation measures off ([measures] ablate_layer)'
-        return p
-    ms = _analysed(res)
-    if not ms:
-        p.skipped = 'no model analysed yet'
+    idx, nkl = _measure(p, res, ('NAU',), 'ablate_layer', 'ablate_neuron_kl')
+    if idx is None:
         return p
     g = res.h5['models']
-    idx = sorted(ms)
-    nkl = np.asarray(g['ablate_neuron_kl'][idx], dtype=float)
     dkl = np.asarray(g['ablate_dir_kl'][idx], dtype=float) if res.dims.get('NDIR', 0) else None
     mkl = np.asarray(g['maxkl_kl'][idx], dtype=float)
-    if not np.isfinite(nkl).any():
-        p.skipped = 'ablation not computed'
-        return p
     layer = int(g['ablate_layer'][idx[0]])
     NV = nkl.shape[1]
     variant = ['trained', 'untrained'][:NV]
@@ -618,7 +673,7 @@ def ablation_kl(res, out):
         a.set(yscale='log', title=f'{variant[v]}: fc{layer} ablated', xlabel='rank',
               ylabel='mean KL of the output (nats)')
         a.grid(alpha=0.3)
-        a.legend(fontsize=7)
+        legend(a, fontsize=7)
     p.files = save(fig, out, p.name)
     p.caption = (f'Mean over {len(idx)} analysed models of the output\'s KL divergence when '
                  'each neuron is zeroed, when random unit directions are projected out, and '
@@ -628,19 +683,10 @@ def ablation_kl(res, out):
 
 def assoc_q(res, out):
     p = Part('assoc_q', 'Newman Q of each association method (seed 003)')
-    if res.dims.get('NAL', 0) == 0:
-        p.skipped = 'association measures off ([measures] assoc_layers)'
-        return p
-    ms = _analysed(res)
-    if not ms:
-        p.skipped = 'no model analysed yet'
+    idx, q = _measure(p, res, ('NAL',), 'assoc_layers', 'assoc_q')  # q: (n, V, NAL, 8)
+    if idx is None:
         return p
     g = res.h5['models']
-    idx = sorted(ms)
-    q = np.asarray(g['assoc_q'][idx], dtype=float)  # (n, V, NAL, 8)
-    if not np.isfinite(q).any():
-        p.skipped = 'associations not computed'
-        return p
     layers = g['assoc_layers'][idx[0]]
     df = res.models.loc[idx]
     x_key = 'dropout' if df['dropout'].nunique() > 1 else None
@@ -672,7 +718,7 @@ def assoc_q(res, out):
             a.set_xticks(range(len(ASSOC_METHODS)))
             a.set_xticklabels(ASSOC_METHODS, rotation=60, fontsize=7)
         a.grid(alpha=0.3)
-    ax[0][0].legend(fontsize=6, ncol=2)
+    legend(ax[0][0], fontsize=6, ncol=2)
     p.files = save(fig, out, p.name)
     p.caption = ('Best Newman Q of the clustering of each association matrix (Lange et al.), '
                  + (f'against {x_key} (mean ± sd over seeds)' if x_key else
@@ -684,19 +730,10 @@ def assoc_q(res, out):
 def assoc_align(res, out):
     p = Part('assoc_align', 'Alignment of the clusterings of the association methods '
              '(seed 003)')
-    if res.dims.get('NAL', 0) == 0:
-        p.skipped = 'association measures off ([measures] assoc_layers)'
-        return p
-    ms = _analysed(res)
-    if not ms:
-        p.skipped = 'no model analysed yet'
+    idx, al = _measure(p, res, ('NAL',), 'assoc_layers', 'assoc_align')  # (n, V, NAL, 8, 8)
+    if idx is None:
         return p
     g = res.h5['models']
-    idx = sorted(ms)
-    al = np.asarray(g['assoc_align'][idx], dtype=float)  # (n, V, NAL, 8, 8)
-    if not np.isfinite(al).any():
-        p.skipped = 'associations not computed'
-        return p
     layers = g['assoc_layers'][idx[0]]
     NV = al.shape[1]
     variant = ['trained', 'untrained'][:NV]
@@ -723,6 +760,6 @@ def assoc_align(res, out):
     return p
 
 
-ALL = [training_curves, clusterability_curve, cluster_onoff, ecs_per_label, grid_summary,
-       info_heatmaps, ablation_kl, assoc_q, assoc_align]
+ALL = [training_curves, clusterability_curve, cluster_onoff, ecs_per_label, circuit_layers,
+       grid_summary, info_heatmaps, ablation_kl, assoc_q, assoc_align]
 """Every figure of the report, in its order."""

@@ -31,7 +31,8 @@ from analysis.report import build_report  # noqa: E402
 
 FAILS = []
 FIGS = ['training_curves', 'clusterability_curve', 'cluster_onoff', 'ecs_per_label',
-        'grid_summary', 'info_heatmaps', 'ablation_kl', 'assoc_q', 'assoc_align']
+        'circuit_layers', 'grid_summary', 'info_heatmaps', 'ablation_kl', 'assoc_q',
+        'assoc_align']
 
 
 def check(cond, what):
@@ -243,6 +244,14 @@ def full(path, out):
                 t['ecs_unclustered'][li] - u) < 1e-15
             ok &= abs(t['change_pct'][li] - (c - u) / u * 100) < 1e-9
     check(ok, 'ecs_per_label: pairs matched on k and dropout over both seeds, change (c-u)/u')
+    label, cm, um = pairs[0]
+    t = figures.layer_table(res, cm, um)
+    kept = f['labels/kept'][:]
+    ok = list(t['layer']) == ['fc1', 'fc2', 'fc3', 'fc4']
+    for j, (name, _, o, i) in enumerate(fc_layout(f)):
+        c, u = kept[cm, :, j].mean() / (o * i), kept[um, :, j].mean() / (o * i)
+        ok &= abs(t['kept_clustered'][j] - c) < 1e-15 and abs(t['kept_unclustered'][j] - u) < 1e-15
+    check(ok, 'circuit_layers: kept share per layer = mean labels/kept / layer size')
 
     rc, text = run_cli([path, '-o', out, '--strict'])
     check(rc == 0, f'report CLI exits 0 ({rc}): {text[-500:] if rc else ""}')
@@ -297,7 +306,8 @@ def cut(path, cut_path, out):
     f = h5(cut_path)
     res = open_results(cut_path)
     check_tables(res, f, 'cut')
-    p = check_progress(res, f, failed=[('train', 9, None, 'training diverged: loss is NaN at step 7'),
+    diverged = 'training diverged: loss is NaN at step 7'
+    p = check_progress(res, f, failed=[('train', 9, None, diverged),
                                        ('prune', 2, 3, 'out of memory')])
     check(p['pending']['train'] == [12, 13, 14, 15] and p['pending']['analyse'] == [9, 11, 12, 13,
                                                                                      14, 15],

@@ -72,6 +72,21 @@ grid an
 check "the sweep finishes" "[ $rc -eq 0 ] && [ -f an.h5 ]"
 [ -f an.h5 ] || exit 1
 "$py" "$src/tests/test_analysis.py" full an.h5 "$tmp/report" || fail=1
+cli() { PYTHONPATH=$src "$py" -m analysis.report "$@"; }
+err=$(cli status nothere.h5 2>&1); rc=$?
+check "status of a missing file: exit 1, names it" "[ $rc -eq 1 ] && grep -q nothere.h5 <<<\"\$err\""
+echo "not hdf5" > bad.h5
+err=$(cli bad.h5 -o rep_bad 2>&1); rc=$?
+check "report of a file that is not HDF5: exit 1, names it" "[ $rc -eq 1 ] && grep -q bad.h5 <<<\"\$err\""
+cli an.h5 >/dev/null 2>&1; rc=$?
+check "report without -o: usage error (exit 2)" "[ $rc -eq 2 ]"
+out=$(cli tables an.h5 -o tables); rc=$?
+check "tables: models.csv and labels.csv" "[ $rc -eq 0 ] && [ -s tables/models.csv ] && [ -s tables/labels.csv ]"
+out=$(PYTHONPATH=$src "$py" -m analysis status an.h5); rc=$?
+check "python3 -m analysis status" "[ $rc -eq 0 ] && grep -q complete <<<\"\$out\""
+"$py" "$src/scripts/cluster_figures.py" an.h5 cf > cf.md 2>/dev/null; rc=$?
+check "scripts/cluster_figures.py: its three figures and the ON/OFF tables" \
+  "[ $rc -eq 0 ] && [ -s cf/cluster_training.png ] && [ -s cf/cluster_curve.png ] && [ -s cf/cluster_onoff.png ] && grep -q '| 0 OFF |' cf.md"
 "$py" "$src/tests/test_analysis.py" cut an.h5 cut.h5 "$tmp/report_cut" || fail=1
 
 # The same sweep again, read while it runs and killed with SIGTERM after its
