@@ -13,10 +13,12 @@
 
 Works on a partly finished file (models whose analysis is not done are
 skipped). Needs h5py and numpy."""
+import os
 import sys
 
-import h5py
-import numpy as np
+os.environ.setdefault('HDF5_USE_FILE_LOCKING', 'FALSE')
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
 
 METHODS = ['forward_cov', 'forward_jac', 'backward_jac', 'backward_hess',
            'forward_cov_norm', 'forward_jac_norm', 'backward_jac_norm', 'backward_hess_norm']
@@ -35,7 +37,10 @@ def fmt(values):
 
 
 def main(path):
-    f = h5py.File(path, 'r')
+    try:  # read-only without file locking: a sweep may still be writing the file
+        f = h5py.File(path, 'r', locking=False)
+    except TypeError:
+        f = h5py.File(path, 'r')
     m = f['models']
     done = m['status_analyse'][:] == 1
     if not done.any():
