@@ -81,12 +81,13 @@ typedef enum section_id {
     S_TRAIN,
     S_CLUSTER,
     S_PRUNE,
+    S_MEASURES,
     N_SECTIONS
 } section_id_t;
 
 /* NULL-terminated, so nearest() can search it. */
-static const char *const section_names[N_SECTIONS + 1] = {"sweep",   "data",  "model", "train",
-                                                          "cluster", "prune", NULL};
+static const char *const section_names[N_SECTIONS + 1] = {
+    "sweep", "data", "model", "train", "cluster", "prune", "measures", NULL};
 
 /* How a key's text is read. T_INT and T_FLOAT keys with F_SWEEP take a list
  * (the axis' values); every other scalar type takes exactly one value. */
@@ -135,7 +136,7 @@ enum key_id {
     /* [sweep] */
     K_NAME, K_OUTPUT, K_RETRIES, K_TEAM, K_THREADS, K_DEVICE, K_STORE_WEIGHTS,
     /* [data] */
-    K_DATASET, K_DIR, K_LAYOUT, K_NORMALIZE, K_MEAN, K_STD, K_TRAIN_LIMIT, K_TEST_LIMIT,
+    K_DATASET, K_DIR, K_MNIST_DIR, K_CIFAR_DIR, K_LAYOUT, K_NORMALIZE, K_MEAN, K_STD, K_TRAIN_LIMIT, K_TEST_LIMIT,
     /* [model] */
     K_ARCH, K_CONV, K_KERNEL, K_PADDING, K_CONV_BIAS, K_HIDDEN, K_BIAS, K_DROPOUT,
     /* [train] */
@@ -145,6 +146,10 @@ enum key_id {
     K_ABLATE,
     /* [prune] */
     K_LABELS, K_PRUNE_LAYERS, K_SAMPLES, K_WINDOW, K_METHOD,
+    /* [measures] */
+    K_M_UNTRAINED, K_M_SAMPLES, K_INFO_LAYERS, K_INFO_BINS, K_UNITSET_SIZE, K_UNITSET_DRAWS,
+    K_ABLATE_LAYER, K_DIRECTIONS, K_MAXKL_STARTS, K_MAXKL_ITERS, K_ASSOC_LAYERS, K_ASSOC_STORE,
+    K_MC_STEPS, K_MC_ENTROPY, K_NULL_SHUFFLES, K_HEBBIAN, K_SPARSE_EVERY, K_SPARSE_K1, K_SPARSE_K2,
     N_KEYS
 };
 /* clang-format on */
@@ -212,8 +217,10 @@ static const key_def_t key_table[N_KEYS] = {
                   .type = T_ENUM,
                   .def = "cpu",
                   .choices = device_choices,
-                  .doc = "Where ranks compute: cpu, cuda (one GPU per rank, by node-local rank) or "
-                         "auto (cuda where a GPU is usable, else cpu)."},
+                  .doc = "Where ranks compute: cpu, cuda (each rank binds GPU (node-local rank) "
+                         "mod (GPUs of the node), so several ranks may share one; an error when a "
+                         "rank has none or the build has no CUDA) or auto (cuda when every rank "
+                         "has a usable GPU, else cpu on every rank)."},
     [K_STORE_WEIGHTS] = {.section = S_SWEEP,
                          .name = "store_weights",
                          .type = T_BOOL,
@@ -232,7 +239,21 @@ static const key_def_t key_table[N_KEYS] = {
                .type = T_STR,
                .def_doc =
                    "/usr/share/datasets/fashion-mnist for fashion-mnist; required for the others",
-               .doc = "Folder holding the dataset's files."},
+               .doc = "Folder holding the dataset's files (for any dataset; overrides the "
+                      "dataset's own folder key)."},
+    [K_MNIST_DIR] = {.section = S_DATA,
+                     .name = "mnist_dir",
+                     .type = T_STR,
+                     .def_doc = "none",
+                     .doc = "Folder of MNIST's IDX files, used when dataset = mnist and dir is "
+                            "not given (ignored for the other datasets), so a grid file can "
+                            "switch datasets with the dataset key alone."},
+    [K_CIFAR_DIR] = {.section = S_DATA,
+                     .name = "cifar10_dir",
+                     .type = T_STR,
+                     .def_doc = "none",
+                     .doc = "Folder of CIFAR-10's binary batches, used when dataset = cifar10 "
+                            "and dir is not given (ignored for the other datasets)."},
     [K_LAYOUT] = {.section = S_DATA,
                   .name = "layout",
                   .type = T_ENUM,
@@ -240,7 +261,8 @@ static const key_def_t key_table[N_KEYS] = {
                   .choices = layout_choices,
                   .doc =
                       "native: images as stored; 3x32x32: 28x28 images zero-padded by 2 and copied "
-                      "to 3 channels (mnist, fashion-mnist), the paper CNN's input shape."},
+                      "to 3 channels (mnist, fashion-mnist), the paper CNN's input shape; cifar10 "
+                      "images already are 3x32x32 (native)."},
     [K_NORMALIZE] = {.section = S_DATA,
                      .name = "normalize",
                      .type = T_ENUM,
@@ -488,16 +510,20 @@ static const key_def_t key_table[N_KEYS] = {
                    .type = T_LAYERS,
                    .def = "fc2, fc3",
                    .flags = F_NONE_OK,
-                   .doc = "fc layers whose gradient similarity is accumulated during training (the "
-                          "default keeps only layers that exist)."},
+                   .doc = "fc layers whose gradient similarity (the sum of the normalised "
+                          "per-step gradient's g^T g, fan-in x fan-in) is accumulated during "
+                          "training; each must be square (fan-in = fan-out), since its BSGC "
+                          "clusters are applied to the weight matrix (the default keeps only "
+                          "layers that exist and are square)."},
     [K_BSGC] =
         {.section = S_CLUSTER,
          .name = "bsgc_layers",
          .type = T_LAYERS,
          .def = "fc2, fc3",
          .flags = F_NONE_OK,
-         .doc =
-             "fc layers chained in the BSGC analysis (the default keeps only layers that exist)."},
+         .doc = "fc layers clustered by BSGC in the analysis, chained: where fc(l+1) follows "
+                "fc(l), its input clusters are fc(l)'s output clusters (the default keeps only "
+                "layers that exist)."},
     [K_CURVE_K] = {.section = S_CLUSTER,
                    .name = "curve_k",
                    .type = T_INTS,
@@ -559,6 +585,158 @@ static const key_def_t key_table[N_KEYS] = {
                   .choices = method_choices,
                   .doc = "fast (speculative windows, exact) or naive (the reference: two forward "
                          "passes per weight)."},
+    /* [measures] */
+    [K_M_UNTRAINED] = {.section = S_MEASURES,
+                       .name = "untrained",
+                       .type = T_BOOL,
+                       .def = "false",
+                       .doc = "Also analyse each model's untrained initialisation (the null model: "
+                              "the same seed's initial weights), stored beside the trained model "
+                              "as variant 1 of every measures column."},
+    [K_M_SAMPLES] = {.section = S_MEASURES,
+                     .name = "samples",
+                     .type = T_INT,
+                     .def = "0",
+                     .lo = 0,
+                     .hi = 100000000,
+                     .doc = "Test images the measures use: the first n (0 = all of the test "
+                            "split)."},
+    [K_INFO_LAYERS] = {.section = S_MEASURES,
+                       .name = "info_layers",
+                       .type = T_LAYERS,
+                       .def = "none",
+                       .flags = F_NONE_OK,
+                       .doc = "fc layers (at least two) whose binned outputs are compared pairwise "
+                              "by entropy, conditional entropy, mutual information and joint "
+                              "entropy, with the module comparisons of random unit sets (seed "
+                              "002: fc1, fc2, fc3)."},
+    [K_INFO_BINS] = {.section = S_MEASURES,
+                     .name = "info_bins",
+                     .type = T_INT,
+                     .def = "10",
+                     .lo = 2,
+                     .hi = 4096,
+                     .doc = "Equal-width bins between the minimum and maximum of a layer's "
+                            "activations."},
+    [K_UNITSET_SIZE] = {.section = S_MEASURES,
+                        .name = "unitset_size",
+                        .type = T_INT,
+                        .def = "10",
+                        .lo = 1,
+                        .hi = MAX_WIDTH,
+                        .doc = "Units of each info layer in a random unit set P (all units of a "
+                               "narrower layer); less than the width of every info layer but the "
+                               "last."},
+    [K_UNITSET_DRAWS] = {.section = S_MEASURES,
+                         .name = "unitset_draws",
+                         .type = T_INT,
+                         .def = "10",
+                         .lo = 1,
+                         .hi = 100000,
+                         .doc = "Random unit sets P drawn (seeded by the model's seed)."},
+    [K_ABLATE_LAYER] = {.section = S_MEASURES,
+                        .name = "ablate_layer",
+                        .type = T_LAYERS,
+                        .def = "none",
+                        .flags = F_NONE_OK,
+                        .doc = "One fc layer whose neurons and random directions are projected "
+                               "out of its (ReLU) output, with the change of output entropy, the "
+                               "KL divergence to the unablated output, and the direction of "
+                               "largest KL (none = off)."},
+    [K_DIRECTIONS] = {.section = S_MEASURES,
+                      .name = "directions",
+                      .type = T_INT,
+                      .def_doc = "the width of ablate_layer",
+                      .lo = 0,
+                      .hi = 1000000,
+                      .doc = "Random unit directions projected out of ablate_layer."},
+    [K_MAXKL_STARTS] = {.section = S_MEASURES,
+                        .name = "maxkl_starts",
+                        .type = T_INT,
+                        .def = "4",
+                        .lo = 0,
+                        .hi = 1000,
+                        .doc = "Random starts of the search for the direction of largest KL "
+                               "divergence; the best single neuron is always one more start."},
+    [K_MAXKL_ITERS] = {.section = S_MEASURES,
+                       .name = "maxkl_iters",
+                       .type = T_INT,
+                       .def = "300",
+                       .lo = 1,
+                       .hi = 1000000,
+                       .doc = "Most projected-gradient ascent iterations per start."},
+    [K_ASSOC_LAYERS] = {.section = S_MEASURES,
+                        .name = "assoc_layers",
+                        .type = T_LAYERS,
+                        .def = "none",
+                        .flags = F_NONE_OK,
+                        .doc = "Hidden fc layers of an mlp whose unit associations (forward_cov, "
+                               "forward_jac, backward_jac, backward_hess, each raw and _norm) "
+                               "are clustered by Newman's modularity and aligned (seed 003)."},
+    [K_ASSOC_STORE] = {.section = S_MEASURES,
+                       .name = "assoc_store",
+                       .type = T_BOOL,
+                       .def = "false",
+                       .doc = "Keep the association matrices in the results file."},
+    [K_MC_STEPS] = {.section = S_MEASURES,
+                    .name = "mc_steps",
+                    .type = T_INT,
+                    .def = "10000",
+                    .lo = 0,
+                    .hi = 100000000,
+                    .doc = "Monte-Carlo single-unit moves refining each spectral clustering (the "
+                           "best modularity seen is kept)."},
+    [K_MC_ENTROPY] = {.section = S_MEASURES,
+                      .name = "mc_entropy",
+                      .type = T_FLOAT,
+                      .def = "0.1",
+                      .lo = 0,
+                      .hi = 20,
+                      .flags = F_LO_OPEN | F_FLOAT32,
+                      .doc = "Target mean entropy (nats) of the Monte-Carlo move distribution; "
+                             "the temperature is set to reach it at the spectral clustering."},
+    [K_NULL_SHUFFLES] = {.section = S_MEASURES,
+                         .name = "null_shuffles",
+                         .type = T_INT,
+                         .def = "1000",
+                         .lo = 1,
+                         .hi = 10000000,
+                         .doc = "Shuffles of unit labels in the null of each alignment score "
+                                "(its p-value is (1 + shuffles scoring at least as high) / (1 + "
+                                "shuffles))."},
+    [K_HEBBIAN] = {.section = S_MEASURES,
+                   .name = "hebbian",
+                   .type = T_BOOL,
+                   .def = "false",
+                   .doc = "Per-connection Hebbian strengths of every conv layer: co-activation "
+                          "counts and correlations of input and output through each filter "
+                          "weight (seed 004; cnn only)."},
+    [K_SPARSE_EVERY] = {.section = S_MEASURES,
+                        .name = "sparse_every",
+                        .type = T_INT,
+                        .def = "0",
+                        .lo = 0,
+                        .hi = 100000000,
+                        .doc = "Dynamic sparse training of the conv layers: every n steps keep the "
+                               "sparse_k1 strongest connections of each kernel slice, re-initialise "
+                               "the next sparse_k2 - sparse_k1 and prune the rest (0 = off; cnn "
+                               "only)."},
+    [K_SPARSE_K1] = {.section = S_MEASURES,
+                     .name = "sparse_k1",
+                     .type = T_INT,
+                     .def_doc = "max(floor(0.1 * kernel^2), 1), as the seed",
+                     .lo = 1,
+                     .hi = 225,
+                     .doc = "Connections of each kernel slice (one output and one input channel) "
+                            "that keep their weights."},
+    [K_SPARSE_K2] = {.section = S_MEASURES,
+                     .name = "sparse_k2",
+                     .type = T_INT,
+                     .def_doc = "max(floor(0.15 * kernel^2), 1), as the seed",
+                     .lo = 1,
+                     .hi = 225,
+                     .doc = "Active connections of each kernel slice (the k1 kept and the next "
+                            "k2 - k1 re-initialised); at least sparse_k1, at most kernel^2."},
 };
 
 static const char *const axis_names[MS_N_AXES] = {"seed", "lambda", "k",      "lr",
@@ -844,7 +1022,7 @@ static int check_header(ctx_t *c, char *line) {
         else
             fail(c, c->lineno,
                  "unknown section [%s] (sections: [sweep], [data], [model], [train], [cluster], "
-                 "[prune])",
+                 "[prune], [measures])",
                  name);
         return -1;
     }
@@ -1333,19 +1511,27 @@ static int resolve_data(ctx_t *c) {
     val_t *v = c->v;
     c->kind = v[K_DATASET].choice;
     int cifar = c->kind == MS_DATA_CIFAR10;
+    /* The dataset's own folder key (mnist_dir, cifar10_dir), used when dir is not given. */
+    const int own = c->kind == MS_DATA_MNIST ? K_MNIST_DIR : cifar ? K_CIFAR_DIR : -1;
+    if (v[K_DIR].given && own >= 0 && v[own].given)
+        return fail(c, v[own].line, "give dir or %s for dataset = %s, not both",
+                    key_table[own].name, dataset_choices[c->kind]);
     if (!v[K_DIR].given) {
-        if (c->kind != MS_DATA_FASHION)
+        if (own >= 0 && v[own].given)
+            copy_str(v[K_DIR].str, sizeof v[K_DIR].str, v[own].str);
+        else if (c->kind != MS_DATA_FASHION)
             return fail(c, pick_line(c, K_DATASET, -1),
-                        "dataset = %s needs dir = <the folder holding its files> (only "
+                        "dataset = %s needs dir = <the folder holding its files> or %s (only "
                         "fashion-mnist has a default)",
-                        dataset_choices[c->kind]);
-        copy_str(v[K_DIR].str, sizeof v[K_DIR].str, "/usr/share/datasets/fashion-mnist");
+                        dataset_choices[c->kind], key_table[own].name);
+        else
+            copy_str(v[K_DIR].str, sizeof v[K_DIR].str, "/usr/share/datasets/fashion-mnist");
     }
+    /* CIFAR-10 images already are 3x32x32: the paper layout is their native
+     * one, so a grid file switches between cifar10 and the 28x28 sets with
+     * the dataset key alone. */
     if (v[K_LAYOUT].choice == MS_LAYOUT_3X32X32 && cifar)
-        return fail(
-            c, pick_line(c, K_LAYOUT, -1),
-            "layout = 3x32x32 is for mnist and fashion-mnist (28x28 images); cifar10 images "
-            "are already 3x32x32, use layout = native");
+        v[K_LAYOUT].choice = MS_LAYOUT_NATIVE; /* the effective choice, as resolved text shows it */
     int three = cifar || v[K_LAYOUT].choice == MS_LAYOUT_3X32X32;
     c->arch.in_c = three ? 3 : 1;
     c->arch.in_h = c->arch.in_w = three ? 32 : 28;
@@ -1459,6 +1645,19 @@ static int resolve_cluster(ctx_t *c) {
     if (parse_layers(c, K_REG_LAYERS, n_fc) || parse_layers(c, K_GRADSIM, n_fc) ||
         parse_layers(c, K_BSGC, n_fc))
         return MS_ECONFIG;
+    /* Gradient similarity S_l is fan-in x fan-in; its BSGC clusters become
+     * the rows and columns of W_l (seed 000), so W_l must be square. */
+    for (int l = 0; l < n_fc; l++) {
+        if (!(v[K_GRADSIM].mask >> l & 1u) || c->arch.fc_out[l] == c->dims.fc_in[l]) continue;
+        if (!v[K_GRADSIM].given) {
+            v[K_GRADSIM].mask &= ~(1u << l); /* the default keeps square layers only */
+            continue;
+        }
+        return fail(c, v[K_GRADSIM].line,
+                    "gradsim_layers: fc%d is %d x %d, not square; the gradient similarity "
+                    "(fan-in x fan-in) gives clusters for a square weight matrix only",
+                    l + 1, c->arch.fc_out[l], c->dims.fc_in[l]);
+    }
     int spectral = v[K_PARTITION].choice == MS_PART_SPECTRAL;
     if (!spectral && v[K_WARMUP].given)
         return fail(c, v[K_WARMUP].line, "warmup_epochs applies only to partition = spectral");
@@ -1505,6 +1704,97 @@ static int resolve_cluster(ctx_t *c) {
 
 static int resolve_prune(ctx_t *c) {
     return parse_layers(c, K_PRUNE_LAYERS, c->arch.n_fc);
+}
+
+/* The single fc layer of a layer set (its 0-based index), or -1 for none. */
+static int single_layer(uint32_t mask) {
+    for (int l = 0; l < MS_MAX_FC; l++)
+        if (mask >> l & 1u) return l;
+    return -1;
+}
+
+static int count_layers(uint32_t mask) {
+    int n = 0;
+    for (int l = 0; l < MS_MAX_FC; l++) n += (int)(mask >> l & 1u);
+    return n;
+}
+
+static int resolve_measures(ctx_t *c) {
+    val_t *v = c->v;
+    const ms_arch_t *a = &c->arch;
+    const int n_fc = a->n_fc;
+    if (parse_layers(c, K_INFO_LAYERS, n_fc) || parse_layers(c, K_ABLATE_LAYER, n_fc) ||
+        parse_layers(c, K_ASSOC_LAYERS, n_fc))
+        return MS_ECONFIG;
+    /* Information measures: pairs of layers, and unit sets that leave units outside P. */
+    uint32_t info = v[K_INFO_LAYERS].mask;
+    if (info && count_layers(info) < 2)
+        return fail(c, v[K_INFO_LAYERS].line,
+                    "info_layers needs at least two fc layers (the measures compare pairs)");
+    int last_info = -1;
+    for (int l = 0; l < n_fc; l++)
+        if (info >> l & 1u) last_info = l;
+    int size = (int)v[K_UNITSET_SIZE].num[0];
+    for (int l = 0; l < last_info; l++)
+        if ((info >> l & 1u) && size >= a->fc_out[l])
+            return fail(c, pick_line(c, K_UNITSET_SIZE, K_INFO_LAYERS, K_HIDDEN, -1),
+                        "unitset_size = %d must be less than the width of fc%d (%d): the module "
+                        "comparisons need units outside the unit set",
+                        size, l + 1, a->fc_out[l]);
+    /* Ablation: one layer; the default number of directions is its width. */
+    uint32_t abl = v[K_ABLATE_LAYER].mask;
+    if (count_layers(abl) > 1)
+        return fail(c, v[K_ABLATE_LAYER].line, "ablate_layer takes one fc layer (or none)");
+    if (!v[K_DIRECTIONS].given) {
+        v[K_DIRECTIONS].n = 1;
+        v[K_DIRECTIONS].num[0] = abl ? a->fc_out[single_layer(abl)] : 0;
+    } else if (!abl) {
+        return fail(c, v[K_DIRECTIONS].line, "directions applies only with an ablate_layer");
+    }
+    /* Associations: hidden layers of an mlp (the input Jacobian is taken through fc layers). */
+    uint32_t assoc = v[K_ASSOC_LAYERS].mask;
+    if (assoc && c->is_cnn)
+        return fail(c, pick_line(c, K_ASSOC_LAYERS, K_ARCH, -1),
+                    "assoc_layers needs arch = mlp (forward_jac differentiates a hidden layer "
+                    "with respect to the input image through fc layers only)");
+    if (assoc >> (n_fc - 1) & 1u)
+        return fail(c, v[K_ASSOC_LAYERS].line,
+                    "assoc_layers: fc%d gives the logits; associations are of hidden layers "
+                    "(fc1..fc%d)",
+                    n_fc, n_fc - 1);
+    /* Conv measures. */
+    if (!c->is_cnn) {
+        static const int conv_keys[] = {K_HEBBIAN, K_SPARSE_EVERY, K_SPARSE_K1, K_SPARSE_K2};
+        for (int i = 0; i < 4; i++) {
+            int k = conv_keys[i];
+            if (v[k].given && !(k == K_HEBBIAN && !v[k].choice) &&
+                !(k == K_SPARSE_EVERY && v[k].num[0] == 0))
+                return fail(c, v[k].line, "%s is only for arch = cnn (an mlp has no conv layers)",
+                            key_table[k].name);
+        }
+    }
+    int kk = a->conv_k * a->conv_k;
+    int sparse = v[K_SPARSE_EVERY].num[0] > 0;
+    for (int k = K_SPARSE_K1; k <= K_SPARSE_K2; k++) {
+        if (v[k].given && !sparse)
+            return fail(c, v[k].line, "%s applies only with sparse_every > 0", key_table[k].name);
+        if (!v[k].given) {
+            int def = (int)floor((k == K_SPARSE_K1 ? 0.1 : 0.15) * kk);
+            v[k].n = 1;
+            v[k].num[0] = def > 1 ? def : 1;
+        }
+    }
+    int k1 = (int)v[K_SPARSE_K1].num[0], k2 = (int)v[K_SPARSE_K2].num[0];
+    if (sparse && k2 < k1)
+        return fail(c, pick_line(c, K_SPARSE_K2, K_SPARSE_K1, -1),
+                    "sparse_k2 = %d is less than sparse_k1 = %d (k2 counts the k1 kept "
+                    "connections too)",
+                    k2, k1);
+    if (sparse && k2 > kk)
+        return fail(c, pick_line(c, K_SPARSE_K2, K_SPARSE_K1, K_KERNEL, -1),
+                    "sparse_k2 = %d is more than the %d connections of a %dx%d kernel slice", k2,
+                    kk, a->conv_k, a->conv_k);
+    return 0;
 }
 
 /* The number of models, refusing grids above MAX_MODELS. */
@@ -1652,6 +1942,27 @@ static int fill_grid(ctx_t *c, ms_grid_t *g, int n_models) {
     s->prune_samples = (int)v[K_SAMPLES].num[0];
     s->prune_window = (int)v[K_WINDOW].num[0];
     s->prune_naive = v[K_METHOD].choice;
+    /* [measures] */
+    ms_meas_cfg_t *me = &s->meas;
+    me->untrained = v[K_M_UNTRAINED].choice;
+    me->samples = (int)v[K_M_SAMPLES].num[0];
+    me->info_layers = v[K_INFO_LAYERS].mask;
+    me->info_bins = (int)v[K_INFO_BINS].num[0];
+    me->unitset_size = (int)v[K_UNITSET_SIZE].num[0];
+    me->unitset_draws = (int)v[K_UNITSET_DRAWS].num[0];
+    me->ablate_layer = single_layer(v[K_ABLATE_LAYER].mask);
+    me->directions = (int)v[K_DIRECTIONS].num[0];
+    me->maxkl_starts = (int)v[K_MAXKL_STARTS].num[0];
+    me->maxkl_iters = (int)v[K_MAXKL_ITERS].num[0];
+    me->assoc_layers = v[K_ASSOC_LAYERS].mask;
+    me->assoc_store = v[K_ASSOC_STORE].choice;
+    me->mc_steps = (int)v[K_MC_STEPS].num[0];
+    me->mc_entropy = (float)v[K_MC_ENTROPY].num[0];
+    me->null_shuffles = (int)v[K_NULL_SHUFFLES].num[0];
+    me->hebbian = v[K_HEBBIAN].choice;
+    me->sparse_every = (int)v[K_SPARSE_EVERY].num[0];
+    me->sparse_k1 = (int)v[K_SPARSE_K1].num[0];
+    me->sparse_k2 = (int)v[K_SPARSE_K2].num[0];
     /* Axes, labels and [sweep]. */
     for (int k = 0; k < N_KEYS; k++) {
         if (!(key_table[k].flags & F_SWEEP)) continue;
@@ -1730,6 +2041,7 @@ static int parse_owned(ms_grid_t *g, const char *file, char *text) {
     if (!c->failed) resolve_train(c);
     if (!c->failed) resolve_cluster(c);
     if (!c->failed) resolve_prune(c);
+    if (!c->failed) resolve_measures(c);
     if (!c->failed) resolve_models(c, &n_models);
     int err = 0;
     if (c->failed) {
@@ -1902,6 +2214,40 @@ static void print_model_row(FILE *f, const ms_grid_t *g, int m) {
     fprintf(f, "\n");
 }
 
+/* The [measures] line of the plan. */
+static void print_measures_plan(FILE *f, const ms_settings_t *s) {
+    const ms_meas_cfg_t *me = &s->meas;
+    fprintf(f, "measures:");
+    int any = 0;
+    if (me->info_layers) {
+        fprintf(f, " information of ");
+        print_mask(f, me->info_layers);
+        fprintf(f, " (%d bins, %d unit sets of %d);", me->info_bins, me->unitset_draws,
+                me->unitset_size);
+        any = 1;
+    }
+    if (me->ablate_layer >= 0) {
+        fprintf(f, " ablation of fc%d (%d random directions, max-KL direction from %d starts);",
+                me->ablate_layer + 1, me->directions, me->maxkl_starts + 1);
+        any = 1;
+    }
+    if (me->assoc_layers) {
+        fprintf(f, " associations of ");
+        print_mask(f, me->assoc_layers);
+        fprintf(f, " (modularity: %d Monte-Carlo moves, %d null shuffles);", me->mc_steps,
+                me->null_shuffles);
+        any = 1;
+    }
+    if (me->hebbian) fprintf(f, " Hebbian conv strengths;"), any = 1;
+    if (me->sparse_every)
+        fprintf(f, " dynamic sparse conv training every %d steps (k1 %d, k2 %d);",
+                me->sparse_every, me->sparse_k1, me->sparse_k2),
+            any = 1;
+    if (!any) fprintf(f, " none");
+    else if (me->untrained) fprintf(f, " also for the untrained initialisations");
+    fprintf(f, "\n");
+}
+
 void ms_grid_print_plan(const ms_grid_t *g, FILE *f) {
     const ms_settings_t *s = &g->base;
     const ms_arch_t *a = &s->arch;
@@ -1971,6 +2317,7 @@ void ms_grid_print_plan(const ms_grid_t *g, FILE *f) {
         fprintf(f, "%s%d", i ? ", " : " ", s->curve_k[i]);
     fprintf(f, "; %d k-means restarts; ablation %s\n", s->kmeans_restarts,
             s->ablate ? "on" : "off");
+    print_measures_plan(f, s);
 
     /* Axes and models. */
     int swept = 0;

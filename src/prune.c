@@ -8,6 +8,7 @@
  * Built with -ffp-contract=off (CMakeLists.txt): every a * b + c below is a
  * rounded product then a rounded sum, as the canonical evaluation defines. */
 #include "modsweep/prune.h"
+#include "modsweep/canon.h"
 #include "modsweep/error.h"
 #include "modsweep/kernels.h"
 #include "modsweep/log.h"
@@ -17,115 +18,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef __int128 i128;
+typedef ms_i128 i128;
 
-/* ---- exp and log in plain double arithmetic ------------------------------------ */
+/* ---- exp and log in plain double arithmetic (canon.h) ---------------------------- */
 
-static const double LN2_HI = 6.93147180369123816490e-01; /* high 32 bits of ln 2 */
-static const double LN2_LO = 1.90821492927058770002e-10; /* ln 2 - LN2_HI */
+double ms_exact_exp(double x) { return ms_canon_exp(x); }
 
-/* The main path of ms_exact_exp, valid for -700 <= x <= 700. x = (n/2) ln 2 + r
- * with |r| <= ln2 / 4 (n * LN2_HI / 2 is exact: LN2_HI has 32 significant
- * bits and |n| < 2^12); exp(r) by its Taylor series to r^11 / 11! (error
- * below 2e-18); times sqrt(2) for odd n, then times 2^floor(n/2) through the
- * exponent bits (exact). Branch-free, so loops over it vectorise. */
-static inline double exp_reduced(double n, double r) {
-    double p = 1.0 / 39916800.0;
-    p = p * r + 1.0 / 3628800.0;
-    p = p * r + 1.0 / 362880.0;
-    p = p * r + 1.0 / 40320.0;
-    p = p * r + 1.0 / 5040.0;
-    p = p * r + 1.0 / 720.0;
-    p = p * r + 1.0 / 120.0;
-    p = p * r + 1.0 / 24.0;
-    p = p * r + 1.0 / 6.0;
-    p = p * r + 0.5;
-    p = p * r + 1.0;
-    p = p * r + 1.0;
-    const int64_t k = (int64_t)n;
-    return (k & 1) ? p * 0x1.6a09e667f3bcdp+0 : p;
-}
-
-/* Round to the nearest integer (ties to even) for |y| < 2^51: adding and
- * subtracting 1.5 * 2^52 is exact IEEE arithmetic (no -ffast-math here), and
- * unlike floor() it vectorises. */
-static inline double round_magic(double y) {
-    return (y + 6755399441055744.0) - 6755399441055744.0;
-}
-
-static inline double exp_core(double x) {
-    const double n = round_magic(x * (2.0 / 6.93147180559945309417e-01));
-    const double r = (x - n * (LN2_HI / 2.0)) - n * (LN2_LO / 2.0);
-    const double v = exp_reduced(n, r);
-    union {
-        uint64_t u;
-        double d;
-    } two = {.u = (uint64_t)(((int64_t)n >> 1) + 1023) << 52};
-    return v * two.d;
-}
-
-double ms_exact_exp(double x) {
-    if (x != x) return x;
-    if (x > 709.0) return INFINITY;
-    if (x < -745.0) return 0.0;
-    if (x >= -700.0 && x <= 700.0) return exp_core(x);
-    /* Near the ends of the range: the same steps, the scaling by ldexp. */
-    const double n = round_magic(x * (2.0 / 6.93147180559945309417e-01));
-    const double r = (x - n * (LN2_HI / 2.0)) - n * (LN2_LO / 2.0);
-    return ldexp(exp_reduced(n, r), (int)((int64_t)n >> 1));
-}
-
-/* The main path of ms_exact_log for positive normal x: x = f 2^e with f in
- * [sqrt(1/2), sqrt(2)) read from the bits (what frexp gives), then
- * log f = 2 atanh(u), u = (f - 1)/(f + 1), |u| < 0.1716, by its series to u^25. */
-static inline double log_core(double x) {
-    union {
-        double d;
-        uint64_t u;
-    } v = {.d = x};
-    int64_t e = (int64_t)((v.u >> 52) & 0x7ff) - 1022;
-    v.u = (v.u & 0x800fffffffffffffull) | 0x3fe0000000000000ull; /* f in [0.5, 1) */
-    double f = v.d;
-    const int low = f < 0.70710678118654752440;
-    f = low ? f * 2.0 : f;
-    e = low ? e - 1 : e;
-    const double u = (f - 1.0) / (f + 1.0), u2 = u * u;
-    double s = 1.0 / 25.0;
-    for (int k = 23; k >= 1; k -= 2) s = s * u2 + 1.0 / (double)k;
-    const double logf = 2.0 * u * s;
-    return ((double)e * LN2_HI + logf) + (double)e * LN2_LO;
-}
-
-double ms_exact_log(double x) {
-    if (x != x || x < 0.0) return NAN;
-    if (x == 0.0) return -INFINITY;
-    if (x == INFINITY) return x;
-    if (x >= 2.2250738585072014e-308) return log_core(x);
-    /* Subnormal: scale into the normal range first (exact). */
-    return log_core(x * 18014398509481984.0) - 54.0 * LN2_HI - 54.0 * LN2_LO;
-}
+double ms_exact_log(double x) { return ms_canon_log(x); }
 
 /* ---- the canonical evaluation ------------------------------------------------------ */
 
-/* One sample's loss as an exact fixed-point number: the double ce rounded to a
- * multiple of 2^-53 (floor part and 53-bit fraction), as a 128-bit integer. */
-static i128 fixed_loss(double ce) {
-    double hi = floor(ce);
-    double frac = ce - hi; /* exact, in [0, 1) */
-    int64_t lo = (int64_t)(frac * 9007199254740992.0); /* * 2^53, truncated */
-    return (i128)(int64_t)hi * ((i128)1 << 53) + lo;
-}
 static double fixed_to_double(i128 q) { return (double)q / 9007199254740992.0; }
-
-/* Cross-entropy of one sample's logits z (NC) for class y, canonical order. */
-static double canonical_ce(const double *z, int NC, int y) {
-    double m = -DBL_MAX;
-    for (int c = 0; c < NC; c++)
-        if (z[c] > m) m = z[c];
-    double s = 0.0;
-    for (int c = 0; c < NC; c++) s = s + ms_exact_exp(z[c] - m);
-    return (m + ms_exact_log(s)) - z[y];
-}
 
 /* The canonical pre-activation of one fc row: bias plus the pairwise tree
  * sum of the terms w[i] * h[i]. The tree is fixed by the input indices alone:
@@ -179,7 +82,7 @@ static double row_tree(const float *w, const double *h, int NI, const float *bia
 /* canonical_ce when only the logits listed in chg differ from a state whose
  * exp terms (ez_old, exp(z[c] - m_old)) are known: if the maximum is the same,
  * the other terms are the same doubles and are reused. Writes the new terms
- * and maximum; the result is bitwise canonical_ce(z). */
+ * and maximum; the result is bitwise ms_canon_ce(z). */
 static double ce_cached(const double *z, int NC, int y, const double *ez_old, double m_old,
                         const int *chg, int nchg, double *ez_new, double *m_new) {
     double m = -DBL_MAX;
@@ -195,42 +98,6 @@ static double ce_cached(const double *z, int NC, int y, const double *ez_old, do
     for (int c = 0; c < NC; c++) s = s + ez_new[c];
     *m_new = m;
     return (m + ms_exact_log(s)) - z[y];
-}
-
-/* row_tree of a sparse row: the present terms w[k] * h[idx[k]] in ascending
- * input order, evaluated with the same tree. Two leaves a < b meet at the
- * level of the highest bit in which a and b differ; walking the leaves in
- * order with a stack, pairs that meet deeper than the next gap are added
- * first, so the additions (operands and order) are those of row_tree. */
-static inline double tree_sparse(const int *idx, const double *w, int nnz, const double *h,
-                                 const float *bias) {
-    if (nnz <= 2) {
-        if (nnz == 0) return bias ? (double)*bias : 0.0;
-        double t = w[0] * h[idx[0]];
-        if (nnz == 2) t = t + w[1] * h[idx[1]];
-        return bias ? (double)*bias + t : t;
-    }
-    double v[33];
-    int gap[33];
-    int top = -1;
-    for (int k = 0; k < nnz; k++) {
-        const double val = w[k] * h[idx[k]];
-        if (top >= 0) {
-            const int g = 32 - __builtin_clz((unsigned)(idx[k - 1] ^ idx[k]));
-            while (top >= 1 && gap[top - 1] < g) {
-                v[top - 1] = v[top - 1] + v[top];
-                top--;
-            }
-            gap[top] = g;
-        }
-        v[++top] = val;
-    }
-    while (top >= 1) {
-        v[top - 1] = v[top - 1] + v[top];
-        top--;
-    }
-    if (bias) return top == 0 ? (double)*bias + v[0] : (double)*bias;
-    return top == 0 ? v[0] : 0.0;
 }
 
 static inline double relu_d(double z) { return z > 0.0 ? z : 0.0; }
@@ -267,21 +134,9 @@ static int canonical_features(const ms_layout_t *L, const float *params, const f
             const float *b = L->conv_bias_t[l] >= 0 ? params + L->t[L->conv_bias_t[l]].off : NULL;
             for (int f = 0; f < F; f++)
                 for (int y = 0; y < HO; y++)
-                    for (int xo = 0; xo < WO; xo++) {
-                        double acc = b ? (double)b[f] : 0.0;
-                        for (int c = 0; c < C; c++)
-                            for (int ky = 0; ky < K; ky++) {
-                                const int yy = y + ky - P;
-                                if (yy < 0 || yy >= H) continue;
-                                for (int kx = 0; kx < K; kx++) {
-                                    const int xx = xo + kx - P;
-                                    if (xx < 0 || xx >= W) continue;
-                                    acc = acc + (double)w[((f * C + c) * K + ky) * K + kx] *
-                                                    in[((size_t)c * H + yy) * W + xx];
-                                }
-                            }
-                        out[((size_t)f * HO + y) * WO + xo] = relu_d(acc);
-                    }
+                    for (int xo = 0; xo < WO; xo++)
+                        out[((size_t)f * HO + y) * WO + xo] =
+                            relu_d(ms_canon_conv_at(in, w, b, C, H, W, K, P, f, y, xo));
             const int PH = L->pool_h[l], PW = L->pool_w[l];
             for (int f = 0; f < F; f++)
                 for (int py = 0; py < PH; py++)
@@ -359,7 +214,7 @@ static double canonical_tail(const ms_layout_t *L, const float *w, int first, co
         in = out;
         out = out == ba ? bb : ba;
     }
-    return canonical_ce(in, a->fc_out[a->n_fc - 1], label);
+    return ms_canon_ce(in, a->fc_out[a->n_fc - 1], label);
 }
 
 /* Pre-activations z (N, O) of layer l and, if hout is not NULL, their ReLU,
@@ -399,7 +254,7 @@ double ms_prune_canonical_loss(const ms_layout_t *L, const float *params, const 
         if (canonical_features(L, w, x, N, h0) == 0) {
             i128 s = 0;
             for (int n = 0; n < N; n++)
-                s += fixed_loss(
+                s += ms_canon_fixed_loss(
                     canonical_tail(L, w, 0, h0 + (size_t)n * L->fc_in[0], label, ba, bb, &t));
             result = fixed_to_double(s) / N;
         }
@@ -454,8 +309,8 @@ static void naive_layer(prune_run_t *r, int l, uint8_t *mask) {
             wl[wi] = 0.0f;
             i128 s = 0;
             for (int n = 0; n < r->N; n++)
-                s += fixed_loss(canonical_tail(L, r->w, l, r->hin[l] + (size_t)n * NI,
-                                               r->cfg->label, r->ba, r->bb, &r->ts));
+                s += ms_canon_fixed_loss(canonical_tail(L, r->w, l, r->hin[l] + (size_t)n * NI,
+                                                        r->cfg->label, r->ba, r->bb, &r->ts));
             r->evaluated++;
             if (tie(r, s)) r->ties++;
             if (s > r->s0) {
@@ -738,7 +593,7 @@ static void block_eval(prune_run_t *r, const dstream_t *ds, block_buf_t *bb, con
             for (int e = 0; e < bs; e++) {
                 const double x = zc[e] - bb->m[e];
                 in_core &= x >= -700.0;
-                ec[e] = exp_core(x > -700.0 ? x : -700.0);
+                ec[e] = ms_canon_exp_core(x > -700.0 ? x : -700.0);
             }
             if (!in_core)
                 for (int e = 0; e < bs; e++)
@@ -751,8 +606,8 @@ static void block_eval(prune_run_t *r, const dstream_t *ds, block_buf_t *bb, con
     }
     const double *zy = lg[y];
     /* s is in [1, NC]: a positive normal double, where ms_exact_log is log_core. */
-    for (int e = 0; e < bs; e++) bb->s[e] = (bb->m[e] + log_core(bb->s[e])) - zy[e];
-    for (int e = 0; e < bs; e++) bb->q[e] = fixed_loss(bb->s[e]);
+    for (int e = 0; e < bs; e++) bb->s[e] = (bb->m[e] + ms_canon_log_core(bb->s[e])) - zy[e];
+    for (int e = 0; e < bs; e++) bb->q[e] = ms_canon_fixed_loss(bb->s[e]);
     if (!commit) return;
     if (l < nf - 1) {
         double *dst = r->hinT[l + 1] + (size_t)o * N + n0;
@@ -779,58 +634,60 @@ typedef struct memo {
     i128 *q;   /* (N) */
 } memo_t;
 
-/* Loss sum of the state whose pruned-row pre-activations are z, given the sum
- * s_prev of the memo's state. Blocks are split among threads; the integer sum
- * does not depend on how. */
-static i128 state_sum(prune_run_t *r, const dstream_t *ds, block_buf_t *bbs, int nthreads,
-                      memo_t *m, i128 s_prev, const double *z) {
+/* What one block of samples contributes: a change of the loss sum. */
+typedef i128 (*block_fn)(prune_run_t *r, const dstream_t *ds, block_buf_t *bb, const double *z,
+                         memo_t *m, int n0, int bs);
+
+/* Calls fn on every block of samples, the blocks split among the threads in a
+ * fixed way, and returns the sum of the results (an integer sum: its value
+ * does not depend on the split). */
+static i128 for_blocks(prune_run_t *r, const dstream_t *ds, block_buf_t *bbs, int nthreads,
+                       block_fn fn, const double *z, memo_t *m) {
     i128 part[64] = {0};
     const int N = r->N, nb = (N + BS - 1) / BS;
 #pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
     for (int t = 0; t < nthreads; t++) {
         i128 acc = 0;
-        block_buf_t *bb = &bbs[t];
         for (int blk = (int)((long)nb * t / nthreads); blk < (int)((long)nb * (t + 1) / nthreads);
              blk++) {
             const int n0 = blk * BS, bs = N - n0 < BS ? N - n0 : BS;
-            int moved = 0;
-            for (int e = 0; e < bs && !moved; e++) moved = z[n0 + e] != m->z[n0 + e];
-            if (!moved) continue;
-            block_eval(r, ds, bb, z, n0, bs, 0);
-            for (int e = 0; e < bs; e++) {
-                acc += bb->q[e] - m->q[n0 + e];
-                m->q[n0 + e] = bb->q[e];
-                m->z[n0 + e] = z[n0 + e];
-            }
+            acc += fn(r, ds, &bbs[t], z, m, n0, bs);
         }
         part[t] = acc;
     }
-    i128 s = s_prev;
+    i128 s = 0;
     for (int t = 0; t < nthreads; t++) s += part[t];
     return s;
 }
 
-/* Moves the state to pruned-row pre-activations z; returns the new sum. */
-static void state_commit(prune_run_t *r, const dstream_t *ds, block_buf_t *bbs, int nthreads,
-                         const double *z) {
-    i128 part[64] = {0};
-    const int N = r->N, nb = (N + BS - 1) / BS;
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
-    for (int t = 0; t < nthreads; t++) {
-        i128 acc = 0;
-        block_buf_t *bb = &bbs[t];
-        for (int blk = (int)((long)nb * t / nthreads); blk < (int)((long)nb * (t + 1) / nthreads);
-             blk++) {
-            const int n0 = blk * BS, bs = N - n0 < BS ? N - n0 : BS;
-            i128 old = 0;
-            for (int e = 0; e < bs; e++) old += r->q[n0 + e];
-            block_eval(r, ds, bb, z, n0, bs, 1);
-            for (int e = 0; e < bs; e++) acc += r->q[n0 + e];
-            acc -= old;
-        }
-        part[t] = acc;
+/* A block's change of the loss sum from the memo's state to the state whose
+ * pruned-row pre-activations are z; a block whose lanes did not move keeps
+ * its losses. Updates the memo. */
+static i128 block_delta(prune_run_t *r, const dstream_t *ds, block_buf_t *bb, const double *z,
+                        memo_t *m, int n0, int bs) {
+    int moved = 0;
+    for (int e = 0; e < bs && !moved; e++) moved = z[n0 + e] != m->z[n0 + e];
+    if (!moved) return 0;
+    block_eval(r, ds, bb, z, n0, bs, 0);
+    i128 acc = 0;
+    for (int e = 0; e < bs; e++) {
+        acc += bb->q[e] - m->q[n0 + e];
+        m->q[n0 + e] = bb->q[e];
+        m->z[n0 + e] = z[n0 + e];
     }
-    for (int t = 0; t < nthreads; t++) r->s_cur += part[t];
+    return acc;
+}
+
+/* A block moved to the state whose pruned-row pre-activations are z, written
+ * into the committed state; returns its change of the loss sum. */
+static i128 block_commit(prune_run_t *r, const dstream_t *ds, block_buf_t *bb, const double *z,
+                         memo_t *m, int n0, int bs) {
+    (void)m;
+    i128 old = 0, now = 0;
+    for (int e = 0; e < bs; e++) old += r->q[n0 + e];
+    block_eval(r, ds, bb, z, n0, bs, 1);
+    for (int e = 0; e < bs; e++) now += r->q[n0 + e];
+    return now - old;
 }
 
 /* ---- the fast path: the pruned row's tree ----------------------------------------- */
@@ -1058,8 +915,10 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
         float *wrow = wl + (size_t)o * NI;
         const float *bo = bl ? bl + o : NULL;
         if (!output_is_read(&ds, r, l, o)) {
-            /* Every candidate leaves the logits, hence L, exactly as they are. */
-            if (tie(r, r->s_cur)) r->ties += NI;
+            /* Every candidate leaves the logits, hence L, exactly as they are.
+             * Every rank of the team decides this row; rank 0 counts its ties
+             * (the counts are summed over the team). */
+            if (me == 0 && tie(r, r->s_cur)) r->ties += NI;
             for (int i = 0; i < NI; i++) {
                 mrow[i] = 0;
                 wrow[i] = 0.0f;
@@ -1087,7 +946,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                 i128 s = s_prev;
                 if (changed || b == b0) {
                     rt_z(&t, bo, zb);
-                    s = state_sum(r, &ds, bbs, nth, &memo, s_prev, zb);
+                    s = s_prev + for_blocks(r, &ds, bbs, nth, block_delta, zb, &memo);
                 }
                 s_prev = s;
                 r->evaluated++;
@@ -1114,7 +973,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
             if (gfail <= Bw) mrow[next++] = 1;
             if (accept > 0) {
                 rt_z(&t, bo, zb);
-                state_commit(r, &ds, bbs, nth, zb);
+                r->s_cur += for_blocks(r, &ds, bbs, nth, block_commit, zb, NULL);
             }
             /* Window length: grow while windows pass, shrink to twice the run
              * length after a failure. The mask does not depend on it. */
@@ -1188,10 +1047,10 @@ int ms_prune(const ms_layout_t *L, const float *params, const float *x, int N,
     for (int n = 0; n < N; n++) {
         double zn[MS_MAX_CLASSES], ez[MS_MAX_CLASSES];
         for (int c = 0; c < r.NC; c++) zn[c] = r.logT[(size_t)c * N + n];
-        r.q[n] = fixed_loss(canonical_ce(zn, r.NC, cfg->label));
+        r.q[n] = ms_canon_fixed_loss(ms_canon_ce(zn, r.NC, cfg->label));
         /* The exp terms of each sample, for the cached CE (which must agree). */
         const double ce = ce_cached(zn, r.NC, cfg->label, ez, NAN, NULL, 0, ez, &r.mz[n]);
-        if (fixed_loss(ce) != r.q[n]) err = ms_err_set(MS_EINVAL, "pruning: cached CE differs (bug)");
+        if (ms_canon_fixed_loss(ce) != r.q[n]) err = ms_err_set(MS_EINVAL, "pruning: cached CE differs (bug)");
         for (int c = 0; c < r.NC; c++) r.ezT[(size_t)c * N + n] = ez[c];
         r.s0 += r.q[n];
     }
@@ -1234,8 +1093,9 @@ int ms_prune(const ms_layout_t *L, const float *params, const float *x, int N,
     i128 s = 0;
     if (cfg->naive) {
         for (int n = 0; n < N; n++)
-            s += fixed_loss(canonical_tail(L, r.w, 0, r.hin[0] + (size_t)n * L->fc_in[0],
-                                           cfg->label, r.ba, r.bb, &r.ts));
+            s += ms_canon_fixed_loss(canonical_tail(L, r.w, 0,
+                                                    r.hin[0] + (size_t)n * L->fc_in[0], cfg->label,
+                                                    r.ba, r.bb, &r.ts));
     } else {
         double *hT[MS_MAX_FC] = {r.hinT[0]};
         double *lg = malloc(sizeof(double) * (size_t)N * r.NC);
@@ -1248,7 +1108,7 @@ int ms_prune(const ms_layout_t *L, const float *params, const float *x, int N,
             for (int n = 0; n < N; n++) {
                 double zn[MS_MAX_CLASSES];
                 for (int c = 0; c < r.NC; c++) zn[c] = lg[(size_t)c * N + n];
-                s += fixed_loss(canonical_ce(zn, r.NC, cfg->label));
+                s += ms_canon_fixed_loss(ms_canon_ce(zn, r.NC, cfg->label));
             }
         free(lg);
         for (int l = 1; l < a->n_fc; l++) free(hT[l]);

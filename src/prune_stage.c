@@ -1,11 +1,13 @@
 /* The prune stage of a sweep: one (model, label) task, pruned by a team of
  * ranks, and its columns in the results file. */
 #include "modsweep/error.h"
+#include "modsweep/gpu.h"
 #include "modsweep/log.h"
 #include "modsweep/prune.h"
 #include "modsweep/results.h"
 #include "modsweep/stages.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +60,14 @@ int ms_prune_label(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason) {
     if (!rc && team_rank == 0) rc = ms_stage_load_params(ctx, m, params);
     MPI_Bcast(&rc, 1, MPI_INT, 0, team);
     if (rc) goto done;
-    MPI_Bcast(params, (int)L.n_params, MPI_FLOAT, 0, team);
+    /* A team of GPU ranks shares it through NCCL when it can, else through MPI. */
+    ms_gpu_team_t *gteam = NULL;
+    if (ctx->use_gpu && (rc = ms__stage_gpu_team(ctx, team, &gteam))) goto done;
+    if (gteam)
+        rc = ms__stage_gpu_share_params(gteam, team_rank, params, L.n_params);
+    else
+        MPI_Bcast(params, (int)L.n_params, MPI_FLOAT, 0, team);
+    if (rc) goto done;
     int N = ms_split_class_indices(test, label, idx);
     if (s.prune_samples > 0 && N > s.prune_samples) N = s.prune_samples;
     x = malloc(sizeof(float) * D * (size_t)(N > 0 ? N : 1));
@@ -74,14 +83,19 @@ int ms_prune_label(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason) {
                           .comm = team,
                           .verbose = ctx->verbose > 1};
     ms_prune_result_t res = {.mask = mask};
-    rc = ms_prune(&L, params, x, N, &cfg, &res);
+    rc = ctx->use_gpu ? ms_prune_gpu(&L, params, x, N, &cfg, gteam, &res)
+                      : ms_prune(&L, params, x, N, &cfg, &res);
     if (rc || team_rank != 0) goto done;
     /* The pruned model's class-wise accuracy on the whole test split. */
     ms_prune_apply_mask(&L, params, mask);
-    double classwise[MS_MAX_CLASSES];
-    rc = ms_net_init(&net, &s.arch, s.batch, ctx->threads);
+    double classwise[MS_MAX_CLASSES], acc = NAN;
+    if (ctx->use_gpu) {
+        acc = ms__stage_gpu_evaluate(ctx, &s, params, classwise, &rc);
+    } else {
+        rc = ms_net_init(&net, &s.arch, s.batch, ctx->threads);
+        if (!rc) acc = ms_evaluate(&net, params, test, -1, classwise, NULL);
+    }
     if (rc) goto done;
-    double acc = ms_evaluate(&net, params, test, -1, classwise, NULL);
     int64_t kept[MS_MAX_FC], ties = res.ties, states = res.evaluated;
     for (int l = 0; l < L.arch.n_fc; l++) kept[l] = res.kept[l];
     int32_t n_images = N, tsize = team_size, rank = ctx->rank;

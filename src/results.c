@@ -6,7 +6,9 @@
  * hid_t and herr_t is checked; HDF5's own error printing is switched off and
  * its innermost message is put into ours. */
 #include "modsweep/results.h"
+#include "modsweep/cluster.h"
 #include "modsweep/error.h"
+#include "modsweep/measures.h"
 #include "modsweep/version.h"
 
 #include <hdf5.h>
@@ -67,6 +69,8 @@ static int col_tables(const ms_col_t *tables[MAX_TABLES]) {
     int n = 0;
     tables[n++] = ms_core_cols;
     tables[n++] = ms_prune_cols;
+    tables[n++] = ms_cluster_cols;
+    tables[n++] = ms_measures_cols;
     return n;
 }
 
@@ -158,6 +162,21 @@ static long resolve_dim(const ms_dims_t *d, int dim) {
         return d->NU;
     case MS_DIM_L:
         return d->L;
+    case MS_DIM_KMAX:
+        return d->KMAX;
+    case MS_DIM_NG:
+        return d->NG;
+    case MS_DIM_NV: return d->NV;
+    case MS_DIM_NIP: return d->NIP;
+    case MS_DIM_NID: return d->NID;
+    case MS_DIM_NAU: return d->NAU;
+    case MS_DIM_NDIR: return d->NDIR;
+    case MS_DIM_NST: return d->NST;
+    case MS_DIM_NAL: return d->NAL;
+    case MS_DIM_MU: return d->MU;
+    case MS_DIM_MUS: return d->MUS;
+    case MS_DIM_NCW: return d->NCW;
+    case MS_DIM_NCV: return d->NCV;
     default:
         return dim;
     }
@@ -202,6 +221,9 @@ void ms_dims_init(ms_dims_t *d, const ms_grid_t *g, int n_train) {
     d->NK = g->base.n_curve_k;
     d->NT = L->n_tensors;
     for (int l = 0; l < L->arch.n_fc; l++) d->NU += L->fc_in[l] + L->arch.fc_out[l];
+    d->KMAX = ms_grid_kmax(g);
+    d->NG = ms_gradsim_layout(L, g->base.gradsim_layers, NULL);
+    ms_measures_dims(d, &g->base);
 }
 
 /* ---- attributes ---------------------------------------------------------------- */
@@ -268,9 +290,19 @@ static int attr_read_str(hid_t obj, const char *name, char **out, const char *pa
     return rc;
 }
 
-static const char *dim_names[] = {"M", "L", "S", "E", "P", "NW", "NFC", "NC", "NK", "NU", "NT"};
+static const char *dim_names[] = {"M", "L", "S", "E", "P", "NW", "NFC", "NC", "NK", "NU", "NT",
+                                  /* the cluster analyses' */
+                                  "KMAX", "NG",
+                                  /* the measures' */
+                                  "NV", "NIP", "NID", "NAU", "NDIR", "NST", "NAL", "MU", "MUS",
+                                  "NCW", "NCV"};
 static long *dim_field(ms_dims_t *d, int i) {
-    long *f[] = {&d->M, &d->L, &d->S, &d->E, &d->P, &d->NW, &d->NFC, &d->NC, &d->NK, &d->NU, &d->NT};
+    long *f[] = {&d->M, &d->L, &d->S, &d->E, &d->P, &d->NW, &d->NFC, &d->NC, &d->NK, &d->NU, &d->NT,
+                 /* the cluster analyses' */
+                 &d->KMAX, &d->NG,
+                 /* the measures' */
+                 &d->NV, &d->NIP, &d->NID, &d->NAU, &d->NDIR, &d->NST, &d->NAL, &d->MU, &d->MUS,
+                 &d->NCW, &d->NCV};
     return f[i];
 }
 #define N_DIMS ((int)(sizeof dim_names / sizeof dim_names[0]))
@@ -362,7 +394,7 @@ static int ensure_groups(hid_t file, const char *dpath, const char *path) {
 
 static int create_dataset(ms_results_t *r, int i) {
     const ms_col_t *c = r->cols[i];
-    hsize_t shape[6];
+    hsize_t shape[8];
     int rank = col_shape(&r->dims, c, shape);
     int rc = ensure_groups(r->file, c->path, r->path);
     if (rc) return rc;
@@ -602,7 +634,7 @@ int ms_results_open(ms_results_t **out, const char *path, MPI_Comm comm, int wri
             rc = ms_err_set(MS_EFORMAT, "%s: dataset %s is missing", path, c->path);
             break;
         }
-        hsize_t want[6], have[6];
+        hsize_t want[8], have[8];
         int rank = col_shape(&r->dims, c, want);
         hid_t sp = H5Dget_space(r->dset[i]);
         int hr = sp < 0 ? -1 : H5Sget_simple_extent_dims(sp, have, NULL);
@@ -718,7 +750,7 @@ static int row_io(ms_results_t *r, const char *path, long m, long li, long first
     if (i < 0) return ms_err_set(MS_EINVAL, "%s: no column %s", r->path, path);
     const ms_col_t *c = r->cols[i];
     if (write && !r->writable) return ms_err_set(MS_EIO, "%s: opened read-only", r->path);
-    hsize_t shape[6], start[6] = {0}, cnt[6];
+    hsize_t shape[8], start[8] = {0}, cnt[8];
     int rank = col_shape(&r->dims, c, shape);
     int lead = c->row == MS_ROW_LABEL ? 2 : 1;
     if (m < 0 || m >= r->dims.M || (lead == 2 && (li < 0 || li >= r->dims.L)))
@@ -816,13 +848,18 @@ int ms_results_all_status(ms_results_t *r, int8_t *train, int8_t *analyse, int8_
 
 void ms_results_print_schema(FILE *f) {
     static const char *tname[] = {"float32", "float64", "int8", "uint8", "int32", "int64", "string"};
-    static const char *dname[] = {"", "S", "E", "P", "NW", "NFC", "NC", "NK", "NU", "L"};
+    static const char *dname[] = {"", "S", "E", "P", "NW", "NFC", "NC", "NK", "NU", "L",
+                                  /* the cluster analyses' */
+                                  "KMAX", "NG",
+                                  /* the measures' */
+                                  "NV", "NIP", "NID", "NAU", "NDIR", "NST", "NAL", "MU", "MUS",
+                                  "NCW", "NCV"};
     const ms_col_t *tables[MAX_TABLES];
     int nt = col_tables(tables);
     fprintf(f, "| dataset | type | shape | meaning |\n|---|---|---|---|\n");
     for (int t = 0; t < nt; t++) {
         for (const ms_col_t *c = tables[t]; c->path; c++) {
-            char shape[64];
+            char shape[96];
             int off = snprintf(shape, sizeof shape, "%s", c->row == MS_ROW_LABEL ? "M, L" : "M");
             for (int i = 0; i < c->ndim; i++)
                 off += c->dim[i] < 0

@@ -1,34 +1,12 @@
-/* Philox4x32-10 counter-based random numbers (rng.h). */
+/* Philox4x32-10 counter-based random numbers (rng.h); the block function
+ * itself is header-only in philox.h, shared with the CUDA kernels. */
 #include "modsweep/rng.h"
+#include "modsweep/philox.h"
 
 #include <math.h>
 
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u
-#define PHILOX_W1 0xBB67AE85u
-
 void ms_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]) {
-    uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3];
-    uint32_t k0 = key[0], k1 = key[1];
-    for (int round = 0; round < 10; round++) {
-        uint64_t p0 = (uint64_t)PHILOX_M0 * c0;
-        uint64_t p1 = (uint64_t)PHILOX_M1 * c2;
-        uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ k0;
-        uint32_t n1 = (uint32_t)p1;
-        uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ k1;
-        uint32_t n3 = (uint32_t)p0;
-        c0 = n0;
-        c1 = n1;
-        c2 = n2;
-        c3 = n3;
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
-    }
-    out[0] = c0;
-    out[1] = c1;
-    out[2] = c2;
-    out[3] = c3;
+    ms_philox4x32_block(ctr, key, out);
 }
 
 void ms_rng_init(ms_rng_t *r, uint64_t seed, uint32_t stream, uint32_t sub) {
@@ -101,9 +79,5 @@ void ms_rng_shuffle(ms_rng_t *r, int32_t *idx, int n) {
 }
 
 float ms_rng_float_at(uint64_t seed, uint32_t stream, uint32_t sub, uint64_t index) {
-    uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
-    uint64_t block = index >> 2;
-    uint32_t ctr[4] = {(uint32_t)block, (uint32_t)(block >> 32), sub, stream}, out[4];
-    ms_philox4x32(ctr, key, out);
-    return (float)(out[index & 3] >> 8) * 0x1.0p-24f;
+    return ms_philox_float_at(seed, stream, sub, index);
 }

@@ -9,6 +9,7 @@
 #include "modsweep/config.h"
 #include "modsweep/data.h"
 #include "modsweep/error.h"
+#include "modsweep/gpu.h"
 #include "modsweep/kernels.h"
 #include "modsweep/log.h"
 #include "modsweep/results.h"
@@ -424,6 +425,21 @@ int ms_sweep_run(const ms_run_opts_t *o) {
     if (o->retries >= 0) g.retries = o->retries;
     int threads = setup_cores(o->threads, g.threads, o->quiet);
 
+    /* device = cpu|cuda|auto: the same answer on every rank, an error (before
+     * any output) when cuda cannot be had. */
+    int use_gpu = 0;
+    rc = ms_device_resolve(g.device, MPI_COMM_WORLD, &use_gpu);
+    if (rc) {
+        if (rank == 0) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
+        ms_grid_free(&g);
+        return MS_EXIT_ERROR;
+    }
+    if (use_gpu && !o->quiet) {
+        char gpu[128];
+        ms_gpu_describe(gpu, sizeof gpu, NULL);
+        ms_message("computing on GPU %d (%s)", ms_gpu_device(), gpu);
+    }
+
     /* The data, on every rank (each trains and evaluates on its own copy). */
     ms_split_t train = {0}, test = {0};
     rc = ms_data_load(&g.base.data, &train, &test);
@@ -431,6 +447,7 @@ int ms_sweep_run(const ms_run_opts_t *o) {
     MS_MPI_CHECK(MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
     if (any) {
         if (rc) fprintf(stderr, "modsweep: [rank %d] %s\n", rank, ms_err_msg());
+        ms_gpu_release();
         ms_split_free(&train);
         ms_split_free(&test);
         ms_grid_free(&g);
@@ -441,6 +458,26 @@ int ms_sweep_run(const ms_run_opts_t *o) {
             if (rank == 0)
                 fprintf(stderr, "modsweep: %s: label %d has no test images in %s\n", g.path,
                         g.labels[i], g.base.data.dir);
+            ms_gpu_release();
+            ms_split_free(&train);
+            ms_split_free(&test);
+            ms_grid_free(&g);
+            return MS_EXIT_ERROR;
+        }
+    }
+
+    /* GPU ranks keep both splits in GPU memory for the whole sweep. */
+    ms_gpu_split_t gpu_train = {0}, gpu_test = {0};
+    if (use_gpu) {
+        rc = ms_gpu_split_upload(&gpu_train, &train);
+        if (!rc) rc = ms_gpu_split_upload(&gpu_test, &test);
+        bad = rc != 0;
+        MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+        if (any) {
+            if (rc) fprintf(stderr, "modsweep: [rank %d] %s\n", rank, ms_err_msg());
+            ms_gpu_split_free(&gpu_train);
+            ms_gpu_split_free(&gpu_test);
+            ms_gpu_release();
             ms_split_free(&train);
             ms_split_free(&test);
             ms_grid_free(&g);
@@ -454,6 +491,9 @@ int ms_sweep_run(const ms_run_opts_t *o) {
     rc = open_results(&res, &g, &dims, o->restart, o->quiet, MPI_COMM_WORLD);
     if (rc) {
         if (rank == 0) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
+        ms_gpu_split_free(&gpu_train);
+        ms_gpu_split_free(&gpu_test);
+        ms_gpu_release();
         ms_split_free(&train);
         ms_split_free(&test);
         ms_grid_free(&g);
@@ -469,7 +509,10 @@ int ms_sweep_run(const ms_run_opts_t *o) {
                     .test = &test,
                     .rank = rank,
                     .threads = threads,
-                    .verbose = !o->quiet};
+                    .verbose = !o->quiet,
+                    .use_gpu = use_gpu,
+                    .gpu_train = &gpu_train,
+                    .gpu_test = &gpu_test};
     gethostname(ctx.host, sizeof ctx.host - 1);
     ms_sched_opts_t so = {.quiet = o->quiet,
                           .team = g.team,
@@ -482,6 +525,10 @@ int ms_sweep_run(const ms_run_opts_t *o) {
         if (rank == 0) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
         status = MS_EXIT_ERROR;
     }
+    ms_gpu_team_free(ctx.gpu_team);
+    ms_gpu_split_free(&gpu_train);
+    ms_gpu_split_free(&gpu_test);
+    ms_gpu_release();
     ms_split_free(&train);
     ms_split_free(&test);
     ms_grid_free(&g);

@@ -25,6 +25,8 @@ static const char *const all_keys[] = {
     "sweep.store_weights",
     "data.dataset",
     "data.dir",
+    "data.mnist_dir",
+    "data.cifar10_dir",
     "data.layout",
     "data.normalize",
     "data.mean",
@@ -65,6 +67,25 @@ static const char *const all_keys[] = {
     "prune.samples",
     "prune.window",
     "prune.method",
+    "measures.untrained",
+    "measures.samples",
+    "measures.info_layers",
+    "measures.info_bins",
+    "measures.unitset_size",
+    "measures.unitset_draws",
+    "measures.ablate_layer",
+    "measures.directions",
+    "measures.maxkl_starts",
+    "measures.maxkl_iters",
+    "measures.assoc_layers",
+    "measures.assoc_store",
+    "measures.mc_steps",
+    "measures.mc_entropy",
+    "measures.null_shuffles",
+    "measures.hebbian",
+    "measures.sparse_every",
+    "measures.sparse_k1",
+    "measures.sparse_k2",
 };
 #define N_ALL_KEYS ((int)(sizeof all_keys / sizeof all_keys[0]))
 
@@ -244,10 +265,11 @@ static void test_defaults_that_depend_on_other_keys(void) {
         CHECK(g.base.data.std[2] == 0.3081f);
         ms_grid_free(&g);
     }
-    /* A two-layer mlp: the default gradsim/bsgc layers "fc2, fc3" keep fc2 only. */
+    /* A two-layer mlp: the default gradsim/bsgc layers "fc2, fc3" keep fc2 only,
+     * and gradsim drops it too (32 -> 10 is not square). */
     if (parse_ok(&g, "[model]\narch = mlp\nhidden = 32\n[cluster]\ncurve_k = 2, 4\n")) {
         CHECK_EQ_INT(g.base.arch.n_fc, 2);
-        CHECK_EQ_INT(g.base.gradsim_layers, 1u << 1);
+        CHECK_EQ_INT(g.base.gradsim_layers, 0);
         CHECK_EQ_INT(g.base.bsgc_layers, 1u << 1);
         CHECK_EQ_INT(g.base.reg_layers, 1u << 1);
         ms_grid_free(&g);
@@ -547,9 +569,14 @@ static void test_combination_errors(void) {
                  "warmup_epochs = 1 must be less");
     EXPECT_ERROR("[cluster]\nwarmup_epochs = 1\n", 2, "only to partition = spectral");
     /* Data. */
-    EXPECT_ERROR("[data]\ndataset = cifar10\ndir = /x\nlayout = 3x32x32\n", 4, "layout = 3x32x32");
+    /* Gradient similarity needs square layers (the mlp's fc3 is 10 x 128). */
+    EXPECT_ERROR("[model]\narch = mlp\nhidden = 128, 128\n[cluster]\ngradsim_layers = fc2, fc3\n"
+                 "bsgc_layers = fc2\n",
+                 5, "fc3 is 10 x 128, not square");
     EXPECT_ERROR("[data]\ndataset = cifar10\n", 2, "needs dir");
     EXPECT_ERROR("[data]\ndataset = mnist\n", 2, "needs dir");
+    /* The dataset's own folder key may stand for dir, but not beside it. */
+    EXPECT_ERROR("[data]\ndataset = cifar10\ndir = /a\ncifar10_dir = /b\n", 4, "not both");
     EXPECT_ERROR("[data]\ndataset = cifar10\ndir = /x\nmean = 0.5\n", 4,
                  "only to normalize = meanstd");
     EXPECT_ERROR("[data]\ndataset = cifar10\ndir = /x\nnormalize = meanstd\n", 4, "needs mean");
@@ -840,6 +867,91 @@ static void test_mutations(void) {
     CHECK(ok > 0 && bad > 0);
 }
 
+/* The [measures] section: defaults (all off), computed defaults, the
+ * settings they fill, and every cross-key error with its line. */
+static void test_measures_keys(void) {
+    ms_grid_t g;
+    if (parse_ok(&g, "")) {
+        const ms_meas_cfg_t *me = &g.base.meas;
+        CHECK_EQ_INT(me->untrained, 0);
+        CHECK_EQ_INT(me->info_layers, 0);
+        CHECK_EQ_INT(me->ablate_layer, -1);
+        CHECK_EQ_INT(me->assoc_layers, 0);
+        CHECK_EQ_INT(me->hebbian, 0);
+        CHECK_EQ_INT(me->sparse_every, 0);
+        CHECK_EQ_INT(me->directions, 0);
+        CHECK_EQ_INT(me->info_bins, 10);
+        CHECK_EQ_INT(me->unitset_size, 10);
+        CHECK_EQ_INT(me->unitset_draws, 10);
+        /* the seed's k1 = max(floor(0.1 * 9), 1), k2 = max(floor(0.15 * 9), 1) */
+        CHECK_EQ_INT(me->sparse_k1, 1);
+        CHECK_EQ_INT(me->sparse_k2, 1);
+        ms_grid_free(&g);
+    }
+    if (parse_ok(&g, "[model]\narch = mlp\nhidden = 64, 64\ndropout = 0, 0.5\n[cluster]\n"
+                     "curve_k = none\n[measures]\n"
+                     "untrained = yes\nsamples = 500\ninfo_layers = fc1, fc2, fc3\ninfo_bins = 8\n"
+                     "unitset_size = 5\nunitset_draws = 3\nablate_layer = fc2\n"
+                     "assoc_layers = fc1, fc2\nassoc_store = true\nmc_steps = 99\n"
+                     "mc_entropy = 0.25\nnull_shuffles = 50\n")) {
+        const ms_meas_cfg_t *me = &g.base.meas;
+        CHECK_EQ_INT(me->untrained, 1);
+        CHECK_EQ_INT(me->samples, 500);
+        CHECK_EQ_INT(me->info_layers, 7u);
+        CHECK_EQ_INT(me->info_bins, 8);
+        CHECK_EQ_INT(me->unitset_size, 5);
+        CHECK_EQ_INT(me->unitset_draws, 3);
+        CHECK_EQ_INT(me->ablate_layer, 1);
+        CHECK_EQ_INT(me->directions, 64); /* the width of fc2 */
+        CHECK_EQ_INT(me->assoc_layers, 3u);
+        CHECK_EQ_INT(me->assoc_store, 1);
+        CHECK_EQ_INT(me->mc_steps, 99);
+        CHECK(me->mc_entropy == 0.25f);
+        CHECK_EQ_INT(me->null_shuffles, 50);
+        CHECK_EQ_INT(g.n_models, 2);
+        char buf[64];
+        CHECK(strcmp(resolved_value(&g, "measures.directions", buf, sizeof buf), "64") == 0);
+        CHECK(strcmp(resolved_value(&g, "measures.ablate_layer", buf, sizeof buf), "fc2") == 0);
+        ms_grid_free(&g);
+    }
+    if (parse_ok(&g, "[model]\nkernel = 5\npadding = 2\n[measures]\nhebbian = true\n"
+                     "sparse_every = 100\n")) {
+        CHECK_EQ_INT(g.base.meas.hebbian, 1);
+        CHECK_EQ_INT(g.base.meas.sparse_every, 100);
+        CHECK_EQ_INT(g.base.meas.sparse_k1, 2); /* floor(2.5) */
+        CHECK_EQ_INT(g.base.meas.sparse_k2, 3); /* floor(3.75) */
+        ms_grid_free(&g);
+    }
+    if (parse_ok(&g, "[measures]\nsparse_every = 10\nsparse_k1 = 2\nsparse_k2 = 9\n")) {
+        CHECK_EQ_INT(g.base.meas.sparse_k1, 2);
+        CHECK_EQ_INT(g.base.meas.sparse_k2, 9);
+        ms_grid_free(&g);
+    }
+    EXPECT_ERROR("[measures]\ninfo_layers = fc2\n", 2, "at least two fc layers");
+    EXPECT_ERROR("[model]\narch = mlp\nhidden = 8, 64\n[cluster]\ncurve_k = none\n[measures]\n"
+                 "info_layers = all\nunitset_size = 8\n",
+                 8, "must be less than the width of fc1 (8)");
+    EXPECT_ERROR("[measures]\ninfo_layers = fc1, fc5\n", 2, "fc5 does not exist");
+    EXPECT_ERROR("[measures]\nablate_layer = fc1, fc2\n", 2, "takes one fc layer");
+    EXPECT_ERROR("[measures]\ndirections = 5\n", 2, "only with an ablate_layer");
+    EXPECT_ERROR("[measures]\nassoc_layers = fc1\n", 2, "needs arch = mlp");
+    EXPECT_ERROR("[model]\narch = mlp\n[cluster]\ncurve_k = none\n[measures]\n"
+                 "assoc_layers = fc2, fc3\n",
+                 6,
+                 "fc3 gives the logits");
+    EXPECT_ERROR("[model]\narch = mlp\n[cluster]\ncurve_k = none\n[measures]\nhebbian = true\n", 6,
+                 "only for arch = cnn");
+    EXPECT_ERROR("[model]\narch = mlp\n[cluster]\ncurve_k = none\n[measures]\nsparse_every = 5\n",
+                 6, "only for arch = cnn");
+    EXPECT_ERROR("[measures]\nsparse_k1 = 2\n", 2, "only with sparse_every > 0");
+    EXPECT_ERROR("[measures]\nsparse_every = 5\nsparse_k1 = 3\nsparse_k2 = 2\n", 4,
+                 "less than sparse_k1");
+    EXPECT_ERROR("[measures]\nsparse_every = 5\nsparse_k2 = 10\n", 3, "3x3 kernel slice");
+    EXPECT_ERROR("[measures]\nmc_entropy = 0\n", 2, "out of range");
+    EXPECT_ERROR("[measures]\ninfo_bins = 1\n", 2, "out of range");
+    EXPECT_ERROR("[measurez]\n", 1, "did you mean [measures]?");
+}
+
 int main(void) {
     RUN_TEST(test_defaults_of_an_empty_file);
     RUN_TEST(test_defaults_that_depend_on_other_keys);
@@ -856,5 +968,6 @@ int main(void) {
     RUN_TEST(test_print_keys_and_plan);
     RUN_TEST(test_fc_layer_index);
     RUN_TEST(test_mutations);
+    RUN_TEST(test_measures_keys);
     return ms_test_summary();
 }

@@ -27,6 +27,29 @@ typedef enum ms_optimizer { MS_OPT_SGD = 0, MS_OPT_ADAM = 1 } ms_optimizer_t;
 typedef enum ms_partition { MS_PART_BLOCKS = 0, MS_PART_SPECTRAL = 1 } ms_partition_t;
 typedef enum ms_device { MS_DEV_CPU = 0, MS_DEV_CUDA = 1, MS_DEV_AUTO = 2 } ms_device_t;
 
+/* The [measures] section: the modularity measures of seeds 002, 003 and 004
+ * (measures.h). Every measure is off by default. */
+typedef struct ms_meas_cfg {
+    int untrained;          /* also analyse the untrained initialisation of each model */
+    int samples;            /* test images the measures use (0 = all) */
+    uint32_t info_layers;   /* fc layers whose binned activations are compared (seed 002) */
+    int info_bins;          /* equal-width bins of the activation histograms */
+    int unitset_size;       /* units per layer of a random unit set P */
+    int unitset_draws;      /* random unit sets drawn */
+    int ablate_layer;       /* fc layer (0-based) of neuron/direction ablation, or -1 */
+    int directions;         /* random directions projected out */
+    int maxkl_starts;       /* random starts of the max-KL direction search (plus the best neuron) */
+    int maxkl_iters;        /* most ascent iterations per start */
+    uint32_t assoc_layers;  /* hidden fc layers of the unit associations (seed 003) */
+    int assoc_store;        /* keep the association matrices in the results file */
+    int mc_steps;           /* Monte-Carlo moves of the modularity refinement */
+    float mc_entropy;       /* target mean entropy (nats) of the Monte-Carlo move distribution */
+    int null_shuffles;      /* shuffles of the alignment score's null */
+    int hebbian;            /* per-connection Hebbian strengths of the conv layers (seed 004) */
+    int sparse_every;       /* dynamic sparse training of the conv layers every n steps (0 = off) */
+    int sparse_k1, sparse_k2; /* connections kept / active per kernel slice */
+} ms_meas_cfg_t;
+
 /* The swept axes, in nesting order (outermost first). */
 typedef enum ms_axis {
     MS_AXIS_SEED = 0,
@@ -73,6 +96,8 @@ typedef struct ms_settings {
     int prune_samples;        /* images of the label used (0 = all of the test split) */
     int prune_window;         /* speculative window length (0 = automatic) */
     int prune_naive;          /* use the naive reference (tests) */
+    /* [measures] */
+    ms_meas_cfg_t meas;
 } ms_settings_t;
 
 /* A parsed, validated grid file. */

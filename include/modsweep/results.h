@@ -50,6 +50,20 @@ typedef struct ms_dims {
     long NK;     /* k values of the clusterability curve */
     long NU;     /* fc units: sum of fc inputs and outputs laid out layer by layer (see cluster.h) */
     long NT;     /* tensors in the parameter buffer */
+    long KMAX;   /* largest k of the grid's k axis: padded cluster dimension (see cluster.h) */
+    long NG;     /* doubles of the gradient-similarity sums of the gradsim layers (see cluster.h) */
+    /* Sizes of the measures' columns (measures.h; 0 when a measure is off). */
+    long NV;     /* variants analysed: 1 (trained), 2 (trained, untrained initialisation) */
+    long NIP;    /* pairs of info layers */
+    long NID;    /* random unit sets drawn */
+    long NAU;    /* units of the ablated layer */
+    long NDIR;   /* random directions projected out */
+    long NST;    /* starts of the max-KL direction search */
+    long NAL;    /* association layers */
+    long MU;     /* units of the widest association layer */
+    long MUS;    /* MU when the association matrices are stored, else 0 */
+    long NCW;    /* conv weights (Hebbian strengths) */
+    long NCV;    /* conv layers with Hebbian strengths or dynamic sparse training */
     ms_layout_t layout;
 } ms_dims_t;
 
@@ -82,21 +96,40 @@ enum {
     MS_DIM_NK = -7,
     MS_DIM_NU = -8,
     MS_DIM_L = -9,
+    MS_DIM_KMAX = -10,
+    MS_DIM_NG = -11,
+    /* the measures' sizes (ms_dims_t) */
+    MS_DIM_NV = -12,
+    MS_DIM_NIP = -13,
+    MS_DIM_NID = -14,
+    MS_DIM_NAU = -15,
+    MS_DIM_NDIR = -16,
+    MS_DIM_NST = -17,
+    MS_DIM_NAL = -18,
+    MS_DIM_MU = -19,
+    MS_DIM_MUS = -20,
+    MS_DIM_NCW = -21,
+    MS_DIM_NCV = -22,
 };
+
+/* Most trailing dimensions of a column. */
+#define MS_COL_MAX_DIMS 5
 
 /* One dataset of the file. */
 typedef struct ms_col {
     const char *path;  /* "models/test_acc" */
     int row;           /* ms_row_kind_t */
     int dtype;         /* ms_dtype_t */
-    int ndim;          /* trailing dimensions (0..3) */
-    int dim[3];        /* MS_DIM_* or literal sizes */
+    int ndim;          /* trailing dimensions (0..MS_COL_MAX_DIMS) */
+    int dim[MS_COL_MAX_DIMS]; /* MS_DIM_* or literal sizes */
     const char *doc;   /* meaning and units, for the schema documentation */
 } ms_col_t;
 
 /* The column tables of every module, each ended by an entry with path NULL. */
 extern const ms_col_t ms_core_cols[];  /* results.c: settings, status, training */
 extern const ms_col_t ms_prune_cols[]; /* prune_stage.c: circuits */
+extern const ms_col_t ms_cluster_cols[]; /* analyse.c: partitions, BSGC, clusterability, ablation */
+extern const ms_col_t ms_measures_cols[]; /* measures.c: seeds 002, 003, 004 */
 
 typedef struct ms_results ms_results_t;
 

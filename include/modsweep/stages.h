@@ -24,6 +24,11 @@ typedef struct ms_ctx {
     char host[64];
     int threads;       /* kernel threads of this rank */
     int verbose;
+    /* GPU ranks (device = cuda, or auto with a GPU on every rank): src/stage_gpu.c. */
+    int use_gpu;
+    struct ms_gpu_split *gpu_train, *gpu_test; /* the splits in GPU memory */
+    struct ms_gpu_team *gpu_team;              /* NCCL team of gpu_team_comm (cached) */
+    MPI_Comm gpu_team_comm;
     /* Non-zero once the sweep was asked to stop (SIGTERM/SIGUSR1); NULL:
      * never. A long stage may give up early and return MS_EINTERRUPTED: its
      * task stays pending and is redone on resume. */
@@ -44,6 +49,22 @@ int ms_stage_prune(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason);
 
 /* The modules behind the stages. */
 int ms_prune_label(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason);
+
+/* The GPU side of the stages (src/stage_gpu.c): ms_stage_train on the GPU
+ * trainer (same rows); the NCCL team of a prune team (NULL when NCCL cannot
+ * serve it: MPI is used then); the team leader's parameters shared through
+ * it; a model's test accuracy on the GPU (*rc receives the error). */
+int ms_stage_train_gpu(ms_ctx_t *ctx, int m, char *reason);
+int ms__stage_gpu_team(ms_ctx_t *ctx, MPI_Comm team, struct ms_gpu_team **out);
+int ms__stage_gpu_share_params(struct ms_gpu_team *team, int team_rank, float *params, size_t n);
+double ms__stage_gpu_evaluate(ms_ctx_t *ctx, const ms_settings_t *s, const float *params,
+                              double classwise[MS_MAX_CLASSES], int *rc);
+
+/* Writes one epoch's curves of model m (training loss and extra value per
+ * step, test accuracy and time of the epoch) as soon as the epoch ends, so no
+ * per-step history is kept; `where` is added to the log line (e.g. " on GPU 0"). */
+int ms_stage_write_epoch(ms_ctx_t *ctx, int m, int epochs, const ms_epoch_report_t *rep,
+                         const char *where);
 
 /* Reads the trained parameters of model m (P floats) from the results file. */
 int ms_stage_load_params(ms_ctx_t *ctx, int m, float *params);

@@ -6,6 +6,7 @@
  *   mpirun -n R bench_prune [label] [images] [train_images] [threads]
  *
  * With R > 1 ranks the windows are split across them (one team). */
+#include "bench_common.h"
 #include "modsweep/data.h"
 #include "modsweep/error.h"
 #include "modsweep/kernels.h"
@@ -34,18 +35,7 @@ int main(int argc, char **argv) {
     dc.train_limit = n_train;
     ms_split_t train, test;
     MS_CHECK(ms_data_load(&dc, &train, &test));
-    ms_settings_t s;
-    memset(&s, 0, sizeof s);
-    ms_arch_t a = {.in_c = 3, .in_h = 32, .in_w = 32, .n_conv = 1, .conv_c = {16}, .conv_k = 3,
-                   .conv_pad = 1, .conv_bias = 1, .n_fc = 4, .fc_out = {64, 64, 64, 10}};
-    s.arch = a;
-    s.optimizer = MS_OPT_ADAM;
-    s.lr = 1e-3f;
-    s.beta1 = 0.9f;
-    s.beta2 = 0.999f;
-    s.eps = 1e-8f;
-    s.epochs = 1;
-    s.batch = 64;
+    ms_settings_t s = bench_settings(0);
     ms_trainer_t tr;
     char reason[MS_REASON_MAX];
     MS_CHECK(ms_trainer_init(&tr, &s, train.n));

@@ -4,6 +4,7 @@
  * tests/bench/run_train_bench.sh, which prints the two side by side.
  *
  *   bench_train [cnn|mlp] [threads] [steps] */
+#include "bench_common.h"
 #include "modsweep/config.h"
 #include "modsweep/log.h"
 #include "modsweep/rng.h"
@@ -18,23 +19,7 @@ int main(int argc, char **argv) {
     const char *model = argc > 1 ? argv[1] : "cnn";
     int threads = argc > 2 ? atoi(argv[2]) : 1;
     int steps = argc > 3 ? atoi(argv[3]) : 300;
-    ms_settings_t s;
-    memset(&s, 0, sizeof s);
-    if (strcmp(model, "mlp") == 0) {
-        ms_arch_t a = {.in_c = 1, .in_h = 28, .in_w = 28, .n_fc = 3, .fc_out = {128, 128, 10}};
-        s.arch = a;
-    } else {
-        ms_arch_t a = {.in_c = 3, .in_h = 32, .in_w = 32, .n_conv = 1, .conv_c = {16}, .conv_k = 3,
-                       .conv_pad = 1, .conv_bias = 1, .n_fc = 4, .fc_out = {64, 64, 64, 10}};
-        s.arch = a;
-    }
-    s.optimizer = MS_OPT_ADAM;
-    s.lr = 1e-3f;
-    s.beta1 = 0.9f;
-    s.beta2 = 0.999f;
-    s.eps = 1e-8f;
-    s.epochs = 1;
-    s.batch = 64;
+    ms_settings_t s = bench_settings(strcmp(model, "mlp") == 0);
     const int n = steps * s.batch;
     const size_t D = (size_t)s.arch.in_c * s.arch.in_h * s.arch.in_w;
     ms_split_t tr = {.n = n, .c = s.arch.in_c, .h = s.arch.in_h, .w = s.arch.in_w, .n_classes = 10};

@@ -1,0 +1,337 @@
+/* The cluster analysis of the analyse stage and the regulariser's training
+ * results, with their results columns (analyse.h).
+ *
+ * Dimension letters (results.h): NK curve k values, NFC fc layers, NU fc
+ * units in the unit layout of cluster.h, NG gradient-similarity doubles,
+ * KMAX the grid's largest k, NC classes. */
+#include "modsweep/analyse.h"
+#include "modsweep/ablate.h"
+#include "modsweep/error.h"
+#include "modsweep/log.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define UNITS_DOC                                                                                  \
+    "; unit layout: for each fc layer (fc1 first) the labels of its input units then of its "      \
+    "output units; -1 = in no cluster"
+#define ABL_DOC                                                                                    \
+    " [fc layer, cluster c, class]: class-wise test accuracy; padded with NaN beyond the "         \
+    "partition's k and for layers without it"
+
+/* clang-format off */
+const ms_col_t ms_cluster_cols[] = {
+    /* Written by the train stage. */
+    {"models/part_train", MS_ROW_MODEL, MS_DT_I32, 1, {MS_DIM_NU},
+     "the regulariser's partition of the regularised layers (blocks, or BSGC of abs(W) after the "
+     "warm-up epochs for spectral; -1 everywhere if it was never fixed)" UNITS_DOC},
+    {"models/gradsim", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_NG},
+     "gradient similarity S_l = sum over steps of g^T g / sum(g^2) (g the layer's total weight "
+     "gradient of the step, regulariser and penalties included) of each gradsim layer in layer "
+     "order, D x D row-major (D = fan-in)"},
+    {"models/gradsim_steps", MS_ROW_MODEL, MS_DT_I64, 1, {MS_DIM_NFC},
+     "steps summed into each fc layer's gradient similarity (0: not a gradsim layer; steps with "
+     "an all-zero gradient are skipped)"},
+    /* The clusterability-vs-k curve. */
+    {"models/cl_curve_k", MS_ROW_MODEL, MS_DT_I32, 1, {MS_DIM_NK}, "k of each curve point"},
+    {"models/cl_curve_baseline", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_NK},
+     "random baseline 1/k of each curve point"},
+    {"models/cl_curve_w", MS_ROW_MODEL, MS_DT_F64, 2, {MS_DIM_NK, MS_DIM_NFC},
+     "[k, fc layer]: clusterability of the layer's weights under its weight-based BSGC "
+     "partition (chained over bsgc_layers); NaN for layers not analysed"},
+    {"models/cl_curve_g", MS_ROW_MODEL, MS_DT_F64, 2, {MS_DIM_NK, MS_DIM_NFC},
+     "[k, fc layer]: clusterability of the layer's weights under the BSGC partition of its "
+     "gradient similarity (bsgc layers that are gradsim layers, chained); NaN elsewhere"},
+    {"models/cl_curve_w_mean", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_NK},
+     "mean of cl_curve_w over the analysed layers (seed 000's plotted curve)"},
+    {"models/cl_curve_g_mean", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_NK},
+     "mean of cl_curve_g over the analysed layers"},
+    {"models/cl_curve_w_sizebase", MS_ROW_MODEL, MS_DT_F64, 2, {MS_DIM_NK, MS_DIM_NFC},
+     "[k, fc layer]: size-matched baseline of the weight-based partition, sum_c #U_c #V_c / "
+     "(O NI) (the clusterability of equal-magnitude weights)"},
+    {"models/cl_curve_g_sizebase", MS_ROW_MODEL, MS_DT_F64, 2, {MS_DIM_NK, MS_DIM_NFC},
+     "[k, fc layer]: size-matched baseline of the gradient-based partition"},
+    {"models/part_curve_w", MS_ROW_MODEL, MS_DT_I32, 2, {MS_DIM_NK, MS_DIM_NU},
+     "[k, unit]: weight-based BSGC labels at each curve k" UNITS_DOC},
+    {"models/part_curve_g", MS_ROW_MODEL, MS_DT_I32, 2, {MS_DIM_NK, MS_DIM_NU},
+     "[k, unit]: gradient-based BSGC labels at each curve k" UNITS_DOC},
+    /* Partitions at the model's k and their clusterability. */
+    {"models/part_w", MS_ROW_MODEL, MS_DT_I32, 1, {MS_DIM_NU},
+     "weight-based BSGC labels at the model's k (layers with k > min(O, NI) get -1)" UNITS_DOC},
+    {"models/part_g", MS_ROW_MODEL, MS_DT_I32, 1, {MS_DIM_NU},
+     "gradient-based BSGC labels at the model's k" UNITS_DOC},
+    {"models/cl_train", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_NFC},
+     "clusterability of each regularised layer's trained weights under the training partition "
+     "(NaN elsewhere)"},
+    {"models/cl_w", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_NFC},
+     "clusterability of each bsgc layer under part_w"},
+    {"models/cl_g", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_NFC},
+     "clusterability of each bsgc layer under part_g"},
+    /* Cluster ablation (seed 000 section 4a). */
+    {"models/ablate_train_on", MS_ROW_MODEL, MS_DT_F64, 3, {MS_DIM_NFC, MS_DIM_KMAX, MS_DIM_NC},
+     "training partition, only cluster c kept (the other clusters' rows and columns of that "
+     "layer zeroed)" ABL_DOC},
+    {"models/ablate_train_off", MS_ROW_MODEL, MS_DT_F64, 3, {MS_DIM_NFC, MS_DIM_KMAX, MS_DIM_NC},
+     "training partition, cluster c removed (its rows and columns of that layer zeroed)" ABL_DOC},
+    {"models/ablate_w_on", MS_ROW_MODEL, MS_DT_F64, 3, {MS_DIM_NFC, MS_DIM_KMAX, MS_DIM_NC},
+     "part_w, only cluster c kept" ABL_DOC},
+    {"models/ablate_w_off", MS_ROW_MODEL, MS_DT_F64, 3, {MS_DIM_NFC, MS_DIM_KMAX, MS_DIM_NC},
+     "part_w, cluster c removed" ABL_DOC},
+    {"models/ablate_g_on", MS_ROW_MODEL, MS_DT_F64, 3, {MS_DIM_NFC, MS_DIM_KMAX, MS_DIM_NC},
+     "part_g, only cluster c kept" ABL_DOC},
+    {"models/ablate_g_off", MS_ROW_MODEL, MS_DT_F64, 3, {MS_DIM_NFC, MS_DIM_KMAX, MS_DIM_NC},
+     "part_g, cluster c removed" ABL_DOC},
+    /* Search-space reduction (seed 000 section 5b). */
+    {"models/ssr_train", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_KMAX},
+     "search-space reduction of each cluster c of the training partition: the share of all "
+     "parameters outside c's path (see the README); NaN beyond k"},
+    {"models/ssr_w", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_KMAX},
+     "search-space reduction of each cluster of part_w (the chained bsgc layers)"},
+    {"models/ssr_g", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_KMAX},
+     "search-space reduction of each cluster of part_g"},
+    {NULL, 0, 0, 0, {0}, NULL},
+};
+/* clang-format on */
+
+int ms_cluster_train_write(const ms_cluster_train_t *ct, ms_results_t *res, long m) {
+    int64_t steps[MS_MAX_FC] = {0};
+    for (int l = 0; l < ct->L->arch.n_fc; l++)
+        steps[l] = ct->gs_steps[l];
+    int rc = ms_results_write(res, "models/part_train", m, -1, ct->units);
+    if (!rc && ct->ng > 0) rc = ms_results_write(res, "models/gradsim", m, -1, ct->gs);
+    if (!rc) rc = ms_results_write(res, "models/gradsim_steps", m, -1, steps);
+    return rc;
+}
+
+/* Whether layer l carries labels on both sides (any >= 0). */
+static int layer_labelled(const int32_t *units, const long *in_off, const long *out_off,
+                          const ms_layout_t *L, int l) {
+    int in = 0, out = 0;
+    for (int i = 0; i < L->fc_in[l] && !in; i++)
+        in = units[in_off[l] + i] >= 0;
+    for (int o = 0; o < L->arch.fc_out[l] && !out; o++)
+        out = units[out_off[l] + o] >= 0;
+    return in && out;
+}
+
+/* The analysis's working state: the model, its layouts and every output row. */
+typedef struct an {
+    ms_settings_t s;
+    ms_layout_t L;
+    long nu, ng, nk, kmax, nfc, nc;
+    long in_off[MS_MAX_FC], out_off[MS_MAX_FC];
+    float *params;
+    double *gs;
+    int32_t *part_train, *part_w, *part_g, *pc_w, *pc_g; /* (NU), (NU), (NU), (NK, NU) x 2 */
+    int32_t *curve_k;
+    double *base, *cw, *cg, *cwm, *cgm, *sbw, *sbg; /* curves */
+    double *cl_train, *cl_w, *cl_g;                 /* (NFC) */
+    double *abl[6];                                 /* (NFC, KMAX, NC) */
+    double *ssr[3];                                 /* (KMAX) */
+} an_t;
+
+static const char *const abl_cols[6] = {"models/ablate_train_on", "models/ablate_train_off",
+                                        "models/ablate_w_on",     "models/ablate_w_off",
+                                        "models/ablate_g_on",     "models/ablate_g_off"};
+static const char *const ssr_cols[3] = {"models/ssr_train", "models/ssr_w", "models/ssr_g"};
+
+static int an_alloc(an_t *a) {
+    const long NU = a->nu, NK = a->nk, NFC = a->nfc, T = a->nfc * a->kmax * a->nc;
+    size_t nd =
+        (size_t)(a->ng > 0 ? a->ng : 1) + NK * (3 + 4 * NFC) + 3 * NFC + 6 * T + 3 * a->kmax;
+    size_t ni = (size_t)NU * (3 + 2 * NK) + NK;
+    double *d = malloc(sizeof(double) * nd);
+    int32_t *i32 = malloc(sizeof(int32_t) * (ni ? ni : 1));
+    a->params = malloc(sizeof(float) * a->L.n_params);
+    if (!d || !i32 || !a->params) {
+        free(d), free(i32);
+        return ms_err_set(MS_ENOMEM, "cluster analysis: out of memory");
+    }
+    for (size_t e = 0; e < nd; e++)
+        d[e] = NAN;
+    a->gs = d;
+    d += a->ng > 0 ? a->ng : 1;
+    a->base = d, d += NK;
+    a->cwm = d, d += NK;
+    a->cgm = d, d += NK;
+    a->cw = d, d += NK * NFC;
+    a->cg = d, d += NK * NFC;
+    a->sbw = d, d += NK * NFC;
+    a->sbg = d, d += NK * NFC;
+    a->cl_train = d, d += NFC;
+    a->cl_w = d, d += NFC;
+    a->cl_g = d, d += NFC;
+    for (int t = 0; t < 6; t++)
+        a->abl[t] = d, d += T;
+    for (int t = 0; t < 3; t++)
+        a->ssr[t] = d, d += a->kmax;
+    a->part_train = i32;
+    a->part_w = i32 + NU;
+    a->part_g = i32 + 2 * NU;
+    a->pc_w = i32 + 3 * NU;
+    a->pc_g = a->pc_w + NK * NU;
+    a->curve_k = a->pc_g + NK * NU;
+    for (size_t e = 0; e < ni; e++)
+        i32[e] = -1;
+    return 0;
+}
+
+static void an_free(an_t *a) {
+    free(a->gs);
+    free(a->part_train);
+    free(a->params);
+}
+
+/* Clusterability and size baseline of every labelled layer of a partition. */
+static void score_layers(const an_t *a, const int32_t *units, double *cl, double *sizebase) {
+    for (int l = 0; l < a->nfc; l++) {
+        if (!layer_labelled(units, a->in_off, a->out_off, &a->L, l)) continue;
+        const int O = a->L.arch.fc_out[l], NI = a->L.fc_in[l];
+        const int32_t *row = units + a->out_off[l], *col = units + a->in_off[l];
+        cl[l] = ms_clusterability(a->params + a->L.t[a->L.fc_weight[l]].off, O, NI, row, col);
+        if (sizebase) sizebase[l] = ms_part_size_baseline(O, NI, row, col);
+    }
+}
+
+static double mean_finite(const double *x, long n) {
+    double s = 0.0;
+    long c = 0;
+    for (long i = 0; i < n; i++)
+        if (isfinite(x[i])) s += x[i], c++;
+    return c ? s / c : NAN;
+}
+
+/* BSGC of both bases at k into the given label rows (gradients only when a
+ * gradient similarity was recorded). */
+static int bsgc_both(an_t *a, int k, int32_t *uw, int32_t *ug) {
+    const ms_settings_t *s = &a->s;
+    int rc = ms_bsgc_layers(&a->L, a->params, NULL, 0, s->bsgc_layers, k, s->kmeans_restarts,
+                            s->seed, MS_BASIS_WEIGHTS, uw, NULL);
+    if (!rc && a->ng > 0)
+        rc = ms_bsgc_layers(&a->L, a->params, a->gs, s->gradsim_layers, s->bsgc_layers, k,
+                            s->kmeans_restarts, s->seed, MS_BASIS_GRADIENTS, ug, NULL);
+    return rc;
+}
+
+/* Adds the ablations of every labelled layer of a partition with k clusters
+ * to the list; the tables go to on/off (NFC, KMAX, NC). */
+static int add_ablations(const an_t *a, const int32_t *units, int k, uint32_t layers, double *on,
+                         double *off, ms_ablation_t *list, int n) {
+    for (int l = 0; l < a->nfc; l++) {
+        if (!(layers >> l & 1u) || !layer_labelled(units, a->in_off, a->out_off, &a->L, l))
+            continue;
+        const size_t at = (size_t)l * a->kmax * a->nc;
+        list[n++] = (ms_ablation_t){.layer = l,
+                                    .k = k,
+                                    .row = units + a->out_off[l],
+                                    .col = units + a->in_off[l],
+                                    .on = on + at,
+                                    .off = off + at};
+    }
+    return n;
+}
+
+static int has_any(const int32_t *u, long n) {
+    for (long i = 0; i < n; i++)
+        if (u[i] >= 0) return 1;
+    return 0;
+}
+
+int ms_cluster_analyse(ms_ctx_t *ctx, int m, char *reason) {
+    an_t a;
+    memset(&a, 0, sizeof a);
+    ms_grid_model_settings(ctx->g, m, &a.s);
+    const ms_settings_t *s = &a.s;
+    const ms_dims_t *d = ms_results_dims(ctx->res);
+    ms_results_t *res = ctx->res;
+    int rc = ms_layout_init(&a.L, &s->arch);
+    if (rc) goto out;
+    a.nu = ms_units_layout(&a.L, a.in_off, a.out_off);
+    a.ng = ms_gradsim_layout(&a.L, s->gradsim_layers, NULL);
+    a.nk = s->n_curve_k;
+    a.kmax = d->KMAX;
+    a.nfc = a.L.arch.n_fc;
+    a.nc = a.L.arch.fc_out[a.nfc - 1];
+    if (a.nu != d->NU || a.ng != d->NG || a.nk != d->NK || s->k > a.kmax) {
+        rc = ms_err_set(MS_EFORMAT, "%s: model %d does not fit the file's cluster dimensions",
+                        ms_results_path(res), m);
+        goto out;
+    }
+    if ((rc = an_alloc(&a))) goto out;
+    rc = ms_stage_load_params(ctx, m, a.params);
+    if (!rc) rc = ms_results_read(res, "models/part_train", m, -1, a.part_train);
+    if (!rc && a.ng > 0) rc = ms_results_read(res, "models/gradsim", m, -1, a.gs);
+    if (rc) goto out;
+
+    /* The clusterability-vs-k curve. */
+    for (long ki = 0; ki < a.nk && !rc; ki++) {
+        const int k = s->curve_k[ki];
+        int32_t *uw = a.pc_w + ki * a.nu, *ug = a.pc_g + ki * a.nu;
+        a.curve_k[ki] = k;
+        a.base[ki] = 1.0 / k;
+        rc = bsgc_both(&a, k, uw, ug);
+        score_layers(&a, uw, a.cw + ki * a.nfc, a.sbw + ki * a.nfc);
+        score_layers(&a, ug, a.cg + ki * a.nfc, a.sbg + ki * a.nfc);
+        a.cwm[ki] = mean_finite(a.cw + ki * a.nfc, a.nfc);
+        a.cgm[ki] = mean_finite(a.cg + ki * a.nfc, a.nfc);
+    }
+    /* The partitions at the model's k. */
+    if (!rc) rc = bsgc_both(&a, s->k, a.part_w, a.part_g);
+    if (rc) goto out;
+    score_layers(&a, a.part_train, a.cl_train, NULL);
+    score_layers(&a, a.part_w, a.cl_w, NULL);
+    score_layers(&a, a.part_g, a.cl_g, NULL);
+
+    /* Ablation of the three partitions at the model's k. */
+    const int32_t *parts[3] = {a.part_train, a.part_w, a.part_g};
+    const uint32_t part_layers[3] = {s->reg_layers, s->bsgc_layers, s->bsgc_layers};
+    if (s->ablate) {
+        ms_ablation_t list[3 * MS_MAX_FC];
+        int n = 0;
+        for (int p = 0; p < 3; p++)
+            n = add_ablations(&a, parts[p], s->k, part_layers[p], a.abl[2 * p], a.abl[2 * p + 1],
+                              list, n);
+        const int batch = 256;
+        rc = ms_ablate(&s->arch, a.params, ctx->test, batch, list, n);
+        if (rc) goto out;
+    }
+    /* Search-space reduction of every cluster. */
+    for (int p = 0; p < 3; p++)
+        if (has_any(parts[p], a.nu))
+            for (int c = 0; c < s->k; c++)
+                a.ssr[p][c] = ms_search_space_reduction(&a.L, parts[p], c);
+
+    if (a.nk > 0) {
+        rc = ms_results_write(res, "models/cl_curve_k", m, -1, a.curve_k);
+        if (!rc) rc = ms_results_write(res, "models/cl_curve_baseline", m, -1, a.base);
+        if (!rc) rc = ms_results_write(res, "models/cl_curve_w", m, -1, a.cw);
+        if (!rc) rc = ms_results_write(res, "models/cl_curve_g", m, -1, a.cg);
+        if (!rc) rc = ms_results_write(res, "models/cl_curve_w_mean", m, -1, a.cwm);
+        if (!rc) rc = ms_results_write(res, "models/cl_curve_g_mean", m, -1, a.cgm);
+        if (!rc) rc = ms_results_write(res, "models/cl_curve_w_sizebase", m, -1, a.sbw);
+        if (!rc) rc = ms_results_write(res, "models/cl_curve_g_sizebase", m, -1, a.sbg);
+        if (!rc) rc = ms_results_write(res, "models/part_curve_w", m, -1, a.pc_w);
+        if (!rc) rc = ms_results_write(res, "models/part_curve_g", m, -1, a.pc_g);
+    }
+    if (!rc) rc = ms_results_write(res, "models/part_w", m, -1, a.part_w);
+    if (!rc) rc = ms_results_write(res, "models/part_g", m, -1, a.part_g);
+    if (!rc) rc = ms_results_write(res, "models/cl_train", m, -1, a.cl_train);
+    if (!rc) rc = ms_results_write(res, "models/cl_w", m, -1, a.cl_w);
+    if (!rc) rc = ms_results_write(res, "models/cl_g", m, -1, a.cl_g);
+    for (int t = 0; t < 6 && !rc; t++)
+        rc = ms_results_write(res, abl_cols[t], m, -1, a.abl[t]);
+    for (int t = 0; t < 3 && !rc; t++)
+        rc = ms_results_write(res, ssr_cols[t], m, -1, a.ssr[t]);
+    if (!rc && ctx->verbose) {
+        ms_message("model %d: clusterability of the trained partition %.4f; BSGC at k = %d: "
+                   "weights %.4f, gradients %.4f",
+                   m, mean_finite(a.cl_train, a.nfc), s->k, mean_finite(a.cl_w, a.nfc),
+                   mean_finite(a.cl_g, a.nfc));
+    }
+out:
+    if (rc) snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
+    an_free(&a);
+    return rc;
+}

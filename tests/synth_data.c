@@ -1,0 +1,48 @@
+/* Helper of tests/test_*.sh scripts: writes a synthetic MNIST-format data
+ * set (datagen.h: learnable 10-class 28 x 28 images, balanced labels) into a
+ * folder, so a script can run the modsweep binary on it with
+ * `dataset = mnist` and `dir = DIR`.
+ *
+ *   synth_data DIR [N_TRAIN [N_TEST]]     (defaults 600 and 300)
+ *
+ * Creates DIR if needed and writes DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz from seeds 1
+ * (train) and 2 (test). Exit 0 on success, 1 with a message otherwise. */
+#include "modsweep/datagen.h"
+#include "modsweep/error.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+static int write_split(const char *dir, const char *prefix, int n, uint64_t seed) {
+    char im_path[1200], lb_path[1200];
+    snprintf(im_path, sizeof im_path, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
+    snprintf(lb_path, sizeof lb_path, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
+    ms_images_t im;
+    int rc = ms_images_synthetic(&im, n, 1, 28, 28, seed);
+    if (!rc) rc = ms_idx_write(im_path, lb_path, &im, 1);
+    ms_images_free(&im);
+    return rc;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || argc > 4) {
+        fprintf(stderr, "usage: synth_data DIR [N_TRAIN [N_TEST]]\n");
+        return 1;
+    }
+    const int n_train = argc > 2 ? atoi(argv[2]) : 600, n_test = argc > 3 ? atoi(argv[3]) : 300;
+    if (n_train < 10 || n_test < 10) {
+        fprintf(stderr, "synth_data: need at least 10 images per split\n");
+        return 1;
+    }
+    if (mkdir(argv[1], 0755) != 0 && errno != EEXIST) {
+        perror(argv[1]);
+        return 1;
+    }
+    if (write_split(argv[1], "train", n_train, 1) || write_split(argv[1], "t10k", n_test, 2)) {
+        fprintf(stderr, "synth_data: %s\n", ms_err_msg());
+        return 1;
+    }
+    return 0;
+}

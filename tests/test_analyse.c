@@ -1,0 +1,354 @@
+/* The cluster columns through the whole engine: small sweeps on synthetic
+ * MNIST-format data are run with ms_sweep_run, and every cluster column of
+ * the results file is checked against brute-force recomputation from the
+ * stored parameters and labels, against the partition and path counts worked
+ * out from the grid, for the NaN / -1 padding to the grid's largest k, and
+ * for independence of the thread count. Also checks that the grid files
+ * sweeps/paper_cifar10.ini and sweeps/mnist_mlp.ini give the seeds' set-ups
+ * and switch to Fashion-MNIST with the dataset key alone. */
+#include "check.h"
+#include "modsweep/ablate.h"
+#include "modsweep/cluster.h"
+#include "modsweep/datagen.h"
+#include "modsweep/error.h"
+#include "modsweep/results.h"
+#include "modsweep/sweep.h"
+
+#include <math.h>
+#include <mpi.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char dir[1024];
+
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+static int make_data(void) {
+    ms_images_t tr, te;
+    char a[1200], b[1200], c[1200], d[1200];
+    snprintf(dir, sizeof dir, "%s", ms_test_tmpdir());
+    snprintf(a, sizeof a, "%s/train-images-idx3-ubyte.gz", dir);
+    snprintf(b, sizeof b, "%s/train-labels-idx1-ubyte.gz", dir);
+    snprintf(c, sizeof c, "%s/t10k-images-idx3-ubyte.gz", dir);
+    snprintf(d, sizeof d, "%s/t10k-labels-idx1-ubyte.gz", dir);
+    int rc = ms_images_synthetic(&tr, 600, 1, 28, 28, 1);
+    if (!rc) rc = ms_images_synthetic(&te, 300, 1, 28, 28, 2);
+    if (!rc) rc = ms_idx_write(a, b, &tr, 1);
+    if (!rc) rc = ms_idx_write(c, d, &te, 1);
+    ms_images_free(&tr);
+    ms_images_free(&te);
+    return rc;
+}
+
+static int run_grid(const char *name, const char *cluster, const char *out, int threads) {
+    char text[4096], path[1200];
+    snprintf(text, sizeof text,
+             "[sweep]\nname = %s\n[data]\ndataset = mnist\ndir = %s\n"
+             "[model]\narch = mlp\nhidden = 32, 32\n"
+             "[train]\noptimizer = adam\nlr = 1e-3\nepochs = 2\n"
+             "[cluster]\n%s\n[prune]\nlabels = 0\nsamples = 10\n",
+             name, dir, cluster);
+    snprintf(path, sizeof path, "%s/%s.ini", dir, name);
+    write_file(path, text);
+    ms_run_opts_t o = {
+        .grid_path = path, .output = out, .quiet = 1, .threads = threads, .retries = -1};
+    return ms_sweep_run(&o);
+}
+
+static void *read_row(ms_results_t *r, const char *col, long m) {
+    const ms_col_t *c = ms_results_col(col);
+    static const size_t size[] = {4, 8, 1, 1, 4, 8, MS_STR_LEN};
+    size_t n = (size_t)ms_results_row_elems(r, c) * size[c->dtype];
+    void *buf = malloc(n ? n : 1);
+    CHECK_OK(ms_results_read(r, col, m, -1, buf));
+    return buf;
+}
+
+static double brute_cl(const float *w, int O, int NI, const int32_t *row, const int32_t *col) {
+    double in = 0, tot = 0;
+    for (int o = 0; o < O; o++)
+        for (int i = 0; i < NI; i++) {
+            double v = (double)w[o * NI + i] * w[o * NI + i];
+            tot += v;
+            if (row[o] >= 0 && row[o] == col[i]) in += v;
+        }
+    return in / tot;
+}
+
+static int count_label(const int32_t *lab, int n, int c) {
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += lab[i] == c;
+    return k;
+}
+
+/* The mlp 784 -> 32 -> 32 -> 10 without bias: unit offsets fc1 in 0, out
+ * 784; fc2 in 816, out 848; fc3 in 880, out 912; NU = 922. */
+enum { IN1 = 0, OUT1 = 784, IN2 = 816, OUT2 = 848, IN3 = 880, OUT3 = 912, NU = 922 };
+static const int NPARAMS = 784 * 32 + 32 * 32 + 32 * 10;
+
+static void test_blocks_sweep(void) {
+    char out[1200], out2[1200];
+    snprintf(out, sizeof out, "%s/blocks.h5", dir);
+    snprintf(out2, sizeof out2, "%s/blocks-t2.h5", dir);
+    const char *cl = "lambda = 0, 5\nk = 2, 3\nlayers = fc2\npartition = blocks\ncurve_k = 2, 4\n"
+                     "kmeans_restarts = 4\n";
+    CHECK_EQ_INT(run_grid("blocks", cl, out, 1), 0);
+    CHECK_EQ_INT(run_grid("blocks", cl, out2, 2), 0);
+    ms_results_t *r = NULL, *r2 = NULL;
+    CHECK_OK(ms_results_open(&r, out, MPI_COMM_SELF, 0));
+    CHECK_OK(ms_results_open(&r2, out2, MPI_COMM_SELF, 0));
+    if (!r || !r2) return;
+    const ms_dims_t *d = ms_results_dims(r);
+    CHECK_EQ_INT(d->M, 4);
+    CHECK_EQ_INT(d->KMAX, 3);
+    CHECK_EQ_INT(d->NG, 32 * 32); /* fc2 only: the default drops fc3 (10 x 32) */
+    CHECK_EQ_INT(d->NU, NU);
+    CHECK_EQ_INT(d->NK, 2);
+    int8_t st[4];
+    CHECK_OK(ms_results_read_all(r, "models/status_analyse", st));
+    for (int m = 0; m < 4; m++)
+        CHECK_EQ_INT(st[m], MS_ST_DONE);
+    for (int m = 0; m < 4; m++) {
+        const int k = m % 2 ? 3 : 2;
+        const double lambda = m < 2 ? 0 : 5;
+        float *p = read_row(r, "models/params", m);
+        const float *w2 = p + 784 * 32, *w3 = p + 784 * 32 + 32 * 32;
+        int32_t *pt = read_row(r, "models/part_train", m);
+        /* The training partition: fc2 blocks (32 = 16 + 16, or 10 + 10 + 12). */
+        int32_t blk[32];
+        ms_part_blocks(32, k, blk);
+        CHECK(memcmp(pt + IN2, blk, sizeof blk) == 0 && memcmp(pt + OUT2, blk, sizeof blk) == 0);
+        CHECK_EQ_INT(count_label(pt, NU, -1), NU - 64);
+        double *cltr = read_row(r, "models/cl_train", m);
+        CHECK_NEAR(cltr[1], brute_cl(w2, 32, 32, pt + OUT2, pt + IN2), 1e-12);
+        CHECK(isnan(cltr[0]) && isnan(cltr[2]));
+        /* The per-step curve: the clusterability during training, finite for
+         * every step; the regularised model ends more clusterable. */
+        float *extra = read_row(r, "models/train_extra", m);
+        for (long t = 0; t < d->S; t++)
+            CHECK(extra[t] >= 0 && extra[t] <= 1);
+        if (lambda > 0) CHECK(extra[d->S - 1] > extra[0] + 0.05);
+        /* The curve: k values, baseline, clusterability recomputed from labels. */
+        int32_t *ck = read_row(r, "models/cl_curve_k", m);
+        double *base = read_row(r, "models/cl_curve_baseline", m);
+        double *cw = read_row(r, "models/cl_curve_w", m), *cg = read_row(r, "models/cl_curve_g", m);
+        double *cwm = read_row(r, "models/cl_curve_w_mean", m);
+        double *sbw = read_row(r, "models/cl_curve_w_sizebase", m);
+        int32_t *pcw = read_row(r, "models/part_curve_w", m),
+                *pcg = read_row(r, "models/part_curve_g", m);
+        for (int ki = 0; ki < 2; ki++) {
+            const int kk = ki ? 4 : 2;
+            CHECK_EQ_INT(ck[ki], kk);
+            CHECK_NEAR(base[ki], 1.0 / kk, 0);
+            const int32_t *u = pcw + ki * NU, *ug = pcg + ki * NU;
+            CHECK(isnan(cw[ki * 3 + 0]));
+            CHECK_NEAR(cw[ki * 3 + 1], brute_cl(w2, 32, 32, u + OUT2, u + IN2), 1e-12);
+            CHECK_NEAR(cw[ki * 3 + 2], brute_cl(w3, 10, 32, u + OUT3, u + IN3), 1e-12);
+            CHECK_NEAR(cwm[ki], (cw[ki * 3 + 1] + cw[ki * 3 + 2]) / 2, 1e-15);
+            /* Chained: fc3's input clusters are fc2's output clusters. */
+            CHECK(memcmp(u + IN3, u + OUT2, 32 * sizeof(int32_t)) == 0);
+            for (int c = 0; c < kk; c++)
+                CHECK(count_label(u + OUT2, 32, c) > 0);
+            double pairs = 0;
+            for (int c = 0; c < kk; c++)
+                pairs += count_label(u + OUT2, 32, c) * count_label(u + IN2, 32, c);
+            CHECK_NEAR(sbw[ki * 3 + 1], pairs / (32.0 * 32.0), 1e-15);
+            /* Gradient basis: fc2 only (the only gradsim layer). */
+            CHECK_NEAR(cg[ki * 3 + 1], brute_cl(w2, 32, 32, ug + OUT2, ug + IN2), 1e-12);
+            CHECK(isnan(cg[ki * 3 + 2]));
+            CHECK_EQ_INT(count_label(ug + OUT3, 10, -1), 10);
+        }
+        /* The model's k: part_w at k = 2 is the curve's k = 2 partition. */
+        int32_t *pw = read_row(r, "models/part_w", m);
+        if (k == 2) CHECK(memcmp(pw, pcw, NU * sizeof(int32_t)) == 0);
+        for (int o = 0; o < 32; o++)
+            CHECK(pw[OUT2 + o] >= 0 && pw[OUT2 + o] < k);
+        /* Ablation: finite for c < k on the partition's layers, NaN padding. */
+        double *on = read_row(r, "models/ablate_train_on", m),
+               *off = read_row(r, "models/ablate_train_off", m);
+        double *won = read_row(r, "models/ablate_w_on", m);
+        for (int l = 0; l < 3; l++)
+            for (int c = 0; c < 3; c++)
+                for (int j = 0; j < 10; j++) {
+                    const size_t e = ((size_t)l * 3 + c) * 10 + j;
+                    const int want = l == 1 && c < k;
+                    CHECK(want ? (on[e] >= 0 && on[e] <= 1 && off[e] >= 0 && off[e] <= 1)
+                               : (isnan(on[e]) && isnan(off[e])));
+                    const int want_w = (l == 1 || l == 2) && c < k;
+                    CHECK(want_w ? !isnan(won[e]) : isnan(won[e]));
+                }
+        /* Search-space reduction of the blocks: fc1 keeps |V_c| rows, fc2 the
+         * block, fc3 |U_c| columns. */
+        double *ssr = read_row(r, "models/ssr_train", m);
+        for (int c = 0; c < 3; c++) {
+            if (c >= k) {
+                CHECK(isnan(ssr[c]));
+                continue;
+            }
+            const double n = count_label(blk, 32, c);
+            const double path = n * 784 + n * n + 10 * n;
+            CHECK_NEAR(ssr[c], 1 - path / NPARAMS, 1e-12);
+        }
+        /* Gradient similarity: 2 epochs x 10 steps, symmetric, trace = steps. */
+        int64_t *gsteps = read_row(r, "models/gradsim_steps", m);
+        CHECK_EQ_INT(gsteps[1], 20);
+        CHECK_EQ_INT(gsteps[0] + gsteps[2], 0);
+        double *gs = read_row(r, "models/gradsim", m), tr = 0;
+        for (int i = 0; i < 32; i++) {
+            tr += gs[i * 32 + i];
+            for (int j = 0; j < 32; j++)
+                CHECK(gs[i * 32 + j] == gs[j * 32 + i]);
+        }
+        CHECK_NEAR(tr, 20, 1e-9);
+        /* Thread-count independence: every cluster column bitwise equal. */
+        for (const ms_col_t *c = ms_cluster_cols; c->path; c++) {
+            static const size_t size[] = {4, 8, 1, 1, 4, 8, MS_STR_LEN};
+            size_t n = (size_t)ms_results_row_elems(r, c) * size[c->dtype];
+            void *a = read_row(r, c->path, m), *b = read_row(r2, c->path, m);
+            CHECK_MSG(memcmp(a, b, n) == 0, "%s of model %d differs between 1 and 2 threads",
+                      c->path, m);
+            free(a), free(b);
+        }
+        free(p), free(pt), free(cltr), free(extra), free(ck), free(base), free(cw), free(cg);
+        free(cwm), free(sbw), free(pcw), free(pcg), free(pw), free(on), free(off), free(won);
+        free(ssr), free(gsteps), free(gs);
+    }
+    ms_results_close(r);
+    ms_results_close(r2);
+}
+
+/* Spectral: one plain epoch (no curve), then BSGC of |W_fc2| fixes the partition. */
+static void test_spectral_sweep(void) {
+    char out[1200];
+    snprintf(out, sizeof out, "%s/spectral.h5", dir);
+    CHECK_EQ_INT(
+        run_grid("spectral",
+                 "lambda = 2\nk = 2\nlayers = fc2\npartition = spectral\nwarmup_epochs = 1\n"
+                 "curve_k = 2\nbsgc_layers = fc2\nablate = false\n",
+                 out, 0),
+        0);
+    ms_results_t *r = NULL;
+    CHECK_OK(ms_results_open(&r, out, MPI_COMM_SELF, 0));
+    if (!r) return;
+    const ms_dims_t *d = ms_results_dims(r);
+    float *extra = read_row(r, "models/train_extra", 0);
+    for (long t = 0; t < d->S; t++)
+        CHECK(t < d->S / 2 ? isnan(extra[t]) : extra[t] >= 0 && extra[t] <= 1);
+    int32_t *pt = read_row(r, "models/part_train", 0);
+    for (int i = 0; i < 32; i++)
+        CHECK(pt[IN2 + i] >= 0 && pt[IN2 + i] < 2 && pt[OUT2 + i] >= 0 && pt[OUT2 + i] < 2);
+    CHECK_EQ_INT(count_label(pt, NU, -1), NU - 64);
+    double *on = read_row(r, "models/ablate_train_on", 0);
+    for (long e = 0; e < 3 * 2 * 10; e++)
+        CHECK(isnan(on[e])); /* ablate = false */
+    free(extra), free(pt), free(on);
+    ms_results_close(r);
+}
+
+/* The seeds' grid files, and the one-key switch to Fashion-MNIST. */
+static char *load_sweep(const char *name) {
+    char path[1200];
+    const char *src = getenv("MS_SOURCE_DIR");
+    snprintf(path, sizeof path, "%s/sweeps/%s", src ? src : MS_SOURCE_DIR_DEFAULT, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *t = calloc(1, 1 << 16);
+    fread(t, 1, (1 << 16) - 1, f);
+    fclose(f);
+    return t;
+}
+
+/* Replaces the first line starting with `from` by `to`. */
+static void replace_line(char *t, const char *from, const char *to) {
+    char *p = strstr(t, from);
+    CHECK_MSG(p != NULL, "line '%s' not found", from);
+    if (!p) return;
+    char *e = strchr(p, '\n');
+    char *rest = strdup(e ? e : "");
+    /* Buffers are 64 KiB and the grid files far shorter. */
+    sprintf(p, "%s%s", to, rest);
+    free(rest);
+}
+
+static void test_sweep_files(void) {
+    char *t = load_sweep("paper_cifar10.ini");
+    CHECK(t != NULL);
+    if (!t) return;
+    ms_grid_t g;
+    char *fm = calloc(1, 1 << 16);
+    memcpy(fm, t, strlen(t));
+    replace_line(t, "cifar10_dir = ", "cifar10_dir = /some/cifar");
+    CHECK_OK(ms_grid_parse(&g, "paper_cifar10.ini", t));
+    const ms_settings_t *s = &g.base;
+    CHECK(strcmp(s->data.dir, "/some/cifar") == 0);
+    /* Seed 000: CNN 3x32x32 -> conv 16 -> fc 4096-64-64-64-10 without bias, Adam 1e-3,
+     * batch 64, 10 epochs, lambda 0 and 20, k = 4 blocks on fc2, BSGC/gradients on fc2, fc3. */
+    CHECK(s->data.kind == MS_DATA_CIFAR10 && s->data.norm == MS_NORM_UNIT);
+    CHECK_EQ_INT(s->arch.in_c * 10000 + s->arch.in_h * 100 + s->arch.in_w, 33232);
+    CHECK(s->arch.n_conv == 1 && s->arch.conv_c[0] == 16 && s->arch.conv_k == 3 &&
+          s->arch.conv_pad == 1);
+    CHECK(s->arch.n_fc == 4 && s->arch.fc_out[0] == 64 && s->arch.fc_out[1] == 64 &&
+          s->arch.fc_out[2] == 64 && s->arch.fc_out[3] == 10 && !s->arch.fc_bias);
+    CHECK(s->optimizer == MS_OPT_ADAM && s->lr == 1e-3f && s->batch == 64 && s->epochs == 10);
+    CHECK(g.n_values[MS_AXIS_LAMBDA] == 2 && g.values[MS_AXIS_LAMBDA][0] == 0 &&
+          g.values[MS_AXIS_LAMBDA][1] == 20);
+    CHECK(s->k == 4 && s->reg_layers == 2u && s->partition == MS_PART_BLOCKS);
+    CHECK(s->gradsim_layers == 6u && s->bsgc_layers == 6u && s->n_curve_k == 7 &&
+          s->curve_k[6] == 14);
+    CHECK(s->ablate && g.n_labels == 10);
+    ms_grid_free(&g);
+    /* Fashion-MNIST by the dataset key alone: the same network on 3x32x32. */
+    replace_line(fm, "dataset = cifar10", "dataset = fashion-mnist");
+    CHECK_OK(ms_grid_parse(&g, "paper_cifar10.ini", fm));
+    CHECK(g.base.data.kind == MS_DATA_FASHION && g.base.data.layout == MS_LAYOUT_3X32X32);
+    CHECK(strcmp(g.base.data.dir, "/usr/share/datasets/fashion-mnist") == 0);
+    CHECK(g.base.arch.in_c == 3 && g.base.arch.in_h == 32 && g.base.arch.fc_out[0] == 64);
+    ms_grid_free(&g);
+    free(t), free(fm);
+
+    t = load_sweep("mnist_mlp.ini");
+    CHECK(t != NULL);
+    if (!t) return;
+    fm = calloc(1, 1 << 16);
+    memcpy(fm, t, strlen(t));
+    replace_line(t, "mnist_dir = ", "mnist_dir = /some/mnist");
+    CHECK_OK(ms_grid_parse(&g, "mnist_mlp.ini", t));
+    s = &g.base;
+    CHECK(strcmp(s->data.dir, "/some/mnist") == 0);
+    /* Seed 001: MLP 784-128-128-10 without bias, SGD 1e-3, one plain epoch,
+     * then spectral (BSGC of |W_fc2|) with k = 2, lambda = 3, ten more epochs. */
+    CHECK(s->data.kind == MS_DATA_MNIST && s->data.norm == MS_NORM_MEANSTD &&
+          s->data.mean[0] == 0.1307f && s->data.std[0] == 0.3081f);
+    CHECK(s->arch.n_conv == 0 && s->arch.n_fc == 3 && s->arch.fc_out[0] == 128 &&
+          s->arch.fc_out[1] == 128 && !s->arch.fc_bias);
+    CHECK(s->optimizer == MS_OPT_SGD && s->lr == 1e-3f && s->momentum == 0 && s->batch == 64);
+    CHECK(s->epochs == 11 && s->warmup_epochs == 1 && s->partition == MS_PART_SPECTRAL);
+    CHECK(s->lambda == 3 && s->k == 2 && s->reg_layers == 2u && s->gradsim_layers == 2u);
+    ms_grid_free(&g);
+    replace_line(fm, "dataset = mnist", "dataset = fashion-mnist");
+    CHECK_OK(ms_grid_parse(&g, "mnist_mlp.ini", fm));
+    CHECK(g.base.data.kind == MS_DATA_FASHION && g.base.arch.in_c == 1 && g.base.arch.in_h == 28);
+    CHECK(strcmp(g.base.data.dir, "/usr/share/datasets/fashion-mnist") == 0);
+    ms_grid_free(&g);
+    free(t), free(fm);
+}
+
+int main(int argc, char **argv) {
+    MPI_Init(&argc, &argv);
+    if (make_data() != 0) {
+        fprintf(stderr, "cannot write the synthetic data: %s\n", ms_err_msg());
+        MPI_Finalize();
+        return 1;
+    }
+    RUN_TEST(test_sweep_files);
+    RUN_TEST(test_blocks_sweep);
+    RUN_TEST(test_spectral_sweep);
+    int rc = ms_test_summary();
+    MPI_Finalize();
+    return rc;
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The command line: --help, --version, --keys, --schema, --dry-run of every
+# sweep file; bad input (malformed grid, unknown key, missing file, unknown
+# option) exits non-zero with a message naming the file and line, and leaves
+# no output file behind.
+set -uo pipefail
+bin=${MS_BIN:?}
+src=${MS_SOURCE_DIR:?}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail=0
+check() { # description, condition
+  if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi
+}
+out=$("$bin" --help); rc=$?
+check "--help exits 0 and documents status" "[ $rc -eq 0 ] && grep -q 'modsweep status' <<<\"\$out\""
+out=$("$bin" --version); rc=$?
+check "--version prints the version and build options" "[ $rc -eq 0 ] && grep -qE '^modsweep [0-9]+\.[0-9]+\.[0-9]+ \(type=' <<<\"\$out\""
+out=$("$bin" --keys); rc=$?
+check "--keys documents lambda and labels" "[ $rc -eq 0 ] && grep -q lambda <<<\"\$out\" && grep -q labels <<<\"\$out\""
+out=$("$bin" --schema); rc=$?
+check "--schema lists the mask column" "[ $rc -eq 0 ] && grep -q '/labels/mask' <<<\"\$out\""
+for f in "$src"/sweeps/*.ini; do
+  out=$("$bin" --dry-run "$f" 2>&1); rc=$?
+  check "--dry-run $(basename "$f")" "[ $rc -eq 0 ] && grep -qi 'model' <<<\"\$out\""
+done
+cd "$tmp"
+printf '[sweep]\noutput = out.h5\n[train]\nepochs = 1\nlamda = 3\n' > bad.ini
+err=$("$bin" bad.ini 2>&1); rc=$?
+check "unknown key: exit 1" "[ $rc -eq 1 ]"
+check "unknown key: file:line in the message" "grep -q 'bad.ini:5' <<<\"\$err\""
+check "unknown key: no output file" "[ ! -e out.h5 ] && [ ! -e out.h5.part ]"
+printf '[sweep]\noutput = out.h5\n[train]\nepochs = many\n' > bad2.ini
+err=$("$bin" --dry-run bad2.ini 2>&1); rc=$?
+check "bad value: --dry-run exit 1 with file:line" "[ $rc -eq 1 ] && grep -q 'bad2.ini:4' <<<\"\$err\""
+err=$("$bin" missing.ini 2>&1); rc=$?
+check "missing grid file: exit 1, named" "[ $rc -eq 1 ] && grep -q 'missing.ini' <<<\"\$err\""
+"$bin" --frobnicate x.ini >/dev/null 2>&1; rc=$?
+check "unknown option: exit 2" "[ $rc -eq 2 ]"
+err=$("$bin" status nothere.h5 2>&1); rc=$?
+check "status of a missing file: exit 1, named" "[ $rc -eq 1 ] && grep -q 'nothere.h5' <<<\"\$err\""
+printf '[sweep]\noutput = out.h5\n[data]\ndir = %s/nodata\n' "$tmp" > nodata.ini
+err=$("$bin" nodata.ini 2>&1); rc=$?
+check "missing data files: exit 1, names the file, no output" "[ $rc -eq 1 ] && grep -q 'nodata' <<<\"\$err\" && [ ! -e out.h5 ]"
+exit $fail
