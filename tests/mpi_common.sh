@@ -1,7 +1,7 @@
 # Shared set-up of the MPI integration tests (sourced by tests/test_mpi_*.sh).
 #
 # Makes a scratch directory with a small synthetic MNIST-format data set
-# (tests/tools/ms_mkdata: 600 training and 300 test images) and the test
+# (tests/synth_data: 600 training and 300 test images) and the test
 # grid: an MLP 784-16-16-10, two seeds, lambda in {0, 5}, k in {2, 3}, three
 # labels, one epoch: 8 models, 40 tasks, a second or two per run.
 # Provides: ms (runs modsweep under mpirun with N ranks), fail, and the
@@ -12,7 +12,7 @@ if ! command -v mpirun >/dev/null 2>&1; then
   exit 77
 fi
 : "${MS_BIN:?MS_BIN must name the modsweep binary (ctest sets it)}"
-: "${MS_MKDATA:?MS_MKDATA must name tests/tools/ms_mkdata (ctest sets it)}"
+: "${MS_SYNTH_DATA:?MS_SYNTH_DATA must name tests/synth_data (ctest sets it)}"
 : "${MS_H5TOOL:?MS_H5TOOL must name tests/tools/ms_h5tool (ctest sets it)}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_mpi_yield_when_idle=1
@@ -27,7 +27,7 @@ finish() {
   echo "all checks passed"; exit 0
 }
 
-"$MS_MKDATA" "$dir/data" 600 300 || { echo "cannot make the data"; exit 1; }
+"$MS_SYNTH_DATA" "$dir/data" 600 300 || { echo "cannot make the data"; exit 1; }
 grid=$dir/grid.ini
 write_grid() { # write_grid FILE [LAMBDAS]
   cat > "$1" <<INI

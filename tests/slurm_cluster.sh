@@ -24,7 +24,7 @@ set -u
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-${MS_BUILD_DIR:-$root/build}}" && pwd)
 export MS_BIN=${MS_BIN:-$build/modsweep}
-export MS_MKDATA=${MS_MKDATA:-$build/tests/ms_mkdata}
+export MS_SYNTH_DATA=${MS_SYNTH_DATA:-$build/tests/synth_data}
 export MS_H5TOOL=${MS_H5TOOL:-$build/tests/ms_h5tool}
 
 if [ "$(id -u)" != 0 ]; then echo "SKIPPED: must run as root (starts Slurm daemons)"; exit 77; fi
@@ -34,7 +34,7 @@ for p in munged slurmctld slurmd sbatch scontrol srun; do
     exit 77
   fi
 done
-for f in "$MS_BIN" "$MS_MKDATA" "$MS_H5TOOL"; do
+for f in "$MS_BIN" "$MS_SYNTH_DATA" "$MS_H5TOOL"; do
   [ -x "$f" ] || { echo "SKIPPED: $f not built"; exit 77; }
 done
 

@@ -26,7 +26,7 @@ export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_
 export HDF5_USE_FILE_LOCKING=FALSE
 dir=$(mktemp -d "${TMPDIR:-/tmp}/ms_bench.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
-"$build/tests/ms_mkdata" "$dir/data" 4000 1000
+"$build/tests/synth_data" "$dir/data" 4000 1000
 cat > "$dir/bench.ini" <<INI
 [sweep]
 name = bench
