@@ -338,8 +338,14 @@ int ms_bsgc(const double *M, int O, int NI, int k, int restarts, uint64_t seed, 
     int *assign = iw + 2 * (k + 1);
     int rc = 0;
 
-    for (size_t e = 0; e < nA; e++)
+    for (size_t e = 0; e < nA; e++) {
+        if (!isfinite(M[e])) {
+            rc = ms_err_set(MS_ENUMERIC, "BSGC: entry (%zu, %zu) of the %d x %d matrix is %s",
+                            e / (size_t)NI, e % (size_t)NI, O, NI, isnan(M[e]) ? "NaN" : "Inf");
+            goto done;
+        }
         A[e] = fabs(M[e]);
+    }
     for (int j = 0; j < NI; j++)
         dv[j] = 0.0;
     for (int i = 0; i < O; i++) {
@@ -364,6 +370,21 @@ int ms_bsgc(const double *M, int O, int NI, int k, int restarts, uint64_t seed, 
                         NI, (int)info);
         goto done;
     }
+    /* The singular vectors used (the top k) must be finite: k-means of NaN
+     * points would give arbitrary clusters. */
+    for (int c = 0; c < k && !rc; c++) {
+        int ok = isfinite(s[c]);
+        for (int i = 0; i < O && ok; i++)
+            ok = isfinite(U[(size_t)i * R + c]);
+        for (int j = 0; j < NI && ok; j++)
+            ok = isfinite(VT[(size_t)c * NI + j]);
+        if (!ok)
+            rc = ms_err_set(MS_ENUMERIC,
+                            "BSGC: the SVD of a %d x %d matrix gave a non-finite singular value "
+                            "or vector (number %d)",
+                            O, NI, c + 1);
+    }
+    if (rc) goto done;
     /* Fix each singular pair's sign: the largest-magnitude entry of the left
      * vector positive (the first on ties). */
     for (int c = 0; c < k; c++) {
@@ -456,7 +477,10 @@ int ms_bsgc_layers(const ms_layout_t *L, const float *params, const double *gs, 
         const int32_t *fixed = (l > 0 && (did >> (l - 1) & 1u)) ? units + out_off[l - 1] : NULL;
         rc = ms_bsgc(M, O, NI, k, restarts, seed, ms_bsgc_sub(basis, l, k), fixed,
                      units + out_off[l], units + in_off[l]);
-        if (!rc) did |= 1u << l;
+        if (!rc)
+            did |= 1u << l;
+        else
+            ms_err_wrap(rc, "fc%d %s (k = %d): ", l + 1, gs ? "gradient similarity" : "weights", k);
     }
     free(M);
     if (done) *done = did;

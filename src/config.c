@@ -50,7 +50,7 @@
 /* Largest grid file read (a grid is a few dozen lines). */
 #define MAX_FILE_BYTES (1 << 20)
 /* Most models one grid may describe. */
-#define MAX_MODELS 1000000
+#define MAX_MODELS MS_MAX_MODELS
 /* Largest seed: seeds travel as doubles in ms_grid_t.values, exact up to 2^53. */
 #define MAX_SEED 9007199254740991.0
 /* Largest conv channel count or fc width. */
@@ -934,6 +934,10 @@ static const char *nearest(const char *typed, const char *const *names) {
  * get at least that many, so 20 prints as 20, not 2e+01. */
 static void format_float(char *buf, size_t n, double x) {
     float f = (float)x;
+    if (!isfinite(f)) { /* no digits to count ("inf", "nan") */
+        snprintf(buf, n, "%g", (double)f);
+        return;
+    }
     int p = 1;
     while (p < 9) {
         snprintf(buf, n, "%.*g", p, (double)f);
@@ -961,10 +965,12 @@ static void format_num(int k, double x, char *buf, size_t n) {
 /* "must be in 2..1024", "must be >= 0 and < 1", ... */
 static void range_text(int k, char *buf, size_t n) {
     const key_def_t *d = &key_table[k];
-    char lo[48], hi[48];
-    format_num(k, d->lo, lo, sizeof lo);
-    format_num(k, d->hi, hi, sizeof hi);
-    int has_lo = isfinite(d->lo), has_hi = isfinite(d->hi);
+    /* Only finite bounds are printed (an integer conversion of an infinite
+     * one would be undefined). */
+    const int has_lo = isfinite(d->lo), has_hi = isfinite(d->hi);
+    char lo[48] = "", hi[48] = "";
+    if (has_lo) format_num(k, d->lo, lo, sizeof lo);
+    if (has_hi) format_num(k, d->hi, hi, sizeof hi);
     if (is_int_type(d->type) && has_lo && has_hi)
         snprintf(buf, n, "must be in %s..%s", lo, hi);
     else if (has_lo && has_hi)

@@ -11,12 +11,15 @@
 #include "modsweep/measures.h"
 #include "modsweep/version.h"
 
+#include <errno.h>
 #include <hdf5.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 /* ---- the core columns ------------------------------------------------------ */
@@ -82,6 +85,7 @@ struct ms_results {
     char path[MS_PATH_MAX];
     MPI_Comm comm;
     int rank, writable;
+    int resume_checks; /* opened to resume (perhaps read-only first): check the layout */
     hid_t file, dxpl;
     ms_dims_t dims;
     uint64_t hash, results_hash;
@@ -91,17 +95,44 @@ struct ms_results {
     hid_t dset[MAX_COLS];
 };
 
-/* Appends HDF5's innermost error description to a message. */
+/* HDF5's error stack, outermost (the API call) first: the API call's
+ * description and the innermost one, which names the cause (an MPI-IO or
+ * system error such as "No space left on device"). */
+typedef struct h5_detail {
+    char api[160], cause[256];
+} h5_detail_t;
 static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
-    char *out = data;
-    if (n == 0) snprintf(out, 256, "%s (%s)", e->desc, e->func_name);
+    h5_detail_t *d = data;
+    if (n == 0) snprintf(d->api, sizeof d->api, "%s (%s)", e->desc, e->func_name);
+    else snprintf(d->cause, sizeof d->cause, "%s", e->desc);
     return 0;
 }
+/* MPI-IO reports a write that the disk could not take as a short write,
+ * which HDF5 passes on as "file write failed" without the system's reason;
+ * so a failure on a file system with (almost) no space left says so. */
+static void space_note(const char *path, char *buf, size_t n) {
+    char dir[MS_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
+    struct statvfs sv;
+    buf[0] = 0;
+    if (statvfs(dir, &sv) == 0 && (unsigned long long)sv.f_bavail * sv.f_frsize < (1ull << 20))
+        snprintf(buf, n, " (no space left: the file system holding it has %llu bytes free)",
+                 (unsigned long long)sv.f_bavail * sv.f_frsize);
+}
+
 static int h5_fail(const char *path, const char *what) {
-    char detail[256] = "";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, detail);
+    h5_detail_t d = {"", ""};
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, &d);
     H5Eclear2(H5E_DEFAULT);
-    return ms_err_set(MS_EHDF5, "%s: %s%s%s", path, what, detail[0] ? ": " : "", detail);
+    char note[128];
+    space_note(path, note, sizeof note);
+    return ms_err_set(MS_EHDF5, "%s: %s%s%s%s%s%s", path, what, d.api[0] ? ": " : "", d.api,
+                      d.cause[0] ? ": " : "", d.cause, note);
 }
 
 /* Records a failed release (close) of an HDF5 object unless an error is
@@ -253,13 +284,38 @@ static int attr_write_i64(hid_t obj, const char *name, int64_t value, const char
     return rc;
 }
 
+/* Whether attribute a holds exactly one value (scalar, or one element) of
+ * type class `cls`: what every attribute modsweep writes holds, checked
+ * before reading so that a changed file cannot make HDF5 write more than
+ * one value into the caller's buffer. */
+static int attr_is_single(hid_t a, H5T_class_t cls) {
+    hid_t sp = H5Aget_space(a), t = H5Aget_type(a);
+    hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    H5T_class_t c = t < 0 ? H5T_NO_CLASS : H5Tget_class(t);
+    int ok = n == 1 && c == cls && (cls != H5T_STRING || H5Tis_variable_str(t) > 0);
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    H5Eclear2(H5E_DEFAULT);
+    return ok;
+}
+
 static int attr_read_i64(hid_t obj, const char *name, int64_t *value, const char *path) {
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0) return h5_fail(path, "attribute missing (not a modsweep results file?)");
-    int rc = H5Aread(a, H5T_NATIVE_INT64, value) < 0 ? h5_fail(path, "cannot read attribute") : 0;
+    if (a < 0) {
+        h5_fail(path, "");
+        return ms_err_set(MS_EFORMAT,
+                          "%s: attribute '%s' missing (not a modsweep results file, or damaged)",
+                          path, name);
+    }
+    int rc = 0;
+    if (!attr_is_single(a, H5T_INTEGER))
+        rc = ms_err_set(MS_EFORMAT, "%s: attribute '%s' is not one integer (file damaged?)", path,
+                        name);
+    else if (H5Aread(a, H5T_NATIVE_INT64, value) < 0)
+        rc = h5_fail(path, "cannot read an attribute");
     h5_check(H5Aclose(a), &rc, path, "cannot close an attribute");
-    if (rc == 0) return 0;
-    return ms_err_set(MS_EFORMAT, "%s: attribute '%s' unreadable", path, name);
+    if (rc == MS_EHDF5) return ms_err_set(MS_EFORMAT, "%s: attribute '%s' unreadable", path, name);
+    return rc;
 }
 
 /* Reads a string attribute into a new malloc'd string. */
@@ -268,8 +324,15 @@ static int attr_read_str(hid_t obj, const char *name, char **out, const char *pa
     hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
     if (a < 0) {
         h5_fail(path, "");
-        return ms_err_set(MS_EFORMAT, "%s: attribute '%s' missing (not a modsweep results file?)",
+        return ms_err_set(MS_EFORMAT,
+                          "%s: attribute '%s' missing (not a modsweep results file, or damaged)",
                           path, name);
+    }
+    if (!attr_is_single(a, H5T_STRING)) {
+        int rc = ms_err_set(MS_EFORMAT, "%s: attribute '%s' is not one string (file damaged?)",
+                            path, name);
+        H5Aclose(a);
+        return rc;
     }
     hid_t t = H5Tcopy(H5T_C_S1), sp = -1;
     char *v = NULL;
@@ -505,6 +568,45 @@ static int write_root_attrs(ms_results_t *r, const ms_grid_t *g) {
     return rc;
 }
 
+/* The bytes a new results file takes: every dataset in full (they are
+ * allocated and filled at creation) and a margin for HDF5's metadata and the
+ * attributes (the grid text, the resolved settings). */
+static unsigned long long file_bytes(const ms_results_t *r) {
+    unsigned long long total = (1ull << 16) + 2 * (strlen(r->text) + strlen(r->resolved));
+    for (int i = 0; i < r->n_cols; i++) {
+        hsize_t shape[8];
+        const int rank = col_shape(&r->dims, r->cols[i], shape);
+        unsigned long long n = H5Tget_size(h5_type(r->cols[i]->dtype));
+        for (int k = 0; k < rank; k++) n *= shape[k];
+        total += n + 1024; /* the dataset's object header and its group's entry */
+    }
+    return total;
+}
+
+/* Refuses (on rank 0, before anything is written) a file larger than the
+ * free space of the file system that would hold it: a write that fails
+ * inside HDF5's collective dataset creation leaves the other ranks waiting
+ * in it, so a full disk must be found before. (Space taken by others
+ * between this check and the creation is not covered.) */
+static int check_space(const ms_results_t *r, const char *path) {
+    char dir[MS_PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = 0;
+    else
+        snprintf(dir, sizeof dir, ".");
+    struct statvfs sv;
+    if (statvfs(dir, &sv) != 0) return 0; /* no answer: HDF5 reports what happens */
+    const unsigned long long need = file_bytes(r),
+                             have = (unsigned long long)sv.f_bavail * sv.f_frsize;
+    if (need <= have) return 0;
+    return ms_err_set(MS_EIO,
+                      "%s: cannot create the results file: no space left: it needs %llu bytes, "
+                      "the file system holding it has %llu bytes free",
+                      path, need, have);
+}
+
 int ms_results_create(ms_results_t **out, const char *path, MPI_Comm comm, const ms_grid_t *g,
                       const ms_dims_t *d) {
     *out = NULL;
@@ -523,6 +625,9 @@ int ms_results_create(ms_results_t **out, const char *path, MPI_Comm comm, const
     char part[MS_PATH_MAX + 8];
     snprintf(part, sizeof part, "%s.part", path);
     int rc = collect_cols(r);
+    if (!rc && (!r->resolved || !r->text)) rc = ms_err_set(MS_ENOMEM, "%s: out of memory", path);
+    if (!rc && r->rank == 0) rc = check_space(r, path);
+    rc = agree(rc, comm, path);
     hid_t fapl = rc ? -1 : make_fapl(comm);
     if (!rc && fapl < 0) rc = h5_fail(path, "cannot set up MPI-IO file access");
     if (!rc) {
@@ -530,7 +635,6 @@ int ms_results_create(ms_results_t **out, const char *path, MPI_Comm comm, const
         if (r->file < 0) rc = h5_fail(part, "cannot create the results file");
     }
     if (fapl >= 0) h5_check(H5Pclose(fapl), &rc, path, "cannot close a property list");
-    if (!rc && (!r->resolved || !r->text)) rc = ms_err_set(MS_ENOMEM, "%s: out of memory", path);
     if (!rc) {
         r->dxpl = H5Pcreate(H5P_DATASET_XFER);
         if (r->dxpl < 0 || H5Pset_dxpl_mpio(r->dxpl, H5FD_MPIO_INDEPENDENT) < 0)
@@ -559,20 +663,80 @@ int ms_results_create(ms_results_t **out, const char *path, MPI_Comm comm, const
     return 0;
 }
 
-int ms_results_open(ms_results_t **out, const char *path, MPI_Comm comm, int writable) {
-    *out = NULL;
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    if (access(path, F_OK) != 0) return ms_err_set(MS_EIO, "%s: no such results file", path);
-    if (writable && access(path, W_OK) != 0)
-        return ms_err_set(MS_EIO, "%s: results file is not writable", path);
+/* Opens dataset i of an existing file and checks what modsweep relies on:
+ * a dataset (not a group) of the column's shape and element type; for a
+ * file opened to write (resume), also the layout ms_results_create made
+ * (contiguous, every byte allocated), since ranks write rows into it
+ * independently and a chunked or compressed copy (h5repack) cannot take
+ * independent parallel writes. */
+static int check_dataset(ms_results_t *r, int i) {
+    const ms_col_t *c = r->cols[i];
+    const char *path = r->path;
+    r->dset[i] = H5Dopen2(r->file, c->path, H5P_DEFAULT);
+    if (r->dset[i] < 0) {
+        h5_fail(path, "");
+        return ms_err_set(MS_EFORMAT,
+                          "%s: dataset %s is missing or not a dataset (file damaged, or made by "
+                          "another modsweep?)",
+                          path, c->path);
+    }
+    hsize_t want[8], have[8];
+    const int rank = col_shape(&r->dims, c, want);
+    hid_t sp = H5Dget_space(r->dset[i]), t = H5Dget_type(r->dset[i]),
+          dcpl = H5Dget_create_plist(r->dset[i]);
+    int rc = 0;
+    if (sp < 0 || t < 0 || dcpl < 0) {
+        rc = h5_fail(path, "cannot read a dataset's description");
+    } else {
+        const int hr = H5Sget_simple_extent_ndims(sp);
+        int same = hr == rank && H5Sget_simple_extent_dims(sp, have, NULL) == rank;
+        hsize_t n = 1;
+        for (int k = 0; same && k < rank; k++) {
+            same = have[k] == want[k];
+            /* At most 2^62 elements: sizes in bytes stay in 64 bits. */
+            if (want[k] && n > ((hsize_t)1 << 62) / want[k]) same = 0;
+            n *= want[k];
+        }
+        const hid_t mine = h5_type(c->dtype);
+        const H5T_class_t cls = H5Tget_class(t);
+        const int type_ok = cls == H5Tget_class(mine) && H5Tget_size(t) == H5Tget_size(mine) &&
+                            (cls != H5T_STRING || H5Tis_variable_str(t) == 0) &&
+                            (cls != H5T_INTEGER || H5Tget_sign(t) == H5Tget_sign(mine));
+        if (!same)
+            rc = ms_err_set(MS_EFORMAT, "%s: dataset %s has the wrong shape (file damaged?)", path,
+                            c->path);
+        else if (!type_ok)
+            rc = ms_err_set(MS_EFORMAT, "%s: dataset %s has the wrong element type (file damaged?)",
+                            path, c->path);
+        else if (r->resume_checks && n > 0 &&
+                 (H5Pget_layout(dcpl) != H5D_CONTIGUOUS ||
+                  H5Dget_storage_size(r->dset[i]) != n * H5Tget_size(t)))
+            rc = ms_err_set(MS_EFORMAT,
+                            "%s: dataset %s is not stored as modsweep made it (contiguous and "
+                            "allocated; was the file rewritten, e.g. by h5repack?): a sweep "
+                            "cannot resume it, `modsweep status` can read it",
+                            path, c->path);
+    }
+    if (sp >= 0) h5_check(H5Sclose(sp), &rc, path, "cannot close a dataspace");
+    if (t >= 0) h5_check(H5Tclose(t), &rc, path, "cannot close a datatype");
+    if (dcpl >= 0) h5_check(H5Pclose(dcpl), &rc, path, "cannot close a property list");
+    H5Eclear2(H5E_DEFAULT);
+    return rc;
+}
+
+/* Opens path (read-write when writable) and checks it (check_dataset; the
+ * layout checks too when resume_checks). */
+static int open_file(ms_results_t **out, const char *path, MPI_Comm comm, int writable,
+                     int resume_checks) {
     htri_t is = H5Fis_hdf5(path);
     if (is <= 0) {
         H5Eclear2(H5E_DEFAULT);
-        return ms_err_set(MS_EFORMAT, "%s: not an HDF5 file (truncated or corrupted?)", path);
+        return ms_err_set(MS_EFORMAT, "%s: not an HDF5 file (truncated or damaged?)", path);
     }
     ms_results_t *r = alloc_results(path, comm);
     if (!r) return ms_err_set(MS_ENOMEM, "%s: out of memory", path);
     r->writable = writable;
+    r->resume_checks = resume_checks;
     int rc = collect_cols(r);
     hid_t fapl = rc ? -1 : make_fapl(comm);
     if (!rc && fapl < 0) rc = h5_fail(path, "cannot set up MPI-IO file access");
@@ -608,9 +772,13 @@ int ms_results_open(ms_results_t **out, const char *path, MPI_Comm comm, int wri
         int64_t v;
         snprintf(name, sizeof name, "dim_%s", dim_names[i]);
         rc = attr_read_i64(r->file, name, &v, path);
-        if (!rc && (v < 0 || v > ((int64_t)1 << 40)))
-            rc = ms_err_set(MS_EFORMAT, "%s: dimension %s = %lld is corrupt", path, dim_names[i],
-                            (long long)v);
+        /* A grid has 1..10^6 models and 0..10 labels (config.c); no other
+         * size comes near 2^40. */
+        const int64_t hi = i == 0 ? MS_MAX_MODELS : i == 1 ? MS_MAX_CLASSES
+                                                                   : (int64_t)1 << 40;
+        if (!rc && (v < (i == 0) || v > hi))
+            rc = ms_err_set(MS_EFORMAT, "%s: dimension %s = %lld is corrupt (file damaged?)", path,
+                            dim_names[i], (long long)v);
         if (!rc) *dim_field(&r->dims, i) = (long)v;
     }
     if (!rc) {
@@ -621,32 +789,9 @@ int ms_results_open(ms_results_t **out, const char *path, MPI_Comm comm, int wri
         }
         ms_err_clear();
     }
-    /* Open every dataset and check its shape against the dimensions. */
-    for (int i = 0; i < r->n_cols && !rc; i++) {
-        const ms_col_t *c = r->cols[i];
-        r->dset[i] = H5Dopen2(r->file, c->path, H5P_DEFAULT);
-        if (r->dset[i] < 0) {
-            char what[300];
-            snprintf(what, sizeof what, "dataset %s is missing (file corrupted or from another "
-                                        "modsweep build?)",
-                     c->path);
-            h5_fail(path, what);
-            rc = ms_err_set(MS_EFORMAT, "%s: dataset %s is missing", path, c->path);
-            break;
-        }
-        hsize_t want[8], have[8];
-        int rank = col_shape(&r->dims, c, want);
-        hid_t sp = H5Dget_space(r->dset[i]);
-        int hr = sp < 0 ? -1 : H5Sget_simple_extent_dims(sp, have, NULL);
-        if (sp >= 0 && H5Sclose(sp) < 0) hr = -1;
-        if (hr < 0) {
-            rc = h5_fail(path, "cannot read a dataset's shape");
-            break;
-        }
-        int same = hr == rank;
-        for (int k = 0; same && k < rank; k++) same = have[k] == want[k];
-        if (!same) rc = ms_err_set(MS_EFORMAT, "%s: dataset %s has the wrong shape", path, c->path);
-    }
+    /* Open every dataset and check it against the dimensions. */
+    for (int i = 0; i < r->n_cols && !rc; i++)
+        rc = check_dataset(r, i);
     rc = agree(rc, comm, path);
     if (!rc) rc = agree(set_atomic(r), comm, path);
     if (rc) {
@@ -655,6 +800,59 @@ int ms_results_open(ms_results_t **out, const char *path, MPI_Comm comm, int wri
     }
     *out = r;
     return 0;
+}
+
+/* Every task's status is one of ms_status_t and no attempt count is
+ * negative (collective over the file's communicator). */
+static int check_tasks(ms_results_t *r) {
+    const long M = r->dims.M, T = 2 * M + M * r->dims.L;
+    int8_t *st = malloc((size_t)T + 1);
+    int32_t *at = malloc(sizeof(int32_t) * ((size_t)T + 1));
+    int rc = !st || !at ? ms_err_set(MS_ENOMEM, "%s: out of memory", r->path) : 0;
+    if (!rc) rc = ms_results_all_status(r, st, st + M, st + 2 * M);
+    if (!rc) rc = ms_results_read_all(r, "models/attempts_train", at);
+    if (!rc) rc = ms_results_read_all(r, "models/attempts_analyse", at + M);
+    if (!rc && r->dims.L > 0) rc = ms_results_read_all(r, "labels/attempts", at + 2 * M);
+    for (long t = 0; t < T && !rc; t++)
+        if (at[t] < 0)
+            rc = ms_err_set(MS_EFORMAT, "%s: task %ld has %d attempts: the file is damaged",
+                            r->path, t, (int)at[t]);
+    free(st);
+    free(at);
+    return agree(rc, r->comm, r->path);
+}
+
+int ms_results_open(ms_results_t **out, const char *path, MPI_Comm comm, int writable) {
+    *out = NULL;
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    struct stat st;
+    if (stat(path, &st) != 0) return ms_err_set(MS_EIO, "%s: no such results file", path);
+    if (!S_ISREG(st.st_mode)) return ms_err_set(MS_EIO, "%s: not a regular file", path);
+    if (!writable) return open_file(out, path, comm, 0, 0);
+    /* A file without write permission is read-only even to root (whom
+     * access() lets write anything): its owner protected it. */
+    if (access(path, W_OK) != 0 && errno == EROFS)
+        return ms_err_set(MS_EIO,
+                          "%s: the results file is on a read-only file system; copy it to a "
+                          "writable one to resume it, or read it with `modsweep status`",
+                          path);
+    if (access(path, W_OK) != 0 || !(st.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)))
+        return ms_err_set(MS_EIO,
+                          "%s: the results file is read-only (no write permission); make it "
+                          "writable to resume it (chmod u+w), or read it with `modsweep status`",
+                          path);
+    /* Everything is checked on a read-only handle first: HDF5 may write to
+     * a file opened for writing even when nothing is written through it
+     * (closing it sets the file's size to the end of its data), and a file
+     * that is refused must stay exactly as it was. */
+    ms_results_t *ro = NULL;
+    int rc = open_file(&ro, path, comm, 0, 1);
+    if (rc) return rc;
+    rc = check_tasks(ro);
+    int crc = ms_results_close(ro);
+    if (rc) return rc;
+    if (crc) return agree(crc, comm, path);
+    return open_file(out, path, comm, 1, 1);
 }
 
 int ms_results_close(ms_results_t *r) {
@@ -824,6 +1022,25 @@ int ms_results_set_status(ms_results_t *r, int kind, long m, long li, int status
     return rc;
 }
 
+/* Checks that the n status values st read from the column of `kind` are
+ * task statuses; first is the row index of st[0]. */
+static int check_statuses(const ms_results_t *r, int kind, const int8_t *st, long n, long first) {
+    for (long i = 0; i < n; i++) {
+        if (st[i] >= MS_ST_PENDING && st[i] <= MS_ST_FAILED) continue;
+        const long at = first + i, L = r->dims.L > 0 ? r->dims.L : 1;
+        char task[64];
+        if (kind == MS_TASK_PRUNE)
+            snprintf(task, sizeof task, "model %ld, label index %ld", at / L, at % L);
+        else
+            snprintf(task, sizeof task, "model %ld", at);
+        return ms_err_set(MS_EFORMAT,
+                          "%s: %s of %s holds %d, which is no task status (0 pending, 1 done, "
+                          "2 failed): the file is damaged",
+                          r->path, status_col[kind], task, st[i]);
+    }
+    return 0;
+}
+
 int ms_results_get_status(ms_results_t *r, int kind, long m, long li, int *status, int *attempts,
                           char *reason) {
     if (kind < 0 || kind > 2) return ms_err_set(MS_EINVAL, "results: task kind %d", kind);
@@ -831,7 +1048,11 @@ int ms_results_get_status(ms_results_t *r, int kind, long m, long li, int *statu
     int8_t st = 0;
     int32_t at = 0;
     int rc = ms_results_read(r, status_col[kind], m, row_li, &st);
+    if (!rc) rc = check_statuses(r, kind, &st, 1, kind == MS_TASK_PRUNE ? m * r->dims.L + li : m);
     if (!rc && attempts) rc = ms_results_read(r, attempts_col[kind], m, row_li, &at);
+    if (!rc && at < 0)
+        rc = ms_err_set(MS_EFORMAT, "%s: %s of row (%ld, %ld) holds %d: the file is damaged",
+                        r->path, attempts_col[kind], m, li, (int)at);
     if (!rc && reason) rc = ms_results_read(r, reason_col[kind], m, row_li, reason);
     if (status) *status = st;
     if (attempts) *attempts = at;
@@ -841,8 +1062,12 @@ int ms_results_get_status(ms_results_t *r, int kind, long m, long li, int *statu
 int ms_results_all_status(ms_results_t *r, int8_t *train, int8_t *analyse, int8_t *prune) {
     int rc = 0;
     if (train) rc = ms_results_read_all(r, status_col[0], train);
+    if (!rc && train) rc = check_statuses(r, MS_TASK_TRAIN, train, r->dims.M, 0);
     if (!rc && analyse) rc = ms_results_read_all(r, status_col[1], analyse);
+    if (!rc && analyse) rc = check_statuses(r, MS_TASK_ANALYSE, analyse, r->dims.M, 0);
     if (!rc && prune && r->dims.L > 0) rc = ms_results_read_all(r, status_col[2], prune);
+    if (!rc && prune && r->dims.L > 0)
+        rc = check_statuses(r, MS_TASK_PRUNE, prune, r->dims.M * r->dims.L, 0);
     return rc;
 }
 

@@ -162,6 +162,7 @@ typedef struct coord {
     double sec[3];
     long n_sec[3];
     int stopping, status, signalled;
+    char fatal[MS_REASON_MAX]; /* the first reason the results file could not be written */
     double t0;
     double cpu; /* CPU seconds the coordinator used */
 } coord_t;
@@ -465,6 +466,7 @@ static void on_report(farm_t *f, int src, const report_t *rep) {
         break;
     default: /* OUT_FATAL */
         ms_warning("%s on rank %d: %s", what, src, rep->reason);
+        if (!c->fatal[0]) snprintf(c->fatal, sizeof c->fatal, "%s", rep->reason);
         q_push(&c->q[kind], t);
         begin_stop(f, MS_EXIT_ERROR, "the results file could not be written");
         break;
@@ -818,6 +820,13 @@ int ms_sched_run(ms_ctx_t *ctx, const ms_sched_opts_t *o) {
             if (status == MS_EXIT_RESUMABLE)
                 ms_message("stopped: %ld of %ld tasks final; run the same command again to resume",
                            c->final, c->total);
+            if (c->fatal[0])
+                fprintf(stderr,
+                        "modsweep: stopped: the results file could not be written: %s\n"
+                        "modsweep: the %ld tasks marked final in it (done or failed) are kept; "
+                        "remove the cause (free space?) and run the same command again to "
+                        "resume\n",
+                        c->fatal, c->final);
         } else if (worker >= 0) {
             status = worker_loop(f);
         }

@@ -101,7 +101,22 @@ int ms_stage_train(ms_ctx_t *ctx, int m, char *reason) {
 }
 
 int ms_stage_load_params(ms_ctx_t *ctx, int m, float *params) {
-    return ms_results_read(ctx->res, "models/params", m, -1, params);
+    int rc = ms_results_read(ctx->res, "models/params", m, -1, params);
+    if (rc) return rc;
+    /* Training fails a model rather than store parameters that are not
+     * finite, so a NaN or Inf here was written by something else (or the
+     * file is damaged); no analysis or pruning of it would mean anything. */
+    ms_settings_t s;
+    ms_grid_model_settings(ctx->g, m, &s);
+    ms_layout_t L;
+    if ((rc = ms_layout_init(&L, &s.arch))) return rc;
+    const char *bad = ms_first_nonfinite(&L, params);
+    if (bad)
+        return ms_err_set(MS_ENUMERIC,
+                          "model %d: the trained parameters in %s hold a NaN or Inf in %s (the "
+                          "file was changed or damaged)",
+                          m, ms_results_path(ctx->res), bad);
+    return 0;
 }
 
 int ms_stage_analyse(ms_ctx_t *ctx, int m, char *reason) {

@@ -307,19 +307,16 @@ static int setup_cores(int opt, int grid, int quiet) {
     return threads;
 }
 
-/* Writes up to `max` lines "  file: X / grid: Y" where the resolved settings
- * a (the file's) and b (the grid's) differ, into buf. */
-static void settings_diff(const char *a, const char *b, char *buf, size_t n, int max) {
+void ms__sweep_settings_diff(const char *a, const char *b, char *buf, size_t n, int max) {
     size_t off = 0;
     int shown = 0;
     buf[0] = 0;
-    while (*a && *b && shown < max) {
+    while (*a && *b && shown < max && off + 1 < n) {
         const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
         size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
         if (la != lb || memcmp(a, b, la) != 0) {
-            off +=
-                (size_t)snprintf(buf + off, n > off ? n - off : 0, "\n  file: %.*s\n  grid: %.*s",
-                                 (int)(la > 120 ? 120 : la), a, (int)(lb > 120 ? 120 : lb), b);
+            off += (size_t)snprintf(buf + off, n - off, "\n  file: %.*s\n  grid: %.*s",
+                                    (int)(la > 120 ? 120 : la), a, (int)(lb > 120 ? 120 : lb), b);
             shown++;
         }
         a += la + (ea ? 1 : 0);
@@ -351,7 +348,9 @@ static int open_results(ms_results_t **res, const ms_grid_t *g, const ms_dims_t 
         same_dims = fd->M == dims->M && fd->L == dims->L && fd->S == dims->S && fd->E == dims->E &&
                     fd->P == dims->P && fd->NW == dims->NW && fd->NFC == dims->NFC &&
                     fd->NC == dims->NC && fd->NK == dims->NK && fd->NU == dims->NU;
-        if (!same) settings_diff(ms_results_grid_resolved(*res), g->resolved, diff, sizeof diff, 4);
+        if (!same)
+            ms__sweep_settings_diff(ms_results_grid_resolved(*res), g->resolved, diff, sizeof diff,
+                                    4);
     }
     if (rc == 0 && same && same_dims) {
         if (rank == 0 && !quiet)

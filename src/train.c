@@ -67,6 +67,38 @@ const char *ms_first_nonfinite(const ms_layout_t *L, const float *buf) {
     return NULL;
 }
 
+static int all_finite(const float *x, size_t n) {
+    float acc = 0.0f; /* as in ms_first_nonfinite */
+    for (size_t i = 0; i < n; i++) acc += x[i] * 0.0f;
+    return acc == 0.0f;
+}
+
+/* Where a non-finite loss of the last forward pass (nb images) came from,
+ * for the failure reason: the first parameter tensor that is not finite,
+ * else the first layer whose output is not, else the logits' size. */
+static void loss_origin(const ms_trainer_t *tr, int nb, char *buf, size_t n) {
+    const ms_layout_t *L = tr->L;
+    const ms_net_t *net = &tr->net;
+    const char *bad = ms_first_nonfinite(L, tr->params);
+    if (bad) {
+        snprintf(buf, n, "parameters of %s are not finite", bad);
+        return;
+    }
+    for (int c = 0; c < L->arch.n_conv; c++) {
+        const size_t cnt = (size_t)nb * L->arch.conv_c[c] * L->conv_h[c] * L->conv_w[c];
+        if (!all_finite(net->conv_act[c], cnt)) {
+            snprintf(buf, n, "the output of conv%d is not finite", c + 1);
+            return;
+        }
+    }
+    for (int l = 0; l < L->arch.n_fc; l++)
+        if (!all_finite(net->fc_act[l], (size_t)nb * L->arch.fc_out[l])) {
+            snprintf(buf, n, "the output of fc%d is not finite", l + 1);
+            return;
+        }
+    snprintf(buf, n, "the logits (fc%d) are finite but too large", L->arch.n_fc);
+}
+
 int ms_train(ms_trainer_t *tr, const ms_split_t *train, const ms_split_t *test,
              const ms_train_hooks_t *hooks, char *reason) {
     static const ms_train_hooks_t none = {0};
@@ -82,8 +114,8 @@ int ms_train(ms_trainer_t *tr, const ms_split_t *train, const ms_split_t *test,
     if ((N + B - 1) / B > tr->steps_per_epoch)
         return ms_err_set(MS_EINVAL, "training: split of %d images, trainer sized for %d steps",
                           N, tr->steps_per_epoch);
-    int rc = 0;
-    for (int epoch = 0; epoch < s->epochs; epoch++) {
+    int rc = 0, epoch = 0;
+    for (epoch = 0; epoch < s->epochs; epoch++) {
         if (hooks->epoch_start && (rc = hooks->epoch_start(hooks->ctx, tr, epoch)) < 0) goto fail;
         for (int i = 0; i < N; i++) tr->order[i] = i;
         ms_rng_t r;
@@ -103,8 +135,10 @@ int ms_train(ms_trainer_t *tr, const ms_split_t *train, const ms_split_t *test,
             ms_net_forward(&tr->net, tr->params, tr->bx, nb, s->arch.dropout > 0 ? &drop : NULL);
             double loss = ms_net_ce_loss(&tr->net, tr->by, nb, NULL);
             if (!isfinite(loss)) {
-                snprintf(reason, MS_REASON_MAX, "step %ld (epoch %d): cross-entropy loss is %s",
-                         tr->step, epoch + 1, isnan(loss) ? "NaN" : "Inf");
+                char where[96];
+                loss_origin(tr, nb, where, sizeof where);
+                snprintf(reason, MS_REASON_MAX, "step %ld (epoch %d): cross-entropy loss is %s: %s",
+                         tr->step, epoch + 1, isnan(loss) ? "NaN" : "Inf", where);
                 return ms_err_set(MS_ENUMERIC, "%s", reason);
             }
             ms_net_backward(&tr->net, tr->params, tr->bx, nb, tr->grad);
@@ -152,7 +186,13 @@ int ms_train(ms_trainer_t *tr, const ms_split_t *train, const ms_split_t *test,
     }
     return 0;
 fail:
-    if (reason) snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
+    /* A hook's numerical fault (the regulariser's BSGC partition, ...) gets
+     * the step and epoch it happened at. */
+    if (reason && rc == MS_ENUMERIC)
+        snprintf(reason, MS_REASON_MAX, "step %ld (epoch %d): %s", tr->step, epoch + 1,
+                 ms_err_msg());
+    else if (reason)
+        snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
     return rc;
 }
 

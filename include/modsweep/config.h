@@ -19,6 +19,7 @@
 #include "modsweep/nn.h"
 
 #define MS_MAX_AXIS_VALUES 256
+#define MS_MAX_MODELS 1000000 /* most models (combinations of the axes) of one grid */
 #define MS_MAX_CURVE_K 16
 #define MS_NAME_MAX 64
 #define MS_PATH_MAX 1024

@@ -142,7 +142,14 @@ int ms_results_create(ms_results_t **out, const char *path, MPI_Comm comm, const
                       const ms_dims_t *d);
 
 /* Opens an existing file collectively over comm (MPI_COMM_SELF for one
- * process): checks the schema version and reads the dimensions. */
+ * process): checks the schema version (MS_ESCHEMA when another), reads the
+ * dimensions and checks every dataset's shape and type against them
+ * (MS_EFORMAT: missing, damaged or not a results file; MS_EHDF5 with
+ * HDF5's message when HDF5 cannot read it). writable: for resuming; a file
+ * without write permission is refused (MS_EIO), even for root, and so is a
+ * file whose datasets are not stored as ms_results_create made them
+ * (contiguous, allocated: h5repack'ed copies). Nothing is written to a file
+ * this refuses. */
 int ms_results_open(ms_results_t **out, const char *path, MPI_Comm comm, int writable);
 
 /* Closes collectively; safe on NULL. */
@@ -185,7 +192,9 @@ int ms_results_get_status(ms_results_t *r, int kind, long m, long li, int *statu
                           char *reason);
 
 /* Reads the status of every task into arrays (train[M], analyse[M],
- * prune[M*L]); any may be NULL. */
+ * prune[M*L]); any may be NULL. A value that is no ms_status_t (a damaged
+ * file) is MS_EFORMAT naming the task, as it is for ms_results_get_status
+ * (which also refuses negative attempts). */
 int ms_results_all_status(ms_results_t *r, int8_t *train, int8_t *analyse, int8_t *prune);
 
 /* Prints the schema (every column of every table) as a Markdown table. */

@@ -66,7 +66,8 @@ double ms__stage_gpu_evaluate(ms_ctx_t *ctx, const ms_settings_t *s, const float
 int ms_stage_write_epoch(ms_ctx_t *ctx, int m, int epochs, const ms_epoch_report_t *rep,
                          const char *where);
 
-/* Reads the trained parameters of model m (P floats) from the results file. */
+/* Reads the trained parameters of model m (P floats) from the results file;
+ * MS_ENUMERIC (naming the tensor) when they are not all finite. */
 int ms_stage_load_params(ms_ctx_t *ctx, int m, float *params);
 
 #endif

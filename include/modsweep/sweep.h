@@ -43,4 +43,9 @@ int ms_sweep_dry_run(const char *grid_path, FILE *out);
 /* Prints the progress of a results file: done, failed with reasons, pending, ETA. */
 int ms_sweep_status(const char *results_path, FILE *out);
 
+/* Writes up to `max` lines "  file: X / grid: Y" where the resolved settings
+ * a (the file's) and b (the grid's) differ, into buf (n bytes): the reason
+ * a sweep refuses to resume a file. Internal; exported for the fuzz tests. */
+void ms__sweep_settings_diff(const char *a, const char *b, char *buf, size_t n, int max);
+
 #endif
