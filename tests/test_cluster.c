@@ -284,6 +284,28 @@ static void test_bsgc_zero_rows(void) {
     CHECK(ms_bsgc(m, O, NI, 31, 2, 1, 0, NULL, pr, pc) == MS_EINVAL);
 }
 
+/* A NaN or Inf in the matrix (a diverged layer) is a numerical fault that
+ * names the entry, never clusters of garbage. */
+static void test_bsgc_nonfinite(void) {
+    ms_rng_t r;
+    ms_rng_init(&r, 6, MS_RNG_TESTDATA, 0);
+    enum { O = 12, NI = 10, K = 2 };
+    double m[O * NI];
+    int32_t row[O], col[NI], pr[O], pc[NI];
+    planted(&r, O, NI, K, 0.1, m, row, col);
+    const double bad[2] = {NAN, -INFINITY};
+    for (int b = 0; b < 2; b++) {
+        double m2[O * NI];
+        memcpy(m2, m, sizeof m);
+        m2[3 * NI + 7] = bad[b];
+        CHECK(ms_bsgc(m2, O, NI, K, 2, 1, 0, NULL, pr, pc) == MS_ENUMERIC);
+        const char *want = b == 0 ? "entry (3, 7) of the 12 x 10 matrix is NaN"
+                                  : "entry (3, 7) of the 12 x 10 matrix is Inf";
+        CHECK_MSG(strstr(ms_err_msg(), want) != NULL, "message: %s", ms_err_msg());
+    }
+    CHECK_OK(ms_bsgc(m, O, NI, K, 2, 1, 0, NULL, pr, pc));
+}
+
 /* The seed's algorithm (scipy svds + sklearn KMeans) on the fixture matrices. */
 static void test_bsgc_seed_fixture(void) {
     char path[1024];
@@ -627,6 +649,7 @@ int main(void) {
     RUN_TEST(test_kmeans);
     RUN_TEST(test_bsgc_planted);
     RUN_TEST(test_bsgc_zero_rows);
+    RUN_TEST(test_bsgc_nonfinite);
     RUN_TEST(test_bsgc_seed_fixture);
     RUN_TEST(test_bsgc_chain);
     RUN_TEST(test_gradsim_direct);
