@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <hdf5.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,10 +108,9 @@ static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
     else snprintf(d->cause, sizeof d->cause, "%s", e->desc);
     return 0;
 }
-/* MPI-IO reports a write that the disk could not take as a short write,
- * which HDF5 passes on as "file write failed" without the system's reason;
- * so a failure on a file system with (almost) no space left says so. */
-static void space_note(const char *path, char *buf, size_t n) {
+/* The bytes free (to this user) on the file system that holds (or would
+ * hold) the file at path; -1 when the system does not say. */
+static long long free_bytes(const char *path) {
     char dir[MS_PATH_MAX];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -119,10 +119,19 @@ static void space_note(const char *path, char *buf, size_t n) {
     else
         snprintf(dir, sizeof dir, ".");
     struct statvfs sv;
+    if (statvfs(dir, &sv) != 0) return -1;
+    const unsigned long long b = (unsigned long long)sv.f_bavail * sv.f_frsize;
+    return b > (unsigned long long)LLONG_MAX ? LLONG_MAX : (long long)b;
+}
+
+/* MPI-IO reports a write that the disk could not take as a short write,
+ * which HDF5 passes on as "file write failed" without the system's reason;
+ * so a failure on a file system with (almost) no space left says so. */
+static void space_note(const char *path, char *buf, size_t n) {
+    const long long have = free_bytes(path);
     buf[0] = 0;
-    if (statvfs(dir, &sv) == 0 && (unsigned long long)sv.f_bavail * sv.f_frsize < (1ull << 20))
-        snprintf(buf, n, " (no space left: the file system holding it has %llu bytes free)",
-                 (unsigned long long)sv.f_bavail * sv.f_frsize);
+    if (have >= 0 && have < (1ll << 20))
+        snprintf(buf, n, " (no space left: the file system holding it has %lld bytes free)", have);
 }
 
 static int h5_fail(const char *path, const char *what) {
@@ -589,21 +598,13 @@ static unsigned long long file_bytes(const ms_results_t *r) {
  * in it, so a full disk must be found before. (Space taken by others
  * between this check and the creation is not covered.) */
 static int check_space(const ms_results_t *r, const char *path) {
-    char dir[MS_PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *(slash == dir ? slash + 1 : slash) = 0;
-    else
-        snprintf(dir, sizeof dir, ".");
-    struct statvfs sv;
-    if (statvfs(dir, &sv) != 0) return 0; /* no answer: HDF5 reports what happens */
-    const unsigned long long need = file_bytes(r),
-                             have = (unsigned long long)sv.f_bavail * sv.f_frsize;
-    if (need <= have) return 0;
+    const long long have = free_bytes(path);
+    if (have < 0) return 0; /* no answer: HDF5 reports what happens */
+    const unsigned long long need = file_bytes(r);
+    if (need <= (unsigned long long)have) return 0;
     return ms_err_set(MS_EIO,
                       "%s: cannot create the results file: no space left: it needs %llu bytes, "
-                      "the file system holding it has %llu bytes free",
+                      "the file system holding it has %lld bytes free",
                       path, need, have);
 }
 
