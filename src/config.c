@@ -1612,6 +1612,11 @@ static int resolve_model(ctx_t *c) {
     a->fc_bias = v[K_BIAS].choice;
     a->dropout = (float)v[K_DROPOUT].num[0];
 
+    if (a->n_conv > 0 && a->conv_pad >= a->conv_k)
+        return fail(c, pick_line(c, K_PADDING, K_KERNEL, -1),
+                    "padding %d must be smaller than the kernel (%d): wider padding only adds "
+                    "outputs that see nothing but zeros",
+                    a->conv_pad, a->conv_k);
     compute_dims(a, &c->dims);
     if (c->dims.bad_conv >= 0)
         return fail(c, pick_line(c, K_CONV, K_KERNEL, K_PADDING, K_LAYOUT, K_DATASET, -1),

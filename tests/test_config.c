@@ -586,6 +586,9 @@ static void test_combination_errors(void) {
     EXPECT_ERROR("[model]\narch = mlp\nconv = 16\n", 3, "only for arch = cnn");
     EXPECT_ERROR("[model]\nkernel = 5\narch = mlp\n", 2, "kernel is only for arch = cnn");
     EXPECT_ERROR("[model]\nconv = none\n", 2, "at least one conv block");
+    /* Found by fuzz_grid (tests/fuzz/regress/grid/padding-not-below-kernel). */
+    EXPECT_ERROR("[model]\nkernel = 1\n", 2, "padding 1 must be smaller than the kernel (1)");
+    EXPECT_ERROR("[model]\npadding = 3\nkernel = 3\n", 2, "padding 3 must be smaller");
     EXPECT_ERROR("[model]\nconv = 8, 8, 8, 8\nkernel = 5\npadding = 0\n", 2,
                  "conv block 3 leaves no pixel");
     EXPECT_ERROR("[model]\nhidden = 65536, 65536\n", 2, "parameters");
