@@ -928,6 +928,10 @@ static int slab_io(ms_results_t *r, int i, int rank, const hsize_t *start, const
             char *p = (char *)buf + (size_t)(off * inner * esize);
             herr_t e = write ? H5Dwrite(r->dset[i], type, ms, fs, r->dxpl, p)
                              : H5Dread(r->dset[i], type, ms, fs, r->dxpl, p);
+            /* A string read back always ends in a NUL, even when the file
+             * (damaged, or written by something else) filled all its bytes. */
+            if (e >= 0 && !write && r->cols[i]->dtype == MS_DT_STR)
+                for (hsize_t j = 0; j < elems; j++) p[j * esize + esize - 1] = 0;
             if (e < 0) {
                 char what[320];
                 snprintf(what, sizeof what, "%s of %s row (%ld, %ld) failed",
