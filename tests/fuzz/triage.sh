@@ -17,7 +17,7 @@ shift
 root=$(cd "$(dirname "$0")/../.." && pwd)
 ours=0
 for input in "$@"; do
-  report=$("$fuzzer" -runs=1 "$input" 2>&1)
+  report=$("$fuzzer" -runs=1 -timeout=20 "$input" 2>&1)
   rc=$?
   verdict=""
   if [ $rc -eq 0 ]; then
