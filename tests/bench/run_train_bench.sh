@@ -5,6 +5,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
+# OpenMP's waiting threads spin this long before sleeping, as modsweep is run
+# (scripts/quickstart.sh, slurm/sweep.sh); the same for both processes
+# (Debian's PyTorch uses the same libgomp).
+export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-10000000}
 printf "| model | threads | modsweep images/s | PyTorch images/s | ratio |\n|---|---|---|---|---|\n"
 for model in cnn mlp; do
   for t in 1 2; do
