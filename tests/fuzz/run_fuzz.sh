@@ -5,8 +5,9 @@
 # target (grid, idx, cifar, results, results_bytes). The corpus grows in a
 # scratch folder seeded from tests/fuzz/corpus/NAME (set MS_FUZZ_CORPUS=DIR
 # to keep it, e.g. for a long run). A finding stops the run with exit
-# status 1 and its input saved as MS_FUZZ_ARTIFACTS/crash-* (default: the
-# current folder); copy it to tests/fuzz/regress/NAME/ with the fix.
+# status 1 and its input saved as MS_FUZZ_ARTIFACTS/crash-* (default:
+# findings_NAME/ in the current folder); copy it to tests/fuzz/regress/NAME/
+# with the fix.
 # The last lines give the executions and the coverage reached.
 set -euo pipefail
 fuzzer=${1:?usage: run_fuzz.sh FUZZER NAME SECONDS [options]}
@@ -20,7 +21,7 @@ scratch=$(mktemp -d "${TMPDIR:-/tmp}/ms_fuzz_$name.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 corpus=${MS_FUZZ_CORPUS:-$scratch/corpus}
 mkdir -p "$corpus"
-artifacts=${MS_FUZZ_ARTIFACTS:-$PWD}
+artifacts=${MS_FUZZ_ARTIFACTS:-$PWD/findings_$name} # one folder per target: ctest runs them in parallel
 mkdir -p "$artifacts"
 export MS_FUZZ_TMP=$scratch # the targets' own scratch files
 # A results file whose metadata HDF5 cannot read in this time is refused
