@@ -3,6 +3,7 @@
 #ifndef MS_PRUNE_CNN_FIXTURE_H
 #define MS_PRUNE_CNN_FIXTURE_H
 
+#include "paper_cnn.h"
 #include "check.h"
 #include "fixture.h"
 #include "modsweep/data.h"
@@ -22,8 +23,7 @@ static int label;
 static inline int setup(void) {
     char path[1024];
     if (ms_fixture_load(&fx, ms_fixture_path("prune_cnn.msfx", path, sizeof path))) return -1;
-    ms_arch_t a = {.in_c = 3, .in_h = 32, .in_w = 32, .n_conv = 1, .conv_c = {16}, .conv_k = 3,
-                   .conv_pad = 1, .conv_bias = 1, .n_fc = 4, .fc_out = {64, 64, 64, 10}};
+    ms_arch_t a = ms_test_paper_cnn();
     if (ms_layout_init(&L, &a)) return -1;
     params = malloc(sizeof(float) * L.n_params);
     for (int i = 0; i < L.n_tensors; i++) {

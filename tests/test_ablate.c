@@ -2,6 +2,7 @@
  * hand-built network whose ON/OFF answer follows from its construction,
  * brute-force evaluation of explicitly zeroed networks (ms_evaluate), and
  * parameter counts worked out by hand for the paper CNN. */
+#include "paper_cnn.h"
 #include "check.h"
 #include "modsweep/ablate.h"
 #include "modsweep/cluster.h"
@@ -151,16 +152,7 @@ static void test_against_explicit_zeroing(void) {
 /* The paper CNN: conv 3 -> 16 (448 parameters), fc 4096 -> 64 -> 64 -> 64 -> 10
  * without bias: 271424 parameters. */
 static void test_search_space_paper(void) {
-    ms_arch_t a = {.in_c = 3,
-                   .in_h = 32,
-                   .in_w = 32,
-                   .n_conv = 1,
-                   .conv_c = {16},
-                   .conv_k = 3,
-                   .conv_pad = 1,
-                   .conv_bias = 1,
-                   .n_fc = 4,
-                   .fc_out = {64, 64, 64, 10}};
+    ms_arch_t a = ms_test_paper_cnn();
     ms_layout_t L;
     CHECK_OK(ms_layout_init(&L, &a));
     CHECK_EQ_INT(L.n_params, 271424);

@@ -15,6 +15,7 @@
  *    10-epoch run's gradients would be 9 x 47 steps x 32 KiB = 13 MiB and
  *    the seed's list of every step's fc2 and fc3 gradient twice that. */
 #include "check.h"
+#include "paper_cnn.h"
 #include "modsweep/cluster.h"
 #include "modsweep/data.h"
 #include "modsweep/error.h"
@@ -51,17 +52,7 @@ static double train_paper(const ms_split_t *train, const ms_split_t *test, float
                           double *cl_end, double *first_hit) {
     ms_settings_t s;
     memset(&s, 0, sizeof s);
-    s.arch = (ms_arch_t){.in_c = 3,
-                         .in_h = 32,
-                         .in_w = 32,
-                         .n_conv = 1,
-                         .conv_c = {16},
-                         .conv_k = 3,
-                         .conv_pad = 1,
-                         .conv_bias = 1,
-                         .n_fc = 4,
-                         .fc_out = {64, 64, 64, 10},
-                         .fc_bias = 0};
+    s.arch = ms_test_paper_cnn();
     s.seed = 0;
     s.optimizer = MS_OPT_ADAM;
     s.lr = 1e-3f, s.beta1 = 0.9f, s.beta2 = 0.999f, s.eps = 1e-8f;

@@ -2,6 +2,7 @@
  * gradient, and ten SGD and ten Adam steps, from fixtures written by
  * tests/gen_nn_fixtures.py (Debian python3-torch). Prints the max difference
  * per tensor. */
+#include "paper_cnn.h"
 #include "check.h"
 #include "fixture.h"
 #include "modsweep/error.h"
@@ -16,12 +17,6 @@ typedef struct model_case {
     ms_arch_t arch;
 } model_case_t;
 
-static ms_arch_t arch_cnn(void) {
-    ms_arch_t a = {.in_c = 3, .in_h = 32, .in_w = 32, .n_conv = 1, .conv_c = {16}, .conv_k = 3,
-                   .conv_pad = 1, .conv_bias = 1, .n_fc = 4, .fc_out = {64, 64, 64, 10},
-                   .fc_bias = 0};
-    return a;
-}
 static ms_arch_t arch_mlp(void) {
     ms_arch_t a = {.in_c = 1, .in_h = 28, .in_w = 28, .n_conv = 0, .n_fc = 3,
                    .fc_out = {128, 128, 10}, .fc_bias = 1};
@@ -152,7 +147,7 @@ static void run_case(const char *file, ms_arch_t arch) {
     ms_fixture_free(&fx);
 }
 
-static void test_paper_cnn(void) { run_case("nn_cnn.msfx", arch_cnn()); }
+static void test_paper_cnn(void) { run_case("nn_cnn.msfx", ms_test_paper_cnn()); }
 static void test_mlp_bias_penalties(void) { run_case("nn_mlp.msfx", arch_mlp()); }
 static void test_two_conv_blocks(void) { run_case("nn_deep.msfx", arch_deep()); }
 

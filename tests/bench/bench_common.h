@@ -3,6 +3,7 @@
 #ifndef MS_BENCH_COMMON_H
 #define MS_BENCH_COMMON_H
 
+#include "paper_cnn.h"
 #include "modsweep/config.h"
 
 #include <string.h>
@@ -14,9 +15,7 @@ static inline ms_settings_t bench_settings(int mlp) {
         ms_arch_t a = {.in_c = 1, .in_h = 28, .in_w = 28, .n_fc = 3, .fc_out = {128, 128, 10}};
         s.arch = a;
     } else {
-        ms_arch_t a = {.in_c = 3, .in_h = 32, .in_w = 32, .n_conv = 1, .conv_c = {16}, .conv_k = 3,
-                       .conv_pad = 1, .conv_bias = 1, .n_fc = 4, .fc_out = {64, 64, 64, 10}};
-        s.arch = a;
+        s.arch = ms_test_paper_cnn();
     }
     s.optimizer = MS_OPT_ADAM;
     s.lr = 1e-3f;

@@ -14,6 +14,7 @@
  * Data: CIFAR-10 binary batches from --cifar DIR, else Debian's Fashion-MNIST
  * in the 3x32x32 layout (the paper CNN's input shape). Without a GPU it says
  * so and exits 77. Timings are wall times of one process. */
+#include "bench_common.h"
 #include "modsweep/config.h"
 #include "modsweep/data.h"
 #include "modsweep/error.h"
@@ -33,26 +34,8 @@
 static const char *cifar_dir = NULL;
 
 static void paper_settings(ms_settings_t *s, int epochs) {
-    memset(s, 0, sizeof *s);
-    ms_arch_t a = {.in_c = 3,
-                   .in_h = 32,
-                   .in_w = 32,
-                   .n_conv = 1,
-                   .conv_c = {16},
-                   .conv_k = 3,
-                   .conv_pad = 1,
-                   .conv_bias = 1,
-                   .n_fc = 4,
-                   .fc_out = {64, 64, 64, 10}};
-    s->arch = a;
-    s->seed = 0;
-    s->optimizer = MS_OPT_ADAM;
-    s->lr = 1e-3f;
-    s->beta1 = 0.9f;
-    s->beta2 = 0.999f;
-    s->eps = 1e-8f;
+    *s = bench_settings(0); /* the paper CNN, Adam 1e-3, batch 64, seed 0 */
     s->epochs = epochs;
-    s->batch = 64;
 }
 
 static void load_data(ms_split_t *train, ms_split_t *test) {
