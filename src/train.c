@@ -55,22 +55,18 @@ void ms_trainer_free(ms_trainer_t *tr) {
     memset(tr, 0, sizeof *tr);
 }
 
-const char *ms_first_nonfinite(const ms_layout_t *L, const float *buf) {
-    for (int i = 0; i < L->n_tensors; i++) {
-        const float *p = buf + L->t[i].off;
-        /* x * 0 is 0 for every finite x and NaN for NaN or Inf, so one sum
-         * tells whether the tensor is finite (and vectorises). */
-        float acc = 0.0f;
-        for (size_t j = 0; j < L->t[i].n; j++) acc += p[j] * 0.0f;
-        if (acc != 0.0f) return L->t[i].name;
-    }
-    return NULL;
-}
-
+/* x * 0 is 0 for every finite x and NaN for NaN or Inf, so one sum tells
+ * whether all n values are finite (and vectorises). */
 static int all_finite(const float *x, size_t n) {
-    float acc = 0.0f; /* as in ms_first_nonfinite */
+    float acc = 0.0f;
     for (size_t i = 0; i < n; i++) acc += x[i] * 0.0f;
     return acc == 0.0f;
+}
+
+const char *ms_first_nonfinite(const ms_layout_t *L, const float *buf) {
+    for (int i = 0; i < L->n_tensors; i++)
+        if (!all_finite(buf + L->t[i].off, L->t[i].n)) return L->t[i].name;
+    return NULL;
 }
 
 /* Where a non-finite loss of the last forward pass (nb images) came from,
