@@ -1,11 +1,12 @@
 # Faults of the results file: a file that is truncated, damaged (HDF5
-# metadata overwritten, a status value that is no status), from a newer
-# schema, read-only (permission bits, also for root; a read-only mount),
-# rewritten by h5repack, or not HDF5 at all is refused by a resuming sweep
-# with a message that names the file and the fault, exit status 1, and is
-# left byte for byte as it was; `modsweep status` reads what it can and
-# refuses the rest the same way. --restart replaces a damaged file (the
-# user's explicit choice) and the sweep then equals an uninterrupted one.
+# metadata overwritten, a superblock address past the end, a status value
+# that is no status), from a newer schema, read-only (permission bits, also
+# for root; a read-only mount), rewritten by h5repack, or not HDF5 at all is
+# refused by a resuming sweep with a message that names the file and the
+# fault, exit status 1, and is left byte for byte as it was; `modsweep
+# status` reads what it can and refuses the rest the same way. --restart
+# replaces a damaged file (the user's explicit choice) and the sweep then
+# equals an uninterrupted one.
 source "$(dirname "$0")/mpi_common.sh"
 
 ms 2 -q grid.ini -o ref.h5 || fail "reference run: exit $?"
@@ -51,6 +52,16 @@ cp "$dir/part.h5" "$dir/meta.h5"
 head -c 3000 /dev/zero | tr '\0' '\377' | dd of="$dir/meta.h5" bs=1 seek=100 conv=notrunc status=none
 refused "damaged metadata" meta.h5 "cannot|damaged|missing"
 status_refused "damaged metadata" meta.h5 "cannot|damaged|missing"
+
+# The superblock's driver-information address (bytes 48-55 of a version-0
+# superblock) pointing far past the end of the file. The MPI-IO driver does
+# not pass its failed read on, so HDF5 opened the file for writing, could not
+# close it, and crashed at exit (SIGSEGV in MPI_Finalize instead of exit 1).
+cp "$dir/part.h5" "$dir/drv.h5"
+[ "$(od -An -tu1 -j8 -N1 "$dir/drv.h5" | tr -d ' ')" = 0 ] || fail "drv.h5: not a version-0 superblock"
+printf '\377\377\150\377\377\377\377\377' | dd of="$dir/drv.h5" bs=1 seek=48 conv=notrunc status=none
+refused "driver-info address past the end" drv.h5 "truncated or damaged"
+status_refused "driver-info address past the end" drv.h5 "truncated or damaged"
 
 # A status value that is no status (a stray write into the data).
 cp "$dir/part.h5" "$dir/st.h5"

@@ -63,6 +63,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     char path[512];
     fz_path(path, sizeof path, "damaged.h5");
     fz_write(path, f, n);
+    /* MS_FUZZ_KEEP=FILE: also keep the damaged file there (to try a
+     * finding with `modsweep status` or a resume). */
+    const char *keep = getenv("MS_FUZZ_KEEP");
+    if (keep && *keep) fz_write(keep, f, n);
     free(f);
     read_status(path);
     read_resume(path, &base[b].g);
