@@ -809,18 +809,11 @@ static int open_file(ms_results_t **out, const char *path, MPI_Comm comm, int wr
 /* Every task's status is one of ms_status_t and no attempt count is
  * negative (collective over the file's communicator). */
 static int check_tasks(ms_results_t *r) {
-    const long M = r->dims.M, T = 2 * M + M * r->dims.L;
+    const long T = 2 * r->dims.M + r->dims.M * r->dims.L;
     int8_t *st = malloc((size_t)T + 1);
     int32_t *at = malloc(sizeof(int32_t) * ((size_t)T + 1));
     int rc = !st || !at ? ms_err_set(MS_ENOMEM, "%s: out of memory", r->path) : 0;
-    if (!rc) rc = ms_results_all_status(r, st, st + M, st + 2 * M);
-    if (!rc) rc = ms_results_read_all(r, "models/attempts_train", at);
-    if (!rc) rc = ms_results_read_all(r, "models/attempts_analyse", at + M);
-    if (!rc && r->dims.L > 0) rc = ms_results_read_all(r, "labels/attempts", at + 2 * M);
-    for (long t = 0; t < T && !rc; t++)
-        if (at[t] < 0)
-            rc = ms_err_set(MS_EFORMAT, "%s: task %ld has %d attempts: the file is damaged",
-                            r->path, t, (int)at[t]);
+    if (!rc) rc = ms_results_all_tasks(r, st, at);
     free(st);
     free(at);
     return agree(rc, r->comm, r->path);
@@ -829,11 +822,11 @@ static int check_tasks(ms_results_t *r) {
 /* ---- probing a file in a child process ------------------------------------- */
 
 /* HDF5 (1.10.8, Debian 12) can crash or loop for ever on some damaged
- * metadata (tests/fuzz/README.md lists what fuzzing found). So before a file is opened in this
- * process, a forked child opens it through the POSIX driver (no MPI in the
- * child), reads every object header and every attribute, closes it and
- * exits; if the child dies or does not finish in time, the file is refused
- * with a message.
+ * metadata (tests/fuzz/README.md lists what fuzzing found). So before a
+ * file is opened in this process, a forked child opens it through the POSIX
+ * driver (no MPI in the child), reads every object header and every
+ * attribute, closes it and exits; if the child dies or does not finish in
+ * time, the file is refused with a message.
  * The child also refuses an HDF5 file that it cannot open or close: the
  * MPI-IO driver overlooks some damage that the POSIX driver reports (a
  * superblock pointing past the end of the file: MPI-IO's failed read is not
@@ -1226,6 +1219,19 @@ int ms_results_all_status(ms_results_t *r, int8_t *train, int8_t *analyse, int8_
     if (!rc && prune && r->dims.L > 0) rc = ms_results_read_all(r, status_col[2], prune);
     if (!rc && prune && r->dims.L > 0)
         rc = check_statuses(r, MS_TASK_PRUNE, prune, r->dims.M * r->dims.L, 0);
+    return rc;
+}
+
+int ms_results_all_tasks(ms_results_t *r, int8_t *status, int32_t *attempts) {
+    const long M = r->dims.M, L = r->dims.L, T = 2 * M + M * L;
+    int rc = status ? ms_results_all_status(r, status, status + M, status + 2 * M) : 0;
+    if (!rc && attempts) rc = ms_results_read_all(r, "models/attempts_train", attempts);
+    if (!rc && attempts) rc = ms_results_read_all(r, "models/attempts_analyse", attempts + M);
+    if (!rc && attempts && L > 0) rc = ms_results_read_all(r, "labels/attempts", attempts + 2 * M);
+    for (long t = 0; t < T && !rc && attempts; t++)
+        if (attempts[t] < 0)
+            rc = ms_err_set(MS_EFORMAT, "%s: task %ld has %d attempts: the file is damaged",
+                            r->path, t, (int)attempts[t]);
     return rc;
 }
 

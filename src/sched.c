@@ -273,10 +273,7 @@ static int coord_init(farm_t *f, int n_workers, int team) {
     if (bad) return ms_err_set(MS_ENOMEM, "scheduler: out of memory for %ld tasks", c->T);
     for (int w = 0; w < n_workers; w++)
         c->worker_rank[w] = f->rank0_works ? w : w + 1;
-    int rc = ms_results_all_status(res, c->st, c->st + c->M, c->st + 2 * c->M);
-    if (!rc) rc = ms_results_read_all(res, "models/attempts_train", c->att);
-    if (!rc) rc = ms_results_read_all(res, "models/attempts_analyse", c->att + c->M);
-    if (!rc && c->L > 0) rc = ms_results_read_all(res, "labels/attempts", c->att + 2 * c->M);
+    int rc = ms_results_all_tasks(res, c->st, c->att);
     for (long m = 0; m < c->M && !rc; m++) {
         if (c->st[m] != MS_ST_FAILED) continue;
         char why[MS_STR_LEN], reason[MS_STR_LEN];

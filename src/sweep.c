@@ -563,24 +563,22 @@ int ms_sweep_status(const char *results_path, FILE *out) {
     }
     const ms_dims_t *d = ms_results_dims(res);
     const long M = d->M, L = d->L, ML = M * L;
-    int8_t *st[3] = {calloc((size_t)M + 1, 1), calloc((size_t)M + 1, 1), calloc((size_t)ML + 1, 1)};
-    int32_t *att[3] = {calloc((size_t)M + 1, 4), calloc((size_t)M + 1, 4),
-                       calloc((size_t)ML + 1, 4)};
-    double *secs[3] = {calloc((size_t)M + 1, 8), calloc((size_t)M + 1, 8),
-                       calloc((size_t)ML + 1, 8)};
-    const long n[3] = {M, M, ML};
-    static const char *att_col[] = {"models/attempts_train", "models/attempts_analyse",
-                                    "labels/attempts"};
+    /* Every task in task order; st[k], att[k], secs[k] are kind k's part. */
+    const size_t T = (size_t)(2 * M + ML);
+    int8_t *st_all = calloc(T + 1, 1);
+    int32_t *att_all = calloc(T + 1, sizeof(int32_t));
+    double *secs_all = calloc(T + 1, sizeof(double));
+    const long n[3] = {M, M, ML}, off[3] = {0, M, 2 * M};
+    int8_t *st[3];
+    int32_t *att[3];
+    double *secs[3];
+    for (int k = 0; k < 3; k++)
+        st[k] = st_all + off[k], att[k] = att_all + off[k], secs[k] = secs_all + off[k];
     static const char *time_col[] = {"models/time_train", "models/time_analyse", "labels/time"};
-    int rc = 0;
+    int rc = !st_all || !att_all || !secs_all ? ms_err_set(MS_ENOMEM, "out of memory") : 0;
+    if (!rc) rc = ms_results_all_tasks(res, st_all, att_all);
     for (int k = 0; k < 3 && !rc; k++)
-        if (!st[k] || !att[k] || !secs[k]) rc = ms_err_set(MS_ENOMEM, "out of memory");
-    if (!rc) rc = ms_results_all_status(res, st[0], st[1], st[2]);
-    for (int k = 0; k < 3 && !rc; k++) {
-        if (n[k] == 0) continue;
-        rc = ms_results_read_all(res, att_col[k], att[k]);
-        if (!rc) rc = ms_results_read_all(res, time_col[k], secs[k]);
-    }
+        if (n[k] > 0) rc = ms_results_read_all(res, time_col[k], secs[k]);
     if (rc) {
         fprintf(stderr, "modsweep: %s\n", ms_err_msg());
     } else {
@@ -657,8 +655,9 @@ int ms_sweep_status(const char *results_path, FILE *out) {
         else
             fprintf(out, "  %ld tasks pending: no finished task yet to estimate from\n", pending);
     }
-    for (int k = 0; k < 3; k++)
-        free(st[k]), free(att[k]), free(secs[k]);
+    free(st_all);
+    free(att_all);
+    free(secs_all);
     int crc = ms_results_close(res);
     if (!rc && crc) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
     return rc || crc ? MS_EXIT_ERROR : MS_EXIT_OK;

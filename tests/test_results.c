@@ -96,6 +96,17 @@ static void test_reopen_and_read(void) {
     CHECK_EQ_INT(tr[3], MS_ST_FAILED);
     CHECK_EQ_INT(pr[4 * 2 + 1], MS_ST_DONE);
     CHECK_EQ_INT(pr[4 * 2 + 0], MS_ST_PENDING);
+    /* The same in task order, with the attempts (6 models, 2 labels). */
+    int8_t all[2 * 6 + 12];
+    int32_t att[2 * 6 + 12];
+    CHECK_OK(ms_results_all_tasks(r, all, att));
+    int diff = 0;
+    for (int t = 0; t < 6; t++) diff += all[t] != tr[t] || all[6 + t] != an[t];
+    for (int t = 0; t < 12; t++) diff += all[12 + t] != pr[t];
+    CHECK_EQ_INT(diff, 0);
+    CHECK_EQ_INT(att[3], 3);
+    CHECK_EQ_INT(att[12 + 4 * 2 + 1], 1);
+    CHECK_EQ_INT(att[12 + 4 * 2 + 0], 0);
     int st, at;
     char reason[MS_STR_LEN];
     CHECK_OK(ms_results_get_status(r, MS_TASK_TRAIN, 3, -1, &st, &at, reason));

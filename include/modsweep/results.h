@@ -197,6 +197,12 @@ int ms_results_get_status(ms_results_t *r, int kind, long m, long li, int *statu
  * (which also refuses negative attempts). */
 int ms_results_all_status(ms_results_t *r, int8_t *train, int8_t *analyse, int8_t *prune);
 
+/* Reads every task's status and attempt count in task order (training of
+ * models 0..M-1, then their analyses, then the prunings m * L + label index:
+ * 2M + ML values); either array may be NULL. A status that is no ms_status_t
+ * or a negative attempt count (a damaged file) is MS_EFORMAT naming it. */
+int ms_results_all_tasks(ms_results_t *r, int8_t *status, int32_t *attempts);
+
 /* Prints the schema (every column of every table) as a Markdown table. */
 void ms_results_print_schema(FILE *f);
 
