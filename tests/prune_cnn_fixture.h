@@ -8,6 +8,7 @@
 #include "fixture.h"
 #include "modsweep/data.h"
 #include "modsweep/error.h"
+#include "modsweep/kernels.h"
 #include "modsweep/prune.h"
 
 #include <mpi.h>
@@ -65,5 +66,25 @@ static inline void fast_vs_naive(uint32_t layers, int n_images) {
     free(naive.mask);
 }
 
+/* The start and the end of a test's main(): MPI, two kernel threads and the
+ * fixture; then the summary and the clean-up. A fixture that cannot be set
+ * up ends the test (exit 1). */
+static inline void prune_cnn_begin(int *argc, char ***argv) {
+    MPI_Init(argc, argv);
+    ms_kernels_set_threads(2);
+    if (setup()) {
+        printf("cannot set up the fixture\n");
+        MPI_Finalize();
+        exit(1);
+    }
+}
+static inline int prune_cnn_end(void) {
+    int rc = ms_test_summary();
+    ms_fixture_free(&fx);
+    ms_split_free(&split);
+    free(params);
+    MPI_Finalize();
+    return rc;
+}
 
 #endif

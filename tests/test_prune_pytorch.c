@@ -3,17 +3,6 @@
  *  - the fc4 and fc3 masks equal those of seed 000's loop run by PyTorch in
  *    float64 on the same model and images, and so do L0 and the final loss;
  *  - the fast path equals the naive loop on fc4, fc3 and fc2 in full. */
-#include "check.h"
-#include "fixture.h"
-#include "modsweep/data.h"
-#include "modsweep/error.h"
-#include "modsweep/kernels.h"
-#include "modsweep/prune.h"
-
-#include <mpi.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "prune_cnn_fixture.h"
 
 static long mask_diff(const uint8_t *mask, int l, const uint8_t *ref) {
@@ -46,19 +35,8 @@ static void test_masks_equal_pytorch_seed_loop(void) {
 static void test_fast_equals_naive_fc4_fc3_fc2(void) { fast_vs_naive(0xE, 60); }
 
 int main(int argc, char **argv) {
-    MPI_Init(&argc, &argv);
-    ms_kernels_set_threads(2);
-    if (setup()) {
-        printf("cannot set up the fixture\n");
-        MPI_Finalize();
-        return 1;
-    }
+    prune_cnn_begin(&argc, &argv);
     RUN_TEST(test_masks_equal_pytorch_seed_loop);
     RUN_TEST(test_fast_equals_naive_fc4_fc3_fc2);
-    int rc = ms_test_summary();
-    ms_fixture_free(&fx);
-    ms_split_free(&split);
-    free(params);
-    MPI_Finalize();
-    return rc;
+    return prune_cnn_end();
 }
