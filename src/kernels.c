@@ -1,9 +1,9 @@
 /* CPU reference kernels of training and evaluation (kernels.h).
  *
  * Parallel work is split into fixed chunks of MS_CHUNK batch rows (or fixed
- * tiles of output rows) that are computed independently, so every result is
- * bitwise the same whatever the number of threads. OpenBLAS is kept single
- * threaded and called on those chunks from OpenMP threads.
+ * tiles of output rows or columns) that are computed independently, so
+ * every result is bitwise the same whatever the number of threads. OpenBLAS
+ * is kept single threaded and called on those chunks from OpenMP threads.
  *
  * Dimension letters: B batch, C input channels, H W input size, F filters,
  * K kernel side, P padding, HO WO conv output size, O fc outputs, NI fc inputs. */
@@ -45,32 +45,37 @@ void ms_linear_forward(float *z, const float *x, const float *w, const float *b,
     }
 }
 
+/* Column tiles of dw and dx: each GEMM call packs only its own part of the
+ * large operand (x or w); the small one (dz) is packed per call. */
+#define FC_COLS 512
+
 void ms_linear_backward(float *dx, float *dw, float *db, const float *dz, const float *x,
                         const float *w, int B, int NI, int O) {
-    int nco = n_chunks(O), ncb = n_chunks(B);
-    /* dw (O, NI) = dz^T (O, B) x (B, NI): tiles of MS_CHUNK output rows. */
+    const int nt = (NI + FC_COLS - 1) / FC_COLS;
 #pragma omp parallel num_threads(kernel_threads)
     {
+        /* dw (O, NI) = dz^T (O, B) x (B, NI), tiles of FC_COLS columns. */
 #pragma omp for schedule(static) nowait
-        for (int c = 0; c < nco; c++) {
-            int o0 = c * MS_CHUNK, rows = O - o0 < MS_CHUNK ? O - o0 : MS_CHUNK;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, NI, B, 1.0f, dz + o0, O, x,
-                        NI, 0.0f, dw + (size_t)o0 * NI, NI);
-            if (db) {
-                for (int o = o0; o < o0 + rows; o++) {
-                    float s = 0.0f;
-                    for (int r = 0; r < B; r++) s += dz[(size_t)r * O + o];
-                    db[o] = s;
-                }
+        for (int t = 0; t < nt; t++) {
+            const int c0 = t * FC_COLS, cols = NI - c0 < FC_COLS ? NI - c0 : FC_COLS;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, cols, B, 1.0f, dz, O, x + c0,
+                        NI, 0.0f, dw + c0, NI);
+        }
+        if (db) {
+#pragma omp for schedule(static) nowait
+            for (int o = 0; o < O; o++) {
+                float s = 0.0f;
+                for (int r = 0; r < B; r++) s += dz[(size_t)r * O + o];
+                db[o] = s;
             }
         }
-        /* dx (B, NI) = dz (B, O) w (O, NI): chunks of batch rows. */
+        /* dx (B, NI) = dz (B, O) w (O, NI), the same column tiles. */
         if (dx) {
 #pragma omp for schedule(static)
-            for (int c = 0; c < ncb; c++) {
-                int r0 = c * MS_CHUNK, rows = B - r0 < MS_CHUNK ? B - r0 : MS_CHUNK;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, NI, O, 1.0f,
-                            dz + (size_t)r0 * O, O, w, NI, 0.0f, dx + (size_t)r0 * NI, NI);
+            for (int t = 0; t < nt; t++) {
+                const int c0 = t * FC_COLS, cols = NI - c0 < FC_COLS ? NI - c0 : FC_COLS;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, cols, O, 1.0f, dz, O,
+                            w + c0, NI, 0.0f, dx + c0, NI);
             }
         }
     }
@@ -250,8 +255,11 @@ size_t ms_conv_backward_partial_floats(int B, int C, int H, int W, int F, int K,
 static inline __attribute__((always_inline)) void
 conv_dw_tile(float *dw, const float *g, const float *xp, int C, int HP, int WP, int K, int HO,
              int WO, int x_vec, int f0, int c, int ky, const int FB) {
+    /* Three taps at a time, a compile-time count (so that the 8 x 3
+     * accumulators stay in registers); taps past the kernel's width load
+     * zeros and their sums are not stored. */
     v16 acc[8][3];
-    const int KX = K < 3 ? K : 3;
+    const int KX = 3;
     for (int kx0 = 0; kx0 < K; kx0 += 3) {
         const int nk = K - kx0 < 3 ? K - kx0 : 3;
         for (int j = 0; j < FB; j++)
@@ -305,13 +313,20 @@ void ms_conv_relu_pool_backward(float *dx, float *dw, float *db, const float *dp
                 const int32_t *ip = idx + plane * PH * PW;
                 const float *ap = act + plane * HO * WO;
                 float *gm = gmap + (size_t)f * HO * WO;
+                /* Without a branch (whether the ReLU is active is data, and
+                 * mispredicted about half the time): an inactive maximum
+                 * writes the 0 that is there and adds +0 to bsum, which
+                 * changes no sum (bsum is never -0). */
                 float bsum = 0.0f;
                 for (int q = 0; q < PH * PW; q++) {
                     const int o = ip[q];
-                    if (ap[o] > 0.0f) {
-                        gm[o] = dp[q];
-                        bsum += dp[q];
-                    }
+                    uint32_t bits;
+                    memcpy(&bits, dp + q, sizeof bits);
+                    bits &= -(uint32_t)(ap[o] > 0.0f);
+                    float g;
+                    memcpy(&g, &bits, sizeof g);
+                    gm[o] = g;
+                    bsum += g;
                 }
                 pb[f] += bsum;
             }
