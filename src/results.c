@@ -311,20 +311,30 @@ static int attr_is_single(hid_t a, H5T_class_t cls) {
     return ok;
 }
 
-static int attr_read_i64(hid_t obj, const char *name, int64_t *value, const char *path) {
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0) {
+/* Opens attribute `name` of obj into *a, and checks that it holds one value
+ * of class cls (attr_is_single); a missing or other attribute is
+ * MS_EFORMAT naming it, with nothing left open. */
+static int attr_open_single(hid_t obj, const char *name, H5T_class_t cls, hid_t *a,
+                            const char *path) {
+    *a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (*a < 0) {
         h5_fail(path, "");
         return ms_err_set(MS_EFORMAT,
                           "%s: attribute '%s' missing (not a modsweep results file, or damaged)",
                           path, name);
     }
-    int rc = 0;
-    if (!attr_is_single(a, H5T_INTEGER))
-        rc = ms_err_set(MS_EFORMAT, "%s: attribute '%s' is not one integer (file damaged?)", path,
-                        name);
-    else if (H5Aread(a, H5T_NATIVE_INT64, value) < 0)
-        rc = h5_fail(path, "cannot read an attribute");
+    if (attr_is_single(*a, cls)) return 0;
+    H5Aclose(*a);
+    *a = -1;
+    return ms_err_set(MS_EFORMAT, "%s: attribute '%s' is not one %s (file damaged?)", path, name,
+                      cls == H5T_STRING ? "string" : "integer");
+}
+
+static int attr_read_i64(hid_t obj, const char *name, int64_t *value, const char *path) {
+    hid_t a;
+    int rc = attr_open_single(obj, name, H5T_INTEGER, &a, path);
+    if (rc) return rc;
+    if (H5Aread(a, H5T_NATIVE_INT64, value) < 0) rc = h5_fail(path, "cannot read an attribute");
     h5_check(H5Aclose(a), &rc, path, "cannot close an attribute");
     if (rc == MS_EHDF5) return ms_err_set(MS_EFORMAT, "%s: attribute '%s' unreadable", path, name);
     return rc;
@@ -333,22 +343,11 @@ static int attr_read_i64(hid_t obj, const char *name, int64_t *value, const char
 /* Reads a string attribute into a new malloc'd string. */
 static int attr_read_str(hid_t obj, const char *name, char **out, const char *path) {
     *out = NULL;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0) {
-        h5_fail(path, "");
-        return ms_err_set(MS_EFORMAT,
-                          "%s: attribute '%s' missing (not a modsweep results file, or damaged)",
-                          path, name);
-    }
-    if (!attr_is_single(a, H5T_STRING)) {
-        int rc = ms_err_set(MS_EFORMAT, "%s: attribute '%s' is not one string (file damaged?)",
-                            path, name);
-        H5Aclose(a);
-        return rc;
-    }
+    hid_t a;
+    int rc = attr_open_single(obj, name, H5T_STRING, &a, path);
+    if (rc) return rc;
     hid_t t = H5Tcopy(H5T_C_S1), sp = -1;
     char *v = NULL;
-    int rc = 0;
     if (t < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0 ||
         H5Aread(a, t, &v) < 0 || !v) {
         rc = h5_fail(path, "cannot read a string attribute");
@@ -1225,9 +1224,9 @@ int ms_results_all_status(ms_results_t *r, int8_t *train, int8_t *analyse, int8_
 int ms_results_all_tasks(ms_results_t *r, int8_t *status, int32_t *attempts) {
     const long M = r->dims.M, L = r->dims.L, T = 2 * M + M * L;
     int rc = status ? ms_results_all_status(r, status, status + M, status + 2 * M) : 0;
-    if (!rc && attempts) rc = ms_results_read_all(r, "models/attempts_train", attempts);
-    if (!rc && attempts) rc = ms_results_read_all(r, "models/attempts_analyse", attempts + M);
-    if (!rc && attempts && L > 0) rc = ms_results_read_all(r, "labels/attempts", attempts + 2 * M);
+    const long n[3] = {M, M, M * L}, off[3] = {0, M, 2 * M};
+    for (int k = 0; k < 3 && !rc && attempts; k++)
+        if (n[k] > 0) rc = ms_results_read_all(r, attempts_col[k], attempts + off[k]);
     for (long t = 0; t < T && !rc && attempts; t++)
         if (attempts[t] < 0)
             rc = ms_err_set(MS_EFORMAT, "%s: task %ld has %d attempts: the file is damaged",
