@@ -271,9 +271,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FZ_ASSERT(H5Fclose(file) >= 0, "cannot close the edited copy");
     H5Eclear2(H5E_DEFAULT);
 
-    read_status(path);
-    read_resume(path, &base[b].g);
-    unlink(path);
-    ms_err_clear();
+    read_and_remove(path, &base[b].g);
     return 0;
 }

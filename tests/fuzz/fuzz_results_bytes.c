@@ -68,9 +68,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const char *keep = getenv("MS_FUZZ_KEEP");
     if (keep && *keep) fz_write(keep, f, n);
     free(f);
-    read_status(path);
-    read_resume(path, &base[b].g);
-    unlink(path);
-    ms_err_clear();
+    read_and_remove(path, &base[b].g);
     return 0;
 }

@@ -192,4 +192,13 @@ static void read_resume(const char *path, const ms_grid_t *g) {
     free(before);
 }
 
+/* Reads path as `modsweep status` and a resume do, then removes it: the
+ * end of every input of the results targets. */
+static void read_and_remove(const char *path, const ms_grid_t *g) {
+    read_status(path);
+    read_resume(path, g);
+    unlink(path);
+    ms_err_clear();
+}
+
 #endif
