@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Summarises the modularity measures of a results file (seeds 002, 003 and
-004; the columns of src/measures.c) as Markdown tables:
+004; the columns of src/sweep/measures.c) as Markdown tables:
 
   - Newman's Q of each association method per dropout value, trained models
     (mean and spread over seeds) against their untrained initialisations;

@@ -1,5 +1,5 @@
 /* GPU kernels of training and evaluation (kernels_gpu.h), the twins of the
- * CPU reference in src/kernels.c.
+ * CPU reference in src/core/kernels.c.
  *
  * Simple, deterministic kernels: one thread per output element wherever the
  * element's sum can be computed alone (in the CPU's order of terms), and for

@@ -2,7 +2,7 @@
  * kernels, and ms_prune_gpu (gpu.h).
  *
  * Every kernel calls the per-element functions of prune_dev.h and canon.h,
- * the same code the host emulation (src/prune_dev.c) runs and tests, compiled
+ * the same code the host emulation (src/prune/prune_dev.c) runs and tests, compiled
  * with --fmad=false and written with the round-to-nearest intrinsics, so the
  * device computes the CPU's bits. What is specific to the GPU is only how the
  * work is spread:

@@ -1,4 +1,4 @@
-/* The unit associations (src/assoc.c, seed 003) against PyTorch autograd:
+/* The unit associations (src/analysis/assoc.c, seed 003) against PyTorch autograd:
  * tests/fixtures/assoc_mlp.msfx (written by tests/gen_assoc_fixtures.py)
  * holds a small MLP (12 -> 7 -> 6 -> 4, with a dead unit in fc1), its
  * inputs, and the four associations of both hidden layers computed sample

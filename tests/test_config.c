@@ -1,4 +1,4 @@
-/* Tests of the grid file (src/config.c): defaults, list and range syntax,
+/* Tests of the grid file (src/sweep/config.c): defaults, list and range syntax,
  * axis order and model decoding, the resolved text and its hash, every
  * error case with its file:line prefix, the layer-size checks, the printed
  * documentation and plan, and the sweep files under sweeps/.

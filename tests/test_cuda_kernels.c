@@ -11,7 +11,7 @@
  *  - double losses: 1e-12 relative.
  * The clusterability regulariser and the gradient similarity are checked
  * against the small double-precision references defined here (the CPU
- * versions of src/cluster.c were being written in parallel).
+ * versions of src/analysis/cluster.c were being written in parallel).
  *
  * Without a CUDA build or a GPU it prints "SKIPPED: no GPU" and exits 77. */
 #include "check.h"

@@ -1,5 +1,5 @@
 /* Tests of the Hebbian conv strengths and dynamic sparse training
- * (src/hebbian.c, seed 004):
+ * (src/analysis/hebbian.c, seed 004):
  * - the batched binary counts and correlations equal a brute-force loop
  *   over (sample, filter, output position, connection) on the seed's
  *   layer (7 filters, 8 channels, 2x2 kernel, input 2 x 8 x 5 x 3, no

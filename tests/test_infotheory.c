@@ -1,4 +1,4 @@
-/* Tests of the information measures and the ablation (src/infotheory.c,
+/* Tests of the information measures and the ablation (src/analysis/infotheory.c,
  * seed 002) against known answers and independent references:
  * - entropies of hand-built histograms (uniform bins, a constant, the
  *   histc edge rule), identical activations (I = H, H(X|Y) = 0) and

@@ -1,4 +1,4 @@
-/* The measures end to end (src/measures.c through the sweep driver): two
+/* The measures end to end (src/sweep/measures.c through the sweep driver): two
  * small sweeps on generated MNIST-format data, an MLP with the information,
  * ablation and association measures and untrained nulls, and a CNN with
  * Hebbian strengths and dynamic sparse training. Checks the columns'

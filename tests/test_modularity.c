@@ -1,5 +1,5 @@
 /* Tests of Newman's modularity, its maximisation and the alignment scores
- * (src/modularity.c, seed 003) against known answers:
+ * (src/analysis/modularity.c, seed 003) against known answers:
  * - Q of two triangles joined by an edge (6/7 - 1/2 by hand) and of random
  *   graphs against Newman's double sum written out here;
  * - a planted modular graph (4 blocks) is recovered exactly, with Q at

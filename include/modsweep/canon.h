@@ -1,5 +1,5 @@
 /* The canonical double-precision arithmetic of the exact pruning (prune.h),
- * header-only so the CPU (src/prune.c) and the GPU (cuda/prune.cu) evaluate
+ * header-only so the CPU (src/prune/prune.c) and the GPU (cuda/prune.cu) evaluate
  * the same operations in the same order and get the same bits.
  *
  * Every function here is plain IEEE double arithmetic: no library exp/log,
@@ -9,7 +9,7 @@
  * the round-to-nearest intrinsics through MS_DADD / MS_DSUB / MS_DMUL /
  * MS_DDIV, which are the plain operators in C.
  *
- * What is here (moved from src/prune.c without changing an operation):
+ * What is here (moved from src/prune/prune.c without changing an operation):
  *  - ms_canon_round_magic, ms_canon_exp_reduced, ms_canon_exp_core,
  *    ms_canon_exp (= ms_exact_exp), ms_canon_log_core, ms_canon_log
  *    (= ms_exact_log);

@@ -5,7 +5,7 @@
  * order, seed outermost); labels form the per-model prune tasks. Lists and
  * ranges are written `0, 5, 20`, `0..9` (inclusive) or `2..14:2` (step);
  * `labels = all`. Every key, its type, default and meaning are in the key
- * table of src/config.c, which also prints the documentation
+ * table of src/sweep/config.c, which also prints the documentation
  * (`modsweep --keys`). Unknown sections or keys, malformed or out-of-range
  * values and impossible combinations are errors carrying file:line, found
  * before any work starts and before any output exists. */

@@ -82,7 +82,7 @@ void ms_clusterability_grad_gpu(float *clust, float *grad, const float *w, const
  * NI floats of device memory. */
 void ms_gradsim_accumulate_gpu(float *S, const float *g, int O, int NI, float *scratch);
 
-/* ---- helpers of the GPU network and trainer (src/nn_gpu.c, src/train_gpu.c) ----------- */
+/* ---- helpers of the GPU network and trainer (src/gpu/nn_gpu.c, src/gpu/train_gpu.c) ----------- */
 
 /* bx (B, D) and by (B) = images and labels idx[0..B) of (x, y). */
 void ms__gpu_gather(float *bx, uint8_t *by, const float *x, const uint8_t *y, const int32_t *idx,

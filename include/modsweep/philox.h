@@ -1,5 +1,5 @@
 /* Philox4x32-10 (Salmon et al. 2011) as a header-only function usable from C
- * (src/rng.c) and from CUDA device code (cuda/), so a random draw keyed by
+ * (src/core/rng.c) and from CUDA device code (cuda/), so a random draw keyed by
  * (seed, stream, sub, index) is the same bits on the CPU and on the GPU.
  *
  * MS_HD (hd.h) marks functions compiled for both host and device under nvcc.

@@ -2,7 +2,7 @@
  * losses and tie counts as ms_prune (bit for bit), with every candidate
  * state of a speculative window evaluated at once.
  *
- * The algorithm (src/prune_dev.c) is written once against a table of
+ * The algorithm (src/prune/prune_dev.c) is written once against a table of
  * operations, ms_pdev_ops_t: the CUDA backend implements them with kernels
  * (cuda/prune.cu, used by ms_prune_gpu in gpu.h), and a host emulation
  * (ms_pdev_host_ops) implements them with plain loops, so the algorithm runs

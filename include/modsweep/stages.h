@@ -24,7 +24,7 @@ typedef struct ms_ctx {
     char host[64];
     int threads;       /* kernel threads of this rank */
     int verbose;
-    /* GPU ranks (device = cuda, or auto with a GPU on every rank): src/stage_gpu.c. */
+    /* GPU ranks (device = cuda, or auto with a GPU on every rank): src/sweep/stage_gpu.c. */
     int use_gpu;
     struct ms_gpu_split *gpu_train, *gpu_test; /* the splits in GPU memory */
     struct ms_gpu_team *gpu_team;              /* NCCL team of gpu_team_comm (cached) */
@@ -50,7 +50,7 @@ int ms_stage_prune(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason);
 /* The modules behind the stages. */
 int ms_prune_label(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason);
 
-/* The GPU side of the stages (src/stage_gpu.c): ms_stage_train on the GPU
+/* The GPU side of the stages (src/sweep/stage_gpu.c): ms_stage_train on the GPU
  * trainer (same rows); the NCCL team of a prune team (NULL when NCCL cannot
  * serve it: MPI is used then); the team leader's parameters shared through
  * it; a model's test accuracy on the GPU (*rc receives the error). */

@@ -25,7 +25,7 @@ artifacts=${MS_FUZZ_ARTIFACTS:-$PWD/findings_$name} # one folder per target: cte
 mkdir -p "$artifacts"
 export MS_FUZZ_TMP=$scratch # the targets' own scratch files
 # A results file whose metadata HDF5 cannot read in this time is refused
-# (src/results.c, probe_file); the default of a minute would slow fuzzing.
+# (src/sweep/results.c, probe_file); the default of a minute would slow fuzzing.
 export MODSWEEP_PROBE_SECONDS=${MODSWEEP_PROBE_SECONDS:-2}
 # Fuzzing speed: fast stack unwinding at each allocation (HDF5 and MPI
 # allocate a lot), and leaks checked after each input (libFuzzer does that)

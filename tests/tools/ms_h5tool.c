@@ -1,5 +1,5 @@
 /* Small checks on modsweep results files for the shell tests, written
- * against the HDF5 C API directly (independent of src/results.c):
+ * against the HDF5 C API directly (independent of src/sweep/results.c):
  *
  *   ms_h5tool cmp A.h5 B.h5 [--ignore NAME]...
  *       Compares every dataset of A and B byte for byte (so NaN equals NaN

@@ -1,7 +1,7 @@
 /* The GPU network and evaluation (gpu.h): nn.c's ms_net_t and train.c's
  * ms_evaluate on device buffers, built on the kernels of kernels_gpu.h. The
  * structure follows nn.c line by line, so the two can be read side by side.
- * Built only with the CUDA backend (the stubs of src/device.c stand in
+ * Built only with the CUDA backend (the stubs of src/gpu/device.c stand in
  * otherwise).
  *
  * Dimension letters: B batch, C channels, H W image size, F filters, K kernel

@@ -2,7 +2,7 @@
  * written once against ms_pdev_ops_t, and the host emulation of the
  * operations (plain loops over the per-element functions of prune_dev.h).
  *
- * The driver follows ms_prune's fast path (src/prune.c) step by step: the
+ * The driver follows ms_prune's fast path (src/prune/prune.c) step by step: the
  * same layer and row order, the same windows split across the team, the same
  * decisions, ties and final check; only the evaluation of a window's states
  * runs on the device, all states at once.

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The layering of src/ (README "How the parts fit"): compute modules
+# (src/core, src/analysis, src/prune) take settings, parameters and data and
+# return plain structs. They never include the sweep layer's headers (results
+# file, stages, scheduler, sweep driver, grid plan) nor HDF5, and MPI only
+# where a module is itself collective: the prune team's window reduction
+# (prune.h, prune_dev.h) and the rank in log lines (log.c). The GPU host code
+# (src/gpu) sits between the two and includes no sweep header either.
+# Fails naming each offending include.
+set -uo pipefail
+root=${MS_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
+cd "$root" || exit 1
+fail=0 checked=0
+sweep_headers='results|stages|sched|sweep|analyse|measures|plan'
+check() { # check <file> <regex of forbidden includes> <why>
+    local f=$1 re=$2 why=$3 hit
+    checked=$((checked + 1))
+    hit=$(grep -nE "^[[:space:]]*#[[:space:]]*include[[:space:]]*[<\"]($re)" "$f")
+    if [ -n "$hit" ]; then
+        echo "FAIL $f: $why:"; echo "$hit" | sed 's/^/    /'
+        fail=1
+    fi
+}
+for f in src/core/*.c src/analysis/*.c src/prune/*.c; do
+    check "$f" "modsweep/($sweep_headers|gpu|kernels_gpu)\.h|hdf5\.h|H5" \
+        "a compute module includes the sweep layer, the GPU layer or HDF5"
+    case "$f" in
+        src/core/log.c | src/prune/*) ;;
+        *) check "$f" "mpi\.h" "a compute module includes MPI" ;;
+    esac
+done
+for f in src/gpu/*.c; do
+    check "$f" "modsweep/($sweep_headers)\.h|hdf5\.h|H5" "GPU host code includes the sweep layer or HDF5"
+done
+# The headers the compute modules use must not pull the sweep layer in either.
+for h in include/modsweep/*.h; do
+    case "$(basename "$h" .h)" in
+        results | stages | sched | sweep | analyse | measures | plan | gpu | kernels_gpu) continue ;;
+    esac
+    check "$h" "modsweep/($sweep_headers)\.h|hdf5\.h|H5" "a compute header includes the sweep layer or HDF5"
+done
+[ "$checked" -gt 40 ] || { echo "FAIL: only $checked files checked (layout moved?)"; exit 1; }
+[ "$fail" = 0 ] && echo "layers: $checked files checked, no compute module reaches up into the sweep layer"
+exit "$fail"
