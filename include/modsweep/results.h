@@ -14,7 +14,7 @@
  *
  * The columns are declared in tables (ms_col_t), one per module (this file's
  * core columns, cluster, prune, measures), so the schema documentation
- * (`modsweep --schema`, the README) comes from the same place as the file. */
+ * (`modsweep --schema`, docs/schema.md) comes from the same place as the file. */
 #ifndef MODSWEEP_RESULTS_H
 #define MODSWEEP_RESULTS_H
 

@@ -86,7 +86,7 @@ const ms_col_t ms_cluster_cols[] = {
     /* Search-space reduction (seed 000 section 5b). */
     {"models/ssr_train", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_KMAX},
      "search-space reduction of each cluster c of the training partition: the share of all "
-     "parameters outside c's path (see the README); NaN beyond k"},
+     "parameters outside c's path (see docs/clusters.md); NaN beyond k"},
     {"models/ssr_w", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_KMAX},
      "search-space reduction of each cluster of part_w (the chained bsgc layers)"},
     {"models/ssr_g", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_KMAX},
