@@ -37,35 +37,60 @@ typedef enum ms_status {
 
 typedef enum ms_task_kind { MS_TASK_TRAIN = 0, MS_TASK_ANALYSE = 1, MS_TASK_PRUNE = 2 } ms_task_kind_t;
 
-/* The sizes every column's shape is made of. */
+/* The sizes every column's shape is made of, in one list: X(name, meaning).
+ * It makes the fields of ms_dims_t, the symbolic trailing dimensions
+ * MS_DIM_<name>, the root attributes dim_<name> of a results file and the
+ * sizes table of the schema documentation, so they cannot drift apart. */
+#define MS_DIMS(X)                                                                                 \
+    X(M, "models")                                                                                 \
+    X(L, "labels per model")                                                                       \
+    X(S, "training steps per model (epochs x steps per epoch)")                                    \
+    X(E, "epochs")                                                                                 \
+    X(P, "parameters per model")                                                                   \
+    X(NW, "prunable fc weights per model")                                                         \
+    X(NFC, "fc layers")                                                                            \
+    X(NC, "classes")                                                                               \
+    X(NK, "k values of the clusterability curve")                                                  \
+    X(NU, "fc units: the inputs and outputs of each fc layer, laid out layer by layer")            \
+    X(NT, "tensors in the parameter buffer")                                                       \
+    /* the cluster analyses' (cluster.h) */                                                        \
+    X(KMAX, "largest k of the grid's k axis: the padded cluster dimension")                        \
+    X(NG, "doubles of the gradient-similarity sums of the gradsim layers")                         \
+    /* the measures' (measures.h; 0 when a measure is off) */                                      \
+    X(NV, "variants analysed: 1 (trained) or 2 (trained, untrained initialisation)")               \
+    X(NIP, "pairs of info layers")                                                                 \
+    X(NID, "random unit sets drawn")                                                               \
+    X(NAU, "units of the ablated layer")                                                           \
+    X(NDIR, "random directions projected out")                                                     \
+    X(NST, "starts of the max-KL direction search")                                                \
+    X(NAL, "association layers")                                                                   \
+    X(MU, "units of the widest association layer")                                                 \
+    X(MUS, "MU when the association matrices are stored, else 0")                                  \
+    X(NCW, "conv weights (Hebbian strengths)")                                                     \
+    X(NCV, "conv layers with Hebbian strengths or dynamic sparse training")
+
 typedef struct ms_dims {
-    long M;      /* models */
-    long L;      /* labels per model */
-    long S;      /* training steps per model (epochs x steps per epoch) */
-    long E;      /* epochs */
-    long P;      /* parameters per model */
-    long NW;     /* prunable fc weights per model */
-    long NFC;    /* fc layers */
-    long NC;     /* classes (10) */
-    long NK;     /* k values of the clusterability curve */
-    long NU;     /* fc units: sum of fc inputs and outputs laid out layer by layer (see cluster.h) */
-    long NT;     /* tensors in the parameter buffer */
-    long KMAX;   /* largest k of the grid's k axis: padded cluster dimension (see cluster.h) */
-    long NG;     /* doubles of the gradient-similarity sums of the gradsim layers (see cluster.h) */
-    /* Sizes of the measures' columns (measures.h; 0 when a measure is off). */
-    long NV;     /* variants analysed: 1 (trained), 2 (trained, untrained initialisation) */
-    long NIP;    /* pairs of info layers */
-    long NID;    /* random unit sets drawn */
-    long NAU;    /* units of the ablated layer */
-    long NDIR;   /* random directions projected out */
-    long NST;    /* starts of the max-KL direction search */
-    long NAL;    /* association layers */
-    long MU;     /* units of the widest association layer */
-    long MUS;    /* MU when the association matrices are stored, else 0 */
-    long NCW;    /* conv weights (Hebbian strengths) */
-    long NCV;    /* conv layers with Hebbian strengths or dynamic sparse training */
+#define MS_DIM_FIELD(name, doc) long name;
+    MS_DIMS(MS_DIM_FIELD)
+#undef MS_DIM_FIELD
     ms_layout_t layout;
 } ms_dims_t;
+
+/* Position of each size in MS_DIMS, and how many there are. */
+enum {
+#define MS_DIM_INDEX(name, doc) MS_DIMI_##name,
+    MS_DIMS(MS_DIM_INDEX)
+#undef MS_DIM_INDEX
+    MS_N_DIMS
+};
+
+/* Symbolic trailing dimensions of a column (ms_col_t.dim): MS_DIM_<name> is
+ * -1 - its position in MS_DIMS; literal sizes are positive. */
+enum {
+#define MS_DIM_SYMBOL(name, doc) MS_DIM_##name = -1 - MS_DIMI_##name,
+    MS_DIMS(MS_DIM_SYMBOL)
+#undef MS_DIM_SYMBOL
+};
 
 /* Fills dims for grid g whose training split has n_train images. */
 void ms_dims_init(ms_dims_t *d, const ms_grid_t *g, int n_train);
@@ -85,32 +110,6 @@ typedef enum ms_dtype {
     MS_DT_STR, /* fixed-length MS_STR_LEN, NUL-padded */
 } ms_dtype_t;
 
-/* Symbolic trailing dimensions (literal sizes are positive). */
-enum {
-    MS_DIM_S = -1,
-    MS_DIM_E = -2,
-    MS_DIM_P = -3,
-    MS_DIM_NW = -4,
-    MS_DIM_NFC = -5,
-    MS_DIM_NC = -6,
-    MS_DIM_NK = -7,
-    MS_DIM_NU = -8,
-    MS_DIM_L = -9,
-    MS_DIM_KMAX = -10,
-    MS_DIM_NG = -11,
-    /* the measures' sizes (ms_dims_t) */
-    MS_DIM_NV = -12,
-    MS_DIM_NIP = -13,
-    MS_DIM_NID = -14,
-    MS_DIM_NAU = -15,
-    MS_DIM_NDIR = -16,
-    MS_DIM_NST = -17,
-    MS_DIM_NAL = -18,
-    MS_DIM_MU = -19,
-    MS_DIM_MUS = -20,
-    MS_DIM_NCW = -21,
-    MS_DIM_NCV = -22,
-};
 
 /* Most trailing dimensions of a column. */
 #define MS_COL_MAX_DIMS 5

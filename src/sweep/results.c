@@ -185,44 +185,27 @@ static hid_t h5_type(int dtype) {
     }
 }
 
+/* The field of size i (its position in MS_DIMS). */
+static long *dim_field(ms_dims_t *d, int i) {
+    long *f[] = {
+#define DIM_ADDR(name, doc) &d->name,
+        MS_DIMS(DIM_ADDR)
+#undef DIM_ADDR
+    };
+    return f[i];
+}
+
+static const char *dim_names[] = {
+#define DIM_NAME(name, doc) #name,
+    MS_DIMS(DIM_NAME)
+#undef DIM_NAME
+};
+
+/* The size a column's trailing dimension stands for: a literal size, or the
+ * grid's value of a symbolic one (MS_DIM_*). */
 static long resolve_dim(const ms_dims_t *d, int dim) {
-    switch (dim) {
-    case MS_DIM_S:
-        return d->S;
-    case MS_DIM_E:
-        return d->E;
-    case MS_DIM_P:
-        return d->P;
-    case MS_DIM_NW:
-        return d->NW;
-    case MS_DIM_NFC:
-        return d->NFC;
-    case MS_DIM_NC:
-        return d->NC;
-    case MS_DIM_NK:
-        return d->NK;
-    case MS_DIM_NU:
-        return d->NU;
-    case MS_DIM_L:
-        return d->L;
-    case MS_DIM_KMAX:
-        return d->KMAX;
-    case MS_DIM_NG:
-        return d->NG;
-    case MS_DIM_NV: return d->NV;
-    case MS_DIM_NIP: return d->NIP;
-    case MS_DIM_NID: return d->NID;
-    case MS_DIM_NAU: return d->NAU;
-    case MS_DIM_NDIR: return d->NDIR;
-    case MS_DIM_NST: return d->NST;
-    case MS_DIM_NAL: return d->NAL;
-    case MS_DIM_MU: return d->MU;
-    case MS_DIM_MUS: return d->MUS;
-    case MS_DIM_NCW: return d->NCW;
-    case MS_DIM_NCV: return d->NCV;
-    default:
-        return dim;
-    }
+    if (dim >= 0 || dim < -MS_N_DIMS) return dim;
+    return *dim_field((ms_dims_t *)d, -1 - dim);
 }
 
 /* Full shape of a column; returns its rank. */
@@ -364,22 +347,6 @@ static int attr_read_str(hid_t obj, const char *name, char **out, const char *pa
     return rc;
 }
 
-static const char *dim_names[] = {"M", "L", "S", "E", "P", "NW", "NFC", "NC", "NK", "NU", "NT",
-                                  /* the cluster analyses' */
-                                  "KMAX", "NG",
-                                  /* the measures' */
-                                  "NV", "NIP", "NID", "NAU", "NDIR", "NST", "NAL", "MU", "MUS",
-                                  "NCW", "NCV"};
-static long *dim_field(ms_dims_t *d, int i) {
-    long *f[] = {&d->M, &d->L, &d->S, &d->E, &d->P, &d->NW, &d->NFC, &d->NC, &d->NK, &d->NU, &d->NT,
-                 /* the cluster analyses' */
-                 &d->KMAX, &d->NG,
-                 /* the measures' */
-                 &d->NV, &d->NIP, &d->NID, &d->NAU, &d->NDIR, &d->NST, &d->NAL, &d->MU, &d->MUS,
-                 &d->NCW, &d->NCV};
-    return f[i];
-}
-#define N_DIMS ((int)(sizeof dim_names / sizeof dim_names[0]))
 
 /* ---- create and open ------------------------------------------------------------- */
 
@@ -554,7 +521,7 @@ static int write_root_attrs(ms_results_t *r, const ms_grid_t *g) {
     rc = rc ? rc : attr_write_str(r->file, "grid_hash", hash, r->path);
     rc = rc ? rc : attr_write_str(r->file, "results_hash", rhash, r->path);
     rc = rc ? rc : attr_write_str(r->file, "tensors", tensors, r->path);
-    for (int i = 0; i < N_DIMS && !rc; i++) {
+    for (int i = 0; i < MS_N_DIMS && !rc; i++) {
         char name[16];
         snprintf(name, sizeof name, "dim_%s", dim_names[i]);
         rc = attr_write_i64(r->file, name, *dim_field(&r->dims, i), r->path);
@@ -770,7 +737,7 @@ static int open_file(ms_results_t **out, const char *path, MPI_Comm comm, int wr
     free(hash);
     if (!rc) rc = attr_read_str(r->file, "grid_resolved", &r->resolved, path);
     if (!rc) rc = attr_read_str(r->file, "grid_text", &r->text, path);
-    for (int i = 0; i < N_DIMS && !rc; i++) {
+    for (int i = 0; i < MS_N_DIMS && !rc; i++) {
         char name[16];
         int64_t v;
         snprintf(name, sizeof name, "dim_%s", dim_names[i]);
@@ -1236,22 +1203,23 @@ int ms_results_all_tasks(ms_results_t *r, int8_t *status, int32_t *attempts) {
 
 void ms_results_print_schema(FILE *f) {
     static const char *tname[] = {"float32", "float64", "int8", "uint8", "int32", "int64", "string"};
-    static const char *dname[] = {"", "S", "E", "P", "NW", "NFC", "NC", "NK", "NU", "L",
-                                  /* the cluster analyses' */
-                                  "KMAX", "NG",
-                                  /* the measures' */
-                                  "NV", "NIP", "NID", "NAU", "NDIR", "NST", "NAL", "MU", "MUS",
-                                  "NCW", "NCV"};
     const ms_col_t *tables[MAX_TABLES];
     int nt = col_tables(tables);
-    fprintf(f, "| dataset | type | shape | meaning |\n|---|---|---|---|\n");
+    static const char *dim_doc[] = {
+#define DIM_DOC(name, doc) doc,
+        MS_DIMS(DIM_DOC)
+#undef DIM_DOC
+    };
+    fprintf(f, "| size | meaning |\n|---|---|\n");
+    for (int i = 0; i < MS_N_DIMS; i++) fprintf(f, "| %s | %s |\n", dim_names[i], dim_doc[i]);
+    fprintf(f, "\n| dataset | type | shape | meaning |\n|---|---|---|---|\n");
     for (int t = 0; t < nt; t++) {
         for (const ms_col_t *c = tables[t]; c->path; c++) {
             char shape[96];
             int off = snprintf(shape, sizeof shape, "%s", c->row == MS_ROW_LABEL ? "M, L" : "M");
             for (int i = 0; i < c->ndim; i++)
                 off += c->dim[i] < 0
-                           ? snprintf(shape + off, sizeof shape - off, ", %s", dname[-c->dim[i]])
+                           ? snprintf(shape + off, sizeof shape - off, ", %s", dim_names[-1 - c->dim[i]])
                            : snprintf(shape + off, sizeof shape - off, ", %d", c->dim[i]);
             fprintf(f, "| `/%s` | %s | (%s) | %s |\n", c->path, tname[c->dtype], shape, c->doc);
         }
