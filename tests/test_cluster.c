@@ -184,6 +184,126 @@ static void test_kmeans(void) {
     CHECK(in0 == 0.0);
 }
 
+/* Within-cluster sum of squares of labels about their means, brute force. */
+static double wss(const double *x, int N, int DK, int k, const int32_t *lab) {
+    double tot = 0.0;
+    for (int c = 0; c < k; c++) {
+        double mu[16] = {0};
+        int n = 0;
+        for (int i = 0; i < N; i++)
+            if (lab[i] == c) {
+                n++;
+                for (int j = 0; j < DK; j++)
+                    mu[j] += x[i * DK + j];
+            }
+        for (int i = 0; i < N; i++)
+            if (lab[i] == c)
+                for (int j = 0; j < DK; j++)
+                    tot += pow(x[i * DK + j] - mu[j] / n, 2);
+    }
+    return tot;
+}
+
+/* The k-means objective against sklearn's KMeans(n_init=10, random_state=42)
+ * (fixture tests/fixtures/kmeans_sklearn.msfx from
+ * tests/gen_kmeans_fixtures.py) at the default 10 restarts. Rule: modsweep's
+ * inertia is at most sklearn's (relative tolerance 1e-9) on all cases but at
+ * most one, and never more than 1 % above it, for each of three seeds. */
+static void test_kmeans_sklearn(void) {
+    char path[4096], name[32];
+    ms_fixture_t fx;
+    if (ms_fixture_load(&fx, ms_fixture_path("kmeans_sklearn.msfx", path, sizeof path)) != 0) {
+        CHECK_MSG(0, "fixture kmeans_sklearn.msfx missing");
+        return;
+    }
+    int cases = 0;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        int worse = 0;
+        cases = 0;
+        for (int t = 0;; t++) {
+            snprintf(name, sizeof name, "x%d", t);
+            const ms_fx_tensor_t *xt = NULL;
+            for (int e = 0; e < fx.n; e++)
+                if (!strcmp(fx.t[e].name, name)) xt = &fx.t[e];
+            if (!xt) break;
+            const int N = (int)xt->shape[0], DK = (int)xt->shape[1];
+            snprintf(name, sizeof name, "k%d", t);
+            const int k = *(const int32_t *)ms_fixture_get(&fx, name)->data;
+            snprintf(name, sizeof name, "inertia%d", t);
+            const double sk = *(const double *)ms_fixture_get(&fx, name)->data;
+            int32_t *lab = malloc(sizeof(int32_t) * (size_t)N);
+            double in;
+            CHECK_OK(ms_kmeans(xt->data, N, DK, k, 10, seed, 0, lab, &in));
+            /* The reported inertia is the labels' own objective. */
+            const double ref = wss(xt->data, N, DK, k, lab);
+            CHECK_NEAR(in, ref, 1e-9 * ref + 1e-300);
+            if (in > sk * (1 + 1e-9)) {
+                worse++;
+                printf("  seed %d case %d: inertia %.10g above sklearn's %.10g (%+.3f %%)\n",
+                       (int)seed, t, in, sk, 100 * (in - sk) / sk);
+            }
+            CHECK_MSG(in <= sk * 1.01, "seed %d case %d: inertia %.10g more than 1 %% above "
+                      "sklearn's %.10g", (int)seed, t, in, sk);
+            free(lab);
+            cases++;
+        }
+        CHECK_MSG(worse <= 1, "seed %d: %d of %d cases above sklearn's inertia (at most 1)",
+                  (int)seed, worse, cases);
+    }
+    CHECK(cases >= 12);
+    ms_fixture_free(&fx);
+}
+
+/* On tiny random inputs the result is a local optimum: every point's
+ * nearest mean is its own cluster's (a Lloyd fixed point) and no single
+ * point moved to another cluster lowers the objective (Hartigan's test,
+ * by brute force over all moves). */
+static void test_kmeans_local_optimum(void) {
+    ms_rng_t r;
+    ms_rng_init(&r, 11, MS_RNG_TESTDATA, 1);
+    enum { N = 14, DK = 2 };
+    double x[N * DK];
+    int32_t lab[N], mv[N];
+    for (int trial = 0; trial < 40; trial++) {
+        const int k = 2 + trial % 4;
+        for (int e = 0; e < N * DK; e++)
+            x[e] = urand(&r, 0, 1);
+        double in;
+        CHECK_OK(ms_kmeans(x, N, DK, k, 1 + trial % 3, (uint64_t)trial, 0, lab, &in));
+        const double base = wss(x, N, DK, k, lab);
+        CHECK_NEAR(in, base, 1e-12);
+        double mu[8 * DK] = {0};
+        int cnt[8] = {0};
+        for (int i = 0; i < N; i++) {
+            cnt[lab[i]]++;
+            for (int j = 0; j < DK; j++)
+                mu[lab[i] * DK + j] += x[i * DK + j];
+        }
+        for (int c = 0; c < k; c++) {
+            CHECK(cnt[c] > 0);
+            for (int j = 0; j < DK && cnt[c]; j++)
+                mu[c * DK + j] /= cnt[c];
+        }
+        for (int i = 0; i < N; i++) {
+            double own = 0;
+            for (int j = 0; j < DK; j++)
+                own += pow(x[i * DK + j] - mu[lab[i] * DK + j], 2);
+            for (int c = 0; c < k; c++) {
+                double d = 0;
+                for (int j = 0; j < DK; j++)
+                    d += pow(x[i * DK + j] - mu[c * DK + j], 2);
+                CHECK_MSG(d >= own - 1e-12, "trial %d: point %d nearer to mean %d", trial, i, c);
+                if (c == lab[i] || cnt[lab[i]] < 2) continue;
+                memcpy(mv, lab, sizeof lab);
+                mv[i] = c;
+                const double w = wss(x, N, DK, k, mv);
+                CHECK_MSG(w >= base - 1e-12, "trial %d: moving point %d to %d lowers %.12g to "
+                          "%.12g", trial, i, c, base, w);
+            }
+        }
+    }
+}
+
 /* ---- BSGC ------------------------------------------------------------------------------ */
 
 /* A planted block matrix: k blocks of random sizes, rows and columns
@@ -647,6 +767,8 @@ int main(void) {
     RUN_TEST(test_clusterability);
     RUN_TEST(test_gradient_fd);
     RUN_TEST(test_kmeans);
+    RUN_TEST(test_kmeans_sklearn);
+    RUN_TEST(test_kmeans_local_optimum);
     RUN_TEST(test_bsgc_planted);
     RUN_TEST(test_bsgc_zero_rows);
     RUN_TEST(test_bsgc_nonfinite);

@@ -80,14 +80,20 @@ double ms_part_size_baseline(int O, int NI, const int32_t *row, const int32_t *c
 
 /* ---- k-means and BSGC --------------------------------------------------------- */
 
-/* Deterministic k-means of N points x (N x DK, row-major): k-means++ seeding
- * from rng stream (seed, MS_RNG_KMEANS, sub), read sequentially over the
- * restarts; Lloyd iterations in a fixed order (a point moves only to a
- * strictly nearer centre; ties go to the lower cluster index; an empty
- * cluster takes the point farthest from its centre) until no point moves
- * (at most 300 iterations); the restart with the smallest inertia wins (the
- * first on ties). lab (N) receives labels 0..k-1; *inertia (may be NULL)
- * the within-cluster sum of squares. Returns 0 or MS_ENOMEM / MS_EINVAL. */
+/* Deterministic k-means of N points x (N x DK, row-major): greedy
+ * k-means++ seeding (2 + floor(ln k) candidates per centre, the one that
+ * most lowers the potential kept, as sklearn does) from rng stream (seed,
+ * MS_RNG_KMEANS, sub), read sequentially over the restarts; Lloyd
+ * iterations in a fixed order (a point moves only to a strictly nearer
+ * centre; ties go to the lower cluster index; an empty cluster takes the
+ * point farthest from its centre) until no point moves (at most 300
+ * iterations); then Hartigan's single-point moves (a point moves to the
+ * cluster where the exact change of the objective is most negative) and
+ * Lloyd again, until neither changes a label. Each restart so ends at a
+ * Lloyd fixed point that no single-point move improves. The restart with
+ * the smallest inertia wins (the first on ties). lab (N) receives labels
+ * 0..k-1; *inertia (may be NULL) the within-cluster sum of squares.
+ * Returns 0 or MS_ENOMEM / MS_EINVAL. */
 int ms_kmeans(const double *x, int N, int DK, int k, int restarts, uint64_t seed, uint32_t sub,
               int32_t *lab, double *inertia);
 
