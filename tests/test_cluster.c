@@ -527,6 +527,64 @@ static void test_bsgc_chain(void) {
     free(p);
 }
 
+/* A symmetric matrix (a gradient-similarity-like sum of g^T g over
+ * random gradients, and a noisy symmetric matrix without structure) gets
+ * one clustering: row labels equal column labels, directly and through
+ * ms_bsgc_layers on the gradient basis. A matrix that differs from
+ * symmetric in one entry is clustered on both sides as before. */
+static void test_bsgc_symmetric(void) {
+    enum { D = 40 };
+    ms_rng_t r;
+    ms_rng_init(&r, 21, MS_RNG_TESTDATA, 2);
+    double *S = calloc(D * D, sizeof(double));
+    float g[4 * D];
+    int32_t row[D], col[D];
+    int differ_nonsym = 0;
+    for (int trial = 0; trial < 12; trial++) {
+        memset(S, 0, sizeof(double) * D * D);
+        if (trial % 2 == 0) {
+            for (int step = 0; step < 50; step++) {
+                for (int e = 0; e < 4 * D; e++)
+                    g[e] = (float)urand(&r, -1, 1) * (e % D < D / 2 ? 1.0f : 0.3f);
+                ms_gradsim_add(S, g, 4, D);
+            }
+            ms_gradsim_symmetrize(S, D);
+        } else {
+            for (int i = 0; i < D; i++)
+                for (int j = 0; j <= i; j++)
+                    S[i * D + j] = S[j * D + i] = urand(&r, -1, 1);
+        }
+        const int k = 2 + trial % 5;
+        CHECK_OK(ms_bsgc(S, D, D, k, 10, (uint64_t)trial, 0, NULL, row, col));
+        CHECK_MSG(memcmp(row, col, sizeof row) == 0, "trial %d: symmetric input, row labels "
+                  "differ from column labels", trial);
+        /* Not symmetric in one entry: the rows are clustered on their own. */
+        S[1] += 0.5;
+        CHECK_OK(ms_bsgc(S, D, D, k, 10, (uint64_t)trial, 0, NULL, row, col));
+        differ_nonsym += memcmp(row, col, sizeof row) != 0;
+    }
+    CHECK(differ_nonsym > 0);
+    /* Through the layer driver: a square gradsim layer's input and output
+     * labels coincide. */
+    ms_arch_t a = {.in_c = 1, .in_h = 4, .in_w = 4, .n_fc = 3, .fc_out = {D, D, 10}};
+    ms_layout_t L;
+    CHECK_OK(ms_layout_init(&L, &a));
+    float *p = calloc(L.n_params, sizeof(float));
+    long gs_off[MS_MAX_FC], in_off[MS_MAX_FC], out_off[MS_MAX_FC];
+    const long ng = ms_gradsim_layout(&L, 1u << 1, gs_off);
+    const long nu = ms_units_layout(&L, in_off, out_off);
+    double *gs = calloc((size_t)ng, sizeof(double));
+    for (int i = 0; i < D; i++)
+        for (int j = 0; j <= i; j++)
+            gs[gs_off[1] + i * D + j] = gs[gs_off[1] + j * D + i] = urand(&r, 0, 1);
+    int32_t *u = malloc(sizeof(int32_t) * (size_t)nu);
+    uint32_t done = 0;
+    CHECK_OK(ms_bsgc_layers(&L, p, gs, 1u << 1, 1u << 1, 4, 10, 3, MS_BASIS_GRADIENTS, u, &done));
+    CHECK_EQ_INT(done, 1u << 1);
+    CHECK(memcmp(u + in_off[1], u + out_off[1], sizeof(int32_t) * D) == 0);
+    free(u), free(gs), free(p), free(S);
+}
+
 /* ---- gradient similarity ----------------------------------------------------------------- */
 
 /* The direct reference: ref (D x D) += g^T g / ||g||^2 in long double,
@@ -774,6 +832,7 @@ int main(void) {
     RUN_TEST(test_bsgc_nonfinite);
     RUN_TEST(test_bsgc_seed_fixture);
     RUN_TEST(test_bsgc_chain);
+    RUN_TEST(test_bsgc_symmetric);
     RUN_TEST(test_gradsim_direct);
     RUN_TEST(test_hooks_blocks);
     RUN_TEST(test_hooks_spectral);

@@ -110,7 +110,11 @@ int ms_kmeans(const double *x, int N, int DK, int k, int restarts, uint64_t seed
  * is in cluster 0, the next new cluster is 1, ...). Row labels: the row
  * clusters are matched one to one to the column clusters so that the sum
  * of A inside the blocks is largest (Hungarian algorithm); the seed pairs
- * them by k-means' arbitrary numbering instead. Requires 1 <= k <= min(O, NI). */
+ * them by k-means' arbitrary numbering instead. A square M that is exactly
+ * symmetric (M_ij == M_ji, as the gradient similarity is) and has no
+ * fixed_col gets one clustering for both sides: row = col, the column
+ * clustering above (its rows and columns are the same units; the seed's
+ * row and column clusters coincide there too). Requires 1 <= k <= min(O, NI). */
 int ms_bsgc(const double *M, int O, int NI, int k, int restarts, uint64_t seed, uint32_t sub,
             const int32_t *fixed_col, int32_t *row, int32_t *col);
 

@@ -508,6 +508,21 @@ int ms_bsgc(const double *M, int O, int NI, int k, int restarts, uint64_t seed, 
         }
     }
 
+    /* A symmetric matrix (checked exactly: M_ij == M_ji for all i, j) gets
+     * one clustering, used for both sides: its rows and columns are the
+     * same units. Chained layers keep the chain's column clusters and
+     * cluster their rows as below. */
+    if (!fixed_col && O == NI) {
+        int sym = 1;
+        for (int i = 0; i < O && sym; i++)
+            for (int j = 0; j < i && sym; j++)
+                sym = M[(size_t)i * NI + j] == M[(size_t)j * NI + i];
+        if (sym) {
+            memcpy(row, col, sizeof(int32_t) * (size_t)O);
+            goto done;
+        }
+    }
+
     /* Row clusters, matched to the column clusters by the largest block mass. */
     for (int i = 0; i < O; i++)
         for (int c = 0; c < k; c++)
