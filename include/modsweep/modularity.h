@@ -33,7 +33,7 @@
  *  3. greedy refinement (Louvain-style, zero temperature): from the best
  *     clustering of step 2 and from MS_MOD_STARTS - 1 starts with every
  *     live unit alone, each with its own random unit order (stream
- *     MS_RNG_MODULARITY, sub + 1): greedy sweeps move single units to the
+ *     MS_RNG_MODULARITY, sub ^ 2^31): greedy sweeps move single units to the
  *     cluster (or new cluster) of the largest gain until none gains more
  *     than 1e-14; then the clusters become the nodes of an aggregated graph
  *     and whole clusters move greedily into others (merges); repeated until

@@ -400,7 +400,7 @@ static void cluster_sums(const int *labels, const int *lv, int nl, const double 
 /* The greedy stage of ms_mod_maximise: refine() from labels (the spectral
  * and Monte-Carlo result) and from MS_MOD_STARTS - 1 starts with every
  * live unit alone (Louvain), each visiting the units in its own random
- * order (stream MS_RNG_MODULARITY, sub cfg->sub + 1); labels receives the
+ * order (stream MS_RNG_MODULARITY, sub cfg->sub ^ 2^31); labels receives the
  * result of the highest Q (the first on ties, so the refined spectral
  * start wins ties). trial (n) is scratch. */
 static int refine_starts(const double *A, int n, const int *lv, int nl, const double *a,
@@ -417,7 +417,7 @@ static int refine_starts(const double *A, int n, const int *lv, int nl, const do
     w.order = ib, w.lab2 = ib + nl, w.size2 = ib + 2 * nl, w.nodes2 = ib + 3 * nl;
     w.W2 = db, w.D2 = db + (size_t)nl * nl, w.a2 = w.D2 + nl, w.S = w.a2 + nl;
     ms_rng_t r;
-    ms_rng_init(&r, cfg->seed, MS_RNG_MODULARITY, cfg->sub + 1u);
+    ms_rng_init(&r, cfg->seed, MS_RNG_MODULARITY, cfg->sub ^ 0x80000000u);
     double q_best = -INFINITY;
     for (int start = 0; start < MS_MOD_STARTS; start++) {
         for (int i = 0; i < n; i++)
