@@ -748,8 +748,9 @@ static const key_def_t key_table[N_KEYS] = {
                     .lo = 0,
                     .hi = 100000,
                     .doc = "Null networks per model with each layer's weights shuffled (its "
-                           "multiset kept); the analysis stores the null mean, sd, z-score and "
-                           "p-value of the weight-based BSGC clusterability curve (0 = off)."},
+                           "multiset kept): null mean, sd, z-score and p-value of the "
+                           "weight-based BSGC clusterability curve and of every Newman Q of the "
+                           "measures (0 = off)."},
 };
 
 static const char *const axis_names[MS_N_AXES] = {"seed", "lambda", "k",      "lr",
