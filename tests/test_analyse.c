@@ -301,8 +301,8 @@ static void test_null_sweep(void) {
             int ge = 0;
             for (int s = 0; s < S; s++) {
                 ms_null_shuffle(&L, p, 0, s, sh);
-                CHECK_OK(ms_bsgc_layers(&L, sh, NULL, 0, 1u << 1, ks[ki], 3, 0, MS_BASIS_WEIGHTS,
-                                        u, NULL));
+                CHECK_OK(ms_bsgc_layers(&L, sh, NULL, 0, 1u << 1, ks[ki], 3, 0, MS_BASIS_WEIGHTS, u,
+                                        NULL));
                 v[s] = brute_cl(sh + 784 * 32, 32, 32, u + OUT2, u + IN2);
                 m += v[s] / S;
                 ge += v[s] >= obs[e];

@@ -345,8 +345,15 @@ typedef struct refine_work {
  * by more than GREEDY_EPS. Labels are left canonical. */
 static void refine(const double *A, int n, const int *lv, int nl, const double *a, double m2,
                    int *labels, int *size, double *D, refine_work_t *w) {
-    greedy_t g1 = {.W = A, .nn = n, .cap = nl + 1, .m2 = m2, .a = a, .lab = labels, .size = size,
-                   .D = D, .S = w->S};
+    greedy_t g1 = {.W = A,
+                   .nn = n,
+                   .cap = nl + 1,
+                   .m2 = m2,
+                   .a = a,
+                   .lab = labels,
+                   .size = size,
+                   .D = D,
+                   .S = w->S};
     for (int round = 0; round < 1000; round++) {
         const long m1 = greedy_moves(&g1, w->order, nl, 1);
         /* Aggregate: canonical cluster ids 0..K-1 over the live units. */
@@ -372,8 +379,15 @@ static void refine(const double *A, int n, const int *lv, int nl, const double *
             w->a2[c] = w->D2[c] = D[c];
             w->nodes2[c] = c;
         }
-        greedy_t g2 = {.W = w->W2, .nn = K, .cap = K, .m2 = m2, .a = w->a2, .lab = w->lab2,
-                       .size = w->size2, .D = w->D2, .S = w->S};
+        greedy_t g2 = {.W = w->W2,
+                       .nn = K,
+                       .cap = K,
+                       .m2 = m2,
+                       .a = w->a2,
+                       .lab = w->lab2,
+                       .size = w->size2,
+                       .D = w->D2,
+                       .S = w->S};
         const long m2moves = greedy_moves(&g2, w->nodes2, K, 0);
         if (m2moves > 0) {
             for (int t = 0; t < nl; t++)
@@ -403,9 +417,8 @@ static void cluster_sums(const int *labels, const int *lv, int nl, const double 
  * order (stream MS_RNG_MODULARITY, sub cfg->sub ^ 2^31); labels receives the
  * result of the highest Q (the first on ties, so the refined spectral
  * start wins ties). trial (n) is scratch. */
-static int refine_starts(const double *A, int n, const int *lv, int nl, const double *a,
-                         double m2, const ms_mod_cfg_t *cfg, int *labels, int *trial, int *size,
-                         double *D) {
+static int refine_starts(const double *A, int n, const int *lv, int nl, const double *a, double m2,
+                         const ms_mod_cfg_t *cfg, int *labels, int *trial, int *size, double *D) {
     refine_work_t w;
     int *ib = malloc(sizeof(int) * (4 * (size_t)nl + 1));
     double *db = malloc(sizeof(double) * ((size_t)nl * nl + 4 * (size_t)nl + 1));
@@ -529,8 +542,7 @@ int ms_mod_maximise(const double *A, int n, const ms_mod_cfg_t *cfg, int *labels
         }
         memcpy(labels, best, sizeof(int) * (size_t)n);
     }
-    if (nl > 1 && (rc = refine_starts(A, n, lv, nl, a, m2, cfg, labels, best, size, D)))
-        goto done;
+    if (nl > 1 && (rc = refine_starts(A, n, lv, nl, a, m2, cfg, labels, best, size, D))) goto done;
 finish:
     res->k = ms_mod_canonical(labels, n);
     if (nl > 0) res->q = ms_mod_q(A, n, labels);

@@ -155,7 +155,7 @@ static const char *const abl_cols[6] = {"models/ablate_train_on", "models/ablate
 static const char *const ssr_cols[3] = {"models/ssr_train", "models/ssr_w", "models/ssr_g"};
 
 static const char *const null_cols[4] = {"models/null_cl_w_mean", "models/null_cl_w_sd",
-                                          "models/null_cl_w_z", "models/null_cl_w_p"};
+                                         "models/null_cl_w_z", "models/null_cl_w_p"};
 
 /* The null of cl_curve_w from [null] shuffles weight-shuffled networks,
  * summarised for every (k, layer) that has an observed value. */
