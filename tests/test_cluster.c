@@ -242,8 +242,10 @@ static void test_kmeans_sklearn(void) {
                 printf("  seed %d case %d: inertia %.10g above sklearn's %.10g (%+.3f %%)\n",
                        (int)seed, t, in, sk, 100 * (in - sk) / sk);
             }
-            CHECK_MSG(in <= sk * 1.01, "seed %d case %d: inertia %.10g more than 1 %% above "
-                      "sklearn's %.10g", (int)seed, t, in, sk);
+            CHECK_MSG(in <= sk * 1.01,
+                      "seed %d case %d: inertia %.10g more than 1 %% above "
+                      "sklearn's %.10g",
+                      (int)seed, t, in, sk);
             free(lab);
             cases++;
         }
@@ -297,8 +299,10 @@ static void test_kmeans_local_optimum(void) {
                 memcpy(mv, lab, sizeof lab);
                 mv[i] = c;
                 const double w = wss(x, N, DK, k, mv);
-                CHECK_MSG(w >= base - 1e-12, "trial %d: moving point %d to %d lowers %.12g to "
-                          "%.12g", trial, i, c, base, w);
+                CHECK_MSG(w >= base - 1e-12,
+                          "trial %d: moving point %d to %d lowers %.12g to "
+                          "%.12g",
+                          trial, i, c, base, w);
             }
         }
     }
@@ -556,8 +560,10 @@ static void test_bsgc_symmetric(void) {
         }
         const int k = 2 + trial % 5;
         CHECK_OK(ms_bsgc(S, D, D, k, 10, (uint64_t)trial, 0, NULL, row, col));
-        CHECK_MSG(memcmp(row, col, sizeof row) == 0, "trial %d: symmetric input, row labels "
-                  "differ from column labels", trial);
+        CHECK_MSG(memcmp(row, col, sizeof row) == 0,
+                  "trial %d: symmetric input, row labels "
+                  "differ from column labels",
+                  trial);
         /* Not symmetric in one entry: the rows are clustered on their own. */
         S[1] += 0.5;
         CHECK_OK(ms_bsgc(S, D, D, k, 10, (uint64_t)trial, 0, NULL, row, col));
@@ -583,6 +589,34 @@ static void test_bsgc_symmetric(void) {
     CHECK_EQ_INT(done, 1u << 1);
     CHECK(memcmp(u + in_off[1], u + out_off[1], sizeof(int32_t) * D) == 0);
     free(u), free(gs), free(p), free(S);
+}
+
+/* The adjusted Rand index against sklearn's adjusted_rand_score on hand
+ * examples (values printed by sklearn 1.2), its invariances, and a
+ * planted toy recovered exactly (ARI 1 on both sides) by BSGC at the
+ * planted k. */
+static void test_ari(void) {
+    const int32_t a1[4] = {0, 0, 1, 1}, b1[4] = {0, 0, 1, 2};
+    CHECK_NEAR(ms_part_ari(a1, b1, 4), 0.5714285714285714, 1e-15);
+    const int32_t a2[8] = {0, 0, 0, 1, 1, 1, 2, 2}, b2[8] = {1, 1, 0, 0, 2, 2, 2, 2};
+    CHECK_NEAR(ms_part_ari(a2, b2, 8), 0.18181818181818182, 1e-15);
+    const int32_t a3[6] = {0, 1, 2, 0, 1, 2}, b3[6] = {0, 0, 1, 1, 2, 2};
+    CHECK_NEAR(ms_part_ari(a3, b3, 6), -0.25, 1e-15);
+    /* Relabelling leaves it 1; units labelled -1 on either side are left out. */
+    const int32_t c1[6] = {2, 2, 0, 0, 1, -1}, c2[6] = {0, 0, 1, 1, 2, 0};
+    CHECK_NEAR(ms_part_ari(c1, c2, 6), 1.0, 1e-15);
+    CHECK(isnan(ms_part_ari(c1, c2, 1)));
+    ms_rng_t r;
+    ms_rng_init(&r, 31, MS_RNG_TESTDATA, 5);
+    enum { O = 30, NI = 40 };
+    double m[O * NI];
+    int32_t pr[O], pc[NI], row[O], col[NI];
+    for (int k = 2; k <= 5; k++) {
+        planted(&r, O, NI, k, 0.2, m, pr, pc);
+        CHECK_OK(ms_bsgc(m, O, NI, k, 10, (uint64_t)k, 0, NULL, row, col));
+        CHECK_NEAR(ms_part_ari(row, pr, O), 1.0, 1e-15);
+        CHECK_NEAR(ms_part_ari(col, pc, NI), 1.0, 1e-15);
+    }
 }
 
 /* ---- gradient similarity ----------------------------------------------------------------- */
@@ -833,6 +867,7 @@ int main(void) {
     RUN_TEST(test_bsgc_seed_fixture);
     RUN_TEST(test_bsgc_chain);
     RUN_TEST(test_bsgc_symmetric);
+    RUN_TEST(test_ari);
     RUN_TEST(test_gradsim_direct);
     RUN_TEST(test_hooks_blocks);
     RUN_TEST(test_hooks_spectral);

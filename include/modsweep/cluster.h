@@ -78,6 +78,13 @@ double ms_clusterability_grad(const float *w, int O, int NI, const int32_t *row,
  * size-matched baseline. */
 double ms_part_size_baseline(int O, int NI, const int32_t *row, const int32_t *col);
 
+/* Adjusted Rand index (Hubert and Arabie 1985) of two labellings of n
+ * units, over the units labelled (>= 0) in both: 1 for the same partition
+ * up to relabelling, about 0 for independent ones (as sklearn's
+ * adjusted_rand_score; 1 when both put every unit in one cluster). NaN
+ * with fewer than two such units or when out of memory. */
+double ms_part_ari(const int32_t *a, const int32_t *b, int n);
+
 /* ---- k-means and BSGC --------------------------------------------------------- */
 
 /* Deterministic k-means of N points x (N x DK, row-major): greedy

@@ -113,6 +113,39 @@ double ms_part_size_baseline(int O, int NI, const int32_t *row, const int32_t *c
     return (double)pairs / ((double)O * NI);
 }
 
+double ms_part_ari(const int32_t *a, const int32_t *b, int n) {
+    int Ka = 0, Kb = 0;
+    long m = 0;
+    for (int i = 0; i < n; i++)
+        if (a[i] >= 0 && b[i] >= 0) {
+            if (a[i] + 1 > Ka) Ka = a[i] + 1;
+            if (b[i] + 1 > Kb) Kb = b[i] + 1;
+            m++;
+        }
+    if (m < 2) return NAN;
+    long *ct = calloc((size_t)Ka * Kb + Ka + Kb, sizeof(long));
+    if (!ct) return NAN;
+    long *ra = ct + (size_t)Ka * Kb, *rb = ra + Ka;
+    for (int i = 0; i < n; i++)
+        if (a[i] >= 0 && b[i] >= 0) {
+            ct[(size_t)a[i] * Kb + b[i]]++;
+            ra[a[i]]++;
+            rb[b[i]]++;
+        }
+    /* Pair counts C(x, 2) = x (x - 1) / 2, in double (exact below 2^53). */
+    double sij = 0.0, sa = 0.0, sb = 0.0;
+    for (size_t e = 0; e < (size_t)Ka * Kb; e++)
+        sij += 0.5 * (double)ct[e] * (double)(ct[e] - 1);
+    for (int c = 0; c < Ka; c++)
+        sa += 0.5 * (double)ra[c] * (double)(ra[c] - 1);
+    for (int c = 0; c < Kb; c++)
+        sb += 0.5 * (double)rb[c] * (double)(rb[c] - 1);
+    free(ct);
+    const double expected = sa * sb / (0.5 * (double)m * (double)(m - 1));
+    const double den = 0.5 * (sa + sb) - expected;
+    return den != 0.0 ? (sij - expected) / den : 1.0;
+}
+
 /* ---- k-means ------------------------------------------------------------------------ */
 
 static double sqdist(const double *a, const double *b, int d) {
@@ -138,8 +171,8 @@ static int kmeans_trials(int k) {
     return 2 + (int)floor(log((double)k));
 }
 
-static void kmeanspp(const double *x, int N, int DK, int k, ms_rng_t *r, double *cent,
-                     double *dist, double *cand, double *best_d) {
+static void kmeanspp(const double *x, int N, int DK, int k, ms_rng_t *r, double *cent, double *dist,
+                     double *cand, double *best_d) {
     int first = (int)ms_rng_below(r, (uint32_t)N);
     memcpy(cent, x + (size_t)first * DK, sizeof(double) * DK);
     for (int i = 0; i < N; i++)
@@ -276,14 +309,14 @@ static long hartigan(const double *x, int N, int DK, int k, int32_t *lab, double
             const double *xi = x + (size_t)i * DK;
             const int a = lab[i];
             if (count[a] < 2) continue;
-            const double rem = (double)count[a] / (count[a] - 1) *
-                               sqdist(xi, cent + (size_t)a * DK, DK);
+            const double rem =
+                (double)count[a] / (count[a] - 1) * sqdist(xi, cent + (size_t)a * DK, DK);
             int best = -1;
             double bgain = -1e-12 * rem;
             for (int b = 0; b < k; b++) {
                 if (b == a) continue;
-                const double add = (double)count[b] / (count[b] + 1) *
-                                   sqdist(xi, cent + (size_t)b * DK, DK);
+                const double add =
+                    (double)count[b] / (count[b] + 1) * sqdist(xi, cent + (size_t)b * DK, DK);
                 if (add - rem < bgain) bgain = add - rem, best = b;
             }
             if (best < 0) continue;
