@@ -4,6 +4,12 @@
  * `dataset = mnist` and `dir = DIR`.
  *
  *   synth_data DIR [N_TRAIN [N_TEST]]     (defaults 600 and 300)
+ *   synth_data --planted BLOCKS SUB DIR [N_TRAIN [N_TEST]]
+ *
+ * With --planted the images are ms_images_planted's (28 x 28, BLOCKS
+ * vertical strips each showing one of SUB sub-labels; label = sum_b s_b
+ * SUB^b; the strips are the planted modules of the input pixels) instead
+ * of the 10-class synthetic set.
  *
  * Creates DIR if needed and writes DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz from seeds 1
  * (train) and 2 (test). Exit 0 on success, 1 with a message otherwise. */
@@ -13,22 +19,36 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+
+static int planted_blocks, planted_sub; /* --planted (0: the synthetic set) */
 
 static int write_split(const char *dir, const char *prefix, int n, uint64_t seed) {
     char im_path[1200], lb_path[1200];
     snprintf(im_path, sizeof im_path, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
     snprintf(lb_path, sizeof lb_path, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
     ms_images_t im;
-    int rc = ms_images_synthetic(&im, n, 1, 28, 28, seed);
+    int rc = planted_blocks ? ms_images_planted(&im, n, 28, 28, planted_blocks, planted_sub, seed)
+                            : ms_images_synthetic(&im, n, 1, 28, 28, seed);
     if (!rc) rc = ms_idx_write(im_path, lb_path, &im, 1);
     ms_images_free(&im);
     return rc;
 }
 
 int main(int argc, char **argv) {
+    if (argc > 3 && strcmp(argv[1], "--planted") == 0) {
+        planted_blocks = atoi(argv[2]);
+        planted_sub = atoi(argv[3]);
+        argv += 3;
+        argc -= 3;
+        if (planted_blocks < 1 || planted_sub < 2) {
+            fprintf(stderr, "synth_data: --planted needs BLOCKS >= 1 and SUB >= 2\n");
+            return 1;
+        }
+    }
     if (argc < 2 || argc > 4) {
-        fprintf(stderr, "usage: synth_data DIR [N_TRAIN [N_TEST]]\n");
+        fprintf(stderr, "usage: synth_data [--planted BLOCKS SUB] DIR [N_TRAIN [N_TEST]]\n");
         return 1;
     }
     const int n_train = argc > 2 ? atoi(argv[2]) : 600, n_test = argc > 3 ? atoi(argv[3]) : 300;

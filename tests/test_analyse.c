@@ -11,6 +11,7 @@
 #include "modsweep/cluster.h"
 #include "modsweep/datagen.h"
 #include "modsweep/error.h"
+#include "modsweep/nullmodel.h"
 #include "modsweep/results.h"
 #include "modsweep/sweep.h"
 
@@ -250,6 +251,83 @@ static void test_spectral_sweep(void) {
     ms_results_close(r);
 }
 
+/* [null] shuffles: the null columns of the weight-based curve are filled
+ * and finite where cl_curve_w is (fc2 at each curve k), NaN elsewhere; z
+ * is (obs - mean) / sd of the stored values; p is a multiple of 1 / (1 +
+ * S) and agrees with the count of shuffled networks at least as
+ * clusterable; the mean and sd agree with S shuffled networks clustered
+ * here (ms_null_shuffle, ms_bsgc_layers and the brute-force
+ * clusterability). Without the section the columns are NaN. */
+static void test_null_sweep(void) {
+    enum { S = 6, NK = 2 };
+    char out[1200];
+    snprintf(out, sizeof out, "%s/null.h5", dir);
+    CHECK_EQ_INT(run_grid("null",
+                          "lambda = 1\nk = 2\nlayers = fc2\npartition = blocks\ncurve_k = 2, 4\n"
+                          "bsgc_layers = fc2\nablate = false\nkmeans_restarts = 3\n"
+                          "[null]\nshuffles = 6\n",
+                          out, 1),
+                 0);
+    ms_results_t *r = NULL;
+    CHECK_OK(ms_results_open(&r, out, MPI_COMM_SELF, 0));
+    if (!r) return;
+    double *obs = read_row(r, "models/cl_curve_w", 0);
+    double *mean = read_row(r, "models/null_cl_w_mean", 0);
+    double *sd = read_row(r, "models/null_cl_w_sd", 0);
+    double *z = read_row(r, "models/null_cl_w_z", 0);
+    double *pv = read_row(r, "models/null_cl_w_p", 0);
+    float *p = read_row(r, "models/params", 0);
+    ms_arch_t a = {.in_c = 1, .in_h = 28, .in_w = 28, .n_fc = 3, .fc_out = {32, 32, 10}};
+    ms_layout_t L;
+    CHECK_OK(ms_layout_init(&L, &a));
+    CHECK_EQ_INT((long)L.n_params, NPARAMS);
+    float *sh = malloc(sizeof(float) * L.n_params);
+    int32_t *u = malloc(sizeof(int32_t) * NU);
+    const int ks[NK] = {2, 4};
+    for (int ki = 0; ki < NK; ki++) {
+        for (int l = 0; l < 3; l++) {
+            const int e = ki * 3 + l;
+            if (l != 1) {
+                CHECK(isnan(obs[e]) && isnan(mean[e]) && isnan(sd[e]) && isnan(z[e]) &&
+                      isnan(pv[e]));
+                continue;
+            }
+            CHECK(isfinite(obs[e]) && isfinite(mean[e]) && isfinite(sd[e]) && isfinite(z[e]) &&
+                  isfinite(pv[e]));
+            CHECK(sd[e] > 0);
+            CHECK_NEAR(z[e], (obs[e] - mean[e]) / sd[e], 1e-12 * (1 + fabs(z[e])));
+            /* The null, recomputed here. */
+            double v[S], m = 0, ss = 0;
+            int ge = 0;
+            for (int s = 0; s < S; s++) {
+                ms_null_shuffle(&L, p, 0, s, sh);
+                CHECK_OK(ms_bsgc_layers(&L, sh, NULL, 0, 1u << 1, ks[ki], 3, 0, MS_BASIS_WEIGHTS, u,
+                                        NULL));
+                v[s] = brute_cl(sh + 784 * 32, 32, 32, u + OUT2, u + IN2);
+                m += v[s] / S;
+                ge += v[s] >= obs[e];
+            }
+            for (int s = 0; s < S; s++)
+                ss += (v[s] - m) * (v[s] - m);
+            CHECK_NEAR(mean[e], m, 1e-12);
+            CHECK_NEAR(sd[e], sqrt(ss / (S - 1)), 1e-12);
+            CHECK_NEAR(pv[e], (1.0 + ge) / (1.0 + S), 1e-15);
+        }
+    }
+    free(obs), free(mean), free(sd), free(z), free(pv), free(p), free(sh), free(u);
+    ms_results_close(r);
+    /* Off by default: all NaN. */
+    snprintf(out, sizeof out, "%s/spectral.h5", dir);
+    CHECK_OK(ms_results_open(&r, out, MPI_COMM_SELF, 0));
+    if (!r) return;
+    double *m0 = read_row(r, "models/null_cl_w_mean", 0);
+    double *p0 = read_row(r, "models/null_cl_w_p", 0);
+    for (int e = 0; e < 3; e++)
+        CHECK(isnan(m0[e]) && isnan(p0[e]));
+    free(m0), free(p0);
+    ms_results_close(r);
+}
+
 /* The seeds' grid files, and the one-key switch to Fashion-MNIST. */
 static char *load_sweep(const char *name) {
     char path[1200];
@@ -348,6 +426,7 @@ int main(int argc, char **argv) {
     RUN_TEST(test_sweep_files);
     RUN_TEST(test_blocks_sweep);
     RUN_TEST(test_spectral_sweep);
+    RUN_TEST(test_null_sweep);
     int rc = ms_test_summary();
     MPI_Finalize();
     return rc;

@@ -184,6 +184,130 @@ static void test_kmeans(void) {
     CHECK(in0 == 0.0);
 }
 
+/* Within-cluster sum of squares of labels about their means, brute force. */
+static double wss(const double *x, int N, int DK, int k, const int32_t *lab) {
+    double tot = 0.0;
+    for (int c = 0; c < k; c++) {
+        double mu[16] = {0};
+        int n = 0;
+        for (int i = 0; i < N; i++)
+            if (lab[i] == c) {
+                n++;
+                for (int j = 0; j < DK; j++)
+                    mu[j] += x[i * DK + j];
+            }
+        for (int i = 0; i < N; i++)
+            if (lab[i] == c)
+                for (int j = 0; j < DK; j++)
+                    tot += pow(x[i * DK + j] - mu[j] / n, 2);
+    }
+    return tot;
+}
+
+/* The k-means objective against sklearn's KMeans(n_init=10, random_state=42)
+ * (fixture tests/fixtures/kmeans_sklearn.msfx from
+ * tests/gen_kmeans_fixtures.py) at the default 10 restarts. Rule: modsweep's
+ * inertia is at most sklearn's (relative tolerance 1e-9) on all cases but at
+ * most one, and never more than 1 % above it, for each of three seeds. */
+static void test_kmeans_sklearn(void) {
+    char path[4096], name[32];
+    ms_fixture_t fx;
+    if (ms_fixture_load(&fx, ms_fixture_path("kmeans_sklearn.msfx", path, sizeof path)) != 0) {
+        CHECK_MSG(0, "fixture kmeans_sklearn.msfx missing");
+        return;
+    }
+    int cases = 0;
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        int worse = 0;
+        cases = 0;
+        for (int t = 0;; t++) {
+            snprintf(name, sizeof name, "x%d", t);
+            const ms_fx_tensor_t *xt = NULL;
+            for (int e = 0; e < fx.n; e++)
+                if (!strcmp(fx.t[e].name, name)) xt = &fx.t[e];
+            if (!xt) break;
+            const int N = (int)xt->shape[0], DK = (int)xt->shape[1];
+            snprintf(name, sizeof name, "k%d", t);
+            const int k = *(const int32_t *)ms_fixture_get(&fx, name)->data;
+            snprintf(name, sizeof name, "inertia%d", t);
+            const double sk = *(const double *)ms_fixture_get(&fx, name)->data;
+            int32_t *lab = malloc(sizeof(int32_t) * (size_t)N);
+            double in;
+            CHECK_OK(ms_kmeans(xt->data, N, DK, k, 10, seed, 0, lab, &in));
+            /* The reported inertia is the labels' own objective. */
+            const double ref = wss(xt->data, N, DK, k, lab);
+            CHECK_NEAR(in, ref, 1e-9 * ref + 1e-300);
+            if (in > sk * (1 + 1e-9)) {
+                worse++;
+                printf("  seed %d case %d: inertia %.10g above sklearn's %.10g (%+.3f %%)\n",
+                       (int)seed, t, in, sk, 100 * (in - sk) / sk);
+            }
+            CHECK_MSG(in <= sk * 1.01,
+                      "seed %d case %d: inertia %.10g more than 1 %% above "
+                      "sklearn's %.10g",
+                      (int)seed, t, in, sk);
+            free(lab);
+            cases++;
+        }
+        CHECK_MSG(worse <= 1, "seed %d: %d of %d cases above sklearn's inertia (at most 1)",
+                  (int)seed, worse, cases);
+    }
+    CHECK(cases >= 12);
+    ms_fixture_free(&fx);
+}
+
+/* On tiny random inputs the result is a local optimum: every point's
+ * nearest mean is its own cluster's (a Lloyd fixed point) and no single
+ * point moved to another cluster lowers the objective (Hartigan's test,
+ * by brute force over all moves). */
+static void test_kmeans_local_optimum(void) {
+    ms_rng_t r;
+    ms_rng_init(&r, 11, MS_RNG_TESTDATA, 1);
+    enum { N = 14, DK = 2 };
+    double x[N * DK];
+    int32_t lab[N], mv[N];
+    for (int trial = 0; trial < 40; trial++) {
+        const int k = 2 + trial % 4;
+        for (int e = 0; e < N * DK; e++)
+            x[e] = urand(&r, 0, 1);
+        double in;
+        CHECK_OK(ms_kmeans(x, N, DK, k, 1 + trial % 3, (uint64_t)trial, 0, lab, &in));
+        const double base = wss(x, N, DK, k, lab);
+        CHECK_NEAR(in, base, 1e-12);
+        double mu[8 * DK] = {0};
+        int cnt[8] = {0};
+        for (int i = 0; i < N; i++) {
+            cnt[lab[i]]++;
+            for (int j = 0; j < DK; j++)
+                mu[lab[i] * DK + j] += x[i * DK + j];
+        }
+        for (int c = 0; c < k; c++) {
+            CHECK(cnt[c] > 0);
+            for (int j = 0; j < DK && cnt[c]; j++)
+                mu[c * DK + j] /= cnt[c];
+        }
+        for (int i = 0; i < N; i++) {
+            double own = 0;
+            for (int j = 0; j < DK; j++)
+                own += pow(x[i * DK + j] - mu[lab[i] * DK + j], 2);
+            for (int c = 0; c < k; c++) {
+                double d = 0;
+                for (int j = 0; j < DK; j++)
+                    d += pow(x[i * DK + j] - mu[c * DK + j], 2);
+                CHECK_MSG(d >= own - 1e-12, "trial %d: point %d nearer to mean %d", trial, i, c);
+                if (c == lab[i] || cnt[lab[i]] < 2) continue;
+                memcpy(mv, lab, sizeof lab);
+                mv[i] = c;
+                const double w = wss(x, N, DK, k, mv);
+                CHECK_MSG(w >= base - 1e-12,
+                          "trial %d: moving point %d to %d lowers %.12g to "
+                          "%.12g",
+                          trial, i, c, base, w);
+            }
+        }
+    }
+}
+
 /* ---- BSGC ------------------------------------------------------------------------------ */
 
 /* A planted block matrix: k blocks of random sizes, rows and columns
@@ -405,6 +529,94 @@ static void test_bsgc_chain(void) {
     CHECK_EQ_INT(done, (1u << 1) | (1u << 3));
     free(u);
     free(p);
+}
+
+/* A symmetric matrix (a gradient-similarity-like sum of g^T g over
+ * random gradients, and a noisy symmetric matrix without structure) gets
+ * one clustering: row labels equal column labels, directly and through
+ * ms_bsgc_layers on the gradient basis. A matrix that differs from
+ * symmetric in one entry is clustered on both sides as before. */
+static void test_bsgc_symmetric(void) {
+    enum { D = 40 };
+    ms_rng_t r;
+    ms_rng_init(&r, 21, MS_RNG_TESTDATA, 2);
+    double *S = calloc(D * D, sizeof(double));
+    float g[4 * D];
+    int32_t row[D], col[D];
+    int differ_nonsym = 0;
+    for (int trial = 0; trial < 12; trial++) {
+        memset(S, 0, sizeof(double) * D * D);
+        if (trial % 2 == 0) {
+            for (int step = 0; step < 50; step++) {
+                for (int e = 0; e < 4 * D; e++)
+                    g[e] = (float)urand(&r, -1, 1) * (e % D < D / 2 ? 1.0f : 0.3f);
+                ms_gradsim_add(S, g, 4, D);
+            }
+            ms_gradsim_symmetrize(S, D);
+        } else {
+            for (int i = 0; i < D; i++)
+                for (int j = 0; j <= i; j++)
+                    S[i * D + j] = S[j * D + i] = urand(&r, -1, 1);
+        }
+        const int k = 2 + trial % 5;
+        CHECK_OK(ms_bsgc(S, D, D, k, 10, (uint64_t)trial, 0, NULL, row, col));
+        CHECK_MSG(memcmp(row, col, sizeof row) == 0,
+                  "trial %d: symmetric input, row labels "
+                  "differ from column labels",
+                  trial);
+        /* Not symmetric in one entry: the rows are clustered on their own. */
+        S[1] += 0.5;
+        CHECK_OK(ms_bsgc(S, D, D, k, 10, (uint64_t)trial, 0, NULL, row, col));
+        differ_nonsym += memcmp(row, col, sizeof row) != 0;
+    }
+    CHECK(differ_nonsym > 0);
+    /* Through the layer driver: a square gradsim layer's input and output
+     * labels coincide. */
+    ms_arch_t a = {.in_c = 1, .in_h = 4, .in_w = 4, .n_fc = 3, .fc_out = {D, D, 10}};
+    ms_layout_t L;
+    CHECK_OK(ms_layout_init(&L, &a));
+    float *p = calloc(L.n_params, sizeof(float));
+    long gs_off[MS_MAX_FC], in_off[MS_MAX_FC], out_off[MS_MAX_FC];
+    const long ng = ms_gradsim_layout(&L, 1u << 1, gs_off);
+    const long nu = ms_units_layout(&L, in_off, out_off);
+    double *gs = calloc((size_t)ng, sizeof(double));
+    for (int i = 0; i < D; i++)
+        for (int j = 0; j <= i; j++)
+            gs[gs_off[1] + i * D + j] = gs[gs_off[1] + j * D + i] = urand(&r, 0, 1);
+    int32_t *u = malloc(sizeof(int32_t) * (size_t)nu);
+    uint32_t done = 0;
+    CHECK_OK(ms_bsgc_layers(&L, p, gs, 1u << 1, 1u << 1, 4, 10, 3, MS_BASIS_GRADIENTS, u, &done));
+    CHECK_EQ_INT(done, 1u << 1);
+    CHECK(memcmp(u + in_off[1], u + out_off[1], sizeof(int32_t) * D) == 0);
+    free(u), free(gs), free(p), free(S);
+}
+
+/* The adjusted Rand index against sklearn's adjusted_rand_score on hand
+ * examples (values printed by sklearn 1.2), its invariances, and a
+ * planted toy recovered exactly (ARI 1 on both sides) by BSGC at the
+ * planted k. */
+static void test_ari(void) {
+    const int32_t a1[4] = {0, 0, 1, 1}, b1[4] = {0, 0, 1, 2};
+    CHECK_NEAR(ms_part_ari(a1, b1, 4), 0.5714285714285714, 1e-15);
+    const int32_t a2[8] = {0, 0, 0, 1, 1, 1, 2, 2}, b2[8] = {1, 1, 0, 0, 2, 2, 2, 2};
+    CHECK_NEAR(ms_part_ari(a2, b2, 8), 0.18181818181818182, 1e-15);
+    const int32_t a3[6] = {0, 1, 2, 0, 1, 2}, b3[6] = {0, 0, 1, 1, 2, 2};
+    CHECK_NEAR(ms_part_ari(a3, b3, 6), -0.25, 1e-15);
+    /* Relabelling leaves it 1; units labelled -1 on either side are left out. */
+    const int32_t c1[6] = {2, 2, 0, 0, 1, -1}, c2[6] = {0, 0, 1, 1, 2, 0};
+    CHECK_NEAR(ms_part_ari(c1, c2, 6), 1.0, 1e-15);
+    CHECK(isnan(ms_part_ari(c1, c2, 1)));
+    ms_rng_t r;
+    ms_rng_init(&r, 31, MS_RNG_TESTDATA, 5);
+    enum { O = 30, NI = 40 };
+    double m[O * NI];
+    int32_t pr[O], pc[NI], row[O], col[NI];
+    for (int k = 2; k <= 5; k++) {
+        planted(&r, O, NI, k, 0.2, m, pr, pc);
+        CHECK_OK(ms_bsgc(m, O, NI, k, 10, (uint64_t)k, 0, NULL, row, col));
+        CHECK_NEAR(ms_part_ari(row, pr, O), 1.0, 1e-15);
+        CHECK_NEAR(ms_part_ari(col, pc, NI), 1.0, 1e-15);
+    }
 }
 
 /* ---- gradient similarity ----------------------------------------------------------------- */
@@ -647,11 +859,15 @@ int main(void) {
     RUN_TEST(test_clusterability);
     RUN_TEST(test_gradient_fd);
     RUN_TEST(test_kmeans);
+    RUN_TEST(test_kmeans_sklearn);
+    RUN_TEST(test_kmeans_local_optimum);
     RUN_TEST(test_bsgc_planted);
     RUN_TEST(test_bsgc_zero_rows);
     RUN_TEST(test_bsgc_nonfinite);
     RUN_TEST(test_bsgc_seed_fixture);
     RUN_TEST(test_bsgc_chain);
+    RUN_TEST(test_bsgc_symmetric);
+    RUN_TEST(test_ari);
     RUN_TEST(test_gradsim_direct);
     RUN_TEST(test_hooks_blocks);
     RUN_TEST(test_hooks_spectral);

@@ -86,6 +86,7 @@ static const char *const all_keys[] = {
     "measures.sparse_every",
     "measures.sparse_k1",
     "measures.sparse_k2",
+    "null.shuffles",
 };
 #define N_ALL_KEYS ((int)(sizeof all_keys / sizeof all_keys[0]))
 

@@ -35,7 +35,7 @@ static const char *const mlp_grid =
     "[measures]\nuntrained = true\nsamples = 150\ninfo_layers = fc1, fc2, fc3\n"
     "unitset_size = 4\nunitset_draws = 3\nablate_layer = fc2\ndirections = 5\n"
     "maxkl_starts = 2\nassoc_layers = fc1, fc2\nassoc_store = true\nmc_steps = 300\n"
-    "null_shuffles = 99\n";
+    "null_shuffles = 99\n[null]\nshuffles = 4\n";
 
 static const char *const cnn_grid =
     "[sweep]\nname = mc\n[data]\ndataset = mnist\ndir = %s\n"
@@ -183,6 +183,24 @@ static void test_mlp(void) {
                 }
             }
         }
+        /* [null] shuffles = 4: the null of each Q is filled; z and p follow
+         * from the stored values. */
+        double *nm = row(r, "models/null_assoc_q_mean", m, &n);
+        CHECK_EQ_INT(n, 2 * 2 * 8);
+        double *ns = row(r, "models/null_assoc_q_sd", m, &n);
+        double *nz = row(r, "models/null_assoc_q_z", m, &n);
+        double *np = row(r, "models/null_assoc_q_p", m, &n);
+        for (int at = 0; at < 2 * 2 * 8; at++) {
+            CHECK(isfinite(nm[at]) && nm[at] > -0.5 && nm[at] < 1);
+            CHECK(isfinite(ns[at]) && ns[at] >= 0);
+            if (ns[at] > 0)
+                CHECK_NEAR(nz[at], (q[at] - nm[at]) / ns[at], 1e-12 * (1 + fabs(nz[at])));
+            else
+                CHECK(isnan(nz[at]));
+            const double c = np[at] * 5;
+            CHECK(c >= 1 - 1e-12 && c <= 5 + 1e-12 && fabs(c - round(c)) < 1e-12);
+        }
+        free(nm), free(ns), free(nz), free(np);
         free(acc), free(pl), free(ip), free(comp), free(meas), free(nkl), free(dkl), free(mk),
             free(bn), free(conv), free(q), free(k), free(lab), free(al), free(tq), free(am);
     }

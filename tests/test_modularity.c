@@ -8,12 +8,18 @@
  *   the gains recomputed here from full Q evaluations;
  * - identical clusterings (also with permuted cluster ids) align with score
  *   1 and p = 1 / (1 + shuffles); a hand-worked partial overlap; Spearman
- *   against hand-ranked vectors with ties; the effective cluster count. */
+ *   against hand-ranked vectors with ties; the effective cluster count;
+ * - Q at least networkx Louvain's best (fixture
+ *   tests/fixtures/modularity_louvain.msfx from
+ *   tests/gen_modularity_fixtures.py), no single unit's move raising it
+ *   (brute force), and an over-split spectral start merged back. */
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "fixture.h"
 #include "modsweep/error.h"
 #include "modsweep/modularity.h"
 #include "modsweep/rng.h"
@@ -261,6 +267,85 @@ static void test_spearman(void) {
     CHECK_NEAR(ms_mod_spearman(A, B, n, live), 1.0, 1e-14);
 }
 
+/* No single live unit's move (to another existing cluster or to a new
+ * one) raises Q by more than tol, by full recomputation; returns the
+ * largest gain found. */
+static double best_single_move(const double *A, int n, const int *lab) {
+    int *t = malloc(sizeof(int) * n), K = 0;
+    for (int i = 0; i < n; i++)
+        if (lab[i] + 1 > K) K = lab[i] + 1;
+    const double q = ref_q(A, n, lab);
+    double best = -INFINITY;
+    memcpy(t, lab, sizeof(int) * n);
+    for (int i = 0; i < n; i++) {
+        if (lab[i] < 0) continue;
+        for (int c = 0; c <= K; c++) {
+            if (c == lab[i]) continue;
+            t[i] = c;
+            const double g = ref_q(A, n, t) - q;
+            if (g > best) best = g;
+        }
+        t[i] = lab[i];
+    }
+    free(t);
+    return best;
+}
+
+static void test_louvain_fixture(void) {
+    char path[4096], name[32];
+    ms_fixture_t fx;
+    if (ms_fixture_load(&fx, ms_fixture_path("modularity_louvain.msfx", path, sizeof path)) != 0) {
+        CHECK_MSG(0, "fixture modularity_louvain.msfx missing");
+        return;
+    }
+    int cases = 0, over = 0;
+    for (int t = 0;; t++) {
+        snprintf(name, sizeof name, "a%d", t);
+        const ms_fx_tensor_t *at = NULL;
+        for (int e = 0; e < fx.n; e++)
+            if (!strcmp(fx.t[e].name, name)) at = &fx.t[e];
+        if (!at) break;
+        const int n = (int)at->shape[0];
+        const double *A = at->data;
+        snprintf(name, sizeof name, "q%d", t);
+        const double ql = *(const double *)ms_fixture_get(&fx, name)->data;
+        snprintf(name, sizeof name, "ks%d", t);
+        const int ks = *(const int32_t *)ms_fixture_get(&fx, name)->data;
+        int *lab = malloc(sizeof(int) * n), *sp = malloc(sizeof(int) * n);
+        for (uint64_t seed = 1; seed <= 2; seed++) {
+            ms_mod_cfg_t cfg = {.steps = 2000, .entropy = 0.5, .seed = seed, .sub = 4};
+            ms_mod_result_t res;
+            CHECK_OK(ms_mod_maximise(A, n, &cfg, lab, &res));
+            CHECK_NEAR(res.q, ref_q(A, n, lab), 1e-12);
+            CHECK_MSG(res.q >= ql - 1e-12, "case %d seed %d: Q %.10f below Louvain's %.10f", t,
+                      (int)seed, res.q, ql);
+            const double g = best_single_move(A, n, lab);
+            CHECK_MSG(g <= 1e-12, "case %d seed %d: a single move raises Q by %.3g", t, (int)seed,
+                      g);
+            if (ks > 0) {
+                ms_mod_spectral(A, n, sp);
+                int K = 0;
+                for (int i = 0; i < n; i++)
+                    if (sp[i] + 1 > K) K = sp[i] + 1;
+                CHECK_MSG(res.k < K, "case %d: %d clusters, not fewer than the spectral %d", t,
+                          res.k, K);
+                over++;
+            }
+            /* Deterministic from the seed. */
+            int *again = malloc(sizeof(int) * n);
+            ms_mod_result_t r2;
+            CHECK_OK(ms_mod_maximise(A, n, &cfg, again, &r2));
+            CHECK(memcmp(lab, again, sizeof(int) * n) == 0);
+            free(again);
+        }
+        free(lab), free(sp);
+        cases++;
+    }
+    CHECK(cases >= 8);
+    CHECK(over >= 2);
+    ms_fixture_free(&fx);
+}
+
 int main(void) {
     RUN_TEST(test_two_triangles);
     RUN_TEST(test_q_random_graphs);
@@ -269,5 +354,6 @@ int main(void) {
     RUN_TEST(test_all_dead);
     RUN_TEST(test_alignment);
     RUN_TEST(test_spearman);
+    RUN_TEST(test_louvain_fixture);
     return ms_test_summary();
 }

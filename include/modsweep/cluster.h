@@ -78,16 +78,29 @@ double ms_clusterability_grad(const float *w, int O, int NI, const int32_t *row,
  * size-matched baseline. */
 double ms_part_size_baseline(int O, int NI, const int32_t *row, const int32_t *col);
 
+/* Adjusted Rand index (Hubert and Arabie 1985) of two labellings of n
+ * units, over the units labelled (>= 0) in both: 1 for the same partition
+ * up to relabelling, about 0 for independent ones (as sklearn's
+ * adjusted_rand_score; 1 when both put every unit in one cluster). NaN
+ * with fewer than two such units or when out of memory. */
+double ms_part_ari(const int32_t *a, const int32_t *b, int n);
+
 /* ---- k-means and BSGC --------------------------------------------------------- */
 
-/* Deterministic k-means of N points x (N x DK, row-major): k-means++ seeding
- * from rng stream (seed, MS_RNG_KMEANS, sub), read sequentially over the
- * restarts; Lloyd iterations in a fixed order (a point moves only to a
- * strictly nearer centre; ties go to the lower cluster index; an empty
- * cluster takes the point farthest from its centre) until no point moves
- * (at most 300 iterations); the restart with the smallest inertia wins (the
- * first on ties). lab (N) receives labels 0..k-1; *inertia (may be NULL)
- * the within-cluster sum of squares. Returns 0 or MS_ENOMEM / MS_EINVAL. */
+/* Deterministic k-means of N points x (N x DK, row-major): greedy
+ * k-means++ seeding (2 + floor(ln k) candidates per centre, the one that
+ * most lowers the potential kept, as sklearn does) from rng stream (seed,
+ * MS_RNG_KMEANS, sub), read sequentially over the restarts; Lloyd
+ * iterations in a fixed order (a point moves only to a strictly nearer
+ * centre; ties go to the lower cluster index; an empty cluster takes the
+ * point farthest from its centre) until no point moves (at most 300
+ * iterations); then Hartigan's single-point moves (a point moves to the
+ * cluster where the exact change of the objective is most negative) and
+ * Lloyd again, until neither changes a label. Each restart so ends at a
+ * Lloyd fixed point that no single-point move improves. The restart with
+ * the smallest inertia wins (the first on ties). lab (N) receives labels
+ * 0..k-1; *inertia (may be NULL) the within-cluster sum of squares.
+ * Returns 0 or MS_ENOMEM / MS_EINVAL. */
 int ms_kmeans(const double *x, int N, int DK, int k, int restarts, uint64_t seed, uint32_t sub,
               int32_t *lab, double *inertia);
 
@@ -104,7 +117,11 @@ int ms_kmeans(const double *x, int N, int DK, int k, int restarts, uint64_t seed
  * is in cluster 0, the next new cluster is 1, ...). Row labels: the row
  * clusters are matched one to one to the column clusters so that the sum
  * of A inside the blocks is largest (Hungarian algorithm); the seed pairs
- * them by k-means' arbitrary numbering instead. Requires 1 <= k <= min(O, NI). */
+ * them by k-means' arbitrary numbering instead. A square M that is exactly
+ * symmetric (M_ij == M_ji, as the gradient similarity is) and has no
+ * fixed_col gets one clustering for both sides: row = col, the column
+ * clustering above (its rows and columns are the same units; the seed's
+ * row and column clusters coincide there too). Requires 1 <= k <= min(O, NI). */
 int ms_bsgc(const double *M, int O, int NI, int k, int restarts, uint64_t seed, uint32_t sub,
             const int32_t *fixed_col, int32_t *row, int32_t *col);
 

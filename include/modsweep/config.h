@@ -99,6 +99,8 @@ typedef struct ms_settings {
     int prune_naive;          /* use the naive reference (tests) */
     /* [measures] */
     ms_meas_cfg_t meas;
+    /* [null] */
+    int null_weight_shuffles; /* weight-shuffle null networks per model (0 = off) */
 } ms_settings_t;
 
 /* A parsed, validated grid file. */

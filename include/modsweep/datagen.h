@@ -51,4 +51,21 @@ int ms_cifar10_write(const char *path, const ms_images_t *im);
  * MS_ENOMEM) it is left zeroed. */
 int ms_images_synthetic(ms_images_t *out, int n, int c, int h, int w, uint64_t seed);
 
+/* Makes n single-channel h x w images with planted modules: the image is
+ * cut into `blocks` vertical strips of w / blocks columns (the last takes
+ * the remainder), and strip b independently shows a sub-label s_b in
+ * 0..sub-1 as a bright bar over rows [s_b h / sub, (s_b + 1) h / sub) of
+ * the strip (contrast in [0.6, 1), the rest dark), plus noise of up to
+ * +-0.3 of full scale per pixel. The label combines the sub-labels:
+ * label = sum_b s_b sub^b, so sub^blocks <= 10 (for example 2 blocks of 3
+ * or 3 blocks of 2 sub-labels), h >= sub and w >= 2 blocks. Each strip's pixels are one planted module
+ * (ms_planted_modules). Randomness from stream MS_RNG_TESTDATA keyed by
+ * seed, sub-stream 2^31 + i for image i: a pure function of the arguments.
+ * Errors: MS_EINVAL (naming the set-up), MS_ENOMEM; *out is left zeroed. */
+int ms_images_planted(ms_images_t *out, int n, int h, int w, int blocks, int sub, uint64_t seed);
+
+/* The planted module (strip) of each pixel of ms_images_planted, row-major
+ * (h * w entries): the input-unit labels to compare clusterings with. */
+void ms_planted_modules(int h, int w, int blocks, int32_t *module);
+
 #endif

@@ -30,6 +30,17 @@
  *     target `entropy` (nats), by bisection on log T; a target above what
  *     any temperature reaches gives the largest T tried (1e3 times the
  *     largest |dQ|), one below the ties' floor the smallest.
+ *  3. greedy refinement (Louvain-style, zero temperature): from the best
+ *     clustering of step 2 and from MS_MOD_STARTS - 1 starts with every
+ *     live unit alone, each with its own random unit order (stream
+ *     MS_RNG_MODULARITY, sub ^ 2^31): greedy sweeps move single units to the
+ *     cluster (or new cluster) of the largest gain until none gains more
+ *     than 1e-14; then the clusters become the nodes of an aggregated graph
+ *     and whole clusters move greedily into others (merges); repeated until
+ *     neither moves. The highest Q of the starts is returned (the refined
+ *     step-2 clustering on ties). The result is a local optimum: no single
+ *     unit's move and no merge of two clusters raises Q by more than 1e-14,
+ *     so an over-split spectral start is merged back.
  *
  * Alignment of clusterings a and b of the same units (Lange et al.):
  * the overlap counts of their clusters are matched greedily (the largest
@@ -45,6 +56,10 @@
 #define MODSWEEP_MODULARITY_H
 
 #include <stdint.h>
+
+/* Greedy refinement starts (step 3 below): the step-2 clustering and
+ * MS_MOD_STARTS - 1 Louvain runs from singletons. */
+#define MS_MOD_STARTS 8
 
 /* Dead-unit threshold relative to m2. */
 #define MS_MOD_DEAD_EPS 1e-15

@@ -113,6 +113,39 @@ double ms_part_size_baseline(int O, int NI, const int32_t *row, const int32_t *c
     return (double)pairs / ((double)O * NI);
 }
 
+double ms_part_ari(const int32_t *a, const int32_t *b, int n) {
+    int Ka = 0, Kb = 0;
+    long m = 0;
+    for (int i = 0; i < n; i++)
+        if (a[i] >= 0 && b[i] >= 0) {
+            if (a[i] + 1 > Ka) Ka = a[i] + 1;
+            if (b[i] + 1 > Kb) Kb = b[i] + 1;
+            m++;
+        }
+    if (m < 2) return NAN;
+    long *ct = calloc((size_t)Ka * Kb + Ka + Kb, sizeof(long));
+    if (!ct) return NAN;
+    long *ra = ct + (size_t)Ka * Kb, *rb = ra + Ka;
+    for (int i = 0; i < n; i++)
+        if (a[i] >= 0 && b[i] >= 0) {
+            ct[(size_t)a[i] * Kb + b[i]]++;
+            ra[a[i]]++;
+            rb[b[i]]++;
+        }
+    /* Pair counts C(x, 2) = x (x - 1) / 2, in double (exact below 2^53). */
+    double sij = 0.0, sa = 0.0, sb = 0.0;
+    for (size_t e = 0; e < (size_t)Ka * Kb; e++)
+        sij += 0.5 * (double)ct[e] * (double)(ct[e] - 1);
+    for (int c = 0; c < Ka; c++)
+        sa += 0.5 * (double)ra[c] * (double)(ra[c] - 1);
+    for (int c = 0; c < Kb; c++)
+        sb += 0.5 * (double)rb[c] * (double)(rb[c] - 1);
+    free(ct);
+    const double expected = sa * sb / (0.5 * (double)m * (double)(m - 1));
+    const double den = 0.5 * (sa + sb) - expected;
+    return den != 0.0 ? (sij - expected) / den : 1.0;
+}
+
 /* ---- k-means ------------------------------------------------------------------------ */
 
 static double sqdist(const double *a, const double *b, int d) {
@@ -124,38 +157,62 @@ static double sqdist(const double *a, const double *b, int d) {
     return s;
 }
 
-/* k-means++ seeding: the first centre uniformly, each next one with
- * probability proportional to the squared distance to the nearest centre
- * so far (uniformly when every point sits on a centre). */
-static void kmeanspp(const double *x, int N, int DK, int k, ms_rng_t *r, double *cent,
-                     double *dist) {
+/* Greedy k-means++ seeding (Arthur and Vassilvitskii 2007, as sklearn's
+ * _kmeans_plusplus does it): the first centre uniformly; for each next one,
+ * KMEANS_TRIALS(k) = 2 + floor(ln k) candidates drawn with probability
+ * proportional to the squared distance to the nearest centre so far, and
+ * the candidate whose addition leaves the smallest potential (sum of those
+ * distances) wins (the first drawn on ties). A draw falls on the first
+ * point whose running distance sum exceeds it (never a point already on a
+ * centre); when every point sits on a centre the candidates are uniform.
+ * dist (N) receives each point's squared distance to its nearest centre;
+ * cand (N) is scratch for one candidate's distances. */
+static int kmeans_trials(int k) {
+    return 2 + (int)floor(log((double)k));
+}
+
+static void kmeanspp(const double *x, int N, int DK, int k, ms_rng_t *r, double *cent, double *dist,
+                     double *cand, double *best_d) {
     int first = (int)ms_rng_below(r, (uint32_t)N);
     memcpy(cent, x + (size_t)first * DK, sizeof(double) * DK);
     for (int i = 0; i < N; i++)
         dist[i] = sqdist(x + (size_t)i * DK, cent, DK);
+    const int trials = kmeans_trials(k);
     for (int c = 1; c < k; c++) {
         double total = 0.0;
         for (int i = 0; i < N; i++)
             total += dist[i];
-        int pick = -1;
-        if (total > 0.0) {
-            const double u = ms_rng_double(r) * total;
-            double acc = 0.0;
-            for (int i = 0; i < N; i++) {
-                if (dist[i] <= 0.0) continue;
-                acc += dist[i];
-                pick = i;
-                if (acc > u) break;
+        int best = -1;
+        double best_pot = INFINITY;
+        for (int t = 0; t < trials; t++) {
+            int pick = -1;
+            if (total > 0.0) {
+                const double u = ms_rng_double(r) * total;
+                double acc = 0.0;
+                for (int i = 0; i < N; i++) {
+                    if (dist[i] <= 0.0) continue;
+                    acc += dist[i];
+                    pick = i;
+                    if (acc > u) break;
+                }
+            } else {
+                pick = (int)ms_rng_below(r, (uint32_t)N);
             }
-        } else {
-            pick = (int)ms_rng_below(r, (uint32_t)N);
+            const double *xp = x + (size_t)pick * DK;
+            double pot = 0.0;
+            for (int i = 0; i < N; i++) {
+                const double d = sqdist(x + (size_t)i * DK, xp, DK);
+                cand[i] = d < dist[i] ? d : dist[i];
+                pot += cand[i];
+            }
+            if (best < 0 || pot < best_pot) {
+                best = pick;
+                best_pot = pot;
+                memcpy(best_d, cand, sizeof(double) * (size_t)N);
+            }
         }
-        double *cc = cent + (size_t)c * DK;
-        memcpy(cc, x + (size_t)pick * DK, sizeof(double) * DK);
-        for (int i = 0; i < N; i++) {
-            const double d = sqdist(x + (size_t)i * DK, cc, DK);
-            if (d < dist[i]) dist[i] = d;
-        }
+        memcpy(cent + (size_t)c * DK, x + (size_t)best * DK, sizeof(double) * DK);
+        memcpy(dist, best_d, sizeof(double) * (size_t)N);
     }
 }
 
@@ -229,6 +286,65 @@ static double lloyd(const double *x, int N, int DK, int k, int32_t *lab, double 
     return inertia;
 }
 
+static void counts_of(const int32_t *lab, int N, int k, int *count) {
+    memset(count, 0, sizeof(int) * (size_t)k);
+    for (int i = 0; i < N; i++)
+        count[lab[i]]++;
+}
+
+/* Hartigan's single-point moves on a Lloyd result: moving point i from
+ * cluster a (n_a > 1 points, centre c_a) to b changes the inertia by
+ * n_b / (n_b + 1) |x_i - c_b|^2 - n_a / (n_a - 1) |x_i - c_a|^2, so a point
+ * moves to the b of the most negative change when that is below -1e-12
+ * times the removal term (a margin against rounding). Points are visited in
+ * order, centres updated after every move, passes repeated until none moves
+ * (at most KMEANS_MAX_ITER). Returns the number of moves; cent (k x DK)
+ * holds the means of the final labels, recomputed from scratch. */
+static long hartigan(const double *x, int N, int DK, int k, int32_t *lab, double *cent,
+                     int *count) {
+    long moves = 0;
+    for (int it = 0; it < KMEANS_MAX_ITER; it++) {
+        int moved = 0;
+        for (int i = 0; i < N; i++) {
+            const double *xi = x + (size_t)i * DK;
+            const int a = lab[i];
+            if (count[a] < 2) continue;
+            const double rem =
+                (double)count[a] / (count[a] - 1) * sqdist(xi, cent + (size_t)a * DK, DK);
+            int best = -1;
+            double bgain = -1e-12 * rem;
+            for (int b = 0; b < k; b++) {
+                if (b == a) continue;
+                const double add =
+                    (double)count[b] / (count[b] + 1) * sqdist(xi, cent + (size_t)b * DK, DK);
+                if (add - rem < bgain) bgain = add - rem, best = b;
+            }
+            if (best < 0) continue;
+            double *ca = cent + (size_t)a * DK, *cb = cent + (size_t)best * DK;
+            for (int j = 0; j < DK; j++) {
+                ca[j] = (ca[j] * count[a] - xi[j]) / (count[a] - 1);
+                cb[j] = (cb[j] * count[best] + xi[j]) / (count[best] + 1);
+            }
+            count[a]--, count[best]++;
+            lab[i] = best;
+            moved = 1;
+            moves++;
+        }
+        if (!moved) break;
+    }
+    memset(cent, 0, sizeof(double) * (size_t)k * DK);
+    memset(count, 0, sizeof(int) * (size_t)k);
+    for (int i = 0; i < N; i++) {
+        for (int j = 0; j < DK; j++)
+            cent[(size_t)lab[i] * DK + j] += x[(size_t)i * DK + j];
+        count[lab[i]]++;
+    }
+    for (int c = 0; c < k; c++)
+        for (int j = 0; j < DK && count[c] > 0; j++)
+            cent[(size_t)c * DK + j] /= count[c];
+    return moves;
+}
+
 int ms_kmeans(const double *x, int N, int DK, int k, int restarts, uint64_t seed, uint32_t sub,
               int32_t *lab, double *inertia) {
     if (N < 1 || DK < 1 || k < 1 || restarts < 1)
@@ -236,20 +352,27 @@ int ms_kmeans(const double *x, int N, int DK, int k, int restarts, uint64_t seed
                           "k-means: %d points of %d coordinates into %d clusters, %d "
                           "restarts",
                           N, DK, k, restarts);
-    double *cent = malloc(sizeof(double) * ((size_t)k * DK + N));
+    double *cent = malloc(sizeof(double) * ((size_t)k * DK + 3 * (size_t)N));
     int32_t *cur = malloc(sizeof(int32_t) * (size_t)N);
     int *count = malloc(sizeof(int) * (size_t)k);
     if (!cent || !cur || !count) {
         free(cent), free(cur), free(count);
         return ms_err_set(MS_ENOMEM, "k-means: out of memory (%d points, %d clusters)", N, k);
     }
-    double *dist = cent + (size_t)k * DK;
+    double *dist = cent + (size_t)k * DK, *cand = dist + N, *best_d = cand + N;
     ms_rng_t r;
     ms_rng_init(&r, seed, MS_RNG_KMEANS, sub);
     double best = INFINITY;
     for (int t = 0; t < restarts; t++) {
-        kmeanspp(x, N, DK, k, &r, cent, dist);
-        const double in = lloyd(x, N, DK, k, cur, cent, count, dist);
+        kmeanspp(x, N, DK, k, &r, cent, dist, cand, best_d);
+        double in = lloyd(x, N, DK, k, cur, cent, count, dist);
+        /* Hartigan moves, then Lloyd again from their means, until neither
+         * changes a label (each step lowers the inertia). */
+        for (int round = 0; round < KMEANS_MAX_ITER; round++) {
+            counts_of(cur, N, k, count);
+            if (!hartigan(x, N, DK, k, cur, cent, count)) break;
+            in = lloyd(x, N, DK, k, cur, cent, count, dist);
+        }
         if (t == 0 || in < best) {
             best = in;
             memcpy(lab, cur, sizeof(int32_t) * (size_t)N);
@@ -415,6 +538,21 @@ int ms_bsgc(const double *M, int O, int NI, int k, int restarts, uint64_t seed, 
         for (int j = 0; j < NI; j++) {
             if (first[raw[j]] < 0) first[raw[j]] = next++;
             col[j] = first[raw[j]];
+        }
+    }
+
+    /* A symmetric matrix (checked exactly: M_ij == M_ji for all i, j) gets
+     * one clustering, used for both sides: its rows and columns are the
+     * same units. Chained layers keep the chain's column clusters and
+     * cluster their rows as below. */
+    if (!fixed_col && O == NI) {
+        int sym = 1;
+        for (int i = 0; i < O && sym; i++)
+            for (int j = 0; j < i && sym; j++)
+                sym = M[(size_t)i * NI + j] == M[(size_t)j * NI + i];
+        if (sym) {
+            memcpy(row, col, sizeof(int32_t) * (size_t)O);
+            goto done;
         }
     }
 

@@ -260,6 +260,199 @@ static double calibrate(const double *G, int nl, int cap, double target) {
     return exp(0.5 * (lo + hi));
 }
 
+/* ---- greedy refinement (Louvain-style) -------------------------------------------- */
+
+/* The smallest gain in Q a greedy move must bring; it keeps rounding from
+ * cycling moves back and forth. */
+#define GREEDY_EPS 1e-14
+
+/* The working state of greedy moves on a graph W (nn x nn, row-major, its
+ * diagonal ignored) of nodes with normalised degrees a: labels in 0..cap-1,
+ * per cluster its node count and degree sum. */
+typedef struct greedy {
+    const double *W;
+    int nn, cap;
+    double m2;
+    const double *a;
+    int *lab, *size;
+    double *D, *S; /* per cluster: sum of a; scratch: sum of W_ij / m2 */
+} greedy_t;
+
+/* Greedy zero-temperature sweeps: nodes[0..m) visited in that order, each
+ * moved to the cluster of the largest gain in Q (an empty one too when
+ * allow_new and the node is not alone; the lowest cluster id on ties) when
+ * that gain exceeds GREEDY_EPS; sweeps repeated until none moves (at most
+ * 1000). Returns the number of moves. */
+static long greedy_moves(greedy_t *g, const int *nodes, int m, int allow_new) {
+    long moves = 0;
+    for (int pass = 0; pass < 1000; pass++) {
+        int moved = 0;
+        for (int t = 0; t < m; t++) {
+            const int i = nodes[t], from = g->lab[i];
+            const double ai = g->a[i];
+            for (int c = 0; c < g->cap; c++)
+                g->S[c] = 0.0;
+            const double *row = g->W + (size_t)i * g->nn;
+            for (int u = 0; u < m; u++) {
+                const int j = nodes[u];
+                if (j != i) g->S[g->lab[j]] += row[j] / g->m2;
+            }
+            const double stay = g->S[from] - ai * (g->D[from] - ai);
+            int best = -1, fresh = 0;
+            double bg = GREEDY_EPS;
+            for (int c = 0; c < g->cap; c++) {
+                if (c == from) continue;
+                double gain;
+                if (g->size[c] > 0) {
+                    gain = 2.0 * ((g->S[c] - ai * g->D[c]) - stay);
+                } else if (allow_new && !fresh && g->size[from] > 1) {
+                    fresh = 1;
+                    gain = -2.0 * stay;
+                } else {
+                    continue;
+                }
+                if (gain > bg) bg = gain, best = c;
+            }
+            if (best < 0) continue;
+            g->lab[i] = best;
+            g->size[from]--, g->size[best]++;
+            g->D[from] -= ai, g->D[best] += ai;
+            moved = 1;
+            moves++;
+        }
+        if (!moved) break;
+    }
+    return moves;
+}
+
+/* Scratch of the refinement, allocated once by ms_mod_maximise. */
+typedef struct refine_work {
+    int *order, *lab2, *size2, *nodes2;
+    double *W2, *D2, *a2, *S;
+} refine_work_t;
+
+/* Louvain-style refinement of the clustering labels of the nl live units
+ * lv (labels of live units in 0..nl-1, -1 for dead ones), with size and D
+ * the clusters' unit counts and degree sums on entry (cap = nl + 1 ids):
+ *  1. greedy single-unit moves (to any cluster or a new one), the units
+ *     visited in the order `order`;
+ *  2. the clusters become the nodes of an aggregated graph (W2_cd = sum of
+ *     A_ij over i in c, j in d, i != j), each node its own cluster, and
+ *     greedy moves of whole clusters into others (merges and
+ *     reassignments of merged groups) in cluster-id order;
+ * repeated until neither step moves anything. The result is a local
+ * optimum under single-unit moves, and no merge of two clusters raises Q
+ * by more than GREEDY_EPS. Labels are left canonical. */
+static void refine(const double *A, int n, const int *lv, int nl, const double *a, double m2,
+                   int *labels, int *size, double *D, refine_work_t *w) {
+    greedy_t g1 = {.W = A,
+                   .nn = n,
+                   .cap = nl + 1,
+                   .m2 = m2,
+                   .a = a,
+                   .lab = labels,
+                   .size = size,
+                   .D = D,
+                   .S = w->S};
+    for (int round = 0; round < 1000; round++) {
+        const long m1 = greedy_moves(&g1, w->order, nl, 1);
+        /* Aggregate: canonical cluster ids 0..K-1 over the live units. */
+        const int K = ms_mod_canonical(labels, n);
+        for (int c = 0; c <= nl; c++)
+            size[c] = 0, D[c] = 0.0;
+        for (int t = 0; t < nl; t++)
+            size[labels[lv[t]]]++, D[labels[lv[t]]] += a[lv[t]];
+        for (size_t e = 0; e < (size_t)K * K; e++)
+            w->W2[e] = 0.0;
+        for (int t = 0; t < nl; t++) {
+            const int i = lv[t];
+            double *wr = w->W2 + (size_t)labels[i] * K;
+            const double *ar = A + (size_t)i * n;
+            for (int u = 0; u < nl; u++) {
+                const int j = lv[u];
+                if (j != i) wr[labels[j]] += ar[j];
+            }
+        }
+        for (int c = 0; c < K; c++) {
+            w->lab2[c] = c;
+            w->size2[c] = 1;
+            w->a2[c] = w->D2[c] = D[c];
+            w->nodes2[c] = c;
+        }
+        greedy_t g2 = {.W = w->W2,
+                       .nn = K,
+                       .cap = K,
+                       .m2 = m2,
+                       .a = w->a2,
+                       .lab = w->lab2,
+                       .size = w->size2,
+                       .D = w->D2,
+                       .S = w->S};
+        const long m2moves = greedy_moves(&g2, w->nodes2, K, 0);
+        if (m2moves > 0) {
+            for (int t = 0; t < nl; t++)
+                labels[lv[t]] = w->lab2[labels[lv[t]]];
+            ms_mod_canonical(labels, n);
+            for (int c = 0; c <= nl; c++)
+                size[c] = 0, D[c] = 0.0;
+            for (int t = 0; t < nl; t++)
+                size[labels[lv[t]]]++, D[labels[lv[t]]] += a[lv[t]];
+        }
+        if (m1 == 0 && m2moves == 0) break;
+    }
+}
+
+/* Cluster sizes and degree sums of labels over the live units. */
+static void cluster_sums(const int *labels, const int *lv, int nl, const double *a, int *size,
+                         double *D) {
+    for (int c = 0; c <= nl; c++)
+        size[c] = 0, D[c] = 0.0;
+    for (int t = 0; t < nl; t++)
+        size[labels[lv[t]]]++, D[labels[lv[t]]] += a[lv[t]];
+}
+
+/* The greedy stage of ms_mod_maximise: refine() from labels (the spectral
+ * and Monte-Carlo result) and from MS_MOD_STARTS - 1 starts with every
+ * live unit alone (Louvain), each visiting the units in its own random
+ * order (stream MS_RNG_MODULARITY, sub cfg->sub ^ 2^31); labels receives the
+ * result of the highest Q (the first on ties, so the refined spectral
+ * start wins ties). trial (n) is scratch. */
+static int refine_starts(const double *A, int n, const int *lv, int nl, const double *a, double m2,
+                         const ms_mod_cfg_t *cfg, int *labels, int *trial, int *size, double *D) {
+    refine_work_t w;
+    int *ib = malloc(sizeof(int) * (4 * (size_t)nl + 1));
+    double *db = malloc(sizeof(double) * ((size_t)nl * nl + 4 * (size_t)nl + 1));
+    int *best = malloc(sizeof(int) * (size_t)n);
+    if (!ib || !db || !best) {
+        free(ib), free(db), free(best);
+        return ms_err_set(MS_ENOMEM, "modularity: out of memory for %d units", n);
+    }
+    w.order = ib, w.lab2 = ib + nl, w.size2 = ib + 2 * nl, w.nodes2 = ib + 3 * nl;
+    w.W2 = db, w.D2 = db + (size_t)nl * nl, w.a2 = w.D2 + nl, w.S = w.a2 + nl;
+    ms_rng_t r;
+    ms_rng_init(&r, cfg->seed, MS_RNG_MODULARITY, cfg->sub ^ 0x80000000u);
+    double q_best = -INFINITY;
+    for (int start = 0; start < MS_MOD_STARTS; start++) {
+        for (int i = 0; i < n; i++)
+            trial[i] = start == 0 ? labels[i] : -1;
+        if (start > 0)
+            for (int t = 0; t < nl; t++)
+                trial[lv[t]] = t;
+        cluster_sums(trial, lv, nl, a, size, D);
+        memcpy(w.order, lv, sizeof(int) * (size_t)nl);
+        ms_rng_shuffle(&r, (int32_t *)w.order, nl);
+        refine(A, n, lv, nl, a, m2, trial, size, D, &w);
+        const double q = ms_mod_q(A, n, trial);
+        if (q > q_best) {
+            q_best = q;
+            memcpy(best, trial, sizeof(int) * (size_t)n);
+        }
+    }
+    memcpy(labels, best, sizeof(int) * (size_t)n);
+    free(ib), free(db), free(best);
+    return 0;
+}
+
 int ms_mod_maximise(const double *A, int n, const ms_mod_cfg_t *cfg, int *labels,
                     ms_mod_result_t *res) {
     memset(res, 0, sizeof *res);
@@ -349,6 +542,7 @@ int ms_mod_maximise(const double *A, int n, const ms_mod_cfg_t *cfg, int *labels
         }
         memcpy(labels, best, sizeof(int) * (size_t)n);
     }
+    if (nl > 1 && (rc = refine_starts(A, n, lv, nl, a, m2, cfg, labels, best, size, D))) goto done;
 finish:
     res->k = ms_mod_canonical(labels, n);
     if (nl > 0) res->q = ms_mod_q(A, n, labels);

@@ -8,6 +8,7 @@
 #include "modsweep/ablate.h"
 #include "modsweep/error.h"
 #include "modsweep/log.h"
+#include "modsweep/nullmodel.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -20,6 +21,10 @@
 #define ABL_DOC                                                                                    \
     " [fc layer, cluster c, class]: class-wise test accuracy; padded with NaN beyond the "         \
     "partition's k and for layers without it"
+
+#define NULL_DOC                                                                                   \
+    "; NaN without [null] shuffles and for layers not analysed (gradient-based numbers have no "   \
+    "shuffle null: the gradient similarity needs training)"
 
 /* clang-format off */
 const ms_col_t ms_cluster_cols[] = {
@@ -91,6 +96,17 @@ const ms_col_t ms_cluster_cols[] = {
      "search-space reduction of each cluster of part_w (the chained bsgc layers)"},
     {"models/ssr_g", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_KMAX},
      "search-space reduction of each cluster of part_g"},
+    /* Weight-shuffle null of the clusterability curve ([null] shuffles; NaN when 0). */
+    {"models/null_cl_w_mean", MS_ROW_MODEL, MS_DT_F64, 2, {MS_DIM_NK, MS_DIM_NFC},
+     "[k, fc layer]: mean of cl_curve_w over the shuffled networks (each layer's weights "
+     "permuted, its multiset kept; BSGC and clusterability as for cl_curve_w)" NULL_DOC},
+    {"models/null_cl_w_sd", MS_ROW_MODEL, MS_DT_F64, 2, {MS_DIM_NK, MS_DIM_NFC},
+     "[k, fc layer]: sample sd (n - 1) of cl_curve_w over the shuffled networks" NULL_DOC},
+    {"models/null_cl_w_z", MS_ROW_MODEL, MS_DT_F64, 2, {MS_DIM_NK, MS_DIM_NFC},
+     "[k, fc layer]: z-score (cl_curve_w - null mean) / null sd (NaN when the sd is 0)" NULL_DOC},
+    {"models/null_cl_w_p", MS_ROW_MODEL, MS_DT_F64, 2, {MS_DIM_NK, MS_DIM_NFC},
+     "[k, fc layer]: empirical p-value (1 + shuffles with clusterability >= cl_curve_w) / (1 + "
+     "shuffles)" NULL_DOC},
     {NULL, 0, 0, 0, {0}, NULL},
 };
 /* clang-format on */
@@ -130,6 +146,7 @@ typedef struct an {
     double *cl_train, *cl_w, *cl_g;                 /* (NFC) */
     double *abl[6];                                 /* (NFC, KMAX, NC) */
     double *ssr[3];                                 /* (KMAX) */
+    double *nul[4]; /* (NK, NFC) x 4: null mean, sd, z, p of cl_curve_w */
 } an_t;
 
 static const char *const abl_cols[6] = {"models/ablate_train_on", "models/ablate_train_off",
@@ -137,10 +154,38 @@ static const char *const abl_cols[6] = {"models/ablate_train_on", "models/ablate
                                         "models/ablate_g_on",     "models/ablate_g_off"};
 static const char *const ssr_cols[3] = {"models/ssr_train", "models/ssr_w", "models/ssr_g"};
 
+static const char *const null_cols[4] = {"models/null_cl_w_mean", "models/null_cl_w_sd",
+                                         "models/null_cl_w_z", "models/null_cl_w_p"};
+
+/* The null of cl_curve_w from [null] shuffles weight-shuffled networks,
+ * summarised for every (k, layer) that has an observed value. */
+static int curve_null(an_t *a) {
+    const int S = a->s.null_weight_shuffles;
+    const long NK = a->nk, NFC = a->nfc;
+    double *null = malloc(sizeof(double) * (size_t)S * NK * NFC);
+    double *col = malloc(sizeof(double) * (size_t)S);
+    if (!null || !col) {
+        free(null), free(col);
+        return ms_err_set(MS_ENOMEM, "shuffle null: out of memory");
+    }
+    int rc = ms_null_bsgc(&a->L, a->params, a->s.bsgc_layers, a->s.curve_k, (int)NK,
+                          a->s.kmeans_restarts, a->s.seed, S, null);
+    for (long e = 0; e < NK * NFC && !rc; e++) {
+        if (!isfinite(a->cw[e])) continue;
+        for (int t = 0; t < S; t++)
+            col[t] = null[(size_t)t * NK * NFC + e];
+        ms_null_stats_t st;
+        ms_null_stats(a->cw[e], col, S, &st);
+        a->nul[0][e] = st.mean, a->nul[1][e] = st.sd, a->nul[2][e] = st.z, a->nul[3][e] = st.p;
+    }
+    free(null), free(col);
+    return rc;
+}
+
 static int an_alloc(an_t *a) {
     const long NU = a->nu, NK = a->nk, NFC = a->nfc, T = a->nfc * a->kmax * a->nc;
     size_t nd =
-        (size_t)(a->ng > 0 ? a->ng : 1) + NK * (3 + 4 * NFC) + 3 * NFC + 6 * T + 3 * a->kmax;
+        (size_t)(a->ng > 0 ? a->ng : 1) + NK * (3 + 8 * NFC) + 3 * NFC + 6 * T + 3 * a->kmax;
     size_t ni = (size_t)NU * (3 + 2 * NK) + NK;
     double *d = malloc(sizeof(double) * nd);
     int32_t *i32 = malloc(sizeof(int32_t) * (ni ? ni : 1));
@@ -167,6 +212,8 @@ static int an_alloc(an_t *a) {
         a->abl[t] = d, d += T;
     for (int t = 0; t < 3; t++)
         a->ssr[t] = d, d += a->kmax;
+    for (int t = 0; t < 4; t++)
+        a->nul[t] = d, d += NK * NFC;
     a->part_train = i32;
     a->part_w = i32 + NU;
     a->part_g = i32 + 2 * NU;
@@ -277,6 +324,8 @@ int ms_cluster_analyse(ms_ctx_t *ctx, int m, char *reason) {
         a.cwm[ki] = mean_finite(a.cw + ki * a.nfc, a.nfc);
         a.cgm[ki] = mean_finite(a.cg + ki * a.nfc, a.nfc);
     }
+    /* The weight-shuffle null of the weight-based curve. */
+    if (!rc && s->null_weight_shuffles > 0 && a.nk > 0) rc = curve_null(&a);
     /* The partitions at the model's k. */
     if (!rc) rc = bsgc_both(&a, s->k, a.part_w, a.part_g);
     if (rc) goto out;
@@ -324,6 +373,8 @@ int ms_cluster_analyse(ms_ctx_t *ctx, int m, char *reason) {
         rc = ms_results_write(res, abl_cols[t], m, -1, a.abl[t]);
     for (int t = 0; t < 3 && !rc; t++)
         rc = ms_results_write(res, ssr_cols[t], m, -1, a.ssr[t]);
+    for (int t = 0; t < 4 && !rc && a.nk > 0; t++)
+        rc = ms_results_write(res, null_cols[t], m, -1, a.nul[t]);
     if (!rc && ctx->verbose) {
         ms_message("model %d: clusterability of the trained partition %.4f; BSGC at k = %d: "
                    "weights %.4f, gradients %.4f",

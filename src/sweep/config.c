@@ -82,12 +82,13 @@ typedef enum section_id {
     S_CLUSTER,
     S_PRUNE,
     S_MEASURES,
+    S_NULL,
     N_SECTIONS
 } section_id_t;
 
 /* NULL-terminated, so nearest() can search it. */
 static const char *const section_names[N_SECTIONS + 1] = {
-    "sweep", "data", "model", "train", "cluster", "prune", "measures", NULL};
+    "sweep", "data", "model", "train", "cluster", "prune", "measures", "null", NULL};
 
 /* How a key's text is read. T_INT and T_FLOAT keys with F_SWEEP take a list
  * (the axis' values); every other scalar type takes exactly one value. */
@@ -150,6 +151,8 @@ enum key_id {
     K_M_UNTRAINED, K_M_SAMPLES, K_INFO_LAYERS, K_INFO_BINS, K_UNITSET_SIZE, K_UNITSET_DRAWS,
     K_ABLATE_LAYER, K_DIRECTIONS, K_MAXKL_STARTS, K_MAXKL_ITERS, K_ASSOC_LAYERS, K_ASSOC_STORE,
     K_MC_STEPS, K_MC_ENTROPY, K_NULL_SHUFFLES, K_HEBBIAN, K_SPARSE_EVERY, K_SPARSE_K1, K_SPARSE_K2,
+    /* [null] */
+    K_SHUFFLES,
     N_KEYS
 };
 /* clang-format on */
@@ -737,6 +740,17 @@ static const key_def_t key_table[N_KEYS] = {
                      .hi = 225,
                      .doc = "Active connections of each kernel slice (the k1 kept and the next "
                             "k2 - k1 re-initialised); at least sparse_k1, at most kernel^2."},
+    /* [null] */
+    [K_SHUFFLES] = {.section = S_NULL,
+                    .name = "shuffles",
+                    .type = T_INT,
+                    .def = "0",
+                    .lo = 0,
+                    .hi = 100000,
+                    .doc = "Null networks per model with each layer's weights shuffled (its "
+                           "multiset kept): null mean, sd, z-score and p-value of the "
+                           "weight-based BSGC clusterability curve and of every Newman Q of the "
+                           "measures (0 = off)."},
 };
 
 static const char *const axis_names[MS_N_AXES] = {"seed", "lambda", "k",      "lr",
@@ -1974,6 +1988,8 @@ static int fill_grid(ctx_t *c, ms_grid_t *g, int n_models) {
     me->sparse_every = (int)v[K_SPARSE_EVERY].num[0];
     me->sparse_k1 = (int)v[K_SPARSE_K1].num[0];
     me->sparse_k2 = (int)v[K_SPARSE_K2].num[0];
+    /* [null] */
+    s->null_weight_shuffles = (int)v[K_SHUFFLES].num[0];
     /* Axes, labels and [sweep]. */
     for (int k = 0; k < N_KEYS; k++) {
         if (!(key_table[k].flags & F_SWEEP)) continue;

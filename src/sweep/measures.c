@@ -10,6 +10,7 @@
 #include "modsweep/kernels.h"
 #include "modsweep/log.h"
 #include "modsweep/modularity.h"
+#include "modsweep/nullmodel.h"
 #include "modsweep/rng.h"
 
 #include <math.h>
@@ -89,6 +90,15 @@ const ms_col_t ms_measures_cols[] = {
      "in both)"},
     {"models/assoc_transfer_q", MS_ROW_MODEL, MS_DT_F64, 4, {MS_DIM_NV, MS_DIM_NAL, NA, NA},
      "[a][b]: Q of association a under the clustering found on b"},
+    {"models/null_assoc_q_mean", MS_ROW_MODEL, MS_DT_F64, 3, {MS_DIM_NV, MS_DIM_NAL, NA},
+     "mean of assoc_q over the [null] shuffles networks (each layer's weights permuted, its "
+     "multiset kept; associations and Q recomputed); NaN without [null] shuffles"},
+    {"models/null_assoc_q_sd", MS_ROW_MODEL, MS_DT_F64, 3, {MS_DIM_NV, MS_DIM_NAL, NA},
+     "sample sd (n - 1) of assoc_q over the shuffled networks"},
+    {"models/null_assoc_q_z", MS_ROW_MODEL, MS_DT_F64, 3, {MS_DIM_NV, MS_DIM_NAL, NA},
+     "z-score (assoc_q - null mean) / null sd (NaN when the sd is 0)"},
+    {"models/null_assoc_q_p", MS_ROW_MODEL, MS_DT_F64, 3, {MS_DIM_NV, MS_DIM_NAL, NA},
+     "empirical p-value (1 + shuffled networks with Q >= assoc_q) / (1 + shuffles)"},
     {"models/assoc_matrix", MS_ROW_MODEL, MS_DT_F32, 5,
      {MS_DIM_NV, MS_DIM_NAL, NA, MS_DIM_MUS, MS_DIM_MUS},
      "the association matrices (assoc_store; NaN beyond the layer's width)"},
@@ -164,6 +174,8 @@ typedef struct rows {
     double *align, *align_p, *spear, *tq;
     float *amat;
     double *hb, *hc;
+    double *nq; /* (4, V, NAL, NA): null mean, sd, z, p of assoc_q */
+    long vla;   /* V * NAL * NA */
 } rows_t;
 
 static void *alloc_row(long n, size_t size, int *ok) {
@@ -204,6 +216,10 @@ static int rows_alloc(rows_t *r, const ms_dims_t *d) {
     r->amat = alloc_row(VLA * d->MUS * d->MUS, sizeof(float), &ok);
     r->hb = alloc_row(V * d->NCW, sizeof(double), &ok);
     r->hc = alloc_row(V * d->NCW, sizeof(double), &ok);
+    r->vla = VLA;
+    r->nq = alloc_row(4 * VLA, sizeof(double), &ok);
+    for (long i = 0; ok && i < 4 * VLA; i++)
+        r->nq[i] = NAN;
     for (long i = 0; i < VLA * d->MU; i++)
         r->labels[i] = -1;
     for (long i = 0; i < VLA * d->MUS * d->MUS; i++)
@@ -216,7 +232,7 @@ static void rows_free(rows_t *r) {
                  r->ab_dkl,       r->ab_ddh,    r->maxkl_dir, r->st_kl,     r->st_iters, r->st_conv,
                  r->assoc_layers, r->q,         r->q_spec,    r->eff,       r->temp,     r->nclus,
                  r->dead,         r->labels,    r->align,     r->align_p,   r->spear,    r->tq,
-                 r->amat,         r->hb,        r->hc};
+                 r->amat,         r->hb,        r->hc,        r->nq};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         free(p[i]);
     memset(r, 0, sizeof *r);
@@ -428,6 +444,60 @@ done:
     return rc;
 }
 
+/* The weight-shuffle null of assoc_q: for each of [null] shuffles networks
+ * (ms_null_shuffle of params), the associations of the assoc layers and
+ * their maximised Q per method (the observed run's Monte-Carlo settings
+ * and sub-streams); summarised against assoc_q into r->nq. raw, assoc and
+ * labels are run_assoc's buffers, reused. */
+static int assoc_null(const job_t *jb, int v, const float *params, double *const raw[MS_MAX_FC],
+                      double *assoc, int *labels) {
+    const ms_settings_t *s = jb->s;
+    const ms_meas_cfg_t *me = &s->meas;
+    const ms_arch_t *a = &jb->L->arch;
+    const ms_dims_t *d = jb->d;
+    rows_t *r = jb->r;
+    const int S = s->null_weight_shuffles;
+    const long NAL = d->NAL;
+    float *sh = malloc(sizeof(float) * jb->L->n_params);
+    double *null = malloc(sizeof(double) * (size_t)S * NAL * NA), *col = malloc(sizeof(double) * S);
+    int rc = sh && null && col ? 0 : ms_err_set(MS_ENOMEM, "association null: out of memory");
+    for (int t = 0; t < S && !rc; t++) {
+        ms_null_shuffle(jb->L, params, s->seed, t, sh);
+        rc = ms_assoc_compute(jb->L, sh, jb->test->x, jb->N, me->assoc_layers, raw);
+        int k = 0;
+        for (int l = 0; l < a->n_fc && !rc; l++) {
+            if (!(me->assoc_layers >> l & 1u)) continue;
+            const int U = a->fc_out[l];
+            const size_t uu = (size_t)U * U;
+            ms_assoc_finish(raw[l], U, assoc);
+            for (int mt = 0; mt < NA && !rc; mt++) {
+                ms_mod_cfg_t cfg = {.steps = me->mc_steps,
+                                    .entropy = me->mc_entropy,
+                                    .seed = s->seed,
+                                    .sub = (uint32_t)(((size_t)v * MS_MAX_FC + l) * NA + mt)};
+                ms_mod_result_t res;
+                rc = ms_mod_maximise(assoc + mt * uu, U, &cfg, labels + (size_t)mt * U, &res);
+                null[((size_t)t * NAL + k) * NA + mt] = res.q;
+            }
+            k++;
+        }
+        if (rc) ms_err_wrap(rc, "association null, shuffle %d: ", t);
+    }
+    for (long e = 0; e < NAL * NA && !rc; e++) {
+        const size_t at = (size_t)v * NAL * NA + (size_t)e;
+        for (int t = 0; t < S; t++)
+            col[t] = null[(size_t)t * NAL * NA + (size_t)e];
+        ms_null_stats_t st;
+        ms_null_stats(r->q[at], col, S, &st);
+        r->nq[at] = st.mean;
+        r->nq[r->vla + at] = st.sd;
+        r->nq[2 * r->vla + at] = st.z;
+        r->nq[3 * r->vla + at] = st.p;
+    }
+    free(sh), free(null), free(col);
+    return rc;
+}
+
 static int run_assoc(const job_t *jb, int v, const float *params) {
     const ms_settings_t *s = jb->s;
     const ms_meas_cfg_t *me = &s->meas;
@@ -491,6 +561,7 @@ static int run_assoc(const job_t *jb, int v, const float *params) {
             }
         k++;
     }
+    if (!rc && s->null_weight_shuffles > 0) rc = assoc_null(jb, v, params, raw, assoc, labels);
     for (int l = 0; l < MS_MAX_FC; l++)
         free(raw[l]);
     free(assoc);
@@ -598,6 +669,10 @@ static int write_rows(ms_results_t *res, int m, const rows_t *r, int32_t samples
         {"models/assoc_matrix", r->amat},
         {"models/hebb_binary", r->hb},
         {"models/hebb_corr", r->hc},
+        {"models/null_assoc_q_mean", r->nq},
+        {"models/null_assoc_q_sd", r->nq + r->vla},
+        {"models/null_assoc_q_z", r->nq + 2 * r->vla},
+        {"models/null_assoc_q_p", r->nq + 3 * r->vla},
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof w / sizeof w[0] && !rc; i++)
