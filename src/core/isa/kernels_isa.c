@@ -148,6 +148,17 @@ static void k_relu_dropout_backward(float *d, const float *a, int n, float drop_
 #endif
 #define DW_NH (DW_LANES / VW)
 
+/* c + a * b, rounded once where the path has FMA units (as the vector code,
+ * which the compiler contracts): said explicitly, because the compiler does
+ * not contract every scalar loop alike on every path (the avx2 object's
+ * scalar tails were left unfused), and the tails of one path are vector
+ * lanes on another. */
+#if defined(__FMA__)
+#define MADD(a, b, c) __builtin_fmaf((a), (b), (c))
+#else
+#define MADD(a, b, c) ((c) + (a) * (b))
+#endif
+
 /* Loads and stores go through memcpy, so no alignment is assumed. */
 typedef float vf __attribute__((vector_size(VW * sizeof(float))));
 
@@ -213,8 +224,8 @@ static void conv_image(float *out, const float *xp, const float *w, const float 
                 for (int c = 0; c < C; c++)
                     for (int ky = 0; ky < K; ky++)
                         for (int kx = 0; kx < K; kx++)
-                            acc += w[(size_t)f * CKK + (c * K + ky) * K + kx] *
-                                   xp[((size_t)c * HP + y + ky) * WP + xo + kx];
+                            acc = MADD(w[(size_t)f * CKK + (c * K + ky) * K + kx],
+                                       xp[((size_t)c * HP + y + ky) * WP + xo + kx], acc);
                 out[((size_t)f * HO + y) * WO + xo] = acc;
             }
         }
@@ -391,12 +402,15 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
                                 for (int kx = 0; kx < K; kx++) {
                                     const size_t wi = (size_t)(c * K + ky) * K + kx;
                                     if (xo >= x_vec)
-                                        pwf[wi] += g * xp[((size_t)c * HP + y + ky) * WP + xo + kx];
+                                        pwf[wi] = MADD(
+                                            g, xp[((size_t)c * HP + y + ky) * WP + xo + kx],
+                                            pwf[wi]);
                                     if (!dx) continue;
                                     const int yy = y + ky - P, xx = xo + kx - P;
                                     if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
-                                    dx[(size_t)i * C * H * W + ((size_t)c * H + yy) * W + xx] +=
-                                        g * wf[wi];
+                                    float *dxe =
+                                        dx + (size_t)i * C * H * W + ((size_t)c * H + yy) * W + xx;
+                                    *dxe = MADD(g, wf[wi], *dxe);
                                 }
                             }
                         }
