@@ -39,8 +39,9 @@ const char *ms_isa_name(ms_isa_t isa);
 /* Parses a name of ms_isa_name (not "auto"); returns -1 if unknown. */
 int ms_isa_parse(const char *name);
 
-/* The CPU's model name (cpuid brand string, else /proc/cpuinfo's "model
- * name", else "unknown"), trimmed, into buf (n bytes). */
+/* The CPU's model: /proc/cpuinfo's "model name" with its family and model
+ * numbers ("AMD EPYC 7763 64-Core Processor [family 25 model 1]"), else
+ * cpuid's brand string, else "unknown"; trimmed, into buf (n bytes). */
 void ms_cpu_model(char *buf, size_t n);
 
 /* OpenBLAS's core type on this machine (openblas_get_corename()), e.g.

@@ -120,27 +120,46 @@ ms_isa_t ms_isa_current(void) {
     return kern_isa;
 }
 
+/* The value after "key<blanks>:" of the first line of /proc/cpuinfo that
+ * starts with key, into out (empty if none). */
+static void cpuinfo_value(const char *key, char *out, size_t n) {
+    out[0] = 0;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    const size_t k = strlen(key);
+    while (f && fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, k) || (line[k] != ' ' && line[k] != '\t' && line[k] != ':'))
+            continue;
+        const char *c = strchr(line, ':');
+        if (c) snprintf(out, n, "%s", c + 1);
+        break;
+    }
+    if (f) fclose(f);
+}
+
 void ms_cpu_model(char *buf, size_t n) {
     if (!n) return;
-    char s[64] = "";
-    unsigned r[12];
-    unsigned max = __get_cpuid_max(0x80000000u, NULL);
-    if (max >= 0x80000004u) {
+    /* /proc/cpuinfo's model name (as lscpu shows it) with the family and
+     * model numbers, which tell CPU generations apart where the name does
+     * not ("AMD EPYC" under some hypervisors); else cpuid's brand string. */
+    char s[320] = "", name[200], fam[32], mod[32];
+    cpuinfo_value("model name", name, sizeof name);
+    cpuinfo_value("cpu family", fam, sizeof fam);
+    cpuinfo_value("model", mod, sizeof mod);
+    if (name[0]) {
+        fam[strcspn(fam, "\n")] = 0;
+        mod[strcspn(mod, "\n")] = 0;
+        name[strcspn(name, "\n")] = 0;
+        if (fam[0] && mod[0])
+            snprintf(s, sizeof s, "%s [family%s model%s]", name, fam, mod);
+        else
+            snprintf(s, sizeof s, "%s", name);
+    } else if (__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
+        unsigned r[12];
         for (unsigned i = 0; i < 3; i++)
             __get_cpuid(0x80000002u + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
         memcpy(s, r, 48);
         s[48] = 0;
-    }
-    if (!s[0]) {
-        FILE *f = fopen("/proc/cpuinfo", "r");
-        char line[256];
-        while (f && fgets(line, sizeof line, f)) {
-            if (strncmp(line, "model name", 10)) continue;
-            const char *c = strchr(line, ':');
-            if (c) snprintf(s, sizeof s, "%s", c + 1);
-            break;
-        }
-        if (f) fclose(f);
     }
     /* Trimmed, with runs of blanks as one space. */
     size_t k = 0;

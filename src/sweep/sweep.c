@@ -9,6 +9,7 @@
 #include "modsweep/config.h"
 #include "modsweep/data.h"
 #include "modsweep/error.h"
+#include "modsweep/machine.h"
 #include "modsweep/gpu.h"
 #include "modsweep/kernels.h"
 #include "modsweep/log.h"
@@ -632,6 +633,11 @@ int ms_sweep_status(const char *results_path, FILE *out) {
                 shown++;
             }
         if (more) fprintf(out, "  ... and %d more failed or retried tasks\n", more);
+        /* Tasks that ran on different kernel paths or BLAS cores (machine.h). */
+        if (ms_machine_status(res, st_all, out)) {
+            fprintf(out, "  (cannot read the machine columns: %s)\n", ms_err_msg());
+            ms_err_clear();
+        }
         /* ETA: the pending tasks at the mean time of their kind so far (a kind
          * with no finished task counts at the mean of the others). */
         long pending = cnt[0][0] + cnt[1][0] + cnt[2][0];
