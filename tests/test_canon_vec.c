@@ -32,8 +32,8 @@ static double ref_exp_reduced(double n, double r) {
 }
 
 static double ref_exp_core(double x) {
-    const double n = (x * (2.0 / 6.93147180559945309417e-01) + 6755399441055744.0) -
-                     6755399441055744.0;
+    const double n =
+        (x * (2.0 / 6.93147180559945309417e-01) + 6755399441055744.0) - 6755399441055744.0;
     const double r = (x - n * (MS_CANON_LN2_HI / 2.0)) - n * (MS_CANON_LN2_LO / 2.0);
     const double v = ref_exp_reduced(n, r);
     const double two = ms_canon_u2d((uint64_t)(((int64_t)n >> 1) + 1023) << 52);
@@ -50,7 +50,8 @@ static double ref_log_core(double x) {
     e = low ? e - 1 : e;
     const double u = (f - 1.0) / (f + 1.0), u2 = u * u;
     double s = 1.0 / 25.0;
-    for (int k = 23; k >= 1; k -= 2) s = s * u2 + 1.0 / (double)k;
+    for (int k = 23; k >= 1; k -= 2)
+        s = s * u2 + 1.0 / (double)k;
     const double logf = 2.0 * u * s;
     return ((double)e * MS_CANON_LN2_HI + logf) + (double)e * MS_CANON_LN2_LO;
 }
@@ -59,10 +60,12 @@ static double ref_log_core(double x) {
 
 #define LOOPS(suffix, attr)                                                                        \
     attr static void exp_loop_##suffix(const double *x, double *y, int n) {                        \
-        for (int i = 0; i < n; i++) y[i] = ms_canon_exp_core(x[i]);                                \
+        for (int i = 0; i < n; i++)                                                                \
+            y[i] = ms_canon_exp_core(x[i]);                                                        \
     }                                                                                              \
     attr static void log_loop_##suffix(const double *x, double *y, int n) {                        \
-        for (int i = 0; i < n; i++) y[i] = ms_canon_log_core(x[i]);                                \
+        for (int i = 0; i < n; i++)                                                                \
+            y[i] = ms_canon_log_core(x[i]);                                                        \
     }
 LOOPS(base, )
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -71,7 +74,9 @@ LOOPS(v3, __attribute__((target("arch=x86-64-v3"))))
 LOOPS(v4, __attribute__((target("arch=x86-64-v4"))))
 #endif
 
-static int same(double a, double b) { return ms_canon_d2u(a) == ms_canon_d2u(b); }
+static int same(double a, double b) {
+    return ms_canon_d2u(a) == ms_canon_d2u(b);
+}
 
 static double *xs_exp, *xs_log;
 static int n_exp, n_log;
@@ -82,7 +87,8 @@ static void make_inputs(void) {
     xs_exp = malloc(sizeof(double) * (dense + rnd + 4000));
     xs_log = malloc(sizeof(double) * (dense + rnd + 4000));
     /* exp_core's range [-700, 700], densely, and the ends of each n. */
-    for (int i = 0; i < dense; i++) xs_exp[n_exp++] = -700.0 + 1400.0 * i / (dense - 1);
+    for (int i = 0; i < dense; i++)
+        xs_exp[n_exp++] = -700.0 + 1400.0 * i / (dense - 1);
     for (int k = -2020; k <= 2020; k += 3) {
         const double edge = (k + 0.5) * (6.93147180559945309417e-01 / 2.0);
         if (edge >= -700.0 && edge <= 700.0) xs_exp[n_exp++] = edge;
@@ -95,7 +101,8 @@ static void make_inputs(void) {
     xs_exp[n_exp++] = 0.0, xs_exp[n_exp++] = -0.0, xs_exp[n_exp++] = 700.0;
     /* log_core: positive normals, densely in [1, 16] (the pruning's sums),
      * and random exponents and mantissas over the whole normal range. */
-    for (int i = 0; i < dense; i++) xs_log[n_log++] = 1.0 + 15.0 * i / (dense - 1);
+    for (int i = 0; i < dense; i++)
+        xs_log[n_log++] = 1.0 + 15.0 * i / (dense - 1);
     for (int i = 0; i < rnd; i++) {
         s = s * 6364136223846793005ull + 1442695040888963407ull;
         const uint64_t e = 1 + (s >> 33) % 2046, m = s & 0xfffffffffffffull;
@@ -112,8 +119,9 @@ static void check_loop(const char *what, void (*loop)(const double *, double *, 
     int bad = 0;
     for (int i = 0; i < n && bad < 5; i++)
         if (!same(y[i], ref(x[i]))) {
-            ms_test_fail_at(__FILE__, __LINE__, "%s(%.17g) = %.17g, the earlier formula gives %.17g",
-                            what, x[i], y[i], ref(x[i]));
+            ms_test_fail_at(__FILE__, __LINE__,
+                            "%s(%.17g) = %.17g, the earlier formula gives %.17g", what, x[i], y[i],
+                            ref(x[i]));
             bad++;
         }
     free(y);
@@ -123,16 +131,19 @@ static void test_scalar(void) {
     check_loop("exp_core", exp_loop_base, ref_exp_core, xs_exp, n_exp);
     check_loop("log_core", log_loop_base, ref_log_core, xs_log, n_log);
     /* The full functions: their core path and their other branches. */
-    for (int i = 0; i < n_exp; i += 97) CHECK(same(ms_canon_exp(xs_exp[i]), ref_exp_core(xs_exp[i])));
-    for (int i = 0; i < n_log; i += 97) CHECK(same(ms_canon_log(xs_log[i]), ref_log_core(xs_log[i])));
+    for (int i = 0; i < n_exp; i += 97)
+        CHECK(same(ms_canon_exp(xs_exp[i]), ref_exp_core(xs_exp[i])));
+    for (int i = 0; i < n_log; i += 97)
+        CHECK(same(ms_canon_log(xs_log[i]), ref_log_core(xs_log[i])));
     for (double x = -745.0; x < -700.0; x += 0.37) {
-        const double n = (x * (2.0 / 6.93147180559945309417e-01) + 6755399441055744.0) -
-                         6755399441055744.0;
+        const double n =
+            (x * (2.0 / 6.93147180559945309417e-01) + 6755399441055744.0) - 6755399441055744.0;
         const double r = (x - n * (MS_CANON_LN2_HI / 2.0)) - n * (MS_CANON_LN2_LO / 2.0);
         CHECK(same(ms_canon_exp(x), ldexp(ref_exp_reduced(n, r), (int)((int64_t)n >> 1))));
     }
-    CHECK(same(ms_canon_log(5e-324), (ref_log_core(5e-324 * 18014398509481984.0) -
-                                      54.0 * MS_CANON_LN2_HI) - 54.0 * MS_CANON_LN2_LO));
+    CHECK(same(ms_canon_log(5e-324),
+               (ref_log_core(5e-324 * 18014398509481984.0) - 54.0 * MS_CANON_LN2_HI) -
+                   54.0 * MS_CANON_LN2_LO));
 }
 
 static void test_vector(void) {

@@ -25,7 +25,8 @@ static ms_rng_t rng;
 
 static float *randv(size_t n, float scale) {
     float *a = malloc(sizeof(float) * (n ? n : 1));
-    for (size_t i = 0; i < n; i++) a[i] = scale * (2.0f * ms_rng_float(&rng) - 1.0f);
+    for (size_t i = 0; i < n; i++)
+        a[i] = scale * (2.0f * ms_rng_float(&rng) - 1.0f);
     return a;
 }
 
@@ -134,8 +135,8 @@ static void near(const char *what, const float *got, const double *ref, const do
     for (size_t i = 0; i < n && bad < 3; i++) {
         double s = scale ? scale[i] : fabs(ref[i]);
         if (!(fabs(got[i] - ref[i]) <= rel * s + 1e-6)) {
-            ms_test_fail_at(__FILE__, __LINE__, "%s [%zu]: %.9g vs reference %.9g (path %s)",
-                            what, i, got[i], ref[i], ms_isa_name(cur));
+            ms_test_fail_at(__FILE__, __LINE__, "%s [%zu]: %.9g vs reference %.9g (path %s)", what,
+                            i, got[i], ref[i], ms_isa_name(cur));
             bad++;
         }
     }
@@ -173,8 +174,9 @@ static void conv_case(int B, int C, int H, int W, int F, int K, int P, int bias)
                             for (int kx = 0; kx < K; kx++) {
                                 const int yy = y + ky - P, xx = xo + kx - P;
                                 if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
-                                const double t = (double)w[((size_t)(f * C + c) * K + ky) * K + kx] *
-                                                 x[((size_t)(i * C + c) * H + yy) * W + xx];
+                                const double t =
+                                    (double)w[((size_t)(f * C + c) * K + ky) * K + kx] *
+                                    x[((size_t)(i * C + c) * H + yy) * W + xx];
                                 s += t, m += fabs(t);
                             }
                     const size_t o = (((size_t)i * F + f) * HO + y) * WO + xo;
@@ -242,8 +244,10 @@ static void linear_case(int B, int NI, int O) {
     ms_linear_forward(z, x, w, b, B, NI, O);
     ms_linear_backward(dx, dw, db, dz, x, w, B, NI, O);
     double *rz = calloc((size_t)B * O, sizeof(double)), *sz = calloc((size_t)B * O, sizeof(double));
-    double *rx = calloc((size_t)B * NI, sizeof(double)), *sx = calloc((size_t)B * NI, sizeof(double));
-    double *rw = calloc((size_t)O * NI, sizeof(double)), *sw = calloc((size_t)O * NI, sizeof(double));
+    double *rx = calloc((size_t)B * NI, sizeof(double)),
+           *sx = calloc((size_t)B * NI, sizeof(double));
+    double *rw = calloc((size_t)O * NI, sizeof(double)),
+           *sw = calloc((size_t)O * NI, sizeof(double));
     double *rb = calloc(O, sizeof(double)), *sb = calloc(O, sizeof(double));
     for (int r = 0; r < B; r++)
         for (int o = 0; o < O; o++) {
@@ -284,25 +288,29 @@ static void pointwise_cases(void) {
     near("dropout forward", a, ra, NULL, n, 1e-6);
     memcpy(d, d0, sizeof(float) * n);
     ms_relu_dropout_backward(d, a, n, p);
-    for (int e = 0; e < n; e++) rd[e] = a[e] > 0 ? (double)d0[e] / (1.0 - p) : 0.0;
+    for (int e = 0; e < n; e++)
+        rd[e] = a[e] > 0 ? (double)d0[e] / (1.0 - p) : 0.0;
     near("dropout backward", d, rd, NULL, n, 1e-6);
 
     /* Cross-entropy of 10 classes. */
     uint8_t y[37];
-    for (int i = 0; i < B; i++) y[i] = (uint8_t)(i % 10);
+    for (int i = 0; i < B; i++)
+        y[i] = (uint8_t)(i % 10);
     float *logits = randv((size_t)B * 10, 4.0f), *dl = malloc(sizeof(float) * B * 10);
     double per[37], rper[37], rl[370], total = 0;
     const double loss = ms_ce_loss(logits, y, B, 10, dl, per);
     for (int i = 0; i < B; i++) {
         double s = 0;
-        for (int c = 0; c < 10; c++) s += exp((double)logits[i * 10 + c]);
+        for (int c = 0; c < 10; c++)
+            s += exp((double)logits[i * 10 + c]);
         rper[i] = log(s) - logits[i * 10 + y[i]];
         total += rper[i];
         for (int c = 0; c < 10; c++)
             rl[i * 10 + c] = (exp((double)logits[i * 10 + c]) / s - (c == y[i])) / B;
     }
     CHECK_NEAR(loss, total / B, 1e-12 * B);
-    for (int i = 0; i < B; i++) CHECK_NEAR(per[i], rper[i], 1e-12);
+    for (int i = 0; i < B; i++)
+        CHECK_NEAR(per[i], rper[i], 1e-12);
     near("ce dlogits", dl, rl, NULL, (size_t)B * 10, 1e-6);
     float lossf = (float)loss;
     keep("ce loss", &lossf, 1);
@@ -314,11 +322,14 @@ static void pointwise_cases(void) {
           *mm = calloc(m, sizeof(float)), *vv = calloc(m, sizeof(float));
     double *rp = malloc(sizeof(double) * m);
     memcpy(ps, p0, sizeof(float) * m);
-    for (long t = 1; t <= 2; t++) ms_sgd_step(ps, g, buf, m, 0.1f, 0.9f, t);
-    for (size_t j = 0; j < m; j++) rp[j] = p0[j] - 0.1 * g[j] - 0.1 * (0.9 * g[j] + g[j]);
+    for (long t = 1; t <= 2; t++)
+        ms_sgd_step(ps, g, buf, m, 0.1f, 0.9f, t);
+    for (size_t j = 0; j < m; j++)
+        rp[j] = p0[j] - 0.1 * g[j] - 0.1 * (0.9 * g[j] + g[j]);
     near("sgd", ps, rp, NULL, m, 1e-6);
     memcpy(pa, p0, sizeof(float) * m);
-    for (long t = 1; t <= 3; t++) ms_adam_step(pa, g, mm, vv, m, 1e-2f, 0.9f, 0.999f, 1e-8f, t);
+    for (long t = 1; t <= 3; t++)
+        ms_adam_step(pa, g, mm, vv, m, 1e-2f, 0.9f, 0.999f, 1e-8f, t);
     for (size_t j = 0; j < m; j++) {
         double q = p0[j], mj = 0, vj = 0;
         for (int t = 1; t <= 3; t++) {
@@ -368,7 +379,8 @@ static void test_paths(void) {
                       "%s: avx2 and avx512 differ in bits", outs[MS_ISA_AVX2].what[k]);
     }
     for (int i = 0; i < MS_ISA_COUNT; i++)
-        for (int k = 0; k < outs[i].n && k < MAX_OUT; k++) free(outs[i].v[k]);
+        for (int k = 0; k < outs[i].n && k < MAX_OUT; k++)
+            free(outs[i].v[k]);
 }
 
 int main(void) {

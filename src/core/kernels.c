@@ -1,245 +1,523 @@
-/* The public training kernels (kernels.h) and the choice of their
- * instruction-set path (isa.h).
+/* The training kernels of kernels.h for one instruction-set path.
  *
- * Each path's kernels are in src/core/isa/kernels_isa.c, compiled once per
- * path; this file picks one table at the first kernel call (or at
- * ms_isa_init) from the CPU, or from MODSWEEP_ISA, and forwards every call
- * to it. It is compiled for the baseline like the rest of the program. */
+ * This file is compiled once per path (CMakeLists.txt) with MS_ISA_SUFFIX
+ * set to generic (the baseline, SSE2..SSE4.2, no FMA), avx2 (x86-64-v3) or
+ * avx512 (x86-64-v4), and defines the path's table ms__kernels_<suffix>
+ * (kernels_table.h); src/core/isa.c chooses one at start-up. It is
+ * built with -ffp-contract=fast: a*b+c may become one FMA where the path has
+ * FMA units, so avx2 and avx512 round alike and generic differently.
+ *
+ * The vector width (VW floats) and the register tiles fit each path's
+ * registers: 16 xmm, 16 ymm or 32 zmm. Every output element is still summed
+ * in the same order on every path: the conv forward's lanes are independent
+ * outputs, and the conv weight gradient sums the same groups of 16 columns
+ * (DW_LANES) whatever the width, so that avx2 and avx512 agree bit for bit.
+ *
+ * Parallel work is split into fixed chunks of MS_CHUNK batch rows (or fixed
+ * tiles of output rows or columns) that are computed independently, so
+ * every result is bitwise the same whatever the number of threads. OpenBLAS
+ * is kept single threaded and called on those chunks from OpenMP threads.
+ *
+ * Dimension letters: B batch, C input channels, H W input size, F filters,
+ * K kernel side, P padding, HO WO conv output size, O fc outputs, NI fc inputs. */
+#include "kernels_table.h"
 #include "modsweep/kernels.h"
-#include "isa/kernels_table.h"
-#include "modsweep/error.h"
-#include "modsweep/isa.h"
+#include "modsweep/rng.h"
 
 #include <cblas.h>
-#include <cpuid.h>
+#include <float.h>
+#include <math.h>
 #include <omp.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-static int kernel_threads = 1;
+#ifndef MS_ISA_SUFFIX
+#error "compile with -DMS_ISA_SUFFIX=generic|avx2|avx512"
+#endif
+#define MS_CAT2(a, b) a##b
+#define MS_CAT(a, b) MS_CAT2(a, b)
+#define MS_STR2(a) #a
+#define MS_STR(a) MS_STR2(a)
 
-void ms_kernels_set_threads(int threads) {
-    kernel_threads = threads > 0 ? threads : 1;
-    openblas_set_num_threads(1);
-    omp_set_num_threads(kernel_threads);
+/* The threads of the kernels (isa.c keeps the count). */
+#define kernel_threads ms_kernels_threads()
+
+static int n_chunks(int rows) {
+    return (rows + MS_CHUNK - 1) / MS_CHUNK;
 }
 
-int ms_kernels_threads(void) { return kernel_threads; }
+/* ---- fully connected layers ------------------------------------------------ */
 
-/* ---- the instruction-set path -------------------------------------------------- */
-
-static const ms__kernel_table_t *const tables[MS_ISA_COUNT] = {
-    &ms__kernels_generic, &ms__kernels_avx2, &ms__kernels_avx512};
-static const char *const isa_names[MS_ISA_COUNT] = {"generic", "avx2", "avx512"};
-/* The chosen table (NULL until chosen) and its path. */
-static const ms__kernel_table_t *kern;
-static ms_isa_t kern_isa;
-
-const char *ms_isa_name(ms_isa_t isa) {
-    return isa >= 0 && isa < MS_ISA_COUNT ? isa_names[isa] : NULL;
-}
-
-int ms_isa_parse(const char *name) {
-    for (int i = 0; i < MS_ISA_COUNT; i++)
-        if (!strcmp(name, isa_names[i])) return i;
-    return -1;
-}
-
-int ms_isa_supported(ms_isa_t isa) {
-    __builtin_cpu_init();
-    switch (isa) {
-    case MS_ISA_GENERIC:
-        return 1;
-    case MS_ISA_AVX2: /* x86-64-v3 */
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") &&
-               __builtin_cpu_supports("popcnt");
-    case MS_ISA_AVX512: /* x86-64-v4 */
-        return ms_isa_supported(MS_ISA_AVX2) && __builtin_cpu_supports("avx512f") &&
-               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd");
-    default:
-        return 0;
-    }
-}
-
-int ms_isa_select(ms_isa_t isa) {
-    if (isa < 0 || isa >= MS_ISA_COUNT)
-        return ms_err_set(MS_EINVAL, "instruction-set path %d does not exist", (int)isa);
-    if (!ms_isa_supported(isa)) {
-        char model[128];
-        ms_cpu_model(model, sizeof model);
-        return ms_err_set(MS_EINVAL,
-                          "instruction-set path %s: this CPU (%s) lacks it (%s needs %s); "
-                          "unset MODSWEEP_ISA or choose a path it has",
-                          isa_names[isa], model, isa_names[isa],
-                          isa == MS_ISA_AVX2 ? "AVX2, FMA, BMI1/2 (x86-64-v3)"
-                                             : "AVX-512 F/CD/BW/DQ/VL (x86-64-v4)");
-    }
-    kern = tables[isa];
-    kern_isa = isa;
-    return 0;
-}
-
-int ms_isa_init(void) {
-    const char *env = getenv("MODSWEEP_ISA");
-    if (env && *env && strcmp(env, "auto")) {
-        int isa = ms_isa_parse(env);
-        if (isa < 0)
-            return ms_err_set(MS_EINVAL,
-                              "MODSWEEP_ISA=%s: unknown instruction-set path (generic, avx2, "
-                              "avx512 or auto)",
-                              env);
-        return ms_isa_select((ms_isa_t)isa);
-    }
-    ms_isa_t best = MS_ISA_GENERIC;
-    for (int i = MS_ISA_COUNT - 1; i > 0; i--)
-        if (ms_isa_supported((ms_isa_t)i)) {
-            best = (ms_isa_t)i;
-            break;
+static void k_linear_forward(float *z, const float *x, const float *w, const float *b, int B,
+                             int NI, int O) {
+    int nc = n_chunks(B);
+#pragma omp parallel for schedule(static) num_threads(kernel_threads) if (nc > 1)
+    for (int c = 0; c < nc; c++) {
+        int r0 = c * MS_CHUNK, rows = B - r0 < MS_CHUNK ? B - r0 : MS_CHUNK;
+        float *zc = z + (size_t)r0 * O;
+        if (b) {
+            for (int r = 0; r < rows; r++)
+                memcpy(zc + (size_t)r * O, b, sizeof(float) * O);
         }
-    return ms_isa_select(best);
-}
-
-/* The table in use; the first call chooses it. A program that reaches a
- * kernel without calling ms_isa_init (test programs, benchmarks) and asked
- * for a path that cannot run stops here with the message rather than run
- * another path than asked or die of an illegal instruction. The choice
- * happens on the first kernel call, before any parallel region. */
-static const ms__kernel_table_t *K(void) {
-    if (!kern && ms_isa_init() != 0) {
-        fprintf(stderr, "modsweep: %s\n", ms_err_msg());
-        exit(2);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, O, NI, 1.0f, x + (size_t)r0 * NI,
+                    NI, w, NI, b ? 1.0f : 0.0f, zc, O);
     }
-    return kern;
 }
 
-ms_isa_t ms_isa_current(void) {
-    K();
-    return kern_isa;
-}
+/* Column tiles of dw and dx: each GEMM call packs only its own part of the
+ * large operand (x or w); the small one (dz) is packed per call. */
+#define FC_COLS 512
 
-/* The value after "key<blanks>:" of the first line of /proc/cpuinfo that
- * starts with key, into out (empty if none). */
-static void cpuinfo_value(const char *key, char *out, size_t n) {
-    out[0] = 0;
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[512];
-    const size_t k = strlen(key);
-    while (f && fgets(line, sizeof line, f)) {
-        if (strncmp(line, key, k) || (line[k] != ' ' && line[k] != '\t' && line[k] != ':'))
-            continue;
-        const char *c = strchr(line, ':');
-        if (c) snprintf(out, n, "%s", c + 1);
-        break;
-    }
-    if (f) fclose(f);
-}
-
-void ms_cpu_model(char *buf, size_t n) {
-    if (!n) return;
-    /* /proc/cpuinfo's model name (as lscpu shows it) with the family and
-     * model numbers, which tell CPU generations apart where the name does
-     * not ("AMD EPYC" under some hypervisors); else cpuid's brand string. */
-    char s[320] = "", name[200], fam[32], mod[32];
-    cpuinfo_value("model name", name, sizeof name);
-    cpuinfo_value("cpu family", fam, sizeof fam);
-    cpuinfo_value("model", mod, sizeof mod);
-    if (name[0]) {
-        fam[strcspn(fam, "\n")] = 0;
-        mod[strcspn(mod, "\n")] = 0;
-        name[strcspn(name, "\n")] = 0;
-        if (fam[0] && mod[0])
-            snprintf(s, sizeof s, "%s [family%s model%s]", name, fam, mod);
-        else
-            snprintf(s, sizeof s, "%s", name);
-    } else if (__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
-        unsigned r[12];
-        for (unsigned i = 0; i < 3; i++)
-            __get_cpuid(0x80000002u + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2], &r[4 * i + 3]);
-        memcpy(s, r, 48);
-        s[48] = 0;
-    }
-    /* Trimmed, with runs of blanks as one space. */
-    size_t k = 0;
-    for (const char *p = s; *p && k + 1 < n; p++) {
-        if (*p == ' ' || *p == '\t' || *p == '\n') {
-            if (k && buf[k - 1] != ' ') buf[k++] = ' ';
-        } else {
-            buf[k++] = *p;
+static void k_linear_backward(float *dx, float *dw, float *db, const float *dz, const float *x,
+                              const float *w, int B, int NI, int O) {
+    const int nt = (NI + FC_COLS - 1) / FC_COLS;
+#pragma omp parallel num_threads(kernel_threads)
+    {
+        /* dw (O, NI) = dz^T (O, B) x (B, NI), tiles of FC_COLS columns. */
+#pragma omp for schedule(static) nowait
+        for (int t = 0; t < nt; t++) {
+            const int c0 = t * FC_COLS, cols = NI - c0 < FC_COLS ? NI - c0 : FC_COLS;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, cols, B, 1.0f, dz, O, x + c0,
+                        NI, 0.0f, dw + c0, NI);
+        }
+        if (db) {
+#pragma omp for schedule(static) nowait
+            for (int o = 0; o < O; o++) {
+                float s = 0.0f;
+                for (int r = 0; r < B; r++)
+                    s += dz[(size_t)r * O + o];
+                db[o] = s;
+            }
+        }
+        /* dx (B, NI) = dz (B, O) w (O, NI), the same column tiles. */
+        if (dx) {
+#pragma omp for schedule(static)
+            for (int t = 0; t < nt; t++) {
+                const int c0 = t * FC_COLS, cols = NI - c0 < FC_COLS ? NI - c0 : FC_COLS;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, cols, O, 1.0f, dz, O,
+                            w + c0, NI, 0.0f, dx + c0, NI);
+            }
         }
     }
-    while (k && buf[k - 1] == ' ') k--;
-    buf[k] = 0;
-    if (!k) snprintf(buf, n, "unknown");
 }
 
-const char *ms_blas_core(void) {
-    const char *c = openblas_get_corename();
-    return c && *c ? c : "unknown";
+static void k_relu_dropout_forward(float *a, int B, int O, float drop_p, uint64_t seed,
+                                   uint32_t step, uint64_t base) {
+    size_t n = (size_t)B * O;
+    if (drop_p <= 0.0f) {
+        for (size_t e = 0; e < n; e++)
+            a[e] = a[e] > 0.0f ? a[e] : 0.0f;
+        return;
+    }
+    const float scale = 1.0f / (1.0f - drop_p);
+    for (size_t e = 0; e < n; e++) {
+        float keep = ms_rng_float_at(seed, MS_RNG_DROPOUT, step, base + e) >= drop_p;
+        a[e] = a[e] > 0.0f && keep ? a[e] * scale : 0.0f;
+    }
 }
 
-/* ---- forwarding to the chosen path ---------------------------------------------- */
-
-size_t ms_conv_scratch_floats(int C, int H, int W, int P) {
-    return (size_t)C * (H + 2 * P) * (W + 2 * P) + 64;
+static void k_relu_dropout_backward(float *d, const float *a, int n, float drop_p) {
+    const float scale = drop_p > 0.0f ? 1.0f / (1.0f - drop_p) : 1.0f;
+    if (drop_p > 0.0f) {
+        for (int e = 0; e < n; e++)
+            d[e] = a[e] > 0.0f ? d[e] * scale : 0.0f;
+    } else {
+        for (int e = 0; e < n; e++)
+            d[e] = a[e] > 0.0f ? d[e] : 0.0f;
+    }
 }
 
-/* Per chunk of MS_CHUNK images: the partial dw (F*C*K*K), db (F), then room
- * for one image's dense gradient map (F, HO, WO) and padded input (C, HP, WP),
- * and 32 floats of slack for the widest vector loads. */
-size_t ms_conv_backward_partial_floats(int B, int C, int H, int W, int F, int K, int P) {
-    const size_t HO = H + 2 * P - K + 1, WO = W + 2 * P - K + 1;
-    const size_t HP = H + 2 * P, WP = W + 2 * P;
-    const size_t stride = (size_t)F * C * K * K + F + F * HO * WO + (size_t)C * HP * WP + 32;
-    return (size_t)((B + MS_CHUNK - 1) / MS_CHUNK) * stride;
+/* ---- conv blocks ------------------------------------------------------------- */
+
+/* The path's vector: VW floats (4 in an SSE register, 8 in an AVX2 register,
+ * 16 in an AVX-512 register), and its register tiles:
+ *   conv forward: FW_FB filters x FW_XV vectors of columns of accumulators,
+ *     plus FW_XV input vectors and one broadcast weight;
+ *   conv weight gradient: DW_FB filters x 3 taps x DW_NH vectors (one group
+ *     of DW_LANES = 16 columns) of accumulators, plus 3 inputs and 1 gradient.
+ * 16 xmm: 8 + 2 + 1 and 12 + 3 + 1; 16 ymm: 8 + 2 + 1 and 12 + 3 + 1;
+ * 32 zmm: 16 + 2 + 1 and 24 + 3 + 1. */
+#define DW_LANES 16
+#if defined(__AVX512F__)
+#define VW 16
+#define FW_FB 8
+#define FW_XV 2
+#define DW_FB 8
+#elif defined(__AVX2__)
+#define VW 8
+#define FW_FB 4
+#define FW_XV 2
+#define DW_FB 2
+#else
+#define VW 4
+#define FW_FB 4
+#define FW_XV 2
+#define DW_FB 1
+#endif
+#define DW_NH (DW_LANES / VW)
+
+/* c + a * b, rounded once where the path has FMA units (as the vector code,
+ * which the compiler contracts): said explicitly, because the compiler does
+ * not contract every scalar loop alike on every path (the avx2 object's
+ * scalar tails were left unfused), and the tails of one path are vector
+ * lanes on another. */
+#if defined(__FMA__)
+#define MADD(a, b, c) __builtin_fmaf((a), (b), (c))
+#else
+#define MADD(a, b, c) ((c) + (a) * (b))
+#endif
+
+/* Loads and stores go through memcpy, so no alignment is assumed. */
+typedef float vf __attribute__((vector_size(VW * sizeof(float))));
+
+static inline vf vload(const float *p) {
+    vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void vstore(float *p, vf v) {
+    memcpy(p, &v, sizeof v);
 }
 
-void ms_linear_forward(float *z, const float *x, const float *w, const float *b, int B, int NI,
-                       int O) {
-    K()->linear_forward(z, x, w, b, B, NI, O);
+/* Output rows y of filters f0..f0+FB-1, columns x0..x0+VW*XV-1: every
+ * output accumulates its bias, then the taps (c, ky, kx) in ascending order.
+ * FB and XV are compile-time constants at every call, so the accumulators
+ * stay in registers. */
+static inline __attribute__((always_inline)) void
+conv_tile(float *out, const float *xp, const float *w, const float *b, int C, int HP, int WP, int K,
+          int HO, int WO, int y, int f0, int x0, const int FB, const int XV) {
+    vf acc[FW_FB][FW_XV];
+    for (int j = 0; j < FB; j++)
+        for (int v = 0; v < XV; v++)
+            acc[j][v] = (vf){0} + (b ? b[f0 + j] : 0.0f);
+    const int CKK = C * K * K;
+    for (int c = 0; c < C; c++) {
+        for (int ky = 0; ky < K; ky++) {
+            const float *row = xp + ((size_t)c * HP + y + ky) * WP + x0;
+            for (int kx = 0; kx < K; kx++) {
+                vf in[FW_XV];
+                for (int v = 0; v < XV; v++)
+                    in[v] = vload(row + kx + VW * v);
+                const float *wt = w + (size_t)f0 * CKK + (c * K + ky) * K + kx;
+                for (int j = 0; j < FB; j++) {
+                    const float wv = wt[(size_t)j * CKK];
+                    for (int v = 0; v < XV; v++)
+                        acc[j][v] += wv * in[v];
+                }
+            }
+        }
+    }
+    for (int j = 0; j < FB; j++)
+        for (int v = 0; v < XV; v++)
+            vstore(out + ((size_t)(f0 + j) * HO + y) * WO + x0 + VW * v, acc[j][v]);
 }
 
-void ms_linear_backward(float *dx, float *dw, float *db, const float *dz, const float *x,
-                        const float *w, int B, int NI, int O) {
-    K()->linear_backward(dx, dw, db, dz, x, w, B, NI, O);
+/* One image: out (F, HO, WO) = conv(x) + b, from the zero-padded copy xp
+ * (C, HP = H + 2P, WP = W + 2P). Full VW-wide column blocks use conv_tile;
+ * remaining columns use a scalar loop with the same accumulation order. */
+static void conv_image(float *out, const float *xp, const float *w, const float *b, int C, int HP,
+                       int WP, int F, int K, int HO, int WO) {
+    const int CKK = C * K * K;
+    const int x_vec = WO - WO % VW;
+    for (int y = 0; y < HO; y++) {
+        int f0 = 0;
+        for (; f0 + FW_FB <= F; f0 += FW_FB) {
+            int x0 = 0;
+            for (; x0 + FW_XV * VW <= x_vec; x0 += FW_XV * VW)
+                conv_tile(out, xp, w, b, C, HP, WP, K, HO, WO, y, f0, x0, FW_FB, FW_XV);
+            for (; x0 < x_vec; x0 += VW)
+                conv_tile(out, xp, w, b, C, HP, WP, K, HO, WO, y, f0, x0, FW_FB, 1);
+        }
+        for (; f0 < F; f0++)
+            for (int x0 = 0; x0 < x_vec; x0 += VW)
+                conv_tile(out, xp, w, b, C, HP, WP, K, HO, WO, y, f0, x0, 1, 1);
+        for (int f = 0; f < F; f++) {
+            for (int xo = x_vec; xo < WO; xo++) {
+                float acc = b ? b[f] : 0.0f;
+                for (int c = 0; c < C; c++)
+                    for (int ky = 0; ky < K; ky++)
+                        for (int kx = 0; kx < K; kx++)
+                            acc = MADD(w[(size_t)f * CKK + (c * K + ky) * K + kx],
+                                       xp[((size_t)c * HP + y + ky) * WP + xo + kx], acc);
+                out[((size_t)f * HO + y) * WO + xo] = acc;
+            }
+        }
+    }
 }
 
-void ms_relu_dropout_forward(float *a, int B, int O, float drop_p, uint64_t seed, uint32_t step,
-                             uint64_t base) {
-    K()->relu_dropout_forward(a, B, O, drop_p, seed, step, base);
+/* In place ReLU of (F, HO, WO) and 2x2 max pooling into pooled / idx. */
+static void relu_pool_image(float *act, float *pooled, int32_t *idx, int F, int HO, int WO) {
+    const int PH = HO / 2, PW = WO / 2;
+    for (int f = 0; f < F; f++) {
+        float *a = act + (size_t)f * HO * WO;
+        for (int i = 0; i < HO * WO; i++)
+            a[i] = a[i] > 0.0f ? a[i] : 0.0f;
+        float *po = pooled + (size_t)f * PH * PW;
+        int32_t *pi = idx + (size_t)f * PH * PW;
+        for (int py = 0; py < PH; py++) {
+            for (int px = 0; px < PW; px++) {
+                int o00 = (2 * py) * WO + 2 * px;
+                int best = o00;
+                float m = a[o00];
+                const int cand[3] = {o00 + 1, o00 + WO, o00 + WO + 1};
+                for (int q = 0; q < 3; q++) {
+                    if (a[cand[q]] > m) {
+                        m = a[cand[q]];
+                        best = cand[q];
+                    }
+                }
+                po[py * PW + px] = m;
+                pi[py * PW + px] = best;
+            }
+        }
+    }
 }
 
-void ms_relu_dropout_backward(float *d, const float *a, int n, float drop_p) {
-    K()->relu_dropout_backward(d, a, n, drop_p);
+static void k_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, const float *x,
+                                     const float *w, const float *b, int B, int C, int H, int W,
+                                     int F, int K, int P, float *scratch) {
+    const int HP = H + 2 * P, WP = W + 2 * P, HO = HP - K + 1, WO = WP - K + 1;
+    const int PH = HO / 2, PW = WO / 2;
+    const size_t per_thread = ms_conv_scratch_floats(C, H, W, P);
+#pragma omp parallel num_threads(kernel_threads)
+    {
+        float *xp = scratch + per_thread * (size_t)omp_get_thread_num();
+        memset(xp, 0, sizeof(float) * (size_t)C * HP * WP);
+#pragma omp for schedule(static)
+        for (int i = 0; i < B; i++) {
+            const float *xi = x + (size_t)i * C * H * W;
+            for (int c = 0; c < C; c++)
+                for (int y = 0; y < H; y++)
+                    memcpy(xp + ((size_t)c * HP + y + P) * WP + P, xi + ((size_t)c * H + y) * W,
+                           sizeof(float) * W);
+            float *ai = act + (size_t)i * F * HO * WO;
+            conv_image(ai, xp, w, b, C, HP, WP, F, K, HO, WO);
+            relu_pool_image(ai, pooled + (size_t)i * F * PH * PW, idx + (size_t)i * F * PH * PW, F,
+                            HO, WO);
+        }
+    }
 }
 
-void ms_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, const float *x,
-                               const float *w, const float *b, int B, int C, int H, int W, int F,
-                               int K_, int P, float *scratch) {
-    K()->conv_relu_pool_forward(act, pooled, idx, x, w, b, B, C, H, W, F, K_, P, scratch);
+/* dw[f0..f0+FB)[c][ky][0..K) += sum over (y, x) of g[f][y][x] * xp[c][y+ky][x+kx]
+ * for one image, over the DW_LANES-wide column groups (x < x_vec); scalar
+ * tail columns are added by the caller. Lane e of a group (column x0 + e)
+ * sums over y and the groups, then the lanes are added in order e = 0..15:
+ * the same order on every path (DW_NH vectors of VW lanes per group). FB is
+ * a compile-time constant. */
+static inline __attribute__((always_inline)) void
+conv_dw_tile(float *dw, const float *g, const float *xp, int C, int HP, int WP, int K, int HO,
+             int WO, int x_vec, int f0, int c, int ky, const int FB) {
+    /* Three taps at a time, a compile-time count (so that the FB x 3 x DW_NH
+     * accumulators stay in registers); taps past the kernel's width load
+     * zeros and their sums are not stored. */
+    vf acc[DW_FB][3][DW_NH];
+    const int KX = 3;
+    for (int kx0 = 0; kx0 < K; kx0 += 3) {
+        const int nk = K - kx0 < 3 ? K - kx0 : 3;
+        for (int j = 0; j < FB; j++)
+            for (int t = 0; t < 3; t++)
+                for (int h = 0; h < DW_NH; h++)
+                    acc[j][t][h] = (vf){0};
+        for (int y = 0; y < HO; y++) {
+            const float *row = xp + ((size_t)c * HP + y + ky) * WP + kx0;
+            for (int x0 = 0; x0 < x_vec; x0 += DW_LANES) {
+                for (int h = 0; h < DW_NH; h++) {
+                    const int xh = x0 + h * VW;
+                    vf in[3];
+                    for (int t = 0; t < KX; t++)
+                        in[t] = t < nk ? vload(row + xh + t) : (vf){0};
+                    for (int j = 0; j < FB; j++) {
+                        const vf gv = vload(g + ((size_t)(f0 + j) * HO + y) * WO + xh);
+                        for (int t = 0; t < KX; t++)
+                            acc[j][t][h] += gv * in[t];
+                    }
+                }
+            }
+        }
+        for (int j = 0; j < FB; j++) {
+            float *d = dw + ((size_t)(f0 + j) * C + c) * K * K + ky * K + kx0;
+            for (int t = 0; t < nk; t++) {
+                float sum = 0.0f;
+                for (int h = 0; h < DW_NH; h++)
+                    for (int e = 0; e < VW; e++)
+                        sum += acc[j][t][h][e];
+                d[t] += sum;
+            }
+        }
+    }
 }
 
-void ms_conv_relu_pool_backward(float *dx, float *dw, float *db, const float *dpooled,
-                                const float *act, const int32_t *idx, const float *x,
-                                const float *w, int B, int C, int H, int W, int F, int K_, int P,
-                                float *partial) {
-    K()->conv_relu_pool_backward(dx, dw, db, dpooled, act, idx, x, w, B, C, H, W, F, K_, P,
-                                 partial);
+static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const float *dpooled,
+                                      const float *act, const int32_t *idx, const float *x,
+                                      const float *w, int B, int C, int H, int W, int F, int K,
+                                      int P, float *partial) {
+    const int HO = H + 2 * P - K + 1, WO = W + 2 * P - K + 1, HP = H + 2 * P, WP = W + 2 * P;
+    const int PH = HO / 2, PW = WO / 2, x_vec = WO - WO % DW_LANES;
+    const size_t nw = (size_t)F * C * K * K;
+    /* One chunk's part of partial (isa.c lays it out). */
+    const size_t stride = ms_conv_backward_partial_floats(1, C, H, W, F, K, P);
+    const int nc = n_chunks(B);
+    if (dx) memset(dx, 0, sizeof(float) * (size_t)B * C * H * W);
+#pragma omp parallel for schedule(static) num_threads(kernel_threads)
+    for (int ch = 0; ch < nc; ch++) {
+        float *pw = partial + (size_t)ch * stride, *pb = pw + nw;
+        float *gmap = pb + F, *xp = gmap + (size_t)F * HO * WO;
+        memset(pw, 0, sizeof(float) * (nw + F));
+        memset(xp, 0, sizeof(float) * (size_t)C * HP * WP);
+        int i1 = (ch + 1) * MS_CHUNK < B ? (ch + 1) * MS_CHUNK : B;
+        for (int i = ch * MS_CHUNK; i < i1; i++) {
+            const float *xi = x + (size_t)i * C * H * W;
+            /* The dense gradient w.r.t. the conv pre-activation: non-zero only
+             * at each window's maximum where the ReLU is active. */
+            memset(gmap, 0, sizeof(float) * (size_t)F * HO * WO);
+            for (int f = 0; f < F; f++) {
+                const size_t plane = (size_t)i * F + f;
+                const float *dp = dpooled + plane * PH * PW;
+                const int32_t *ip = idx + plane * PH * PW;
+                const float *ap = act + plane * HO * WO;
+                float *gm = gmap + (size_t)f * HO * WO;
+                /* Without a branch (whether the ReLU is active is data, and
+                 * mispredicted about half the time): an inactive maximum
+                 * writes the 0 that is there and adds +0 to bsum, which
+                 * changes no sum (bsum is never -0). */
+                float bsum = 0.0f;
+                for (int q = 0; q < PH * PW; q++) {
+                    const int o = ip[q];
+                    uint32_t bits;
+                    memcpy(&bits, dp + q, sizeof bits);
+                    bits &= -(uint32_t)(ap[o] > 0.0f);
+                    float g;
+                    memcpy(&g, &bits, sizeof g);
+                    gm[o] = g;
+                    bsum += g;
+                }
+                pb[f] += bsum;
+            }
+            for (int c = 0; c < C; c++)
+                for (int y = 0; y < H; y++)
+                    memcpy(xp + ((size_t)c * HP + y + P) * WP + P, xi + ((size_t)c * H + y) * W,
+                           sizeof(float) * W);
+            for (int c = 0; c < C; c++) {
+                for (int ky = 0; ky < K; ky++) {
+                    int f0 = 0;
+                    for (; f0 + DW_FB <= F; f0 += DW_FB)
+                        conv_dw_tile(pw, gmap, xp, C, HP, WP, K, HO, WO, x_vec, f0, c, ky, DW_FB);
+                    for (; f0 < F; f0++)
+                        conv_dw_tile(pw, gmap, xp, C, HP, WP, K, HO, WO, x_vec, f0, c, ky, 1);
+                }
+            }
+            /* Columns beyond the last full vector, and the input gradient. */
+            for (int f = 0; f < F; f++) {
+                const float *gm = gmap + (size_t)f * HO * WO;
+                float *pwf = pw + (size_t)f * C * K * K;
+                const float *wf = w + (size_t)f * C * K * K;
+                for (int y = 0; y < HO; y++) {
+                    for (int xo = dx ? 0 : x_vec; xo < WO; xo++) {
+                        const float g = gm[(size_t)y * WO + xo];
+                        if (g == 0.0f) continue;
+                        for (int c = 0; c < C; c++) {
+                            for (int ky = 0; ky < K; ky++) {
+                                for (int kx = 0; kx < K; kx++) {
+                                    const size_t wi = (size_t)(c * K + ky) * K + kx;
+                                    if (xo >= x_vec)
+                                        pwf[wi] =
+                                            MADD(g, xp[((size_t)c * HP + y + ky) * WP + xo + kx],
+                                                 pwf[wi]);
+                                    if (!dx) continue;
+                                    const int yy = y + ky - P, xx = xo + kx - P;
+                                    if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
+                                    float *dxe =
+                                        dx + (size_t)i * C * H * W + ((size_t)c * H + yy) * W + xx;
+                                    *dxe = MADD(g, wf[wi], *dxe);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    /* Chunk partial sums combined in chunk order. */
+    memcpy(dw, partial, sizeof(float) * nw);
+    if (db) memcpy(db, partial + nw, sizeof(float) * F);
+    for (int ch = 1; ch < nc; ch++) {
+        const float *pw = partial + (size_t)ch * stride;
+        for (size_t j = 0; j < nw; j++)
+            dw[j] += pw[j];
+        if (db)
+            for (int f = 0; f < F; f++)
+                db[f] += pw[nw + f];
+    }
 }
 
-double ms_ce_loss(const float *logits, const uint8_t *y, int B, int NC, float *dlogits,
-                  double *per_sample) {
-    return K()->ce_loss(logits, y, B, NC, dlogits, per_sample);
+/* ---- loss and optimisers ------------------------------------------------------ */
+
+static double k_ce_loss(const float *logits, const uint8_t *y, int B, int NC, float *dlogits,
+                        double *per_sample) {
+    double total = 0.0;
+    for (int i = 0; i < B; i++) {
+        const float *z = logits + (size_t)i * NC;
+        double m = -DBL_MAX;
+        for (int c = 0; c < NC; c++) {
+            if (!isfinite(z[c])) return NAN;
+            if (z[c] > m) m = z[c];
+        }
+        double s = 0.0;
+        for (int c = 0; c < NC; c++)
+            s += exp((double)z[c] - m);
+        const double lse = m + log(s);
+        const double li = lse - (double)z[y[i]];
+        if (per_sample) per_sample[i] = li;
+        total += li;
+        if (dlogits) {
+            for (int c = 0; c < NC; c++) {
+                double p = exp((double)z[c] - lse);
+                dlogits[(size_t)i * NC + c] = (float)((p - (c == y[i] ? 1.0 : 0.0)) / B);
+            }
+        }
+    }
+    return total / B;
 }
 
-void ms_sgd_step(float *p, const float *g, float *buf, size_t n, float lr, float momentum,
-                 long t) {
-    K()->sgd_step(p, g, buf, n, lr, momentum, t);
+static void k_sgd_step(float *p, const float *g, float *buf, size_t n, float lr, float momentum,
+                       long t) {
+    if (momentum == 0.0f) {
+        for (size_t j = 0; j < n; j++)
+            p[j] -= lr * g[j];
+        return;
+    }
+    for (size_t j = 0; j < n; j++) {
+        buf[j] = t == 1 ? g[j] : momentum * buf[j] + g[j];
+        p[j] -= lr * buf[j];
+    }
 }
 
-void ms_adam_step(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
-                  float beta2, float eps, long t) {
-    K()->adam_step(p, g, m, v, n, lr, beta1, beta2, eps, t);
+static void k_adam_step(float *p, const float *g, float *m, float *v, size_t n, float lr,
+                        float beta1, float beta2, float eps, long t) {
+    /* As torch.optim.Adam (single-tensor path): scalars are computed in double
+     * and used in float. */
+    const double bc1 = 1.0 - pow((double)beta1, (double)t);
+    const double bc2 = 1.0 - pow((double)beta2, (double)t);
+    const float step_size = (float)((double)lr / bc1);
+    const float bc2_sqrt = (float)sqrt(bc2);
+    const float a1 = (float)(1.0 - (double)beta1), a2 = (float)(1.0 - (double)beta2);
+    for (size_t j = 0; j < n; j++) {
+        const float gj = g[j];
+        m[j] = m[j] * beta1 + a1 * gj;
+        v[j] = v[j] * beta2 + a2 * gj * gj;
+        const float denom = sqrtf(v[j]) / bc2_sqrt + eps;
+        p[j] = p[j] - step_size * (m[j] / denom);
+    }
 }
+
+const ms__kernel_table_t MS_CAT(ms__kernels_, MS_ISA_SUFFIX) = {
+    .name = MS_STR(MS_ISA_SUFFIX),
+    .linear_forward = k_linear_forward,
+    .linear_backward = k_linear_backward,
+    .relu_dropout_forward = k_relu_dropout_forward,
+    .relu_dropout_backward = k_relu_dropout_backward,
+    .conv_relu_pool_forward = k_conv_relu_pool_forward,
+    .conv_relu_pool_backward = k_conv_relu_pool_backward,
+    .ce_loss = k_ce_loss,
+    .sgd_step = k_sgd_step,
+    .adam_step = k_adam_step,
+};

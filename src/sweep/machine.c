@@ -20,32 +20,58 @@ static const char *const cols[3][3] = {
 
 const ms_col_t ms_machine_cols[] = {
     {"models/cpu_model", MS_ROW_MODEL, MS_DT_STR, 0, {0}, "CPU model of the node that trained"},
-    {"models/isa", MS_ROW_MODEL, MS_DT_STR, 0, {0},
+    {"models/isa",
+     MS_ROW_MODEL,
+     MS_DT_STR,
+     0,
+     {0},
      "training kernels' instruction-set path: generic, avx2 or avx512"},
-    {"models/blas_core", MS_ROW_MODEL, MS_DT_STR, 0, {0},
+    {"models/blas_core",
+     MS_ROW_MODEL,
+     MS_DT_STR,
+     0,
+     {0},
      "OpenBLAS core type of the node that trained (its fc-layer GEMMs)"},
-    {"models/cpu_model_analyse", MS_ROW_MODEL, MS_DT_STR, 0, {0},
+    {"models/cpu_model_analyse",
+     MS_ROW_MODEL,
+     MS_DT_STR,
+     0,
+     {0},
      "CPU model of the node that ran the analyses"},
-    {"models/isa_analyse", MS_ROW_MODEL, MS_DT_STR, 0, {0},
+    {"models/isa_analyse",
+     MS_ROW_MODEL,
+     MS_DT_STR,
+     0,
+     {0},
      "instruction-set path of the analyses' forward passes"},
-    {"models/blas_core_analyse", MS_ROW_MODEL, MS_DT_STR, 0, {0},
+    {"models/blas_core_analyse",
+     MS_ROW_MODEL,
+     MS_DT_STR,
+     0,
+     {0},
      "OpenBLAS core type of the node that ran the analyses"},
     {"labels/cpu_model", MS_ROW_LABEL, MS_DT_STR, 0, {0}, "CPU model of the team's leader"},
-    {"labels/isa", MS_ROW_LABEL, MS_DT_STR, 0, {0},
+    {"labels/isa",
+     MS_ROW_LABEL,
+     MS_DT_STR,
+     0,
+     {0},
      "instruction-set path of the leader (pruned model's evaluation)"},
     {"labels/blas_core", MS_ROW_LABEL, MS_DT_STR, 0, {0}, "OpenBLAS core type of the leader"},
     {NULL, 0, 0, 0, {0}, NULL},
 };
 
 int ms_machine_write(struct ms_results *r, int kind, long m, long li) {
-    if (kind < 0 || kind > 2) return ms_err_set(MS_EINVAL, "machine columns: no task kind %d", kind);
+    if (kind < 0 || kind > 2)
+        return ms_err_set(MS_EINVAL, "machine columns: no task kind %d", kind);
     char v[3][MS_STR_LEN];
     memset(v, 0, sizeof v);
     ms_cpu_model(v[0], sizeof v[0]);
     snprintf(v[1], sizeof v[1], "%s", ms_isa_name(ms_isa_current()));
     snprintf(v[2], sizeof v[2], "%s", ms_blas_core());
     int rc = 0;
-    for (int c = 0; c < 3 && !rc; c++) rc = ms_results_write(r, cols[kind][c], m, kind == 2 ? li : -1, v[c]);
+    for (int c = 0; c < 3 && !rc; c++)
+        rc = ms_results_write(r, cols[kind][c], m, kind == 2 ? li : -1, v[c]);
     return rc;
 }
 
@@ -88,7 +114,8 @@ int ms_machine_status(struct ms_results *r, const int8_t *status, FILE *out) {
             if (n[k] == 0) continue;
             rc = ms_results_read_all(r, cols[k][p == 0 ? 1 : 2], buf);
             for (long i = 0; i < n[k] && !rc; i++)
-                if (status[off[k] + i] == MS_ST_DONE) add_value(&vs, buf + (size_t)i * MS_STR_LEN, k);
+                if (status[off[k] + i] == MS_ST_DONE)
+                    add_value(&vs, buf + (size_t)i * MS_STR_LEN, k);
         }
         if (rc || vs.count + vs.more < 2) continue;
         fprintf(out, "  warning: this sweep's finished tasks ran on different %s:", what[p]);
