@@ -49,6 +49,12 @@ int ms_isa_parse(const char *name) {
 }
 
 int ms_isa_supported(ms_isa_t isa) {
+    /* A test hook: MODSWEEP_TEST_ISA_MAX=generic|avx2 makes the CPU appear
+     * to lack the paths above it, so that the refusal can be tested on a CPU
+     * that has every path. */
+    const char *cap = getenv("MODSWEEP_TEST_ISA_MAX");
+    const int top = cap && *cap ? ms_isa_parse(cap) : -1;
+    if (top >= 0 && (int)isa > top) return 0;
     __builtin_cpu_init();
     switch (isa) {
     case MS_ISA_GENERIC:
