@@ -5,6 +5,8 @@
  *   modsweep status results.h5                progress of a results file
  */
 #include "modsweep/config.h"
+#include "modsweep/error.h"
+#include "modsweep/isa.h"
 #include "modsweep/log.h"
 #include "modsweep/results.h"
 #include "modsweep/sweep.h"
@@ -113,6 +115,12 @@ int main(int argc, char **argv) {
     }
     if (dry) return ms_sweep_dry_run(arg, stdout);
 
+    /* The training kernels' instruction-set path (isa.h): MODSWEEP_ISA names
+     * one, or the CPU chooses. */
+    if (!status_cmd && ms_isa_init() != 0) {
+        fprintf(stderr, "modsweep: %s\n", ms_err_msg());
+        return MS_EXIT_ERROR;
+    }
     if (!status_cmd) ms_sweep_early_affinity(argv, o.threads, arg); /* may re-execute */
 
     int provided;

@@ -67,6 +67,23 @@ MS_HD static inline double ms_canon_u2d(uint64_t u) {
 #endif
 }
 
+/* c ? a : b (c is 0 or 1) through the bits: both sides are computed and no
+ * branch is left for the compiler to keep (a conditional multiply may trap,
+ * so without AVX-512's masks it would not vectorise). */
+MS_HD static inline double ms_canon_select(uint64_t c, double a, double b) {
+    const uint64_t m = (uint64_t)0 - c;
+    return ms_canon_u2d((ms_canon_d2u(a) & m) | (ms_canon_d2u(b) & ~m));
+}
+
+/* 1.5 * 2^52 and its bits: y + MS_CANON_MAGIC is exact for an integer y
+ * with |y| < 2^51, and its bits are MS_CANON_MAGIC_BITS + y (as a 64-bit
+ * integer). The conversions between small integers and doubles below go
+ * through it instead of a double <-> int64 conversion, which has no vector
+ * instruction before AVX-512 (so that loops over exp and log vectorise on
+ * AVX2 too); the integers and doubles are the same, so are the results. */
+#define MS_CANON_MAGIC 6755399441055744.0
+#define MS_CANON_MAGIC_BITS 0x4338000000000000ull
+
 /* The main path of ms_exact_exp, valid for -700 <= x <= 700. x = (n/2) ln 2 + r
  * with |r| <= ln2 / 4 (n * LN2_HI / 2 is exact: LN2_HI has 32 significant
  * bits and |n| < 2^12); exp(r) by its Taylor series to r^11 / 11! (error
@@ -85,15 +102,16 @@ MS_HD static inline double ms_canon_exp_reduced(double n, double r) {
     p = MS_DADD(MS_DMUL(p, r), 0.5);
     p = MS_DADD(MS_DMUL(p, r), 1.0);
     p = MS_DADD(MS_DMUL(p, r), 1.0);
-    const int64_t k = (int64_t)n;
-    return (k & 1) ? MS_DMUL(p, 0x1.6a09e667f3bcdp+0) : p;
+    /* n odd: the low bit of n + MS_CANON_MAGIC (n is an integer, |n| < 2^12). */
+    const uint64_t odd = ms_canon_d2u(MS_DADD(n, MS_CANON_MAGIC)) & 1;
+    return ms_canon_select(odd, MS_DMUL(p, 0x1.6a09e667f3bcdp+0), p);
 }
 
 /* Round to the nearest integer (ties to even) for |y| < 2^51: adding and
  * subtracting 1.5 * 2^52 is exact IEEE arithmetic (no -ffast-math here), and
  * unlike floor() it vectorises. */
 MS_HD static inline double ms_canon_round_magic(double y) {
-    return MS_DSUB(MS_DADD(y, 6755399441055744.0), 6755399441055744.0);
+    return MS_DSUB(MS_DADD(y, MS_CANON_MAGIC), MS_CANON_MAGIC);
 }
 
 /* n and r of the range reduction x = (n/2) ln 2 + r. */
@@ -109,7 +127,10 @@ MS_HD static inline double ms_canon_exp_core(double x) {
     const double n = ms_canon_exp_n(x);
     const double r = ms_canon_exp_r(x, n);
     const double v = ms_canon_exp_reduced(n, r);
-    const double two = ms_canon_u2d((uint64_t)(((int64_t)n >> 1) + 1023) << 52);
+    /* 2^floor(n/2) from its exponent bits floor(n/2) + 1023 = (n + 2046) >> 1,
+     * a shift of a non-negative integer (n >= -2020 here). */
+    const uint64_t n2046 = ms_canon_d2u(MS_DADD(n, MS_CANON_MAGIC)) - MS_CANON_MAGIC_BITS + 2046u;
+    const double two = ms_canon_u2d((n2046 >> 1) << 52);
     return MS_DMUL(v, two);
 }
 
@@ -134,15 +155,16 @@ MS_HD static inline double ms_canon_log_core(double x) {
     bits = (bits & 0x800fffffffffffffull) | 0x3fe0000000000000ull; /* f in [0.5, 1) */
     double f = ms_canon_u2d(bits);
     const int low = f < 0.70710678118654752440;
-    f = low ? MS_DMUL(f, 2.0) : f;
-    e = low ? e - 1 : e;
+    f = ms_canon_select((uint64_t)low, MS_DMUL(f, 2.0), f);
+    e = e - low;
     const double u = MS_DDIV(MS_DSUB(f, 1.0), MS_DADD(f, 1.0)), u2 = MS_DMUL(u, u);
     double s = 1.0 / 25.0;
     for (int k = 23; k >= 1; k -= 2)
         s = MS_DADD(MS_DMUL(s, u2), MS_DDIV(1.0, (double)k));
     const double logf = MS_DMUL(MS_DMUL(2.0, u), s);
-    return MS_DADD(MS_DADD(MS_DMUL((double)e, MS_CANON_LN2_HI), logf),
-                   MS_DMUL((double)e, MS_CANON_LN2_LO));
+    /* (double)e through MS_CANON_MAGIC (|e| < 1100). */
+    const double ed = MS_DSUB(ms_canon_u2d(MS_CANON_MAGIC_BITS + (uint64_t)e), MS_CANON_MAGIC);
+    return MS_DADD(MS_DADD(MS_DMUL(ed, MS_CANON_LN2_HI), logf), MS_DMUL(ed, MS_CANON_LN2_LO));
 }
 
 /* log in plain double arithmetic (ms_exact_log of prune.h). */

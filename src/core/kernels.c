@@ -1,4 +1,17 @@
-/* CPU reference kernels of training and evaluation (kernels.h).
+/* The training kernels of kernels.h for one instruction-set path.
+ *
+ * This file is compiled once per path (CMakeLists.txt) with MS_ISA_SUFFIX
+ * set to generic (the baseline, SSE2..SSE4.2, no FMA), avx2 (x86-64-v3) or
+ * avx512 (x86-64-v4), and defines the path's table ms__kernels_<suffix>
+ * (kernels_table.h); src/core/isa.c chooses one at start-up. It is
+ * built with -ffp-contract=fast: a*b+c may become one FMA where the path has
+ * FMA units, so avx2 and avx512 round alike and generic differently.
+ *
+ * The vector width (VW floats) and the register tiles fit each path's
+ * registers: 16 xmm, 16 ymm or 32 zmm. Every output element is still summed
+ * in the same order on every path: the conv forward's lanes are independent
+ * outputs, and the conv weight gradient sums the same groups of 16 columns
+ * (DW_LANES) whatever the width, so that avx2 and avx512 agree bit for bit.
  *
  * Parallel work is split into fixed chunks of MS_CHUNK batch rows (or fixed
  * tiles of output rows or columns) that are computed independently, so
@@ -7,6 +20,7 @@
  *
  * Dimension letters: B batch, C input channels, H W input size, F filters,
  * K kernel side, P padding, HO WO conv output size, O fc outputs, NI fc inputs. */
+#include "kernels_table.h"
 #include "modsweep/kernels.h"
 #include "modsweep/rng.h"
 
@@ -16,32 +30,36 @@
 #include <omp.h>
 #include <string.h>
 
-static int kernel_threads = 1;
+#ifndef MS_ISA_SUFFIX
+#error "compile with -DMS_ISA_SUFFIX=generic|avx2|avx512"
+#endif
+#define MS_CAT2(a, b) a##b
+#define MS_CAT(a, b) MS_CAT2(a, b)
+#define MS_STR2(a) #a
+#define MS_STR(a) MS_STR2(a)
 
-void ms_kernels_set_threads(int threads) {
-    kernel_threads = threads > 0 ? threads : 1;
-    openblas_set_num_threads(1);
-    omp_set_num_threads(kernel_threads);
+/* The threads of the kernels (isa.c keeps the count). */
+#define kernel_threads ms_kernels_threads()
+
+static int n_chunks(int rows) {
+    return (rows + MS_CHUNK - 1) / MS_CHUNK;
 }
-
-int ms_kernels_threads(void) { return kernel_threads; }
-
-static int n_chunks(int rows) { return (rows + MS_CHUNK - 1) / MS_CHUNK; }
 
 /* ---- fully connected layers ------------------------------------------------ */
 
-void ms_linear_forward(float *z, const float *x, const float *w, const float *b, int B, int NI,
-                       int O) {
+static void k_linear_forward(float *z, const float *x, const float *w, const float *b, int B,
+                             int NI, int O) {
     int nc = n_chunks(B);
 #pragma omp parallel for schedule(static) num_threads(kernel_threads) if (nc > 1)
     for (int c = 0; c < nc; c++) {
         int r0 = c * MS_CHUNK, rows = B - r0 < MS_CHUNK ? B - r0 : MS_CHUNK;
         float *zc = z + (size_t)r0 * O;
         if (b) {
-            for (int r = 0; r < rows; r++) memcpy(zc + (size_t)r * O, b, sizeof(float) * O);
+            for (int r = 0; r < rows; r++)
+                memcpy(zc + (size_t)r * O, b, sizeof(float) * O);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, O, NI, 1.0f,
-                    x + (size_t)r0 * NI, NI, w, NI, b ? 1.0f : 0.0f, zc, O);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, O, NI, 1.0f, x + (size_t)r0 * NI,
+                    NI, w, NI, b ? 1.0f : 0.0f, zc, O);
     }
 }
 
@@ -49,8 +67,8 @@ void ms_linear_forward(float *z, const float *x, const float *w, const float *b,
  * large operand (x or w); the small one (dz) is packed per call. */
 #define FC_COLS 512
 
-void ms_linear_backward(float *dx, float *dw, float *db, const float *dz, const float *x,
-                        const float *w, int B, int NI, int O) {
+static void k_linear_backward(float *dx, float *dw, float *db, const float *dz, const float *x,
+                              const float *w, int B, int NI, int O) {
     const int nt = (NI + FC_COLS - 1) / FC_COLS;
 #pragma omp parallel num_threads(kernel_threads)
     {
@@ -65,7 +83,8 @@ void ms_linear_backward(float *dx, float *dw, float *db, const float *dz, const 
 #pragma omp for schedule(static) nowait
             for (int o = 0; o < O; o++) {
                 float s = 0.0f;
-                for (int r = 0; r < B; r++) s += dz[(size_t)r * O + o];
+                for (int r = 0; r < B; r++)
+                    s += dz[(size_t)r * O + o];
                 db[o] = s;
             }
         }
@@ -81,11 +100,12 @@ void ms_linear_backward(float *dx, float *dw, float *db, const float *dz, const 
     }
 }
 
-void ms_relu_dropout_forward(float *a, int B, int O, float drop_p, uint64_t seed, uint32_t step,
-                             uint64_t base) {
+static void k_relu_dropout_forward(float *a, int B, int O, float drop_p, uint64_t seed,
+                                   uint32_t step, uint64_t base) {
     size_t n = (size_t)B * O;
     if (drop_p <= 0.0f) {
-        for (size_t e = 0; e < n; e++) a[e] = a[e] > 0.0f ? a[e] : 0.0f;
+        for (size_t e = 0; e < n; e++)
+            a[e] = a[e] > 0.0f ? a[e] : 0.0f;
         return;
     }
     const float scale = 1.0f / (1.0f - drop_p);
@@ -95,81 +115,120 @@ void ms_relu_dropout_forward(float *a, int B, int O, float drop_p, uint64_t seed
     }
 }
 
-void ms_relu_dropout_backward(float *d, const float *a, int n, float drop_p) {
+static void k_relu_dropout_backward(float *d, const float *a, int n, float drop_p) {
     const float scale = drop_p > 0.0f ? 1.0f / (1.0f - drop_p) : 1.0f;
     if (drop_p > 0.0f) {
-        for (int e = 0; e < n; e++) d[e] = a[e] > 0.0f ? d[e] * scale : 0.0f;
+        for (int e = 0; e < n; e++)
+            d[e] = a[e] > 0.0f ? d[e] * scale : 0.0f;
     } else {
-        for (int e = 0; e < n; e++) d[e] = a[e] > 0.0f ? d[e] : 0.0f;
+        for (int e = 0; e < n; e++)
+            d[e] = a[e] > 0.0f ? d[e] : 0.0f;
     }
 }
 
 /* ---- conv blocks ------------------------------------------------------------- */
 
-size_t ms_conv_scratch_floats(int C, int H, int W, int P) {
-    return (size_t)C * (H + 2 * P) * (W + 2 * P) + 64;
-}
+/* The path's vector: VW floats (4 in an SSE register, 8 in an AVX2 register,
+ * 16 in an AVX-512 register), and its register tiles:
+ *   conv forward: FW_FB filters x FW_XV vectors of columns of accumulators,
+ *     plus FW_XV input vectors and one broadcast weight;
+ *   conv weight gradient: DW_FB filters x 3 taps x DW_NH vectors (one group
+ *     of DW_LANES = 16 columns) of accumulators, plus 3 inputs and 1 gradient.
+ * 16 xmm: 8 + 2 + 1 and 12 + 3 + 1; 16 ymm: 8 + 2 + 1 and 12 + 3 + 1;
+ * 32 zmm: 16 + 2 + 1 and 24 + 3 + 1. */
+#define DW_LANES 16
+#if defined(__AVX512F__)
+#define VW 16
+#define FW_FB 8
+#define FW_XV 2
+#define DW_FB 8
+#elif defined(__AVX2__)
+#define VW 8
+#define FW_FB 4
+#define FW_XV 2
+#define DW_FB 2
+#else
+#define VW 4
+#define FW_FB 4
+#define FW_XV 2
+#define DW_FB 1
+#endif
+#define DW_NH (DW_LANES / VW)
 
-/* A vector of 16 floats (one AVX-512 register; two AVX2 registers elsewhere).
- * Loads and stores go through memcpy, so no alignment is assumed. */
-typedef float v16 __attribute__((vector_size(64)));
-#define V16 16
+/* c + a * b, rounded once where the path has FMA units (as the vector code,
+ * which the compiler contracts): said explicitly, because the compiler does
+ * not contract every scalar loop alike on every path (the avx2 object's
+ * scalar tails were left unfused), and the tails of one path are vector
+ * lanes on another. */
+#if defined(__FMA__)
+#define MADD(a, b, c) __builtin_fmaf((a), (b), (c))
+#else
+#define MADD(a, b, c) ((c) + (a) * (b))
+#endif
 
-static inline v16 vload(const float *p) {
-    v16 v;
+/* Loads and stores go through memcpy, so no alignment is assumed. */
+typedef float vf __attribute__((vector_size(VW * sizeof(float))));
+
+static inline vf vload(const float *p) {
+    vf v;
     memcpy(&v, p, sizeof v);
     return v;
 }
-static inline void vstore(float *p, v16 v) { memcpy(p, &v, sizeof v); }
+static inline void vstore(float *p, vf v) {
+    memcpy(p, &v, sizeof v);
+}
 
-/* Output rows y of filters f0..f0+FB-1, columns x0..x0+16*XV-1: every
+/* Output rows y of filters f0..f0+FB-1, columns x0..x0+VW*XV-1: every
  * output accumulates its bias, then the taps (c, ky, kx) in ascending order.
  * FB and XV are compile-time constants at every call, so the accumulators
  * stay in registers. */
 static inline __attribute__((always_inline)) void
-conv_tile(float *out, const float *xp, const float *w, const float *b, int C, int HP, int WP,
-          int K, int HO, int WO, int y, int f0, int x0, const int FB, const int XV) {
-    v16 acc[8][2];
+conv_tile(float *out, const float *xp, const float *w, const float *b, int C, int HP, int WP, int K,
+          int HO, int WO, int y, int f0, int x0, const int FB, const int XV) {
+    vf acc[FW_FB][FW_XV];
     for (int j = 0; j < FB; j++)
-        for (int v = 0; v < XV; v++) acc[j][v] = (v16){0} + (b ? b[f0 + j] : 0.0f);
+        for (int v = 0; v < XV; v++)
+            acc[j][v] = (vf){0} + (b ? b[f0 + j] : 0.0f);
     const int CKK = C * K * K;
     for (int c = 0; c < C; c++) {
         for (int ky = 0; ky < K; ky++) {
             const float *row = xp + ((size_t)c * HP + y + ky) * WP + x0;
             for (int kx = 0; kx < K; kx++) {
-                v16 in[2];
-                for (int v = 0; v < XV; v++) in[v] = vload(row + kx + V16 * v);
+                vf in[FW_XV];
+                for (int v = 0; v < XV; v++)
+                    in[v] = vload(row + kx + VW * v);
                 const float *wt = w + (size_t)f0 * CKK + (c * K + ky) * K + kx;
                 for (int j = 0; j < FB; j++) {
                     const float wv = wt[(size_t)j * CKK];
-                    for (int v = 0; v < XV; v++) acc[j][v] += wv * in[v];
+                    for (int v = 0; v < XV; v++)
+                        acc[j][v] += wv * in[v];
                 }
             }
         }
     }
     for (int j = 0; j < FB; j++)
         for (int v = 0; v < XV; v++)
-            vstore(out + ((size_t)(f0 + j) * HO + y) * WO + x0 + V16 * v, acc[j][v]);
+            vstore(out + ((size_t)(f0 + j) * HO + y) * WO + x0 + VW * v, acc[j][v]);
 }
 
 /* One image: out (F, HO, WO) = conv(x) + b, from the zero-padded copy xp
- * (C, HP = H + 2P, WP = W + 2P). Full 16-wide column blocks use conv_tile;
+ * (C, HP = H + 2P, WP = W + 2P). Full VW-wide column blocks use conv_tile;
  * remaining columns use a scalar loop with the same accumulation order. */
 static void conv_image(float *out, const float *xp, const float *w, const float *b, int C, int HP,
                        int WP, int F, int K, int HO, int WO) {
     const int CKK = C * K * K;
-    const int x_vec = WO - WO % V16;
+    const int x_vec = WO - WO % VW;
     for (int y = 0; y < HO; y++) {
         int f0 = 0;
-        for (; f0 + 8 <= F; f0 += 8) {
+        for (; f0 + FW_FB <= F; f0 += FW_FB) {
             int x0 = 0;
-            for (; x0 + 2 * V16 <= x_vec; x0 += 2 * V16)
-                conv_tile(out, xp, w, b, C, HP, WP, K, HO, WO, y, f0, x0, 8, 2);
-            for (; x0 < x_vec; x0 += V16)
-                conv_tile(out, xp, w, b, C, HP, WP, K, HO, WO, y, f0, x0, 8, 1);
+            for (; x0 + FW_XV * VW <= x_vec; x0 += FW_XV * VW)
+                conv_tile(out, xp, w, b, C, HP, WP, K, HO, WO, y, f0, x0, FW_FB, FW_XV);
+            for (; x0 < x_vec; x0 += VW)
+                conv_tile(out, xp, w, b, C, HP, WP, K, HO, WO, y, f0, x0, FW_FB, 1);
         }
         for (; f0 < F; f0++)
-            for (int x0 = 0; x0 < x_vec; x0 += V16)
+            for (int x0 = 0; x0 < x_vec; x0 += VW)
                 conv_tile(out, xp, w, b, C, HP, WP, K, HO, WO, y, f0, x0, 1, 1);
         for (int f = 0; f < F; f++) {
             for (int xo = x_vec; xo < WO; xo++) {
@@ -177,8 +236,8 @@ static void conv_image(float *out, const float *xp, const float *w, const float 
                 for (int c = 0; c < C; c++)
                     for (int ky = 0; ky < K; ky++)
                         for (int kx = 0; kx < K; kx++)
-                            acc += w[(size_t)f * CKK + (c * K + ky) * K + kx] *
-                                   xp[((size_t)c * HP + y + ky) * WP + xo + kx];
+                            acc = MADD(w[(size_t)f * CKK + (c * K + ky) * K + kx],
+                                       xp[((size_t)c * HP + y + ky) * WP + xo + kx], acc);
                 out[((size_t)f * HO + y) * WO + xo] = acc;
             }
         }
@@ -190,7 +249,8 @@ static void relu_pool_image(float *act, float *pooled, int32_t *idx, int F, int 
     const int PH = HO / 2, PW = WO / 2;
     for (int f = 0; f < F; f++) {
         float *a = act + (size_t)f * HO * WO;
-        for (int i = 0; i < HO * WO; i++) a[i] = a[i] > 0.0f ? a[i] : 0.0f;
+        for (int i = 0; i < HO * WO; i++)
+            a[i] = a[i] > 0.0f ? a[i] : 0.0f;
         float *po = pooled + (size_t)f * PH * PW;
         int32_t *pi = idx + (size_t)f * PH * PW;
         for (int py = 0; py < PH; py++) {
@@ -212,9 +272,9 @@ static void relu_pool_image(float *act, float *pooled, int32_t *idx, int F, int 
     }
 }
 
-void ms_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, const float *x,
-                               const float *w, const float *b, int B, int C, int H, int W, int F,
-                               int K, int P, float *scratch) {
+static void k_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, const float *x,
+                                     const float *w, const float *b, int B, int C, int H, int W,
+                                     int F, int K, int P, float *scratch) {
     const int HP = H + 2 * P, WP = W + 2 * P, HO = HP - K + 1, WO = WP - K + 1;
     const int PH = HO / 2, PW = WO / 2;
     const size_t per_thread = ms_conv_scratch_floats(C, H, W, P);
@@ -231,47 +291,45 @@ void ms_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, const fl
                            sizeof(float) * W);
             float *ai = act + (size_t)i * F * HO * WO;
             conv_image(ai, xp, w, b, C, HP, WP, F, K, HO, WO);
-            relu_pool_image(ai, pooled + (size_t)i * F * PH * PW, idx + (size_t)i * F * PH * PW,
-                            F, HO, WO);
+            relu_pool_image(ai, pooled + (size_t)i * F * PH * PW, idx + (size_t)i * F * PH * PW, F,
+                            HO, WO);
         }
     }
 }
 
-/* Per chunk of images: the partial dw (F*C*K*K), db (F), then room for one
- * image's dense gradient map (F, HO, WO) and padded input (C, HP, WP). */
-static size_t conv_bwd_stride(int C, int H, int W, int F, int K, int P) {
-    const size_t HO = H + 2 * P - K + 1, WO = W + 2 * P - K + 1;
-    const size_t HP = H + 2 * P, WP = W + 2 * P;
-    return (size_t)F * C * K * K + F + F * HO * WO + (size_t)C * HP * WP + 2 * V16;
-}
-
-size_t ms_conv_backward_partial_floats(int B, int C, int H, int W, int F, int K, int P) {
-    return (size_t)n_chunks(B) * conv_bwd_stride(C, H, W, F, K, P);
-}
-
 /* dw[f0..f0+FB)[c][ky][0..K) += sum over (y, x) of g[f][y][x] * xp[c][y+ky][x+kx]
- * for one image, over the 16-wide column blocks (x < x_vec); scalar tail
- * columns are added by the caller. FB is a compile-time constant. */
+ * for one image, over the DW_LANES-wide column groups (x < x_vec); scalar
+ * tail columns are added by the caller. Lane e of a group (column x0 + e)
+ * sums over y and the groups, then the lanes are added in order e = 0..15:
+ * the same order on every path (DW_NH vectors of VW lanes per group). FB is
+ * a compile-time constant. */
 static inline __attribute__((always_inline)) void
 conv_dw_tile(float *dw, const float *g, const float *xp, int C, int HP, int WP, int K, int HO,
              int WO, int x_vec, int f0, int c, int ky, const int FB) {
-    /* Three taps at a time, a compile-time count (so that the 8 x 3
+    /* Three taps at a time, a compile-time count (so that the FB x 3 x DW_NH
      * accumulators stay in registers); taps past the kernel's width load
      * zeros and their sums are not stored. */
-    v16 acc[8][3];
+    vf acc[DW_FB][3][DW_NH];
     const int KX = 3;
     for (int kx0 = 0; kx0 < K; kx0 += 3) {
         const int nk = K - kx0 < 3 ? K - kx0 : 3;
         for (int j = 0; j < FB; j++)
-            for (int t = 0; t < 3; t++) acc[j][t] = (v16){0};
+            for (int t = 0; t < 3; t++)
+                for (int h = 0; h < DW_NH; h++)
+                    acc[j][t][h] = (vf){0};
         for (int y = 0; y < HO; y++) {
             const float *row = xp + ((size_t)c * HP + y + ky) * WP + kx0;
-            for (int x0 = 0; x0 < x_vec; x0 += V16) {
-                v16 in[3];
-                for (int t = 0; t < KX; t++) in[t] = t < nk ? vload(row + x0 + t) : (v16){0};
-                for (int j = 0; j < FB; j++) {
-                    const v16 gv = vload(g + ((size_t)(f0 + j) * HO + y) * WO + x0);
-                    for (int t = 0; t < KX; t++) acc[j][t] += gv * in[t];
+            for (int x0 = 0; x0 < x_vec; x0 += DW_LANES) {
+                for (int h = 0; h < DW_NH; h++) {
+                    const int xh = x0 + h * VW;
+                    vf in[3];
+                    for (int t = 0; t < KX; t++)
+                        in[t] = t < nk ? vload(row + xh + t) : (vf){0};
+                    for (int j = 0; j < FB; j++) {
+                        const vf gv = vload(g + ((size_t)(f0 + j) * HO + y) * WO + xh);
+                        for (int t = 0; t < KX; t++)
+                            acc[j][t][h] += gv * in[t];
+                    }
                 }
             }
         }
@@ -279,20 +337,24 @@ conv_dw_tile(float *dw, const float *g, const float *xp, int C, int HP, int WP, 
             float *d = dw + ((size_t)(f0 + j) * C + c) * K * K + ky * K + kx0;
             for (int t = 0; t < nk; t++) {
                 float sum = 0.0f;
-                for (int e = 0; e < V16; e++) sum += acc[j][t][e];
+                for (int h = 0; h < DW_NH; h++)
+                    for (int e = 0; e < VW; e++)
+                        sum += acc[j][t][h][e];
                 d[t] += sum;
             }
         }
     }
 }
 
-void ms_conv_relu_pool_backward(float *dx, float *dw, float *db, const float *dpooled,
-                                const float *act, const int32_t *idx, const float *x,
-                                const float *w, int B, int C, int H, int W, int F, int K, int P,
-                                float *partial) {
+static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const float *dpooled,
+                                      const float *act, const int32_t *idx, const float *x,
+                                      const float *w, int B, int C, int H, int W, int F, int K,
+                                      int P, float *partial) {
     const int HO = H + 2 * P - K + 1, WO = W + 2 * P - K + 1, HP = H + 2 * P, WP = W + 2 * P;
-    const int PH = HO / 2, PW = WO / 2, x_vec = WO - WO % V16;
-    const size_t nw = (size_t)F * C * K * K, stride = conv_bwd_stride(C, H, W, F, K, P);
+    const int PH = HO / 2, PW = WO / 2, x_vec = WO - WO % DW_LANES;
+    const size_t nw = (size_t)F * C * K * K;
+    /* One chunk's part of partial (isa.c lays it out). */
+    const size_t stride = ms_conv_backward_partial_floats(1, C, H, W, F, K, P);
     const int nc = n_chunks(B);
     if (dx) memset(dx, 0, sizeof(float) * (size_t)B * C * H * W);
 #pragma omp parallel for schedule(static) num_threads(kernel_threads)
@@ -337,8 +399,8 @@ void ms_conv_relu_pool_backward(float *dx, float *dw, float *db, const float *dp
             for (int c = 0; c < C; c++) {
                 for (int ky = 0; ky < K; ky++) {
                     int f0 = 0;
-                    for (; f0 + 8 <= F; f0 += 8)
-                        conv_dw_tile(pw, gmap, xp, C, HP, WP, K, HO, WO, x_vec, f0, c, ky, 8);
+                    for (; f0 + DW_FB <= F; f0 += DW_FB)
+                        conv_dw_tile(pw, gmap, xp, C, HP, WP, K, HO, WO, x_vec, f0, c, ky, DW_FB);
                     for (; f0 < F; f0++)
                         conv_dw_tile(pw, gmap, xp, C, HP, WP, K, HO, WO, x_vec, f0, c, ky, 1);
                 }
@@ -357,12 +419,15 @@ void ms_conv_relu_pool_backward(float *dx, float *dw, float *db, const float *dp
                                 for (int kx = 0; kx < K; kx++) {
                                     const size_t wi = (size_t)(c * K + ky) * K + kx;
                                     if (xo >= x_vec)
-                                        pwf[wi] += g * xp[((size_t)c * HP + y + ky) * WP + xo + kx];
+                                        pwf[wi] =
+                                            MADD(g, xp[((size_t)c * HP + y + ky) * WP + xo + kx],
+                                                 pwf[wi]);
                                     if (!dx) continue;
                                     const int yy = y + ky - P, xx = xo + kx - P;
                                     if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
-                                    dx[(size_t)i * C * H * W + ((size_t)c * H + yy) * W + xx] +=
-                                        g * wf[wi];
+                                    float *dxe =
+                                        dx + (size_t)i * C * H * W + ((size_t)c * H + yy) * W + xx;
+                                    *dxe = MADD(g, wf[wi], *dxe);
                                 }
                             }
                         }
@@ -376,16 +441,18 @@ void ms_conv_relu_pool_backward(float *dx, float *dw, float *db, const float *dp
     if (db) memcpy(db, partial + nw, sizeof(float) * F);
     for (int ch = 1; ch < nc; ch++) {
         const float *pw = partial + (size_t)ch * stride;
-        for (size_t j = 0; j < nw; j++) dw[j] += pw[j];
+        for (size_t j = 0; j < nw; j++)
+            dw[j] += pw[j];
         if (db)
-            for (int f = 0; f < F; f++) db[f] += pw[nw + f];
+            for (int f = 0; f < F; f++)
+                db[f] += pw[nw + f];
     }
 }
 
 /* ---- loss and optimisers ------------------------------------------------------ */
 
-double ms_ce_loss(const float *logits, const uint8_t *y, int B, int NC, float *dlogits,
-                  double *per_sample) {
+static double k_ce_loss(const float *logits, const uint8_t *y, int B, int NC, float *dlogits,
+                        double *per_sample) {
     double total = 0.0;
     for (int i = 0; i < B; i++) {
         const float *z = logits + (size_t)i * NC;
@@ -395,7 +462,8 @@ double ms_ce_loss(const float *logits, const uint8_t *y, int B, int NC, float *d
             if (z[c] > m) m = z[c];
         }
         double s = 0.0;
-        for (int c = 0; c < NC; c++) s += exp((double)z[c] - m);
+        for (int c = 0; c < NC; c++)
+            s += exp((double)z[c] - m);
         const double lse = m + log(s);
         const double li = lse - (double)z[y[i]];
         if (per_sample) per_sample[i] = li;
@@ -410,10 +478,11 @@ double ms_ce_loss(const float *logits, const uint8_t *y, int B, int NC, float *d
     return total / B;
 }
 
-void ms_sgd_step(float *p, const float *g, float *buf, size_t n, float lr, float momentum,
-                 long t) {
+static void k_sgd_step(float *p, const float *g, float *buf, size_t n, float lr, float momentum,
+                       long t) {
     if (momentum == 0.0f) {
-        for (size_t j = 0; j < n; j++) p[j] -= lr * g[j];
+        for (size_t j = 0; j < n; j++)
+            p[j] -= lr * g[j];
         return;
     }
     for (size_t j = 0; j < n; j++) {
@@ -422,8 +491,8 @@ void ms_sgd_step(float *p, const float *g, float *buf, size_t n, float lr, float
     }
 }
 
-void ms_adam_step(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
-                  float beta2, float eps, long t) {
+static void k_adam_step(float *p, const float *g, float *m, float *v, size_t n, float lr,
+                        float beta1, float beta2, float eps, long t) {
     /* As torch.optim.Adam (single-tensor path): scalars are computed in double
      * and used in float. */
     const double bc1 = 1.0 - pow((double)beta1, (double)t);
@@ -439,3 +508,16 @@ void ms_adam_step(float *p, const float *g, float *m, float *v, size_t n, float 
         p[j] = p[j] - step_size * (m[j] / denom);
     }
 }
+
+const ms__kernel_table_t MS_CAT(ms__kernels_, MS_ISA_SUFFIX) = {
+    .name = MS_STR(MS_ISA_SUFFIX),
+    .linear_forward = k_linear_forward,
+    .linear_backward = k_linear_backward,
+    .relu_dropout_forward = k_relu_dropout_forward,
+    .relu_dropout_backward = k_relu_dropout_backward,
+    .conv_relu_pool_forward = k_conv_relu_pool_forward,
+    .conv_relu_pool_backward = k_conv_relu_pool_backward,
+    .ce_loss = k_ce_loss,
+    .sgd_step = k_sgd_step,
+    .adam_step = k_adam_step,
+};

@@ -1,6 +1,7 @@
 /* The prune stage of a sweep: one (model, label) task, pruned by a team of
  * ranks, and its columns in the results file. */
 #include "modsweep/error.h"
+#include "modsweep/machine.h"
 #include "modsweep/gpu.h"
 #include "modsweep/log.h"
 #include "modsweep/prune.h"
@@ -116,6 +117,7 @@ int ms_prune_label(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason) {
     if (!rc) rc = ms_results_write(r, "labels/team", m, li, &tsize);
     if (!rc) rc = ms_results_write(r, "labels/rank", m, li, &rank);
     if (!rc) rc = ms_results_write(r, "labels/host", m, li, host);
+    if (!rc) rc = ms_machine_write(r, MS_TASK_PRUNE, m, li); /* machine.h */
     if (!rc && ctx->verbose)
         ms_message("model %d label %d: ECS %.4f (kept %lld of %zu), L0 %.6f -> %.6f, %.2f s", m,
                    label, res.ecs, (long long)(res.ecs * (double)L.n_fc_weights + 0.5),

@@ -3,6 +3,7 @@
 #include "modsweep/stages.h"
 #include "modsweep/analyse.h"
 #include "modsweep/error.h"
+#include "modsweep/machine.h"
 #include "modsweep/log.h"
 #include "modsweep/measures.h"
 
@@ -91,6 +92,7 @@ int ms_stage_train(ms_ctx_t *ctx, int m, char *reason) {
         if (!rc) rc = ms_results_write(res, "models/time_train", m, -1, &secs);
         if (!rc) rc = ms_results_write(res, "models/rank", m, -1, &rank);
         if (!rc) rc = ms_results_write(res, "models/host", m, -1, host);
+        if (!rc) rc = ms_machine_write(res, MS_TASK_TRAIN, m, -1); /* machine.h */
         if (!rc) rc = ms_cluster_train_write(&ct, res, m);
         if (rc) snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
     }
@@ -125,6 +127,8 @@ int ms_stage_analyse(ms_ctx_t *ctx, int m, char *reason) {
     int rc = ms_cluster_analyse(ctx, m, reason);           /* cluster.h: BSGC, curves, ablation */
     if (!rc) rc = ms_measures_analyse(ctx, m, reason);     /* measures.h: seeds 002, 003, 004 */
     double secs = ms_now() - t0;
+    if (!rc) rc = ms_machine_write(ctx->res, MS_TASK_ANALYSE, m, -1); /* machine.h */
+    if (rc && !reason[0]) snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
     if (!rc && (rc = ms_results_write(ctx->res, "models/time_analyse", m, -1, &secs)))
         snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
     return rc;

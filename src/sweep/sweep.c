@@ -9,6 +9,8 @@
 #include "modsweep/config.h"
 #include "modsweep/data.h"
 #include "modsweep/error.h"
+#include "modsweep/isa.h"
+#include "modsweep/machine.h"
 #include "modsweep/gpu.h"
 #include "modsweep/kernels.h"
 #include "modsweep/log.h"
@@ -285,6 +287,9 @@ static int setup_cores(int opt, int grid, int quiet) {
     snprintf(line, sizeof line, "rank %d on %s: %d threads on cpus %s%s%s", rank, host, threads,
              list, from[0] ? " (widened from " : "", from[0] ? from : "");
     if (from[0]) snprintf(line + strlen(line), sizeof line - strlen(line), ")");
+    /* What the results depend on in this node (isa.h, machine.h). */
+    snprintf(line + strlen(line), sizeof line - strlen(line), "; kernel path %s, OpenBLAS core %s",
+             ms_isa_name(ms_isa_current()), ms_blas_core());
     int size;
     MS_MPI_CHECK(MPI_Comm_size(MPI_COMM_WORLD, &size));
     char *lines = rank == 0 ? malloc(sizeof line * (size_t)size) : NULL;
@@ -632,6 +637,11 @@ int ms_sweep_status(const char *results_path, FILE *out) {
                 shown++;
             }
         if (more) fprintf(out, "  ... and %d more failed or retried tasks\n", more);
+        /* Tasks that ran on different kernel paths or BLAS cores (machine.h). */
+        if (ms_machine_status(res, st_all, out)) {
+            fprintf(out, "  (cannot read the machine columns: %s)\n", ms_err_msg());
+            ms_err_clear();
+        }
         /* ETA: the pending tasks at the mean time of their kind so far (a kind
          * with no finished task counts at the mean of the others). */
         long pending = cnt[0][0] + cnt[1][0] + cnt[2][0];

@@ -5,8 +5,9 @@
  *       Compares every dataset of A and B byte for byte (so NaN equals NaN
  *       of the same bits): same set of datasets, same type size, shape and
  *       contents. Datasets whose name (last path component) contains "time"
- *       or is host, rank or team are skipped (they record where and how long
- *       a task ran), and so is every dataset named by --ignore (a full path
+ *       or is host, rank or team, and the machine columns (cpu_model, isa,
+ *       blas_core and their _analyse forms) are skipped (they record where
+ *       and how long a task ran), and so is every dataset named by --ignore (a full path
  *       like /labels/states or a last component). Prints each difference;
  *       exits 0 when equal, 1 when not, 2 on an error.
  *
@@ -67,6 +68,9 @@ static const char *last(const char *p) {
 static int ignored(const char *name, char **ign, int n_ign) {
     const char *b = last(name);
     if (strstr(b, "time") || !strcmp(b, "host") || !strcmp(b, "rank") || !strcmp(b, "team"))
+        return 1;
+    /* The machine a task ran on (CPU model, kernel path, BLAS core). */
+    if (!strncmp(b, "cpu_model", 9) || !strncmp(b, "isa", 3) || !strncmp(b, "blas_core", 9))
         return 1;
     for (int i = 0; i < n_ign; i++) {
         const char *x = ign[i][0] == '/' ? ign[i] + 1 : ign[i];
