@@ -146,6 +146,21 @@ static unsigned long long proc_start(long pid) {
     return v;
 }
 
+/* Whether process pid runs on this host (a zombie, dead but not yet
+ * reaped, does not). */
+static int proc_alive(long pid) {
+    if (kill((pid_t)pid, 0) != 0 && errno != EPERM) return 0;
+    char p[64], buf[512];
+    snprintf(p, sizeof p, "/proc/%ld/stat", pid);
+    FILE *f = fopen(p, "r");
+    if (!f) return 1;
+    size_t got = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[got] = 0;
+    const char *e = strrchr(buf, ')');
+    return !(e && e[1] == ' ' && (e[2] == 'Z' || e[2] == 'X'));
+}
+
 static void lock_fill_text(char *buf, size_t n) {
     char host[256] = "", start[64], boot[64];
     gethostname(host, sizeof host - 1);
@@ -320,11 +335,25 @@ int ms_lock_take(const char *results, int break_lock) {
         int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0644);
         if (fd >= 0) {
             size_t len = strlen(mine);
-            int bad = write(fd, mine, len) != (ssize_t)len;
-            bad |= fsync(fd) != 0 && errno != EINVAL;
-            bad |= close(fd) != 0;
+            int e = 0;
+            if (write(fd, mine, len) != (ssize_t)len) e = errno ? errno : ENOSPC;
+            if (!e && fsync(fd) != 0 && errno != EINVAL) e = errno;
+            if (close(fd) != 0 && !e) e = errno;
+            int bad = e != 0;
+            if (bad && (e == ENOSPC || e == EDQUOT)) {
+                /* A full disk: the empty lock file still excludes others
+                 * (they are told it is empty); the sweep may still resume
+                 * a file allocated in full. */
+                if (truncate(path, 0) != 0) { /* nothing more to do */
+                }
+                fprintf(stderr,
+                        "modsweep: warning: the disk is full: the lock file %s stays empty "
+                        "(another sweep is refused without being told who holds it)\n",
+                        path);
+                mine[0] = 0;
+                bad = 0;
+            }
             if (bad) {
-                int e = errno;
                 unlink(path);
                 return ms_err_set(MS_EIO, "%s: cannot write the lock file: %s", path, strerror(e));
             }
@@ -365,14 +394,21 @@ int ms_lock_take(const char *results, int break_lock) {
                               "with --break-lock)",
                               results, path);
         }
-        char who[512];
+        char who[512], buf_check[2048];
         holder_text(&li, who, sizeof who);
         const int same_host = !strcmp(li.host, me.host);
         const int same_boot = same_host && li.boot[0] && !strcmp(li.boot, me.boot);
         int stale = 0;
         char why[256] = "";
         if (same_host && (same_boot || !li.boot[0])) {
-            const int alive = kill((pid_t)li.pid, 0) == 0 || errno == EPERM;
+            /* A sweep that is ending (a job being torn down) gets 3 s to go. */
+            int alive = proc_alive(li.pid);
+            for (int w = 0; alive && w < 30; w++) {
+                const struct timespec nap = {0, 100000000};
+                nanosleep(&nap, NULL);
+                alive = proc_alive(li.pid) && lock_read(path, buf_check, sizeof buf_check) >= 0 &&
+                        !strcmp(buf_check, seen);
+            }
             const unsigned long long ps = alive ? proc_start(li.pid) : 0;
             if (!alive)
                 stale = 1, snprintf(why, sizeof why, "process %ld no longer runs", li.pid);
@@ -467,7 +503,8 @@ static int id_attr_str(hid_t f, const char *name, char *buf, size_t n) {
     hid_t t = H5Aget_type(a), sp = H5Aget_space(a), mt = H5Tcopy(H5T_C_S1);
     int ok = 0;
     if (t >= 0 && sp >= 0 && mt >= 0 && H5Tis_variable_str(t) > 0 &&
-        H5Sget_simple_extent_npoints(sp) == 1 && H5Tset_size(mt, H5T_VARIABLE) >= 0) {
+        H5Sget_simple_extent_npoints(sp) == 1 && H5Tset_size(mt, H5T_VARIABLE) >= 0 &&
+        H5Tset_cset(mt, H5Tget_cset(t)) >= 0) {
         char *v = NULL;
         if (H5Aread(a, mt, &v) >= 0 && v) {
             snprintf(buf, n, "%s", v);
