@@ -50,11 +50,19 @@ int ms_safety_check_output(const char *path, char *real, size_t n) {
                                   "the results file",
                                   path);
             if (S_ISREG(st.st_mode)) {
+                /* Followed only to a results file (its lock and .part go beside it). */
                 if (!realpath(path, target))
                     return ms_err_set(MS_EIO, "%s: cannot resolve the symbolic link: %s", path,
                                       strerror(errno));
                 if (strlen(target) >= n)
                     return ms_err_set(MS_EIO, "%s: the link's target path is too long", path);
+                ms_ident_t id;
+                ms_results_identify(target, &id);
+                if (id.kind != MS_ID_RESULTS)
+                    return ms_err_set(MS_EIO,
+                                      "%s is a symbolic link to %s, which is not a modsweep "
+                                      "results file (%s); give the real path of a results file",
+                                      path, target, id.why);
                 snprintf(real, n, "%s", target); /* work on the file the link names */
             }
         }

@@ -325,6 +325,18 @@ void ms__sweep_settings_diff(const char *a, const char *b, char *buf, size_t n, 
     }
 }
 
+/* --restart: builds the new file beside the old one and renames it over it;
+ * says what it replaced (even with -q), or that the old file is unchanged. */
+static int replace_results(ms_results_t **res, const ms_grid_t *g, const ms_dims_t *dims,
+                           const char *data_files, const char *what, MPI_Comm comm) {
+    int rank;
+    MS_MPI_CHECK(MPI_Comm_rank(comm, &rank));
+    int rc = ms_results_create_ex(res, g->output, comm, g, dims, data_files, 1);
+    if (rc) return ms_err_wrap(rc, "--restart: %s is unchanged: ", g->output);
+    if (rank == 0) fprintf(stderr, "modsweep: --restart: replaced %s (%s)\n", g->output, what);
+    return 0;
+}
+
 /* Opens the results file to resume it, or creates it. Collective; rank 0
  * holds the file's lock (ms_safety_claim).
  *
@@ -374,11 +386,7 @@ static int open_results(ms_results_t **res, const ms_grid_t *g, const ms_dims_t 
     if (act == ACT_REFUSE)
         return rank == 0 ? MS_EMISMATCH : ms_err_set(MS_EMISMATCH, "refused on rank 0");
     if (act == ACT_CREATE) return ms_results_create_ex(res, g->output, comm, g, dims, data_files, 0);
-    if (act == ACT_REPLACE) {
-        if (rank == 0)
-            fprintf(stderr, "modsweep: --restart: replacing %s (%s)\n", g->output, what);
-        return ms_results_create_ex(res, g->output, comm, g, dims, data_files, 1);
-    }
+    if (act == ACT_REPLACE) return replace_results(res, g, dims, data_files, what, comm);
     int rc = ms_results_open(res, g->output, comm, 1);
     int same = 0, same_dims = 0;
     char diff[1024] = "";
@@ -415,8 +423,7 @@ static int open_results(ms_results_t **res, const ms_grid_t *g, const ms_dims_t 
                               g->output);
         return ms_err_wrap(rc, "cannot resume: ");
     }
-    if (rank == 0) fprintf(stderr, "modsweep: --restart: replacing %s (%s)\n", g->output, what);
-    return ms_results_create_ex(res, g->output, comm, g, dims, data_files, 1);
+    return replace_results(res, g, dims, data_files, what, comm);
 }
 
 /* Prints what the sweep found: one line per model (rank 0). */
