@@ -620,7 +620,8 @@ int ms_results_create_ex(ms_results_t **out, const char *path, MPI_Comm comm, co
     *out = NULL;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (!replace && access(path, F_OK) == 0)
-        return ms_err_set(MS_EIO, "%s: already exists (resume it, or start over with --restart)",
+        return ms_err_set(MS_EIO, "%s: already exists (made meanwhile by another program?); run "
+                          "the sweep again to resume it",
                           path);
     ms_results_t *r = alloc_results(path, comm);
     if (!r) return ms_err_set(MS_ENOMEM, "%s: out of memory", path);
