@@ -133,7 +133,7 @@ rc=$?
   fail "--restart of a damaged file without --force: exit $rc: $(grep modsweep: "$dir/restart0.log")"
 cmp -s "$dir/meta.h5" "$dir/meta.h5.before" || fail "--restart without --force changed the damaged file"
 ms 2 -q grid.ini -o meta.h5 --restart --force 2> "$dir/restart.log" || fail "--restart --force: exit $?"
-grep -q "replacing meta.h5 (not a modsweep results file" "$dir/restart.log" ||
+grep -q "replaced meta.h5 (not a modsweep results file" "$dir/restart.log" ||
   fail "--restart --force: no message (also with -q): $(cat "$dir/restart.log")"
 "$MS_H5TOOL" cmp "$dir/ref.h5" "$dir/meta.h5" >/dev/null || fail "--restart: differs from the reference"
 
