@@ -20,7 +20,11 @@ cleanup() {
   rm -rf "$dir"
 }
 trap cleanup EXIT
-ok() { echo "ok   $*"; }
+# ok TEXT: prints what a block checked, or that it failed (checks since the last ok).
+ok() {
+  if [ "$failures" -eq "${_seen:-0}" ]; then echo "ok   $*"; else echo "FAILED: $*"; fi
+  _seen=$failures
+}
 # Raw (not gzip) data files, so that a byte can be changed keeping the size.
 gunzip "$dir"/data/*.gz || fail "cannot unpack the data"
 

@@ -17,7 +17,11 @@
 #   stop signal.
 source "$(dirname "$0")/mpi_common.sh"
 src=${MS_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
-ok() { echo "ok   $*"; }
+# ok TEXT: prints what a block checked, or that it failed (checks since the last ok).
+ok() {
+  if [ "$failures" -eq "${_seen:-0}" ]; then echo "ok   $*"; else echo "FAILED: $*"; fi
+  _seen=$failures
+}
 host=$(hostname)
 boot=$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)
 
