@@ -37,8 +37,9 @@ int ms_safety_check_output(const char *path, char *real, size_t n) {
     snprintf(real, n, "%s", path);
     if (!path[0]) return ms_err_set(MS_EIO, "the results file name is empty");
     if (path[strlen(path) - 1] == '/')
-        return ms_err_set(MS_EIO, "%s: the results path names a folder; give a file name (for "
-                                  "example %sresults.h5)",
+        return ms_err_set(MS_EIO,
+                          "%s: the results path names a folder; give a file name (for "
+                          "example %sresults.h5)",
                           path, path);
     struct stat st;
     if (lstat(path, &st) == 0) {
@@ -81,8 +82,7 @@ int ms_safety_check_output(const char *path, char *real, size_t n) {
                               : S_ISSOCK(st.st_mode)                     ? "a socket"
                                                                          : "not a regular file");
     } else if (errno != ENOENT) {
-        return ms_err_set(MS_EIO, "%s: cannot look at the results path: %s", path,
-                          strerror(errno));
+        return ms_err_set(MS_EIO, "%s: cannot look at the results path: %s", path, strerror(errno));
     }
     char dir[PATH_MAX];
     folder_of(real, dir, sizeof dir);
@@ -91,11 +91,9 @@ int ms_safety_check_output(const char *path, char *real, size_t n) {
             return ms_err_set(MS_EIO,
                               "%s: the folder %s does not exist; create it first (mkdir -p %s)",
                               path, dir, dir);
-        return ms_err_set(MS_EIO, "%s: cannot reach the folder %s: %s", path, dir,
-                          strerror(errno));
+        return ms_err_set(MS_EIO, "%s: cannot reach the folder %s: %s", path, dir, strerror(errno));
     }
-    if (!S_ISDIR(st.st_mode))
-        return ms_err_set(MS_EIO, "%s: %s is not a folder", path, dir);
+    if (!S_ISDIR(st.st_mode)) return ms_err_set(MS_EIO, "%s: %s is not a folder", path, dir);
     if (access(dir, W_OK | X_OK) != 0) {
         if (errno == EROFS)
             return ms_err_set(MS_EIO,
@@ -120,7 +118,7 @@ typedef struct lock_info {
 } lock_info_t;
 
 static char lock_path[PATH_MAX + 8]; /* the lock this process holds ("" when none) */
-static char lock_text[2048];          /* what it wrote into it */
+static char lock_text[2048];         /* what it wrote into it */
 static volatile sig_atomic_t lock_held = 0;
 
 /* This boot's identity (Linux), so a lock from before a reboot is stale. */
@@ -294,7 +292,9 @@ static void on_sigint(int sig) {
     raise(sig);
 }
 
-static void release_at_exit(void) { ms_lock_release(); }
+static void release_at_exit(void) {
+    ms_lock_release();
+}
 
 void ms_lock_release(void) {
     if (!lock_held) return;
@@ -438,8 +438,8 @@ int ms_lock_take(const char *results, int break_lock) {
             stale = 1, snprintf(why, sizeof why, "--break-lock");
         } else {
             char state[128] = "";
-            int known = li.job[0] && strcmp(li.job, "-") ? squeue_state(li.job, state, sizeof state)
-                                                         : -1;
+            int known =
+                li.job[0] && strcmp(li.job, "-") ? squeue_state(li.job, state, sizeof state) : -1;
             if (known == 0) {
                 stale = 1, snprintf(why, sizeof why, "squeue no longer lists job %s", li.job);
             } else {
@@ -563,8 +563,9 @@ static void identify_child(const char *path, int fd) {
             id.kind = MS_ID_DAMAGED;
             snprintf(id.why, sizeof id.why, "HDF5 cannot open it (damaged or truncated)");
         } else if (id_attr_i64(f, "schema_version", &schema) || id_attr_i64(f, "dim_M", &M) ||
-                   id_attr_i64(f, "dim_L", &L) || id_attr_str(f, "results_hash", hash, sizeof hash) ||
-                   M < 0 || L < 0 || M > (1L << 30) || L > 64) {
+                   id_attr_i64(f, "dim_L", &L) ||
+                   id_attr_str(f, "results_hash", hash, sizeof hash) || M < 0 || L < 0 ||
+                   M > (1L << 30) || L > 64) {
             id.kind = MS_ID_HDF5;
             snprintf(id.why, sizeof id.why, "an HDF5 file without modsweep's root attributes");
         } else {
@@ -572,7 +573,8 @@ static void identify_child(const char *path, int fd) {
             id.results_hash = strtoull(hash, NULL, 16);
             id_attr_str(f, "grid_path", id.grid_path, sizeof id.grid_path);
             id_attr_str(f, "created", id.created, sizeof id.created);
-            id.has_data_files = id_attr_str(f, "data_files", id.data_files, sizeof id.data_files) == 0;
+            id.has_data_files =
+                id_attr_str(f, "data_files", id.data_files, sizeof id.data_files) == 0;
             id.total = 2 * M + M * L;
             if (id_count(f, "models/status_train", M, &id) ||
                 id_count(f, "models/status_analyse", M, &id) ||
@@ -613,7 +615,8 @@ int ms_results_identify(const char *path, ms_ident_t *id) {
     }
     if (pid == 0) {
         static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
-        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
+        for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+            signal(sigs[i], SIG_DFL);
         close(fds[0]);
         identify_child(path, fds[1]);
     }
@@ -699,8 +702,10 @@ int ms_data_fingerprint(const ms_data_cfg_t *cfg, char *buf, size_t n) {
         const char *base = strrchr(paths[i], '/');
         base = base ? base + 1 : paths[i];
         int w = snprintf(buf + off, n - off, "%s\t%lld\t%08lx\n", base, size, (unsigned long)crc);
-        if (w < 0 || (size_t)w >= n - off) rc = ms_err_set(MS_EINVAL, "data fingerprint too long");
-        else off += (size_t)w;
+        if (w < 0 || (size_t)w >= n - off)
+            rc = ms_err_set(MS_EINVAL, "data fingerprint too long");
+        else
+            off += (size_t)w;
     }
     free(chunk);
     return rc;
@@ -768,7 +773,9 @@ int ms_results_retry_failed(ms_results_t *r, long n[3]) {
     for (long t = 0; t < T && !rc; t++) {
         if (st[t] != MS_ST_FAILED) continue;
         const int kind = t < M ? MS_TASK_TRAIN : t < 2 * M ? MS_TASK_ANALYSE : MS_TASK_PRUNE;
-        const long m = kind == MS_TASK_TRAIN ? t : kind == MS_TASK_ANALYSE ? t - M : (t - 2 * M) / L;
+        const long m = kind == MS_TASK_TRAIN     ? t
+                       : kind == MS_TASK_ANALYSE ? t - M
+                                                 : (t - 2 * M) / L;
         const long li = kind == MS_TASK_PRUNE ? (t - 2 * M) % L : -1;
         rc = ms_results_set_status(r, kind, m, li, MS_ST_PENDING, 0, "");
         if (!rc) n[kind]++;
@@ -799,8 +806,8 @@ int ms_sweep_check(const char *results, FILE *out) {
         return MS_EXIT_ERROR;
     }
     if (pending) {
-        fprintf(out, "check: %ld tasks pending: run the sweep again to resume (exit %d)\n",
-                pending, MS_EXIT_RESUMABLE);
+        fprintf(out, "check: %ld tasks pending: run the sweep again to resume (exit %d)\n", pending,
+                MS_EXIT_RESUMABLE);
         return MS_EXIT_RESUMABLE;
     }
     if (failed) {

@@ -385,7 +385,8 @@ static int open_results(ms_results_t **res, const ms_grid_t *g, const ms_dims_t 
     MS_MPI_CHECK(MPI_Bcast(&act, 1, MPI_INT, 0, comm));
     if (act == ACT_REFUSE)
         return rank == 0 ? MS_EMISMATCH : ms_err_set(MS_EMISMATCH, "refused on rank 0");
-    if (act == ACT_CREATE) return ms_results_create_ex(res, g->output, comm, g, dims, data_files, 0);
+    if (act == ACT_CREATE)
+        return ms_results_create_ex(res, g->output, comm, g, dims, data_files, 0);
     if (act == ACT_REPLACE) return replace_results(res, g, dims, data_files, what, comm);
     int rc = ms_results_open(res, g->output, comm, 1);
     int same = 0, same_dims = 0;
