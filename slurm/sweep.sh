@@ -9,8 +9,11 @@
 # script (the B: of --signal) some seconds before the time limit; the script
 # forwards it to the MPI job, modsweep stops handing out work, lets the tasks
 # in progress finish (training in progress gives up at its next step and is
-# redone later), closes the results file and exits with status 75; the
-# script then requeues the job. Choose the signal's lead time longer than
+# redone later), closes the results file and exits with status 75 (under
+# mpirun the launcher may still exit 1); the script then asks the results
+# file (`modsweep status --check`: 75 tasks left) and requeues the job when
+# work is left. A job whose tasks failed for good ends with status 1 (see
+# --retry-failed). Choose the signal's lead time longer than
 # your longest prune task (pruning is not interrupted).
 #
 # Resources (override any of them on the sbatch command line):
@@ -124,16 +127,34 @@ while :; do
   fi
 done
 
-if [ "$rc" -eq 75 ]; then
-  # modsweep stopped cleanly with work left: run the same job again.
-  echo "sweep.sh: sweep stopped with tasks left (exit 75): requeueing job ${SLURM_JOB_ID:-?}"
+# Whether to requeue is decided from the results file, not from the
+# launcher's exit status: mpirun exits 1 even when its ranks stopped cleanly
+# after the stop signal. `modsweep status --check` exits 0 when every task is
+# done, 75 when tasks are pending, 1 when tasks failed for good (or the file
+# cannot be read). Work left is requeued only after a clean stop (exit 75)
+# or a stop signal: an error without one would repeat at every requeue.
+echo "sweep.sh: modsweep exited with status $rc; checking the results file"
+"$bin" status --check "$grid" "$@"
+check=$?
+if [ "$check" -eq 75 ] && { [ "$rc" -eq 75 ] || [ "$stopping" = 1 ]; }; then
+  echo "sweep.sh: sweep stopped with tasks left: requeueing job ${SLURM_JOB_ID:-?}"
   if [ -n "${SLURM_JOB_ID:-}" ] && scontrol requeue "$SLURM_JOB_ID"; then
     exit 0
   fi
   echo "sweep.sh: cannot requeue; run 'sbatch slurm/sweep.sh $grid' again to resume" >&2
   exit 75
 fi
-if [ "$rc" -ne 0 ]; then
-  echo "sweep.sh: modsweep failed (exit $rc)$([ "$stopping" = 1 ] && echo " after a stop signal")" >&2
-fi
-exit "$rc"
+case "$check" in
+  0)
+    [ "$rc" -ne 0 ] && echo "sweep.sh: the results file is complete although modsweep exited $rc"
+    exit 0 ;;
+  75)
+    echo "sweep.sh: modsweep failed (exit $rc) with tasks left and no stop signal: not" \
+         "requeueing (the fault would repeat); fix its cause (see above), then submit the" \
+         "same job again to resume" >&2
+    exit "$([ "$rc" -ne 0 ] && echo "$rc" || echo 1)" ;;
+  *)
+    echo "sweep.sh: not requeueing: tasks failed for good or the results file cannot be" \
+         "read (see above); the same command with --retry-failed runs failed tasks again" >&2
+    exit "$([ "$rc" -ne 0 ] && echo "$rc" || echo 1)" ;;
+esac

@@ -9,6 +9,7 @@
 #include "modsweep/isa.h"
 #include "modsweep/log.h"
 #include "modsweep/results.h"
+#include "modsweep/safety.h"
 #include "modsweep/sweep.h"
 #include "modsweep/version.h"
 
@@ -23,12 +24,23 @@ static void usage(FILE *f) {
             "       modsweep --dry-run GRID.ini              validate; print the tasks and an "
             "estimate\n"
             "       modsweep status RESULTS.h5               progress: done, failed, pending, ETA\n"
+            "       modsweep status --check RESULTS.h5       exit 0 complete, 75 tasks pending\n"
+            "                                                (run again), 1 tasks failed for good\n"
+            "                                                and none pending; RESULTS may be the\n"
+            "                                                grid (its output, or -o FILE)\n"
             "       modsweep --keys                          every grid-file key with its meaning\n"
             "       modsweep --schema                        the datasets of a results file\n"
             "\n"
             "options:\n"
             "  -o, --output FILE  results file (default: [sweep] output of the grid)\n"
-            "  --restart          replace a results file that another grid made\n"
+            "  --restart          replace a results file that another grid (or other data) made;\n"
+            "                     the new file is built beside it and renamed over it once\n"
+            "                     complete; with the same grid and data it resumes\n"
+            "  --force            with --restart: also replace a file that is not a modsweep\n"
+            "                     results file (damaged, or something else)\n"
+            "  --retry-failed     run the tasks that failed for good again (keeps all done ones)\n"
+            "  --break-lock       take the results file's lock although its holder runs on\n"
+            "                     another host (only when you know that sweep is dead)\n"
             "  --threads N        kernel threads per rank (default: cores / ranks per node)\n"
             "  --team N           ranks pruning one label together (default: [sweep] team)\n"
             "  --retries N        attempts after a failed task (default: [sweep] retries)\n"
@@ -42,7 +54,10 @@ static void usage(FILE *f) {
             "left pending); with mpirun send SIGUSR1 to mpirun, which forwards it\n"
             "\n"
             "exit status: 0 finished, 1 error, 2 usage, 75 stopped by a signal (run again to "
-            "resume)\n");
+            "resume)\n"
+            "\n"
+            "one sweep at a time owns a results file: RESULTS.lock beside it names the holder\n"
+            "(host, pid, Slurm job, start); a second sweep on it is refused\n");
 }
 
 static int parse_int(const char *opt, const char *v, int lo, int *out) {
@@ -56,9 +71,29 @@ static int parse_int(const char *opt, const char *v, int lo, int *out) {
     return 0;
 }
 
+/* The results file `modsweep status` reads: arg itself, or when arg is a
+ * grid file (name ending in .ini) the -o file, else its [sweep] output. */
+static int status_path(const char *arg, const char *opt_output, char *out, size_t n) {
+    size_t len = strlen(arg);
+    snprintf(out, n, "%s", arg);
+    if (len < 4 || strcmp(arg + len - 4, ".ini")) return MS_EXIT_OK;
+    if (opt_output) {
+        snprintf(out, n, "%s", opt_output);
+        return MS_EXIT_OK;
+    }
+    ms_grid_t g;
+    if (ms_grid_load(&g, arg) != 0) {
+        fprintf(stderr, "modsweep: %s\n", ms_err_msg());
+        return MS_EXIT_ERROR;
+    }
+    snprintf(out, n, "%s", g.output);
+    ms_grid_free(&g);
+    return MS_EXIT_OK;
+}
+
 int main(int argc, char **argv) {
     ms_run_opts_t o = {.retries = -1};
-    int dry = 0, status_cmd = 0, verbose = 0;
+    int dry = 0, status_cmd = 0, verbose = 0, check = 0;
     const char *arg = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -79,6 +114,14 @@ int main(int argc, char **argv) {
             dry = 1;
         } else if (!strcmp(a, "--restart")) {
             o.restart = 1;
+        } else if (!strcmp(a, "--force")) {
+            o.force = 1;
+        } else if (!strcmp(a, "--break-lock")) {
+            o.break_lock = 1;
+        } else if (!strcmp(a, "--retry-failed")) {
+            o.retry_failed = 1;
+        } else if (!strcmp(a, "--check")) {
+            check = 1;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             o.quiet = 1;
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
@@ -113,6 +156,14 @@ int main(int argc, char **argv) {
         usage(stderr);
         return MS_EXIT_USAGE;
     }
+    if (check && !status_cmd) {
+        fprintf(stderr, "modsweep: --check goes with status: modsweep status --check RESULTS.h5\n");
+        return MS_EXIT_USAGE;
+    }
+    if (o.force && !o.restart) {
+        fprintf(stderr, "modsweep: --force only goes with --restart\n");
+        return MS_EXIT_USAGE;
+    }
     if (dry) return ms_sweep_dry_run(arg, stdout);
 
     /* The training kernels' instruction-set path (isa.h): MODSWEEP_ISA names
@@ -133,7 +184,13 @@ int main(int argc, char **argv) {
     ms_log_set_mpi(1);
     int rc;
     if (status_cmd) {
-        rc = rank == 0 ? ms_sweep_status(arg, stdout) : MS_EXIT_OK;
+        char results[MS_PATH_MAX];
+        rc = status_path(arg, o.output, results, sizeof results);
+        if (rc == MS_EXIT_OK && rank == 0) {
+            rc = ms_sweep_status(results, stdout);
+            if (rc == MS_EXIT_OK) ms_lock_describe(results, stdout);
+            if (rc == MS_EXIT_OK && check) rc = ms_sweep_check(results, stdout);
+        }
     } else {
         o.grid_path = arg;
         rc = ms_sweep_run(&o);

@@ -15,7 +15,7 @@
 #   3. a time-limited run (--time=1 with USR1 40 s before the limit, tasks
 #      made slow with MODSWEEP_TEST_TASK_SLEEP_MS) stops, requeues itself and
 #      resumes, possibly several times, to the same result, and no task is
-#      done twice.
+#      done twice; each requeue is decided by `modsweep status --check`.
 # Exit 0 pass, 1 fail, 77 skipped (not root, or Slurm not installed). Takes
 # about seven minutes, mostly Slurm's delay (about 150 s) before a requeued
 # job starts again. Also run by
@@ -165,6 +165,9 @@ out=$dir/job-$id.out
 [ "${restarts:-0}" -ge 1 ] || fail "time-limited job was never requeued"
 grep -q "time limit near: stopping the sweep" "$out" || fail "no USR1 reached sweep.sh"
 grep -q "requeueing job" "$out" || fail "sweep.sh did not requeue"
+grep -q "check: [0-9]* tasks pending: run the sweep again to resume (exit 75)" "$out" ||
+  fail "sweep.sh did not decide the requeue from modsweep status --check"
+grep -q "check: complete (exit 0)" "$out" || fail "the last run's status --check did not say complete"
 grep -q "resuming q.h5" "$out" || fail "the requeued run did not resume"
 n_done=$(grep -c "done on rank" "$out")
 [ "$n_done" -eq 40 ] || fail "$n_done task completions over all runs, not 40 (a task done twice?)"

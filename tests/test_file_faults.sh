@@ -5,8 +5,8 @@
 # refused by a resuming sweep with a message that names the file and the
 # fault, exit status 1, and is left byte for byte as it was; `modsweep
 # status` reads what it can and refuses the rest the same way. --restart
-# replaces a damaged file (the user's explicit choice) and the sweep then
-# equals an uninterrupted one.
+# refuses a damaged file (not recognisably a results file) unless --force
+# (the user's explicit choice) and the sweep then equals an uninterrupted one.
 source "$(dirname "$0")/mpi_common.sh"
 
 ms 2 -q grid.ini -o ref.h5 || fail "reference run: exit $?"
@@ -123,9 +123,18 @@ else
   echo "skip read-only mount: mount --bind is not permitted here"
 fi
 
-# --restart replaces a damaged file: the user's explicit choice.
-ms 2 grid.ini -o meta.h5 --restart 2> "$dir/restart.log" || fail "--restart: exit $?"
-grep -q "replacing" "$dir/restart.log" || fail "--restart: no message"
+# --restart alone refuses a file it cannot recognise as a results file
+# (damaged metadata), naming it and leaving it as it was; --restart --force
+# replaces it (the user's explicit choice) and says what it replaced.
+cp -p "$dir/meta.h5" "$dir/meta.h5.before"
+ms 2 grid.ini -o meta.h5 --restart 2> "$dir/restart0.log"
+rc=$?
+[ "$rc" -eq 1 ] && grep -q "meta.h5 is not a modsweep results file .*add --force" "$dir/restart0.log" ||
+  fail "--restart of a damaged file without --force: exit $rc: $(grep modsweep: "$dir/restart0.log")"
+cmp -s "$dir/meta.h5" "$dir/meta.h5.before" || fail "--restart without --force changed the damaged file"
+ms 2 -q grid.ini -o meta.h5 --restart --force 2> "$dir/restart.log" || fail "--restart --force: exit $?"
+grep -q "replaced meta.h5 (not a modsweep results file" "$dir/restart.log" ||
+  fail "--restart --force: no message (also with -q): $(cat "$dir/restart.log")"
 "$MS_H5TOOL" cmp "$dir/ref.h5" "$dir/meta.h5" >/dev/null || fail "--restart: differs from the reference"
 
 # The half-done file itself resumes to the reference.

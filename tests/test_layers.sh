@@ -11,7 +11,7 @@ set -uo pipefail
 root=${MS_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$root" || exit 1
 fail=0 checked=0
-sweep_headers='results|stages|sched|sweep|analyse|measures|plan'
+sweep_headers='results|stages|sched|sweep|analyse|measures|plan|safety'
 check() { # check <file> <regex of forbidden includes> <why>
     local f=$1 re=$2 why=$3 hit
     checked=$((checked + 1))
@@ -35,7 +35,7 @@ done
 # The headers the compute modules use must not pull the sweep layer in either.
 for h in include/modsweep/*.h; do
     case "$(basename "$h" .h)" in
-        results | stages | sched | sweep | analyse | measures | plan | gpu | kernels_gpu) continue ;;
+        results | stages | sched | sweep | analyse | measures | plan | safety | gpu | kernels_gpu) continue ;;
     esac
     check "$h" "modsweep/($sweep_headers)\.h|hdf5\.h|H5" "a compute header includes the sweep layer or HDF5"
 done

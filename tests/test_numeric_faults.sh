@@ -21,7 +21,7 @@ cat "$dir/div.status"
 grep -q "train  *1 done  *3 failed" "$dir/div.status" || fail "not 1 model done, 3 failed"
 grep -q "analyse  *1 done  *3 failed" "$dir/div.status" || fail "the failed models' analyses not failed"
 grep -q "prune  *3 done  *9 failed" "$dir/div.status" || fail "the failed models' prunings not failed"
-grep -qx "  complete (15 tasks failed for good; --restart redoes everything)" "$dir/div.status" ||
+grep -qx "  complete (15 tasks failed for good; the sweep's command with --retry-failed runs them again)" "$dir/div.status" ||
   fail "the sweep did not complete"
 for m in 1 2 3; do
   reason=$(sed -n "s/^  failed train of model $m: //p" "$dir/div.status")

@@ -118,6 +118,16 @@ void ms_data_cfg_defaults(ms_data_cfg_t *cfg, ms_dataset_kind_t kind);
  * error both splits are left zeroed. */
 int ms_data_load(const ms_data_cfg_t *cfg, ms_split_t *train, ms_split_t *test);
 
+/* The files ms_data_load(cfg) reads, in the order it reads them (training
+ * images and labels, then test images and labels; for CIFAR-10 the five
+ * training batches, then the test batch), found as it finds them: writes up
+ * to max paths of MS_DATA_PATH_MAX bytes into paths and returns their
+ * number, or a negative ms_err_t (a missing file, as ms_data_load says it).
+ * The sweep records a fingerprint of each (see docs/data-safety.md). */
+#define MS_DATA_PATH_MAX 4096
+#define MS_DATA_MAX_FILES 6
+int ms_data_files(const ms_data_cfg_t *cfg, char (*paths)[MS_DATA_PATH_MAX], int max);
+
 /* Converts the first `limit` raw images (all when limit is 0 or >= im->n;
  * negative is MS_EINVAL) to a split:
  * - layout MS_LAYOUT_NATIVE keeps c x h x w; MS_LAYOUT_3X32X32 needs 1 x 28

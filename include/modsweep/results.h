@@ -141,6 +141,13 @@ typedef struct ms_results ms_results_t;
 int ms_results_create(ms_results_t **out, const char *path, MPI_Comm comm, const ms_grid_t *g,
                       const ms_dims_t *d);
 
+/* ms_results_create, and: data_files (NULL: none) is stored as the root
+ * attribute "data_files" (the data fingerprint, see safety.h); replace: an
+ * existing file at path is replaced by the rename of the complete new file
+ * (it stays untouched when the creation fails). */
+int ms_results_create_ex(ms_results_t **out, const char *path, MPI_Comm comm, const ms_grid_t *g,
+                         const ms_dims_t *d, const char *data_files, int replace);
+
 /* Opens an existing file collectively over comm (MPI_COMM_SELF for one
  * process): checks the schema version (MS_ESCHEMA when another), reads the
  * dimensions and checks every dataset's shape and type against them

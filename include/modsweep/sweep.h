@@ -23,6 +23,9 @@ typedef struct ms_run_opts {
     int retries;               /* attempts after a failure (-1: the grid's) */
     int dedicated_coordinator; /* rank 0 only hands out work */
     int thread_multiple;       /* MPI provided MPI_THREAD_MULTIPLE */
+    int force;                 /* --restart may replace a file that is no results file */
+    int break_lock;            /* take a lock held on another host (docs/data-safety.md) */
+    int retry_failed;          /* set failed tasks back to pending before the sweep */
 } ms_run_opts_t;
 
 /* Before MPI starts: when this process is bound to fewer CPUs than it will

@@ -756,3 +756,29 @@ int ms_data_load(const ms_data_cfg_t *cfg, ms_split_t *train, ms_split_t *test) 
     }
     return 0;
 }
+
+int ms_data_files(const ms_data_cfg_t *cfg, char (*paths)[MS_DATA_PATH_MAX], int max) {
+    if (memchr(cfg->dir, 0, sizeof cfg->dir) == NULL)
+        return ms_err_set(MS_EINVAL, "data: dir is not NUL-terminated");
+    if (!cfg->dir[0]) return ms_err_set(MS_EINVAL, "data: no data folder (dir) given");
+    int n = 0, rc = 0;
+    if (cfg->kind == MS_DATA_CIFAR10) {
+        static const char *const names[] = {"data_batch_1.bin", "data_batch_2.bin",
+                                            "data_batch_3.bin", "data_batch_4.bin",
+                                            "data_batch_5.bin", "test_batch.bin"};
+        for (int k = 0; k < 6 && !rc; k++) {
+            if (n == max) return ms_err_set(MS_EINVAL, "data: more than %d files", max);
+            rc = find_cifar(paths[n++], MS_DATA_PATH_MAX, cfg->dir, names[k]);
+        }
+    } else if (cfg->kind == MS_DATA_MNIST || cfg->kind == MS_DATA_FASHION) {
+        static const char *const names[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                            "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+        for (int k = 0; k < 4 && !rc; k++) {
+            if (n == max) return ms_err_set(MS_EINVAL, "data: more than %d files", max);
+            rc = find_idx(paths[n++], MS_DATA_PATH_MAX, cfg->dir, names[k]);
+        }
+    } else {
+        return ms_err_set(MS_EINVAL, "data: unknown dataset kind %d", (int)cfg->kind);
+    }
+    return rc ? rc : n;
+}

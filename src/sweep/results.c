@@ -580,10 +580,16 @@ static int check_space(const ms_results_t *r, const char *path) {
 
 int ms_results_create(ms_results_t **out, const char *path, MPI_Comm comm, const ms_grid_t *g,
                       const ms_dims_t *d) {
+    return ms_results_create_ex(out, path, comm, g, d, NULL, 0);
+}
+
+int ms_results_create_ex(ms_results_t **out, const char *path, MPI_Comm comm, const ms_grid_t *g,
+                         const ms_dims_t *d, const char *data_files, int replace) {
     *out = NULL;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    if (access(path, F_OK) == 0)
-        return ms_err_set(MS_EIO, "%s: already exists (resume it, or start over with --restart)",
+    if (!replace && access(path, F_OK) == 0)
+        return ms_err_set(MS_EIO, "%s: already exists (made meanwhile by another program?); run "
+                          "the sweep again to resume it",
                           path);
     ms_results_t *r = alloc_results(path, comm);
     if (!r) return ms_err_set(MS_ENOMEM, "%s: out of memory", path);
@@ -613,13 +619,17 @@ int ms_results_create(ms_results_t **out, const char *path, MPI_Comm comm, const
     }
     for (int i = 0; i < r->n_cols && !rc; i++) rc = create_dataset(r, i);
     if (!rc) rc = write_root_attrs(r, g);
+    if (!rc && data_files) rc = attr_write_str(r->file, "data_files", data_files, r->path);
     if (!rc && r->rank == 0) rc = write_settings_columns(r, g);
     /* Every rank learns whether the creation worked everywhere. */
     rc = agree(rc, comm, path);
     if (!rc && H5Fflush(r->file, H5F_SCOPE_GLOBAL) < 0) rc = h5_fail(part, "cannot flush");
     rc = agree(rc, comm, path);
+    /* rename() replaces an existing file (--restart) in one step: the old
+     * file stays whole until the new one is complete. */
     if (!rc && r->rank == 0 && rename(part, path) != 0)
-        rc = ms_err_set(MS_EIO, "%s: cannot rename %s into place", path, part);
+        rc = ms_err_set(MS_EIO, "%s: cannot rename %s into place: %s", path, part,
+                        strerror(errno));
     rc = agree(rc, comm, path);
     if (!rc) rc = agree(set_atomic(r), comm, path);
     if (rc) {

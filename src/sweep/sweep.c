@@ -15,6 +15,7 @@
 #include "modsweep/kernels.h"
 #include "modsweep/log.h"
 #include "modsweep/results.h"
+#include "modsweep/safety.h"
 #include "modsweep/sched.h"
 #include "modsweep/stages.h"
 #include "modsweep/version.h"
@@ -329,21 +330,69 @@ void ms__sweep_settings_diff(const char *a, const char *b, char *buf, size_t n, 
     }
 }
 
-/* Opens the results file to resume it, or creates it. Collective.
+/* --restart: builds the new file beside the old one and renames it over it;
+ * says what it replaced (even with -q), or that the old file is unchanged. */
+static int replace_results(ms_results_t **res, const ms_grid_t *g, const ms_dims_t *dims,
+                           const char *data_files, const char *what, MPI_Comm comm) {
+    int rank;
+    MS_MPI_CHECK(MPI_Comm_rank(comm, &rank));
+    int rc = ms_results_create_ex(res, g->output, comm, g, dims, data_files, 1);
+    if (rc) return ms_err_wrap(rc, "--restart: %s is unchanged: ", g->output);
+    if (rank == 0) fprintf(stderr, "modsweep: --restart: replaced %s (%s)\n", g->output, what);
+    return 0;
+}
+
+/* Opens the results file to resume it, or creates it. Collective; rank 0
+ * holds the file's lock (ms_safety_claim).
  *
  * A file is resumed when it was made by the same settings: its results_hash
  * (every setting except the [sweep] keys that only say how the sweep runs:
- * name, output, retries, team, threads) equals the grid's, and its
- * dimensions equal those of the data now loaded. Otherwise it is refused
- * (with the differing settings), or replaced under --restart. */
-static int open_results(ms_results_t **res, const ms_grid_t *g, const ms_dims_t *dims, int restart,
-                        int quiet, MPI_Comm comm) {
+ * name, output, retries, team, threads) equals the grid's, its dimensions
+ * equal those of the data now loaded, and its data fingerprint (data_files:
+ * the size and crc32 of every data file) equals the data's now. Otherwise it
+ * is refused (naming what differs), or replaced under --restart. --restart
+ * replaces only a modsweep results file (anything else needs --force too),
+ * by renaming the complete new file over it: until then it is untouched. */
+static int open_results(ms_results_t **res, const ms_grid_t *g, const ms_dims_t *dims,
+                        const ms_run_opts_t *o, const char *data_files, MPI_Comm comm) {
+    const int restart = o->restart, quiet = o->quiet;
     int rank;
     MS_MPI_CHECK(MPI_Comm_rank(comm, &rank));
-    int exists = 0;
-    if (rank == 0) exists = access(g->output, F_OK) == 0;
-    MS_MPI_CHECK(MPI_Bcast(&exists, 1, MPI_INT, 0, comm));
-    if (!exists) return ms_results_create(res, g->output, comm, g, dims);
+    /* Rank 0 looks at what is there: 0 resume or refuse below, 1 create,
+     * 2 replace (--restart), -1 refused (its message is set). */
+    enum { ACT_OPEN = 0, ACT_CREATE = 1, ACT_REPLACE = 2, ACT_REFUSE = -1 };
+    int act = ACT_OPEN;
+    char what[768] = "";
+    if (rank == 0) {
+        ms_ident_t id;
+        ms_results_identify(g->output, &id);
+        ms_ident_describe(&id, what, sizeof what);
+        if (id.kind == MS_ID_NONE) {
+            act = ACT_CREATE;
+        } else if (id.kind != MS_ID_RESULTS && restart) {
+            if (o->force) {
+                act = ACT_REPLACE;
+            } else {
+                act = ACT_REFUSE;
+                ms_err_set(MS_EMISMATCH,
+                           "%s is not a modsweep results file (%s); --restart replaces only a "
+                           "results file: move it away, or add --force to replace it",
+                           g->output, id.why);
+            }
+        } else if (id.kind == MS_ID_RESULTS && id.results_hash == g->results_hash &&
+                   id.has_data_files && data_files &&
+                   ms_data_fingerprint_compare(id.data_files, data_files, g->output,
+                                               g->base.data.dir) != 0) {
+            act = restart ? ACT_REPLACE : ACT_REFUSE;
+            if (restart) ms_err_clear();
+        }
+    }
+    MS_MPI_CHECK(MPI_Bcast(&act, 1, MPI_INT, 0, comm));
+    if (act == ACT_REFUSE)
+        return rank == 0 ? MS_EMISMATCH : ms_err_set(MS_EMISMATCH, "refused on rank 0");
+    if (act == ACT_CREATE)
+        return ms_results_create_ex(res, g->output, comm, g, dims, data_files, 0);
+    if (act == ACT_REPLACE) return replace_results(res, g, dims, data_files, what, comm);
     int rc = ms_results_open(res, g->output, comm, 1);
     int same = 0, same_dims = 0;
     char diff[1024] = "";
@@ -380,12 +429,7 @@ static int open_results(ms_results_t **res, const ms_grid_t *g, const ms_dims_t 
                               g->output);
         return ms_err_wrap(rc, "cannot resume: ");
     }
-    if (rank == 0) {
-        ms_message("--restart: replacing %s", g->output);
-        unlink(g->output);
-    }
-    MS_MPI_CHECK(MPI_Barrier(comm));
-    return ms_results_create(res, g->output, comm, g, dims);
+    return replace_results(res, g, dims, data_files, what, comm);
 }
 
 /* Prints what the sweep found: one line per model (rank 0). */
@@ -427,6 +471,14 @@ int ms_sweep_run(const ms_run_opts_t *o) {
     if (o->output) snprintf(g.output, sizeof g.output, "%s", o->output);
     if (o->team > 0) g.team = o->team;
     if (o->retries >= 0) g.retries = o->retries;
+    /* The output path and its lock, before any work (rank 0 holds the lock
+     * until the results file is closed). */
+    rc = ms_safety_claim(g.output, sizeof g.output, o->break_lock, MPI_COMM_WORLD);
+    if (rc) {
+        if (rank == 0) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
+        ms_grid_free(&g);
+        return MS_EXIT_ERROR;
+    }
     int threads = setup_cores(o->threads, g.threads, o->quiet);
 
     /* device = cpu|cuda|auto: the same answer on every rank, an error (before
@@ -491,8 +543,28 @@ int ms_sweep_run(const ms_run_opts_t *o) {
 
     ms_dims_t dims;
     ms_dims_init(&dims, &g, train.n);
+    /* The data's fingerprint (rank 0 reads the files once more), for every rank. */
+    static char fingerprint[2048];
+    rc = rank == 0 ? ms_data_fingerprint(&g.base.data, fingerprint, sizeof fingerprint) : 0;
+    MS_MPI_CHECK(MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD));
+    MS_MPI_CHECK(MPI_Bcast(fingerprint, (int)sizeof fingerprint, MPI_CHAR, 0, MPI_COMM_WORLD));
     ms_results_t *res = NULL;
-    rc = open_results(&res, &g, &dims, o->restart, o->quiet, MPI_COMM_WORLD);
+    if (rc == 0) rc = open_results(&res, &g, &dims, o, fingerprint, MPI_COMM_WORLD);
+    if (rc == 0 && o->retry_failed) {
+        /* Failed tasks back to pending before the scheduler reads the statuses. */
+        long n[3] = {0, 0, 0};
+        if (rank == 0) rc = ms_results_retry_failed(res, n);
+        MS_MPI_CHECK(MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD));
+        if (rc) {
+            ms_results_close(res);
+            res = NULL;
+        } else if (rank == 0) {
+            fprintf(stderr,
+                    "modsweep: --retry-failed: %ld failed tasks of %s set back to pending "
+                    "(%ld train, %ld analyse, %ld prune)\n",
+                    n[0] + n[1] + n[2], g.output, n[0], n[1], n[2]);
+        }
+    }
     if (rc) {
         if (rank == 0) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
         ms_gpu_split_free(&gpu_train);
@@ -536,6 +608,7 @@ int ms_sweep_run(const ms_run_opts_t *o) {
     ms_split_free(&train);
     ms_split_free(&test);
     ms_grid_free(&g);
+    ms_lock_release(); /* after the file is closed */
     return status;
 }
 
@@ -655,7 +728,9 @@ int ms_sweep_status(const char *results_path, FILE *out) {
         if (pending == 0 && failed == 0)
             fprintf(out, "  complete\n");
         else if (pending == 0)
-            fprintf(out, "  complete (%ld tasks failed for good; --restart redoes everything)\n",
+            fprintf(out,
+                    "  complete (%ld tasks failed for good; the sweep's command with "
+                    "--retry-failed runs them again)\n",
                     failed);
         else if (n_all > 0)
             fprintf(out,
