@@ -3,10 +3,12 @@
  * folder, so a script can run the modsweep binary on it with
  * `dataset = mnist` and `dir = DIR`.
  *
- *   synth_data DIR [N_TRAIN [N_TEST]]     (defaults 600 and 300)
+ *   synth_data DIR [N_TRAIN [N_TEST [ROWSxCOLS]]]   (defaults 600, 300, 28x28)
  *
  * Creates DIR if needed and writes DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz from seeds 1
- * (train) and 2 (test). Exit 0 on success, 1 with a message otherwise. */
+ * (train) and 2 (test). ROWSxCOLS gives the test images another shape than
+ * the 28x28 training images (for the tests of that fault). Exit 0 on success,
+ * 1 with a message otherwise. */
 #include "modsweep/datagen.h"
 #include "modsweep/error.h"
 
@@ -15,20 +17,20 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-static int write_split(const char *dir, const char *prefix, int n, uint64_t seed) {
+static int write_split(const char *dir, const char *prefix, int n, int h, int w, uint64_t seed) {
     char im_path[1200], lb_path[1200];
     snprintf(im_path, sizeof im_path, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
     snprintf(lb_path, sizeof lb_path, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
     ms_images_t im;
-    int rc = ms_images_synthetic(&im, n, 1, 28, 28, seed);
+    int rc = ms_images_synthetic(&im, n, 1, h, w, seed);
     if (!rc) rc = ms_idx_write(im_path, lb_path, &im, 1);
     ms_images_free(&im);
     return rc;
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || argc > 4) {
-        fprintf(stderr, "usage: synth_data DIR [N_TRAIN [N_TEST]]\n");
+    if (argc < 2 || argc > 5) {
+        fprintf(stderr, "usage: synth_data DIR [N_TRAIN [N_TEST [ROWSxCOLS]]]\n");
         return 1;
     }
     const int n_train = argc > 2 ? atoi(argv[2]) : 600, n_test = argc > 3 ? atoi(argv[3]) : 300;
@@ -40,7 +42,13 @@ int main(int argc, char **argv) {
         perror(argv[1]);
         return 1;
     }
-    if (write_split(argv[1], "train", n_train, 1) || write_split(argv[1], "t10k", n_test, 2)) {
+    int test_h = 28, test_w = 28;
+    if (argc > 4 && (sscanf(argv[4], "%dx%d", &test_h, &test_w) != 2 || test_h < 1 || test_w < 1)) {
+        fprintf(stderr, "synth_data: the test shape is written ROWSxCOLS, got '%s'\n", argv[4]);
+        return 1;
+    }
+    if (write_split(argv[1], "train", n_train, 28, 28, 1) ||
+        write_split(argv[1], "t10k", n_test, test_h, test_w, 2)) {
         fprintf(stderr, "synth_data: %s\n", ms_err_msg());
         return 1;
     }

@@ -18,54 +18,117 @@
 #include "modsweep/version.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <mpi.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-/* Reads the grid file on rank 0, broadcasts its text, and parses it on every
- * rank. On failure every rank returns the same error (rank 0 has the message). */
+/* Reads the grid file on rank 0 with the one grid reader (ms_grid_load, as
+ * --dry-run does: a NUL byte, an over-long file or a bad key is refused the
+ * same way), broadcasts its text, and parses it on the other ranks. The file
+ * is read once, so a pipe (/dev/stdin, a process substitution) works. On
+ * failure every rank returns the same error (rank 0 has the message). */
 static int load_grid(ms_grid_t *g, const char *path, MPI_Comm comm) {
     int rank;
     MS_MPI_CHECK(MPI_Comm_rank(comm, &rank));
     long len = -1;
-    char *text = NULL;
     int rc = 0;
+    memset(g, 0, sizeof *g);
     if (rank == 0) {
-        FILE *f = fopen(path, "rb");
-        if (!f) {
-            rc = ms_err_set(MS_EIO, "%s: cannot open the grid file", path);
-        } else {
-            if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
-            if (len < 0 || len > (1L << 24) || fseek(f, 0, SEEK_SET) != 0) {
-                rc = ms_err_set(MS_EIO, "%s: cannot read the grid file (or it is over 16 MiB)",
-                                path);
-                len = -1;
-            } else {
-                text = malloc((size_t)len + 1);
-                if (fread(text, 1, (size_t)len, f) != (size_t)len) {
-                    rc = ms_err_set(MS_EIO, "%s: read error", path);
-                    len = -1;
-                } else {
-                    text[len] = 0;
-                }
-            }
-            fclose(f);
-        }
+        rc = ms_grid_load(g, path);
+        if (rc == 0) len = (long)strlen(g->text);
     }
     MS_MPI_CHECK(MPI_Bcast(&len, 1, MPI_LONG, 0, comm));
-    if (len < 0) {
-        free(text);
-        return rc ? rc : ms_err_set(MS_EIO, "%s: cannot read the grid file", path);
+    if (len < 0) return rank == 0 ? rc : MS_ECONFIG;
+    if (rank == 0) {
+        MS_MPI_CHECK(MPI_Bcast(g->text, (int)len + 1, MPI_CHAR, 0, comm));
+        return 0;
     }
-    if (rank != 0) text = malloc((size_t)len + 1);
+    char *text = malloc((size_t)len + 1);
+    if (!text) ms_fatal("out of memory");
     MS_MPI_CHECK(MPI_Bcast(text, (int)len + 1, MPI_CHAR, 0, comm));
     rc = ms_grid_parse(g, path, text);
     free(text);
     return rc;
+}
+
+/* ---- checks shared by the run and --dry-run ------------------------------- */
+
+/* The command-line options that override [sweep] keys. */
+static void apply_overrides(ms_grid_t *g, const ms_run_opts_t *o) {
+    if (o->output) snprintf(g->output, sizeof g->output, "%s", o->output);
+    if (o->team > 0) g->team = o->team;
+    if (o->retries >= 0) g->retries = o->retries;
+    if (o->threads > 0) g->threads = o->threads;
+}
+
+/* The results file can be made: its folder exists and takes a new file
+ * (tried by creating and removing an empty one), and the path is not a
+ * folder. */
+static int check_output_writable(const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return ms_err_set(MS_EIO, "%s: the results path is a folder; name a file in it", path);
+    char dir[MS_PATH_MAX + 64];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = 0;
+    else
+        *slash = 0;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return ms_err_set(MS_EIO, "%s: the folder %s of the results file does not exist", path,
+                          dir);
+    char probe[MS_PATH_MAX + 128];
+    snprintf(probe, sizeof probe, "%s/.modsweep-probe-%ld", dir, (long)getpid());
+    int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return ms_err_set(MS_EIO, "%s: cannot create files in the folder %s: %s", path, dir,
+                          strerror(errno));
+    close(fd);
+    unlink(probe);
+    return 0;
+}
+
+/* What the loaded data must satisfy for this grid: the training images have
+ * the input shape of the grid's network, and every pruned label has test
+ * images (ms_data_load already refused test images of another shape than
+ * the training images). */
+static int check_inputs(const ms_grid_t *g, const ms_split_t *train, const ms_split_t *test) {
+    const ms_arch_t *a = &g->base.arch;
+    if (train->c != a->in_c || train->h != a->in_h || train->w != a->in_w)
+        return ms_err_set(MS_EFORMAT,
+                          "%s: the training images in %s are %dx%dx%d but the grid's network "
+                          "takes %dx%dx%d (dataset and layout of [data]); check dir and dataset",
+                          g->path, g->base.data.dir, train->c, train->h, train->w, a->in_c, a->in_h,
+                          a->in_w);
+    for (int i = 0; i < g->n_labels; i++) {
+        const int label = g->labels[i];
+        if (test->class_count[label] > 0) continue;
+        const int limit = g->base.data.test_limit;
+        if (limit > 0 && test->n == limit)
+            return ms_err_set(MS_ECONFIG,
+                              "%s:%d: test_limit = %d keeps no test image of label %d, which "
+                              "[prune] labels prunes; raise test_limit or leave the label out",
+                              g->path, ms_grid_key_line(g, "data", "test_limit"), limit, label);
+        int line = ms_grid_key_line(g, "prune", "labels");
+        if (line)
+            return ms_err_set(MS_ECONFIG,
+                              "%s:%d: label %d has no test images in %s; leave it out of labels",
+                              g->path, line, label, g->base.data.dir);
+        return ms_err_set(MS_ECONFIG,
+                          "%s: label %d has no test images in %s; set [prune] labels to the "
+                          "labels the data has",
+                          g->path, label, g->base.data.dir);
+    }
+    return 0;
 }
 
 /* ---- cores and threads ------------------------------------------------------ */
@@ -148,7 +211,10 @@ void ms_sweep_early_affinity(char **argv, int opt_threads, const char *grid_path
     int lr, ls;
     launcher_local(&lr, &ls);
     int threads = opt_threads;
-    if (threads <= 0 && grid_path) {
+    struct stat st;
+    /* Only a regular file is read here: a pipe must be left for rank 0's
+     * reader (setup_cores applies the grid's threads later). */
+    if (threads <= 0 && grid_path && stat(grid_path, &st) == 0 && S_ISREG(st.st_mode)) {
         ms_grid_t g;
         if (ms_grid_load(&g, grid_path) == 0) {
             threads = g.threads;
@@ -419,9 +485,7 @@ int ms_sweep_run(const ms_run_opts_t *o) {
         if (rank == 0) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
         return MS_EXIT_ERROR;
     }
-    if (o->output) snprintf(g.output, sizeof g.output, "%s", o->output);
-    if (o->team > 0) g.team = o->team;
-    if (o->retries >= 0) g.retries = o->retries;
+    apply_overrides(&g, o);
     int threads = setup_cores(o->threads, g.threads, o->quiet);
 
     /* device = cpu|cuda|auto: the same answer on every rank, an error (before
@@ -452,17 +516,17 @@ int ms_sweep_run(const ms_run_opts_t *o) {
         ms_grid_free(&g);
         return MS_EXIT_ERROR;
     }
-    for (int i = 0; i < g.n_labels; i++) {
-        if (test.class_count[g.labels[i]] == 0) {
-            if (rank == 0)
-                fprintf(stderr, "modsweep: %s: label %d has no test images in %s\n", g.path,
-                        g.labels[i], g.base.data.dir);
-            ms_gpu_release();
-            ms_split_free(&train);
-            ms_split_free(&test);
-            ms_grid_free(&g);
-            return MS_EXIT_ERROR;
-        }
+    /* The checks --dry-run makes too (every rank has the same data). */
+    rc = check_inputs(&g, &train, &test);
+    if (!rc && rank == 0) rc = check_output_writable(g.output);
+    MS_MPI_CHECK(MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD));
+    if (rc) {
+        if (rank == 0) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
+        ms_gpu_release();
+        ms_split_free(&train);
+        ms_split_free(&test);
+        ms_grid_free(&g);
+        return MS_EXIT_ERROR;
     }
 
     /* GPU ranks keep both splits in GPU memory for the whole sweep. */
@@ -535,14 +599,33 @@ int ms_sweep_run(const ms_run_opts_t *o) {
 }
 
 int ms_sweep_dry_run(const char *grid_path, FILE *out) {
+    ms_run_opts_t o = {.grid_path = grid_path, .retries = -1};
+    return ms_sweep_dry_run_opts(&o, out);
+}
+
+int ms_sweep_dry_run_opts(const ms_run_opts_t *o, FILE *out) {
     ms_grid_t g;
-    if (ms_grid_load(&g, grid_path) != 0) {
+    if (ms_grid_load(&g, o->grid_path) != 0) {
         fprintf(stderr, "modsweep: %s\n", ms_err_msg());
         return MS_EXIT_ERROR;
     }
+    apply_overrides(&g, o);
     ms_grid_print_plan(&g, out);
+    /* What the run checks before its work starts, in the same functions. */
+    ms_split_t train = {0}, test = {0};
+    int rc = ms_data_load(&g.base.data, &train, &test);
+    if (!rc)
+        fprintf(out, "check: data in %s: %d training and %d test images of %dx%dx%d\n",
+                g.base.data.dir, train.n, test.n, train.c, train.h, train.w);
+    if (!rc) rc = check_inputs(&g, &train, &test);
+    if (!rc) fprintf(out, "check: the network's input shape and every pruned label's test images\n");
+    if (!rc) rc = check_output_writable(g.output);
+    if (!rc) fprintf(out, "check: a results file can be made in %s's folder\n", g.output);
+    if (rc) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
+    ms_split_free(&train);
+    ms_split_free(&test);
     ms_grid_free(&g);
-    return MS_EXIT_OK;
+    return rc ? MS_EXIT_ERROR : MS_EXIT_OK;
 }
 
 /* Mean of the finite entries of x[i] whose status st[i] is done; NAN if none. */
