@@ -140,4 +140,33 @@ check "the float's digits are stored as written too" \
 "$h5tool" cmp w1.h5 w2.h5 --ignore /models/lr --ignore /models/lambda > cmp.txt 2>&1; rc=$?
 check "training used the float: every other dataset is bitwise the same" "[ $rc -eq 0 ]"
 [ $rc -eq 0 ] || cat cmp.txt
+
+# ---- item 14: status's ETA per task kind -----------------------------------------------
+# w1.h5: 1 model, 1 label. Training is done (its time set to 100 s), the
+# analysis done (2 s), the prune pending: no prune has finished, so the
+# prune is not costed at the training mean (old: "about 100 s").
+cp w1.h5 eta.h5
+"$h5tool" set eta.h5 models/time_train 0 100 && "$h5tool" set eta.h5 models/time_analyse 0 2 &&
+  "$h5tool" set eta.h5 labels/status 0 0 || exit 1
+out=$("$bin" status eta.h5 2>&1); rc=$?
+check "status: a pending prune with no finished prune is not costed at the training mean" \
+  "[ $rc -eq 0 ] && grep -q '1 tasks pending: no finished task yet to estimate from: prune 1 not costed (none finished yet)' <<<\"\$out\""
+# Training pending too, none finished: the plan's estimate, 6 FLOP per
+# multiply-add and image, 784*8 + 8*10 = 6352 multiply-adds, 4 steps of 64
+# images, 1 epoch, at 20 GFLOP/s: 6 * 6352 * 256 / 20e9 = 0.000488 s.
+"$h5tool" set eta.h5 models/status_train 0 0 && "$h5tool" set eta.h5 models/status_analyse 0 0 || exit 1
+"$h5tool" set eta.h5 models/time_analyse 0 nan || exit 1
+out=$("$bin" status eta.h5 2>&1); rc=$?
+check "status: pending training with none finished is costed by the plan's estimate" \
+  "[ $rc -eq 0 ] && grep -q 'at least 0.0 s of work .*train 1 x 0.000488 s (the plan.s rough estimate); analyse 1 not costed' <<<\"\$out\""
+# Each kind at its own mean: w1.h5 and a copy with the prune pending, a
+# finished prune elsewhere is needed, so use a 2-label sweep.
+grid eta2.ini "$tmp/data" 'labels = 0, 1\n'
+sed -i 's/^output = out.h5/output = eta2.h5/' eta2.ini
+"$bin" -q eta2.ini || exit 1
+"$h5tool" set eta2.h5 models/time_train 0 100 && "$h5tool" set eta2.h5 labels/time 0 0.5 &&
+  "$h5tool" set eta2.h5 labels/status 1 0 || exit 1
+out=$("$bin" status eta2.h5 2>&1); rc=$?
+check "status: a pending prune costs the prunes' own mean (0.5 s), not the training's" \
+  "[ $rc -eq 0 ] && grep -q '1 tasks pending: about 0.5 s of work .*: prune 1 x 0.5 s (their mean so far)' <<<\"\$out\""
 exit $fail

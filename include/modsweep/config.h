@@ -161,6 +161,10 @@ int ms_grid_key_line(const ms_grid_t *g, const char *section, const char *key);
  * override it; MS_EINVAL when there is no such integer key. */
 int ms_grid_key_range(const char *section, const char *key, long *lo, long *hi);
 
+/* The dry-run plan's rough estimate of the seconds one rank trains one model
+ * of g on n_train images (all epochs). */
+double ms_grid_train_estimate(const ms_grid_t *g, long n_train);
+
 /* Writes the tasks of the grid and an estimate of the work (--dry-run). */
 void ms_grid_print_plan(const ms_grid_t *g, FILE *f);
 

@@ -2302,6 +2302,14 @@ int ms_grid_key_range(const char *section, const char *key, long *lo, long *hi) 
     return 0;
 }
 
+double ms_grid_train_estimate(const ms_grid_t *g, long n_train) {
+    dims_t d;
+    compute_dims(&g->base.arch, &d);
+    /* As the plan: about 3 forward passes per image, 2 FLOP per multiply-add. */
+    const double flop = 6.0 * d.macs * (double)n_train * g->base.epochs;
+    return flop / (PLAN_GFLOPS_PER_RANK * 1e9);
+}
+
 /* ---- documentation and the dry-run plan --------------------------------- */
 
 void ms_grid_print_keys(FILE *f) {

@@ -715,28 +715,57 @@ int ms_sweep_status(const char *results_path, FILE *out) {
                 shown++;
             }
         if (more) fprintf(out, "  ... and %d more failed or retried tasks\n", more);
-        /* ETA: the pending tasks at the mean time of their kind so far (a kind
-         * with no finished task counts at the mean of the others). */
+        /* ETA: each kind's pending tasks at that kind's own mean time; a kind
+         * none of whose tasks has finished yet is costed by the plan's
+         * estimate where the plan has one (training), else left out and
+         * named, so the total is a lower bound. */
         long pending = cnt[0][0] + cnt[1][0] + cnt[2][0];
-        double work = 0, all = 0;
-        long n_all = 0;
-        for (int k = 0; k < 3; k++)
-            if (timed[k]) all += mean[k] * (double)timed[k], n_all += timed[k];
-        for (int k = 0; k < 3; k++)
-            work += (double)cnt[k][0] * (timed[k] ? mean[k] : n_all ? all / (double)n_all : 0);
+        double work = 0, plan_train = NAN;
+        int unknown = 0;
+        char parts[512] = "";
+        size_t plen = 0;
+        if (cnt[0][0] && !timed[0] && d->E > 0 &&
+            ms_grid_parse(&g, results_path, ms_results_grid_text(res)) == 0) {
+            /* The training images: steps per epoch x batch (at most that many). */
+            plan_train = ms_grid_train_estimate(&g, d->S / d->E * g.base.batch);
+            ms_grid_free(&g);
+        }
+        ms_err_clear();
+        for (int k = 0; k < 3; k++) {
+            if (!cnt[k][0]) continue;
+            const char *sep = plen ? "; " : "";
+            if (timed[k]) {
+                work += (double)cnt[k][0] * mean[k];
+                plen += (size_t)snprintf(parts + plen, sizeof parts - plen,
+                                         "%s%s %ld x %.3g s (their mean so far)", sep, names[k],
+                                         cnt[k][0], mean[k]);
+            } else if (k == 0 && isfinite(plan_train)) {
+                work += (double)cnt[k][0] * plan_train;
+                plen += (size_t)snprintf(parts + plen, sizeof parts - plen,
+                                         "%s%s %ld x %.3g s (the plan's rough estimate)", sep,
+                                         names[k], cnt[k][0], plan_train);
+            } else {
+                unknown = 1;
+                plen += (size_t)snprintf(parts + plen, sizeof parts - plen,
+                                         "%s%s %ld not costed (none finished yet)", sep, names[k],
+                                         cnt[k][0]);
+            }
+            if (plen >= sizeof parts) plen = sizeof parts - 1;
+        }
         long failed = cnt[0][MS_ST_FAILED] + cnt[1][MS_ST_FAILED] + cnt[2][MS_ST_FAILED];
         if (pending == 0 && failed == 0)
             fprintf(out, "  complete\n");
         else if (pending == 0)
             fprintf(out, "  complete (%ld tasks failed for good; --restart redoes everything)\n",
                     failed);
-        else if (n_all > 0)
+        else if (work > 0)
             fprintf(out,
-                    "  %ld tasks pending: about %.0f s of work for one rank (divide by the "
-                    "ranks that resume it)\n",
-                    pending, work);
+                    "  %ld tasks pending: %s %.1f s of work for one rank (divide by the ranks "
+                    "that resume it): %s\n",
+                    pending, unknown ? "at least" : "about", work, parts);
         else
-            fprintf(out, "  %ld tasks pending: no finished task yet to estimate from\n", pending);
+            fprintf(out, "  %ld tasks pending: no finished task yet to estimate from: %s\n",
+                    pending, parts);
     }
     free(st_all);
     free(att_all);
