@@ -3,12 +3,13 @@
  * folder, so a script can run the modsweep binary on it with
  * `dataset = mnist` and `dir = DIR`.
  *
- *   synth_data DIR [N_TRAIN [N_TEST [ROWSxCOLS]]]   (defaults 600, 300, 28x28)
+ *   synth_data DIR [N_TRAIN [N_TEST [ROWSxCOLS [ROWSxCOLS]]]]
+ *                                   (defaults 600, 300, 28x28, 28x28)
  *
  * Creates DIR if needed and writes DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz from seeds 1
- * (train) and 2 (test). ROWSxCOLS gives the test images another shape than
- * the 28x28 training images (for the tests of that fault). Exit 0 on success,
- * 1 with a message otherwise. */
+ * (train) and 2 (test). The first ROWSxCOLS is the shape of the test images,
+ * the second that of the training images (for the tests of those faults).
+ * Exit 0 on success, 1 with a message otherwise. */
 #include "modsweep/datagen.h"
 #include "modsweep/error.h"
 
@@ -29,8 +30,8 @@ static int write_split(const char *dir, const char *prefix, int n, int h, int w,
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2 || argc > 5) {
-        fprintf(stderr, "usage: synth_data DIR [N_TRAIN [N_TEST [ROWSxCOLS]]]\n");
+    if (argc < 2 || argc > 6) {
+        fprintf(stderr, "usage: synth_data DIR [N_TRAIN [N_TEST [ROWSxCOLS [ROWSxCOLS]]]]\n");
         return 1;
     }
     const int n_train = argc > 2 ? atoi(argv[2]) : 600, n_test = argc > 3 ? atoi(argv[3]) : 300;
@@ -42,12 +43,14 @@ int main(int argc, char **argv) {
         perror(argv[1]);
         return 1;
     }
-    int test_h = 28, test_w = 28;
-    if (argc > 4 && (sscanf(argv[4], "%dx%d", &test_h, &test_w) != 2 || test_h < 1 || test_w < 1)) {
-        fprintf(stderr, "synth_data: the test shape is written ROWSxCOLS, got '%s'\n", argv[4]);
-        return 1;
-    }
-    if (write_split(argv[1], "train", n_train, 28, 28, 1) ||
+    int h[2] = {28, 28}, w[2] = {28, 28}; /* test, train */
+    for (int i = 0; i < 2 && argc > 4 + i; i++)
+        if (sscanf(argv[4 + i], "%dx%d", &h[i], &w[i]) != 2 || h[i] < 1 || w[i] < 1) {
+            fprintf(stderr, "synth_data: a shape is written ROWSxCOLS, got '%s'\n", argv[4 + i]);
+            return 1;
+        }
+    const int test_h = h[0], test_w = w[0];
+    if (write_split(argv[1], "train", n_train, h[1], w[1], 1) ||
         write_split(argv[1], "t10k", n_test, test_h, test_w, 2)) {
         fprintf(stderr, "synth_data: %s\n", ms_err_msg());
         return 1;

@@ -100,6 +100,16 @@ for shape in 14x56 20x20; do
     "[ $rc -eq 1 ] && grep -q 'the test images are 1x$shape' <<<\"\$err\""
 done
 
+# Both splits 14x56 while the grid's network (dataset = mnist) takes 28x28.
+"$synth" both1456 200 100 14x56 14x56 || exit 1
+grid both.ini "$tmp/both1456"
+err=$("$bin" --dry-run both.ini 2>&1 >/dev/null); rc=$?
+check "images 14x56 for a network of 28x28: --dry-run exit 1 naming both shapes" \
+  "[ $rc -eq 1 ] && grep -q 'training images in $tmp/both1456 are 1x14x56 but the grid.s network takes 1x28x28' <<<\"\$err\""
+err=$("$bin" -q both.ini 2>&1); rc=$?
+check "images 14x56 for a network of 28x28: the run exit 1, no output" \
+  "[ $rc -eq 1 ] && grep -q 'are 1x14x56 but' <<<\"\$err\" && no_output"
+
 # ---- item 12: labels without test images, empty grids -------------------------------
 grid limit.ini "$tmp/data" 'labels = all\n'
 sed -i 's/^\[data\]$/[data]\ntest_limit = 5/' limit.ini

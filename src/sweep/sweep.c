@@ -67,13 +67,17 @@ static void apply_overrides(ms_grid_t *g, const ms_run_opts_t *o) {
     if (o->threads > 0) g->threads = o->threads;
 }
 
-/* The results file can be made: its folder exists and takes a new file
- * (tried by creating and removing an empty one), and the path is not a
- * folder. */
+/* The results file can be made: the path is not a folder and, when no file
+ * is there yet, its folder exists and takes a new file (tried by creating
+ * and removing an empty one). An existing file is checked when it is opened
+ * to be resumed (or replaced), with messages of its own. */
 static int check_output_writable(const char *path) {
     struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
-        return ms_err_set(MS_EIO, "%s: the results path is a folder; name a file in it", path);
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            return ms_err_set(MS_EIO, "%s: the results path is a folder; name a file in it", path);
+        return 0;
+    }
     char dir[MS_PATH_MAX + 64];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
