@@ -79,8 +79,9 @@ static void test_fitted_defaults(void) {
         CHECK(g.values[MS_AXIS_K][0] == 3 && g.written[MS_AXIS_K][0] == 3);
         CHECK_EQ_INT(g.base.n_curve_k, 1);
         CHECK_EQ_INT(g.base.curve_k[0], 2);
-        CHECK_MSG(strstr(g.chosen, "k = 3 (the default 4 does not fit regularised layer fc2, 3 x 3)"),
-                  "chosen: '%s'", g.chosen);
+        CHECK_MSG(
+            strstr(g.chosen, "k = 3 (the default 4 does not fit regularised layer fc2, 3 x 3)"),
+            "chosen: '%s'", g.chosen);
         ms_grid_free(&g);
     }
     /* A written curve_k keeps it, and the default bsgc layers drop fc3 (10 x 64). */

@@ -107,9 +107,9 @@ typedef struct ms_grid {
     char *text;               /* the file's bytes, NUL-terminated */
     ms_settings_t base;       /* settings with every axis at its first value */
     int n_values[MS_N_AXES];  /* >= 1 */
-    double values[MS_N_AXES][MS_MAX_AXIS_VALUES]; /* what training uses: the real axes
-                                                     (lambda, lr, l1, l2, dropout) rounded
-                                                     to float */
+    double values[MS_N_AXES][MS_MAX_AXIS_VALUES];  /* what training uses: the real axes
+                                                      (lambda, lr, l1, l2, dropout) rounded
+                                                      to float */
     double written[MS_N_AXES][MS_MAX_AXIS_VALUES]; /* the same values as written in the grid
                                                       (parsed as double): the results file's
                                                       settings columns */

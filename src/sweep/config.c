@@ -1706,9 +1706,9 @@ static int fit_cluster_defaults(ctx_t *c) {
             if (layer_cap(c, l) >= most)
                 kept |= 1u << l;
             else if (len + 32 < sizeof dropped)
-                len += (size_t)snprintf(dropped + len, sizeof dropped - len, "%sfc%d (%d x %d)",
-                                        len ? ", " : "", l + 1, c->arch.fc_out[l],
-                                        c->dims.fc_in[l]);
+                len +=
+                    (size_t)snprintf(dropped + len, sizeof dropped - len, "%sfc%d (%d x %d)",
+                                     len ? ", " : "", l + 1, c->arch.fc_out[l], c->dims.fc_in[l]);
         }
         if (!kept)
             return fail(c, v[K_CURVE_K].line,
@@ -1716,8 +1716,7 @@ static int fit_cluster_defaults(ctx_t *c) {
                         "(%s); lower curve_k or set bsgc_layers",
                         most, dropped);
         if (kept != v[K_BSGC].mask) {
-            note_chosen(c, "bsgc_layers without %s: too small for curve_k value %d", dropped,
-                        most);
+            note_chosen(c, "bsgc_layers without %s: too small for curve_k value %d", dropped, most);
             v[K_BSGC].mask = kept;
         }
     }
@@ -1849,8 +1848,9 @@ static int resolve_measures(ctx_t *c) {
         for (int l = 0; l < last_info; l++)
             if ((info >> l & 1u) && (narrow < 0 || a->fc_out[l] < a->fc_out[narrow])) narrow = l;
         if (narrow >= 0 && size >= a->fc_out[narrow] && a->fc_out[narrow] >= 2) {
-            note_chosen(c, "unitset_size = %d (the default %d is not less than info layer fc%d's "
-                           "width %d)",
+            note_chosen(c,
+                        "unitset_size = %d (the default %d is not less than info layer fc%d's "
+                        "width %d)",
                         a->fc_out[narrow] - 1, size, narrow + 1, a->fc_out[narrow]);
             size = a->fc_out[narrow] - 1;
             v[K_UNITSET_SIZE].num[0] = v[K_UNITSET_SIZE].exact[0] = size;

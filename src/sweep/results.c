@@ -31,7 +31,8 @@
 const ms_col_t ms_core_cols[] = {
     {"models/seed", MS_ROW_MODEL, MS_DT_I64, 0, {0}, "training seed of the model"},
     {"models/lambda", MS_ROW_MODEL, MS_DT_F64, 0, {0},
-     "clusterability regulariser weight as written in the grid (training used its float32 rounding)"},
+     "clusterability regulariser weight as written in the grid (training used its float32 "
+     "rounding)"},
     {"models/k", MS_ROW_MODEL, MS_DT_I32, 0, {0}, "clusters of the regulariser's partition"},
     {"models/lr", MS_ROW_MODEL, MS_DT_F64, 0, {0},
      "learning rate as written in the grid (training used its float32 rounding)"},

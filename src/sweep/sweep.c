@@ -622,7 +622,8 @@ int ms_sweep_dry_run_opts(const ms_run_opts_t *o, FILE *out) {
         fprintf(out, "check: data in %s: %d training and %d test images of %dx%dx%d\n",
                 g.base.data.dir, train.n, test.n, train.c, train.h, train.w);
     if (!rc) rc = check_inputs(&g, &train, &test);
-    if (!rc) fprintf(out, "check: the network's input shape and every pruned label's test images\n");
+    if (!rc)
+        fprintf(out, "check: the network's input shape and every pruned label's test images\n");
     if (!rc) rc = check_output_writable(g.output);
     if (!rc) fprintf(out, "check: a results file can be made in %s's folder\n", g.output);
     if (rc) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
