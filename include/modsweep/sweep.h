@@ -30,8 +30,9 @@ typedef struct ms_run_opts {
  * its CPU mask to `threads` CPUs of its own (node-local rank i gets CPUs
  * i*threads onwards, from the launcher's OMPI_COMM_WORLD_LOCAL_RANK, ...)
  * and re-executes modsweep with argv, so that OpenMP starts with the right
- * CPUs. threads: opt_threads, else the grid's, else the node's cores / its
- * ranks. Returns when nothing is to be done (or exec failed). */
+ * CPUs. threads: opt_threads, else the grid's (read here only from a regular
+ * file: a pipe is left whole for the run's reader), else the node's cores /
+ * its ranks. Returns when nothing is to be done (or exec failed). */
 void ms_sweep_early_affinity(char **argv, int opt_threads, const char *grid_path);
 
 /* Runs (or resumes) a sweep; collective over MPI_COMM_WORLD. Returns an exit status. */
