@@ -326,22 +326,45 @@ def ecs_pairs(res):
     return out
 
 
+def paired(rows, clustered, unclustered, col, by=('seed',)):
+    """The done rows of the two model sets paired by `by` (the seed, and
+    whatever else must match): (clustered values, unclustered values, number
+    of unpaired keys), one value per key present on both sides (a side with
+    several models of one key gives their mean). A comparison over different
+    seeds would mix seed-to-seed spread into the difference, so keys finished
+    on one side only are left out."""
+    by = list(by)
+    c = rows[rows['model'].isin(clustered)].groupby(by)[col].mean()
+    u = rows[rows['model'].isin(unclustered)].groupby(by)[col].mean()
+    both = c.index.intersection(u.index)
+    unpaired = len(c.index.union(u.index)) - len(both)
+    return c.loc[both].values, u.loc[both].values, unpaired
+
+
+def pair_text(pairs):
+    """'n = 3 pairs', or 'n = 1-3 pairs' when the rows of a table differ."""
+    pairs = np.asarray(pairs, dtype=int)
+    lo, hi = (int(pairs.min()), int(pairs.max())) if pairs.size else (0, 0)
+    return f'n = {lo} pairs' if lo == hi else f'n = {lo}-{hi} pairs'
+
+
 def ecs_table(res, clustered, unclustered):
-    """Per label: mean (sd, n) ECS over the done rows of both model sets and
-    the change of the clustered ECS relative to the unclustered (percent)."""
+    """Per label: mean (sd) ECS of both model sets over the seeds whose prune
+    task of the label is done on both sides (`pairs` of them; `unpaired` seeds
+    are done on one side only and left out), and the change of the clustered
+    ECS relative to the unclustered (percent)."""
     lab = res.labels
     lab = lab[lab['status'] == 'done']
     rows = []
     for li, label in enumerate(res.label_values):
-        c = lab[(lab['label_index'] == li) & lab['model'].isin(clustered)]['ecs'].values
-        u = lab[(lab['label_index'] == li) & lab['model'].isin(unclustered)]['ecs'].values
+        c, u, unpaired = paired(lab[lab['label_index'] == li], clustered, unclustered, 'ecs')
         cm = c.mean() if c.size else np.nan
         um = u.mean() if u.size else np.nan
         rows.append({'label': int(label), 'name': res.label_name(int(label)),
                      'ecs_clustered': cm, 'sd_clustered': c.std(ddof=1) if c.size > 1 else 0.0,
                      'n_clustered': c.size, 'ecs_unclustered': um,
                      'sd_unclustered': u.std(ddof=1) if u.size > 1 else 0.0,
-                     'n_unclustered': u.size,
+                     'n_unclustered': u.size, 'pairs': c.size, 'unpaired': unpaired,
                      'change_pct': (cm - um) / um * 100 if um and np.isfinite(um) else np.nan})
     return pd.DataFrame(rows)
 
@@ -368,10 +391,11 @@ def ecs_per_label(res, out, max_panels=6):
         t = ecs_table(res, cm, um)
         x = np.arange(len(t))
         c, u = t['ecs_clustered'].values, t['ecs_unclustered'].values
+        n_txt = pair_text(t['pairs'])
         errorbar(a, x, c, yerr=t['sd_clustered'], fmt='o-', color='darkblue', ms=7, capsize=3,
-                   lw=2, label=f'pruned clustered model ({label}; n = {max(t.n_clustered)})')
+                   lw=2, label=f'pruned clustered model ({label}; {n_txt})')
         errorbar(a, x, u, yerr=t['sd_unclustered'], fmt='o-', color='darkred', ms=7, capsize=3,
-                   lw=2, label=f'pruned unclustered model (λ = 0; n = {max(t.n_unclustered)})')
+                   lw=2, label=f'pruned unclustered model (λ = 0; {n_txt})')
         both = np.isfinite(c) & np.isfinite(u)
         if both.any():
             a.fill_between(x, c, u, where=both, color='grey', alpha=0.15)
@@ -387,15 +411,19 @@ def ecs_per_label(res, out, max_panels=6):
               ylim=(0, top * 1.25))
         a.grid(alpha=0.3)
         legend(a, fontsize=8, loc='lower left')
-        p.tables.append((f'ECS per label, {label} vs λ = 0', t))
-        missing = int((t.n_clustered == 0).sum() + (t.n_unclustered == 0).sum())
+        p.tables.append((f'ECS per label, {label} vs λ = 0 ({n_txt})', t))
+        missing = int((t.pairs == 0).sum())
         if missing:
-            p.notes.append(f'{label}: {missing} (label, model set) cells have no done prune '
-                           'task yet')
+            p.notes.append(f'{label}: {missing} labels have no seed with a done prune task on '
+                           'both sides yet (no done prune task pair to compare)')
+        if t.unpaired.sum():
+            p.notes.append(f'{label}: {int(t.unpaired.sum())} (label, seed) prune results done '
+                           'on one side only are left out of the comparison')
     p.files = save(fig, out, p.name)
     p.caption = ('Seed 000 section 5c: the kept share of all fc weights after pruning for each '
                  'label, clustered (λ > 0) vs unclustered (λ = 0) models with otherwise equal '
-                 'settings, mean ± sd over seeds. Annotation: the change of the clustered ECS '
+                 'settings, mean ± sd over the seeds finished on both sides (n pairs in the '
+                 'legend and the table). Annotation: the change of the clustered ECS '
                  'relative to the unclustered one, (c - u) / u (negative = smaller circuit; '
                  'seed 000 prints (u - c) / u).')
     return p
@@ -403,7 +431,8 @@ def ecs_per_label(res, out, max_panels=6):
 
 def layer_table(res, clustered, unclustered):
     """Per fc layer: the kept share of its weights (kept / out x in), mean
-    over the done labels and models of each set, and the relative change."""
+    over the (seed, label) pairs done on both sides (`pairs`), and the
+    relative change."""
     lab = res.labels
     lab = lab[lab['status'] == 'done']
     rows = []
@@ -411,12 +440,12 @@ def layer_table(res, clustered, unclustered):
         col = f'kept_{name}'
         if col not in lab or o * i == 0:
             continue
-        c = lab[lab['model'].isin(clustered)][col].values / (o * i)
-        u = lab[lab['model'].isin(unclustered)][col].values / (o * i)
+        c, u, unpaired = paired(lab, clustered, unclustered, col, by=('seed', 'label_index'))
+        c, u = c / (o * i), u / (o * i)
         cm = c.mean() if c.size else np.nan
         um = u.mean() if u.size else np.nan
         rows.append({'layer': name, 'weights': o * i, 'kept_clustered': cm,
-                     'kept_unclustered': um,
+                     'kept_unclustered': um, 'pairs': c.size, 'unpaired': unpaired,
                      'change_pct': (cm - um) / um * 100 if um and np.isfinite(um) else np.nan})
     return pd.DataFrame(rows)
 
@@ -445,10 +474,13 @@ def circuit_layers(res, out, max_panels=6):
         a.set(ylabel='kept share of the layer (mean over labels)')
         a.grid(axis='y', alpha=0.3)
         legend(a, fontsize=7)
-        p.tables.append((f'kept share per layer, {label} vs λ = 0', t))
+        a.set_title(f'{pair_text(t["pairs"])} (seed, label)', fontsize=8)
+        p.tables.append((f'kept share per layer, {label} vs λ = 0 '
+                         f'({pair_text(t["pairs"])} (seed, label))', t))
     p.files = save(fig, out, p.name)
     p.caption = ('The circuits of the ECS figure layer by layer: kept share of each fc '
-                 "layer's weights, mean over labels and seeds, and the change of the clustered "
+                 "layer's weights, mean over the (seed, label) pairs done on both sides, and the "
+                 "change of the clustered "
                  "model's share relative to the unclustered one. The ECS is the share of all "
                  'fc weights, so the largest layer weighs most in it.')
     return p

@@ -36,13 +36,16 @@ def fmt(values):
     return f'{values.mean():.3f} ± {values.std(ddof=1):.3f}'
 
 
-def main(path):
+def main(path, analysed=None):
+    """Prints the tables. `analysed` (a bool per model) is the caller's
+    snapshot of the analysed models (analysis.report passes its own, so the
+    report reads one snapshot); by default the file's status is read first."""
     try:  # read-only without file locking: a sweep may still be writing the file
         f = h5py.File(path, 'r', locking=False)
     except TypeError:
         f = h5py.File(path, 'r')
     m = f['models']
-    done = m['status_analyse'][:] == 1
+    done = m['status_analyse'][:] == 1 if analysed is None else np.asarray(analysed, dtype=bool)
     if not done.any():
         print('no analysed model yet')
         return

@@ -8,7 +8,11 @@ the tables as CSV, from a modsweep results file.
 (`python3 -m analysis ...` is the same.) `report` writes OUTDIR/report.html,
 every figure as PNG and PDF, and models.csv / labels.csv; a part the file
 does not hold yet (a sweep still running or interrupted, or a measure
-switched off) is listed in the report as skipped with the reason. --strict
+switched off) is listed in the report as skipped with the reason. A
+partial file is said to be partial at the top of the report; the report
+reads one snapshot of the task statuses (analysis.results), and the
+clustered-vs-unclustered comparisons pair models by seed, using only seeds
+done on both sides, and say how many pairs they use. --strict
 makes an error while drawing a figure fatal (exit 1) instead of a note.
 `status` prints done / failed (with reasons) / pending tasks; it exits 0.
 Exit status 1 on an unreadable file, 2 on bad usage."""
@@ -80,6 +84,20 @@ def status_lines(res, max_pending=20):
     return lines
 
 
+def partial_note(res):
+    """A sentence saying that the file is partial ('' when every task is done
+    or failed for good)."""
+    if not res.partial:
+        return ''
+    p = res.progress()
+    left = sum(p[k]['pending'] for k in ('train', 'analyse', 'prune'))
+    total = sum(p[k]['total'] for k in ('train', 'analyse', 'prune'))
+    return (f'This results file is partial: {left} of {total} tasks are not done (a sweep is '
+            'still running or was stopped). Every figure and table uses only the tasks done '
+            'when the report read the file; comparisons pair models by seed and use only the '
+            'seeds done on both sides (each says how many pairs).')
+
+
 def write_tables(res, out):
     os.makedirs(out, exist_ok=True)
     res.models.to_csv(os.path.join(out, 'models.csv'), index=False)
@@ -118,7 +136,8 @@ def measures_text(res):
     buf = io.StringIO()
     try:
         with contextlib.redirect_stdout(buf):
-            measures_summary.main(res.path)
+            measures_summary.main(res.path,
+                                  analysed=(res.models['status_analyse'] == 'done').values)
     except Exception as e:  # the summary is an extra; the figures stand alone
         return f'(measures summary failed: {type(e).__name__}: {e})'
     return buf.getvalue()
@@ -162,6 +181,9 @@ def build_report(res, out, strict=False, parts=None):
         f'{res.M} models × {res.L} labels', f'data {res.dataset or "?"}',
         f'model {res.settings.get("model.arch", "?")} {res.settings.get("model.hidden", "")}'))
         + '</p>')
+    note = partial_note(res)
+    if note:
+        h.append(f'<p class="note"><b>{esc(note)}</b></p>')
     h.append('<h2>Progress</h2><pre>' + esc('\n'.join(status_lines(res))) + '</pre>')
     h.append('<details><summary>grid file</summary><pre>' + esc(res.grid_text) +
              '</pre></details>')
@@ -234,6 +256,8 @@ def main(argv=None):
         except Exception:
             traceback.print_exc()
             return 1
+        if partial_note(res):
+            print('note: ' + partial_note(res))
         for p in parts:
             state = 'skipped: ' + p.skipped if p.skipped else ', '.join(p.files)
             print(f'{p.name}: {state}')

@@ -17,7 +17,14 @@ read: every dataset exists at full size from the start, NaN (floats) or 0
 written after its data. The tables therefore blank (NaN) every value of a
 row whose task is not done: training columns by models/status_train,
 analysis columns by models/status_analyse, label columns by labels/status.
-The arrays returned by model(m) are the raw rows (check the status)."""
+The arrays returned by model(m) are the raw rows (check the status).
+
+One snapshot: the three status columns are read once, when the file is
+opened (and again by refresh()), before any data column. Every table,
+progress() and mask() use that snapshot, so a task that finishes while the
+report is made counts as not done everywhere, and every row the snapshot
+marks done has all its data in the file (a status is written after the
+data). `partial` says whether the snapshot has tasks not done yet."""
 import os
 
 # HDF5 reads this when a file is opened; set it before h5py is imported, for
@@ -137,8 +144,8 @@ class ModelView:
     @property
     def status(self):
         """{'train': ..., 'analyse': ...} as 'pending' / 'done' / 'failed'."""
-        g = self._res.h5['models']
-        return {t: STATUS.get(int(g[f'status_{t}'][self.index]), 'pending')
+        snap = self._res._snap
+        return {t: STATUS.get(int(snap[f'models/status_{t}'][self.index]), 'pending')
                 for t in ('train', 'analyse')}
 
     @property
@@ -175,6 +182,20 @@ class Results:
         self.tensors = self._parse_tensors(self.attrs.get('tensors', ''))
         self._fc_shapes()
         self._cache = {}
+        self._snapshot()
+
+    _STATUS_COLS = ('models/status_train', 'models/status_analyse', 'labels/status')
+
+    def _snapshot(self):
+        """Reads the three status columns (before any data column)."""
+        self._snap = {c: np.asarray(self.h5[c][()], dtype=np.int8)
+                      for c in self._STATUS_COLS if c in self.h5}
+
+    @property
+    def partial(self):
+        """True when the snapshot has tasks neither done nor failed (a sweep
+        still running, or stopped before its end)."""
+        return any(bool(((s != 1) & (s != 2)).any()) for s in self._snap.values())
 
     # ---- basics ------------------------------------------------------------------
 
@@ -198,6 +219,7 @@ class Results:
         self._cache.clear()
         self.h5.close()
         self.h5 = _open_h5(self.path)
+        self._snapshot()
 
     @property
     def dataset(self):
@@ -309,7 +331,7 @@ class Results:
         Returns None while the prune task is not done."""
         if li is None:
             li = self.label_index(label)
-        if int(self.h5['labels/status'][m, li]) != 1:
+        if int(self._snap['labels/status'][m, li]) != 1:
             return None
         row = self.h5['labels/mask'][m, li].astype(bool)
         return self.split_fc(row) if split else row
@@ -344,8 +366,8 @@ class Results:
         return {k: self._col('models/' + k) for k in SETTINGS if 'models/' + k in self.h5}
 
     def _status(self, col):
-        s = self._col(col)
-        return np.zeros(0, dtype=np.int8) if s is None else np.asarray(s, dtype=np.int8)
+        s = self._snap.get(col)
+        return np.zeros(0, dtype=np.int8) if s is None else s
 
     @property
     def models(self):
@@ -489,8 +511,7 @@ class Results:
                  ('analyse', 'models/status_analyse', 'models/reason_analyse'),
                  ('prune', 'labels/status', 'labels/reason')]
         for kind, scol, rcol in kinds:
-            st = np.asarray(self.h5[scol][()], dtype=np.int8) if scol in self.h5 else \
-                np.zeros(0, np.int8)
+            st = self._status(scol)
             if kind == 'prune' and self.L == 0:
                 st = np.zeros((self.M, 0), np.int8)
             flat = st.reshape(-1)

@@ -13,6 +13,7 @@
 #include "modsweep/sweep.h"
 #include "modsweep/version.h"
 
+#include <errno.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,11 +61,28 @@ static void usage(FILE *f) {
             "(host, pid, Slurm job, start); a second sweep on it is refused\n");
 }
 
-static int parse_int(const char *opt, const char *v, int lo, int *out) {
-    char *end;
-    long x = v ? strtol(v, &end, 10) : 0;
-    if (!v || *end || x < lo || x > 1000000) {
-        fprintf(stderr, "modsweep: %s needs an integer >= %d\n", opt, lo);
+/* Parses the value of an option that overrides the [sweep] key `key`,
+ * within that key's range (at least `lo`, when that is larger): the option
+ * and the grid key take the same values. */
+static int parse_int(const char *opt, const char *v, const char *key, long lo, int *out) {
+    long klo = 0, khi = 0;
+    if (ms_grid_key_range("sweep", key, &klo, &khi) != 0) {
+        fprintf(stderr, "modsweep: %s\n", ms_err_msg());
+        return -1;
+    }
+    if (klo > lo) lo = klo;
+    char *end = NULL;
+    errno = 0;
+    long x = v && *v ? strtol(v, &end, 10) : 0;
+    if (!v || !*v || *end || errno) {
+        fprintf(stderr, "modsweep: %s needs an integer in %ld..%ld, got '%s'\n", opt, lo, khi,
+                v ? v : "nothing");
+        return -1;
+    }
+    if (x < lo || x > khi) {
+        fprintf(stderr,
+                "modsweep: %s %s is out of range: must be in %ld..%ld (as [sweep] %s in a grid)\n",
+                opt, v, lo, khi, key);
         return -1;
     }
     *out = (int)x;
@@ -135,11 +153,13 @@ int main(int argc, char **argv) {
             }
             o.output = argv[i];
         } else if (!strcmp(a, "--threads")) {
-            if (parse_int(a, ++i < argc ? argv[i] : NULL, 1, &o.threads)) return MS_EXIT_USAGE;
+            if (parse_int(a, ++i < argc ? argv[i] : NULL, "threads", 1, &o.threads))
+                return MS_EXIT_USAGE;
         } else if (!strcmp(a, "--team")) {
-            if (parse_int(a, ++i < argc ? argv[i] : NULL, 1, &o.team)) return MS_EXIT_USAGE;
+            if (parse_int(a, ++i < argc ? argv[i] : NULL, "team", 1, &o.team)) return MS_EXIT_USAGE;
         } else if (!strcmp(a, "--retries")) {
-            if (parse_int(a, ++i < argc ? argv[i] : NULL, 0, &o.retries)) return MS_EXIT_USAGE;
+            if (parse_int(a, ++i < argc ? argv[i] : NULL, "retries", 0, &o.retries))
+                return MS_EXIT_USAGE;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "modsweep: unknown option '%s' (see --help)\n", a);
             return MS_EXIT_USAGE;
@@ -164,7 +184,10 @@ int main(int argc, char **argv) {
         fprintf(stderr, "modsweep: --force only goes with --restart\n");
         return MS_EXIT_USAGE;
     }
-    if (dry) return ms_sweep_dry_run(arg, stdout);
+    if (dry) {
+        o.grid_path = arg;
+        return ms_sweep_dry_run_opts(&o, stdout);
+    }
 
     /* The training kernels' instruction-set path (isa.h): MODSWEEP_ISA names
      * one, or the CPU chooses. */

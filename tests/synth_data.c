@@ -3,7 +3,8 @@
  * folder, so a script can run the modsweep binary on it with
  * `dataset = mnist` and `dir = DIR`.
  *
- *   synth_data DIR [N_TRAIN [N_TEST]]     (defaults 600 and 300)
+ *   synth_data DIR [N_TRAIN [N_TEST [ROWSxCOLS [ROWSxCOLS]]]]
+ *                                   (defaults 600, 300, 28x28, 28x28)
  *   synth_data --planted BLOCKS SUB DIR [N_TRAIN [N_TEST]]
  *
  * With --planted the images are ms_images_planted's (28 x 28, BLOCKS
@@ -12,7 +13,9 @@
  * of the 10-class synthetic set.
  *
  * Creates DIR if needed and writes DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz from seeds 1
- * (train) and 2 (test). Exit 0 on success, 1 with a message otherwise. */
+ * (train) and 2 (test). The first ROWSxCOLS is the shape of the test images,
+ * the second that of the training images (for the tests of those faults).
+ * Exit 0 on success, 1 with a message otherwise. */
 #include "modsweep/datagen.h"
 #include "modsweep/error.h"
 
@@ -24,13 +27,13 @@
 
 static int planted_blocks, planted_sub; /* --planted (0: the synthetic set) */
 
-static int write_split(const char *dir, const char *prefix, int n, uint64_t seed) {
+static int write_split(const char *dir, const char *prefix, int n, int h, int w, uint64_t seed) {
     char im_path[1200], lb_path[1200];
     snprintf(im_path, sizeof im_path, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
     snprintf(lb_path, sizeof lb_path, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
     ms_images_t im;
-    int rc = planted_blocks ? ms_images_planted(&im, n, 28, 28, planted_blocks, planted_sub, seed)
-                            : ms_images_synthetic(&im, n, 1, 28, 28, seed);
+    int rc = planted_blocks ? ms_images_planted(&im, n, h, w, planted_blocks, planted_sub, seed)
+                            : ms_images_synthetic(&im, n, 1, h, w, seed);
     if (!rc) rc = ms_idx_write(im_path, lb_path, &im, 1);
     ms_images_free(&im);
     return rc;
@@ -46,9 +49,14 @@ int main(int argc, char **argv) {
             fprintf(stderr, "synth_data: --planted needs BLOCKS >= 1 and SUB >= 2\n");
             return 1;
         }
+        if (argc > 4) {
+            fprintf(stderr, "usage: synth_data --planted BLOCKS SUB DIR [N_TRAIN [N_TEST]]\n");
+            return 1;
+        }
     }
-    if (argc < 2 || argc > 4) {
-        fprintf(stderr, "usage: synth_data [--planted BLOCKS SUB] DIR [N_TRAIN [N_TEST]]\n");
+    if (argc < 2 || argc > 6) {
+        fprintf(stderr, "usage: synth_data [--planted BLOCKS SUB] DIR [N_TRAIN [N_TEST "
+                        "[ROWSxCOLS [ROWSxCOLS]]]]\n");
         return 1;
     }
     const int n_train = argc > 2 ? atoi(argv[2]) : 600, n_test = argc > 3 ? atoi(argv[3]) : 300;
@@ -60,7 +68,14 @@ int main(int argc, char **argv) {
         perror(argv[1]);
         return 1;
     }
-    if (write_split(argv[1], "train", n_train, 1) || write_split(argv[1], "t10k", n_test, 2)) {
+    int h[2] = {28, 28}, w[2] = {28, 28}; /* test, train */
+    for (int i = 0; i < 2 && argc > 4 + i; i++)
+        if (sscanf(argv[4 + i], "%dx%d", &h[i], &w[i]) != 2 || h[i] < 1 || w[i] < 1) {
+            fprintf(stderr, "synth_data: a shape is written ROWSxCOLS, got '%s'\n", argv[4 + i]);
+            return 1;
+        }
+    if (write_split(argv[1], "train", n_train, h[1], w[1], 1) ||
+        write_split(argv[1], "t10k", n_test, h[0], w[0], 2)) {
         fprintf(stderr, "synth_data: %s\n", ms_err_msg());
         return 1;
     }

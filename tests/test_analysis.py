@@ -338,6 +338,7 @@ def cut(path, cut_path, out):
     check(rc == 0 and 'failed train of model 9' in text and 'loss is NaN at step 7' in text and
           'label 3: out of memory' in text and 'pending training: models 12-15' in text,
           'cut: status CLI lists failures with reasons and pending models')
+    check_pairing(cut_path, out)
 
     # nothing done at all: a file as the sweep creates it
     with h5py.File(cut_path, 'r+') as w:
@@ -353,6 +354,72 @@ def cut(path, cut_path, out):
           'empty: the report says why each part is missing')
     check(res.models['test_acc'].isna().all() and res.labels['ecs'].isna().all(),
           'empty: tables all NaN')
+
+
+def check_pairing(path, out):
+    """A partial file compares clustered with unclustered models over the
+    seeds done on both sides only (the cut file: seed 2's clustered models
+    12-15 are not trained while its unclustered model 8 is pruned), says how
+    many pairs each table uses, says that it is partial, and reads one
+    snapshot of the statuses."""
+    f = h5(path)
+    res = open_results(path)
+    seed, ecs, st = f['models/seed'][:], f['labels/ecs'][:], f['labels/status'][:]
+    kept = f['labels/kept'][:]
+    ok, n_groups_unequal = True, 0
+    for label, cm, um in figures.ecs_pairs(res):
+        t = figures.ecs_table(res, cm, um)
+        for li in range(2):
+            cs = {int(seed[m]): ecs[m, li] for m in cm if st[m, li] == 1}
+            us = {}
+            for m in um:
+                if st[m, li] == 1:
+                    us.setdefault(int(seed[m]), []).append(ecs[m, li])
+            common = sorted(set(cs) & set(us))
+            n_groups_unequal += len(cs) != len(us)
+            if not common:
+                ok &= t['pairs'][li] == 0 and np.isnan(t['ecs_clustered'][li])
+                continue
+            c = np.mean([cs[x] for x in common])
+            u = np.mean([np.mean(us[x]) for x in common])
+            ok &= int(t['pairs'][li]) == len(common)
+            ok &= abs(t['ecs_clustered'][li] - c) < 1e-12 and abs(t['ecs_unclustered'][li] - u) < 1e-12
+            ok &= abs(t['change_pct'][li] - (c - u) / u * 100) < 1e-9
+    check(n_groups_unequal > 0, 'pairing: the cut file has seeds done on one side only')
+    check(ok, 'pairing: ECS compared over the seeds done on both sides only, pairs counted')
+    label, cm, um = figures.ecs_pairs(res)[0]
+    t = figures.layer_table(res, cm, um)
+    keys = lambda ms: {(int(seed[m]), li) for m in ms for li in range(2) if st[m, li] == 1}
+    common = keys(cm) & keys(um)
+    ok = all(int(x) == len(common) for x in t['pairs'])
+    check(ok, f'pairing: the layer table counts {len(common)} (seed, label) pairs')
+    parts = build_report(res, out + '_pairs', strict=True)
+    html = open(os.path.join(out + '_pairs', 'report.html'), encoding='utf-8').read()
+    check(res.partial and 'This results file is partial' in html,
+          'pairing: the report says the file is partial')
+    check('pairs' in html and all(
+        'n = ' in tt for q in parts if q.name in ('ecs_per_label', 'circuit_layers')
+        for tt, _ in q.tables), 'pairing: each comparison table says how many pairs it uses')
+    # One snapshot: statuses written after the file was opened are not seen.
+    f.close()
+    res.close()
+    res = open_results(path)
+    before = res.progress()['prune']['done']
+    # Another process marks every task done, as a running sweep would.
+    subprocess.run([sys.executable, '-c', 'import sys, h5py\n'
+                    'with h5py.File(sys.argv[1], "r+", locking=False) as w:\n'
+                    '    for c in ("labels/status", "models/status_train", '
+                    '"models/status_analyse"):\n'
+                    '        w[c][...] = 1\n', path], check=True)
+    lab, df = res.labels, res.models
+    check(res.progress()['prune']['done'] == before and
+          int((lab['status'] == 'done').sum()) == before and
+          int((df['status_train'] == 'done').sum()) == 16 - 5,
+          'snapshot: tables and progress use the statuses read when the file was opened')
+    res.refresh()
+    check(res.progress()['prune']['done'] == 32 and not res.partial,
+          'snapshot: refresh() reads the statuses again')
+    res.close()
 
 
 def wait(path, seconds):

@@ -20,9 +20,18 @@ out=$("$bin" --keys); rc=$?
 check "--keys documents lambda and labels" "[ $rc -eq 0 ] && grep -q lambda <<<\"\$out\" && grep -q labels <<<\"\$out\""
 out=$("$bin" --schema); rc=$?
 check "--schema lists the mask column" "[ $rc -eq 0 ] && grep -q '/labels/mask' <<<\"\$out\""
+# --dry-run checks the data too: each sweep file with its data folder pointed
+# at generated data (MNIST format, or CIFAR-10 batches of 10 records).
+"${MS_SYNTH_DATA:?}" "$tmp/mnist" 200 100 >/dev/null || exit 1
+mkdir -p "$tmp/cifar"
+for b in data_batch_1 data_batch_2 data_batch_3 data_batch_4 data_batch_5 test_batch; do
+  for l in 0 1 2 3 4 5 6 7 8 9; do printf "\\x0$l"; head -c 3072 /dev/zero; done > "$tmp/cifar/$b.bin"
+done
 for f in "$src"/sweeps/*.ini; do
-  out=$("$bin" --dry-run "$f" 2>&1); rc=$?
-  check "--dry-run $(basename "$f")" "[ $rc -eq 0 ] && grep -qi 'model' <<<\"\$out\""
+  sed -e "s|^dir = .*|dir = $tmp/mnist|" -e "s|^mnist_dir = .*|mnist_dir = $tmp/mnist|" \
+      -e "s|^cifar10_dir = .*|cifar10_dir = $tmp/cifar|" "$f" > "$tmp/$(basename "$f")"
+  out=$(cd "$tmp" && "$bin" --dry-run "$(basename "$f")" 2>&1); rc=$?
+  check "--dry-run $(basename "$f")" "[ $rc -eq 0 ] && grep -qi 'model' <<<\"\$out\" && grep -q '^check: data' <<<\"\$out\""
 done
 cd "$tmp"
 printf '[sweep]\noutput = out.h5\n[train]\nepochs = 1\nlamda = 3\n' > bad.ini

@@ -153,9 +153,13 @@ static uint64_t reference_fnv1a(const char *s) {
 
 /* ---- defaults --------------------------------------------------------------- */
 
+/* A grid that sets one key to its default value: every other key takes its
+ * default. (A grid that sets no key at all is refused: test_empty_grid.) */
+#define ONE_DEFAULT_KEY "; nothing but a default\n[train]\nepochs = 1\n"
+
 static void test_defaults_of_an_empty_file(void) {
     ms_grid_t g;
-    if (!parse_ok(&g, "; nothing but a comment\n")) return;
+    if (!parse_ok(&g, ONE_DEFAULT_KEY)) return;
     const ms_settings_t *s = &g.base;
     CHECK(strcmp(g.path, "t.ini") == 0);
     CHECK(strcmp(g.name, "t") == 0);
@@ -230,7 +234,7 @@ static void test_defaults_of_an_empty_file(void) {
     CHECK_EQ_INT(g.n_models, 1);
     for (int ax = 0; ax < MS_N_AXES; ax++)
         CHECK_EQ_INT(g.n_values[ax], 1);
-    CHECK(g.text && strcmp(g.text, "; nothing but a comment\n") == 0);
+    CHECK(g.text && strcmp(g.text, ONE_DEFAULT_KEY) == 0);
     ms_grid_free(&g);
     CHECK(grid_is_empty(&g));
 }
@@ -482,7 +486,7 @@ static void test_resolved_and_hash(void) {
         "[data]\nlayout = 3x32x32\n", "[sweep]\nname = other\n", "[cluster]\nlayers = fc3\n",
     };
     ms_grid_t base;
-    if (!parse_ok(&base, "")) return;
+    if (!parse_ok(&base, ONE_DEFAULT_KEY)) return;
     for (size_t i = 0; i < sizeof changed / sizeof changed[0]; i++) {
         ms_grid_t g;
         if (!parse_ok(&g, changed[i])) continue;
@@ -626,14 +630,18 @@ static void test_layer_size_checks(void) {
                  "fc3 (64 x 8): at most 8");
     /* ... and so does the clusterability curve on the bsgc layers (fc2 is 8 x 64). */
     EXPECT_ERROR("[model]\nhidden = 64, 8, 64\n[cluster]\ncurve_k = 2, 10\n", 4,
+                 "curve_k value 10 is larger than every layer of the default bsgc_layers (fc2 "
+                 "(8 x 64), fc3 (64 x 8))");
+    EXPECT_ERROR("[model]\nhidden = 64, 8, 64\n[cluster]\ncurve_k = 2, 10\nbsgc_layers = fc2\n", 4,
                  "curve_k value 10 is larger than bsgc layer fc2 (8 x 64)");
     /* The mlp's fc2 is 128 x 128. */
     if (parse_ok(&g, "[model]\narch = mlp\n[cluster]\nk = 128\nbsgc_layers = fc2\n"))
         ms_grid_free(&g);
     EXPECT_ERROR("[model]\narch = mlp\n[cluster]\nk = 129\nbsgc_layers = fc2\n", 4, "at most 128");
-    /* curve_k against the bsgc layers: the mlp's fc3 has 10 rows, so the
-     * default curve (up to 14) fails there, blamed on the arch line. */
-    EXPECT_ERROR("[model]\narch = mlp\n", 2, "curve_k value 12 is larger than bsgc layer fc3");
+    /* curve_k against the bsgc layers, both written: the mlp's fc3 has 10
+     * rows, so a curve up to 12 fails there (the defaults: test_fitted_defaults). */
+    EXPECT_ERROR("[model]\narch = mlp\n[cluster]\ncurve_k = 2..12:2\nbsgc_layers = fc2, fc3\n", 4,
+                 "curve_k value 12 is larger than bsgc layer fc3");
     EXPECT_ERROR("[cluster]\ncurve_k = 2, 66\n", 2, "curve_k value 66");
     if (parse_ok(&g, "[model]\narch = mlp\n[cluster]\ncurve_k = 2..10:2\n")) ms_grid_free(&g);
 }
@@ -875,7 +883,7 @@ static void test_mutations(void) {
  * settings they fill, and every cross-key error with its line. */
 static void test_measures_keys(void) {
     ms_grid_t g;
-    if (parse_ok(&g, "")) {
+    if (parse_ok(&g, ONE_DEFAULT_KEY)) {
         const ms_meas_cfg_t *me = &g.base.meas;
         CHECK_EQ_INT(me->untrained, 0);
         CHECK_EQ_INT(me->info_layers, 0);

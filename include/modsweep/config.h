@@ -109,7 +109,12 @@ typedef struct ms_grid {
     char *text;               /* the file's bytes, NUL-terminated */
     ms_settings_t base;       /* settings with every axis at its first value */
     int n_values[MS_N_AXES];  /* >= 1 */
-    double values[MS_N_AXES][MS_MAX_AXIS_VALUES];
+    double values[MS_N_AXES][MS_MAX_AXIS_VALUES];  /* what training uses: the real axes
+                                                      (lambda, lr, l1, l2, dropout) rounded
+                                                      to float */
+    double written[MS_N_AXES][MS_MAX_AXIS_VALUES]; /* the same values as written in the grid
+                                                      (parsed as double): the results file's
+                                                      settings columns */
     int n_models;             /* product of n_values */
     int n_labels;
     int labels[MS_MAX_CLASSES];
@@ -122,6 +127,9 @@ typedef struct ms_grid {
     int device;               /* ms_device_t */
     int store_weights;        /* keep trained weights in the results file */
     char *resolved;           /* canonical "section.key = value" text of every setting */
+    char chosen[512];         /* defaults chosen for this architecture (keys the grid does
+                                 not write, adapted to the layer sizes), "" when none was
+                                 changed; --dry-run prints it */
     uint64_t hash;            /* FNV-1a of resolved (every setting) */
     uint64_t results_hash;    /* FNV-1a of resolved without the keys that do not change results
                                  ([sweep] name, output, retries, team, threads): a resumed
@@ -142,6 +150,22 @@ void ms_grid_model_index(const ms_grid_t *g, int m, int idx[MS_N_AXES]);
 
 /* The full settings of model m. */
 void ms_grid_model_settings(const ms_grid_t *g, int m, ms_settings_t *out);
+
+/* The axis values of model m as written in the grid (parsed as double, not
+ * rounded to float): what the results file's settings columns hold. */
+void ms_grid_model_written(const ms_grid_t *g, int m, double out[MS_N_AXES]);
+
+/* The line of g's text that sets section.key (read with the grid reader),
+ * or 0 when the grid does not set it. */
+int ms_grid_key_line(const ms_grid_t *g, const char *section, const char *key);
+
+/* The range of an integer key (lo..hi), for command-line options that
+ * override it; MS_EINVAL when there is no such integer key. */
+int ms_grid_key_range(const char *section, const char *key, long *lo, long *hi);
+
+/* The dry-run plan's rough estimate of the seconds one rank trains one model
+ * of g on n_train images (all epochs). */
+double ms_grid_train_estimate(const ms_grid_t *g, long n_train);
 
 /* Writes the tasks of the grid and an estimate of the work (--dry-run). */
 void ms_grid_print_plan(const ms_grid_t *g, FILE *f);

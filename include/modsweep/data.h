@@ -114,8 +114,10 @@ void ms_data_cfg_defaults(ms_data_cfg_t *cfg, ms_dataset_kind_t kind);
  * - CIFAR-10: dir/data_batch_1.bin .. data_batch_5.bin (train, in that
  *   order) and test_batch.bin, each looked for in dir and then in
  *   dir/cifar-10-batches-bin.
- * mean/std are passed to ms_split_from_images as cfg->mean/cfg->std. On
- * error both splits are left zeroed. */
+ * The test images must have the training images' shape (else MS_EFORMAT
+ * naming the test images file and both shapes). mean/std are passed to
+ * ms_split_from_images as cfg->mean/cfg->std. On error both splits are left
+ * zeroed. */
 int ms_data_load(const ms_data_cfg_t *cfg, ms_split_t *train, ms_split_t *test);
 
 /* The files ms_data_load(cfg) reads, in the order it reads them (training

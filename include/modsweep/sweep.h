@@ -33,8 +33,9 @@ typedef struct ms_run_opts {
  * its CPU mask to `threads` CPUs of its own (node-local rank i gets CPUs
  * i*threads onwards, from the launcher's OMPI_COMM_WORLD_LOCAL_RANK, ...)
  * and re-executes modsweep with argv, so that OpenMP starts with the right
- * CPUs. threads: opt_threads, else the grid's, else the node's cores / its
- * ranks. Returns when nothing is to be done (or exec failed). */
+ * CPUs. threads: opt_threads, else the grid's (read here only from a regular
+ * file: a pipe is left whole for the run's reader), else the node's cores /
+ * its ranks. Returns when nothing is to be done (or exec failed). */
 void ms_sweep_early_affinity(char **argv, int opt_threads, const char *grid_path);
 
 /* Runs (or resumes) a sweep; collective over MPI_COMM_WORLD. Returns an exit status. */
@@ -42,6 +43,14 @@ int ms_sweep_run(const ms_run_opts_t *o);
 
 /* Validates a grid file and prints its tasks and an estimate (no output file). */
 int ms_sweep_dry_run(const char *grid_path, FILE *out);
+
+/* The same with the command-line options that override [sweep] keys
+ * (output, team, retries, threads), then every check the run makes before
+ * its work starts: the data (ms_data_load: the folder, each file's header
+ * and contents, test images of the training images' shape), the network's
+ * input shape against the images, test images for every pruned label, and
+ * that a results file can be created. Exit status 0 or MS_EXIT_ERROR. */
+int ms_sweep_dry_run_opts(const ms_run_opts_t *o, FILE *out);
 
 /* Prints the progress of a results file: done, failed with reasons, pending, ETA. */
 int ms_sweep_status(const char *results_path, FILE *out);

@@ -701,8 +701,9 @@ static int find_cifar(char *buf, size_t cap, const char *dir, const char *name) 
     return ms_err_set(MS_EIO, "%s: no such file (nor %s)", buf, sub);
 }
 
-/* Loads the raw train (which = 0) or test (which = 1) images of cfg. */
-static int load_raw(const ms_data_cfg_t *cfg, int which, ms_images_t *im) {
+/* Loads the raw train (which = 0) or test (which = 1) images of cfg; `where`
+ * (PATH_MAX bytes) gets the file that holds the images (the first batch). */
+static int load_raw(const ms_data_cfg_t *cfg, int which, ms_images_t *im, char *where) {
     if (cfg->kind == MS_DATA_CIFAR10) {
         static const char *const names[2][5] = {{"data_batch_1.bin", "data_batch_2.bin",
                                                  "data_batch_3.bin", "data_batch_4.bin",
@@ -716,6 +717,7 @@ static int load_raw(const ms_data_cfg_t *cfg, int which, ms_images_t *im) {
             if (rc) return rc;
             ptrs[k] = paths[k];
         }
+        snprintf(where, PATH_MAX, "%s", paths[0]);
         return ms_cifar10_load(im, ptrs, count);
     }
     static const char *const img[2] = {"train-images-idx3-ubyte", "t10k-images-idx3-ubyte"};
@@ -723,6 +725,7 @@ static int load_raw(const ms_data_cfg_t *cfg, int which, ms_images_t *im) {
     char ip[PATH_MAX], lp[PATH_MAX];
     int rc = find_idx(ip, sizeof ip, cfg->dir, img[which]);
     if (!rc) rc = find_idx(lp, sizeof lp, cfg->dir, lab[which]);
+    if (!rc) snprintf(where, PATH_MAX, "%s", ip);
     if (!rc) rc = ms_idx_load(im, ip, lp);
     return rc;
 }
@@ -738,9 +741,21 @@ int ms_data_load(const ms_data_cfg_t *cfg, ms_split_t *train, ms_split_t *test) 
 
     ms_split_t *splits[2] = {train, test};
     const int limits[2] = {cfg->train_limit, cfg->test_limit};
+    char where[2][PATH_MAX] = {"", ""};
+    int shape[3] = {0, 0, 0}; /* c, h, w of the training images */
     for (int which = 0; which < 2; which++) {
         ms_images_t im = {0};
-        int rc = load_raw(cfg, which, &im);
+        int rc = load_raw(cfg, which, &im, where[which]);
+        if (!rc && which == 0) {
+            shape[0] = im.c, shape[1] = im.h, shape[2] = im.w;
+        } else if (!rc && (im.c != shape[0] || im.h != shape[1] || im.w != shape[2])) {
+            /* A network takes one input shape: test images of another shape
+             * would be read past their end or misread. */
+            rc = ms_err_set(MS_EFORMAT,
+                            "%s: the test images are %dx%dx%d but the training images (%s) are "
+                            "%dx%dx%d; both splits must have one shape",
+                            where[1], im.c, im.h, im.w, where[0], shape[0], shape[1], shape[2]);
+        }
         if (!rc) {
             rc = ms_split_from_images(splits[which], &im, cfg->layout, cfg->norm, cfg->mean,
                                       cfg->std, limits[which]);

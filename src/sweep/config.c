@@ -818,7 +818,8 @@ typedef struct val {
     const char *spelt;              /* the name used (the key's name or its alias) */
     char raw[RAW_MAX];              /* the text as written */
     int n;                          /* numbers in num */
-    double num[MS_MAX_AXIS_VALUES]; /* numbers, ranges expanded */
+    double num[MS_MAX_AXIS_VALUES]; /* numbers, ranges expanded (F_FLOAT32: rounded to float) */
+    double exact[MS_MAX_AXIS_VALUES]; /* the same numbers as written (parsed as double) */
     int choice;                     /* T_ENUM index, T_BOOL 0/1 */
     uint32_t mask;                  /* T_LAYERS: bit l = fc(l+1) */
     char str[RAW_MAX];              /* T_STR */
@@ -837,6 +838,7 @@ typedef struct ctx {
     int is_cnn;
     dims_t dims;
     int kind; /* ms_dataset_kind_t */
+    char chosen[512]; /* defaults adapted to the architecture (ms_grid_t.chosen) */
 } ctx_t;
 
 /* Records the first error; every later one is dropped (the first is what the
@@ -1313,15 +1315,18 @@ static int parse_numbers(ctx_t *c, int k, const char *text, int line, int list_o
                 double x = lo + i * step;
                 char t[64];
                 format_num(k, x, t, sizeof t);
+                v->exact[v->n] = x;
                 if (check_value(c, k, line, t, &x)) return MS_ECONFIG;
                 v->num[v->n++] = x;
             }
         } else {
-            double x;
+            double x = 0;
             if (parse_number(c, k, item, line, &x)) return MS_ECONFIG;
+            const double as_written = x;
             if (check_value(c, k, line, item, &x)) return MS_ECONFIG;
             if (v->n >= max_n)
                 return fail(c, line, "%s: too many values (at most %d)", d->name, max_n);
+            v->exact[v->n] = as_written;
             v->num[v->n++] = x;
         }
         if (!comma) break;
@@ -1664,6 +1669,96 @@ static int layer_cap(const ctx_t *c, int l) {
     return o < i ? o : i;
 }
 
+/* Records a default that was adapted to the architecture, for --dry-run. */
+__attribute__((format(printf, 2, 3))) static void note_chosen(ctx_t *c, const char *fmt, ...) {
+    size_t len = strlen(c->chosen);
+    if (len + 3 >= sizeof c->chosen) return;
+    if (len) len += (size_t)snprintf(c->chosen + len, sizeof c->chosen - len, "; ");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->chosen + len, sizeof c->chosen - len, fmt, ap);
+    va_end(ap);
+}
+
+/* The fc layer of mask holding the fewest clusters (min(O, I)), or -1. */
+static int smallest_layer(const ctx_t *c, uint32_t mask) {
+    int best = -1;
+    for (int l = 0; l < c->arch.n_fc; l++)
+        if ((mask >> l & 1u) && (best < 0 || layer_cap(c, l) < layer_cap(c, best))) best = l;
+    return best;
+}
+
+/* Defaults of the cluster keys that depend on the layer sizes. A key the
+ * grid writes is never changed (resolve_cluster checks it strictly); a key
+ * left to its default is fitted to the architecture, so a grid of any
+ * network the keys allow works without naming them:
+ * - k (default 4): the most clusters the smallest regularised layer holds,
+ *   when that is fewer than 4 (and at least 2);
+ * - bsgc_layers (default fc2, fc3) with a written curve_k: only the layers
+ *   that hold the largest curve_k value;
+ * - curve_k (default 2..14:2): only the values the smallest bsgc layer holds. */
+static int fit_cluster_defaults(ctx_t *c) {
+    val_t *v = c->v;
+    if (!v[K_K].given && v[K_K].n == 1) {
+        int l = smallest_layer(c, v[K_REG_LAYERS].mask);
+        int cap = l >= 0 ? layer_cap(c, l) : 0;
+        if (l >= 0 && cap >= 2 && cap < v[K_K].num[0]) {
+            note_chosen(c, "k = %d (the default %d does not fit regularised layer fc%d, %d x %d)",
+                        cap, (int)v[K_K].num[0], l + 1, c->arch.fc_out[l], c->dims.fc_in[l]);
+            v[K_K].num[0] = v[K_K].exact[0] = cap;
+        }
+    }
+    if (!v[K_BSGC].given && v[K_CURVE_K].given && v[K_CURVE_K].n > 0 && v[K_BSGC].mask) {
+        int most = 0;
+        for (int i = 0; i < v[K_CURVE_K].n; i++)
+            if (v[K_CURVE_K].num[i] > most) most = (int)v[K_CURVE_K].num[i];
+        uint32_t kept = 0;
+        char dropped[128] = "";
+        size_t len = 0;
+        for (int l = 0; l < c->arch.n_fc; l++) {
+            if (!(v[K_BSGC].mask >> l & 1u)) continue;
+            if (layer_cap(c, l) >= most)
+                kept |= 1u << l;
+            else if (len + 32 < sizeof dropped)
+                len +=
+                    (size_t)snprintf(dropped + len, sizeof dropped - len, "%sfc%d (%d x %d)",
+                                     len ? ", " : "", l + 1, c->arch.fc_out[l], c->dims.fc_in[l]);
+        }
+        if (!kept)
+            return fail(c, v[K_CURVE_K].line,
+                        "curve_k value %d is larger than every layer of the default bsgc_layers "
+                        "(%s); lower curve_k or set bsgc_layers",
+                        most, dropped);
+        if (kept != v[K_BSGC].mask) {
+            note_chosen(c, "bsgc_layers without %s: too small for curve_k value %d", dropped, most);
+            v[K_BSGC].mask = kept;
+        }
+    }
+    if (!v[K_CURVE_K].given && v[K_BSGC].mask) {
+        int l = smallest_layer(c, v[K_BSGC].mask), cap = layer_cap(c, l), n = 0;
+        for (int i = 0; i < v[K_CURVE_K].n; i++)
+            if (v[K_CURVE_K].num[i] <= cap) {
+                v[K_CURVE_K].exact[n] = v[K_CURVE_K].exact[i];
+                v[K_CURVE_K].num[n++] = v[K_CURVE_K].num[i];
+            }
+        if (n < v[K_CURVE_K].n) {
+            if (n)
+                note_chosen(c,
+                            "curve_k = 2..%d:2 (the default %s up to %d, the most clusters bsgc "
+                            "layer fc%d, %d x %d, holds)",
+                            (int)v[K_CURVE_K].num[n - 1], key_table[K_CURVE_K].def, cap, l + 1,
+                            c->arch.fc_out[l], c->dims.fc_in[l]);
+            else
+                note_chosen(c,
+                            "curve_k = none (bsgc layer fc%d, %d x %d, holds fewer clusters than "
+                            "the default %s)",
+                            l + 1, c->arch.fc_out[l], c->dims.fc_in[l], key_table[K_CURVE_K].def);
+            v[K_CURVE_K].n = n;
+        }
+    }
+    return 0;
+}
+
 static int resolve_cluster(ctx_t *c) {
     val_t *v = c->v;
     int n_fc = c->arch.n_fc;
@@ -1683,6 +1778,7 @@ static int resolve_cluster(ctx_t *c) {
                     "(fan-in x fan-in) gives clusters for a square weight matrix only",
                     l + 1, c->arch.fc_out[l], c->dims.fc_in[l]);
     }
+    if (fit_cluster_defaults(c)) return MS_ECONFIG;
     int spectral = v[K_PARTITION].choice == MS_PART_SPECTRAL;
     if (!spectral && v[K_WARMUP].given)
         return fail(c, v[K_WARMUP].line, "warmup_epochs applies only to partition = spectral");
@@ -1760,6 +1856,20 @@ static int resolve_measures(ctx_t *c) {
     for (int l = 0; l < n_fc; l++)
         if (info >> l & 1u) last_info = l;
     int size = (int)v[K_UNITSET_SIZE].num[0];
+    if (!v[K_UNITSET_SIZE].given) {
+        /* The default (10) fitted to the narrowest info layer but the last. */
+        int narrow = -1;
+        for (int l = 0; l < last_info; l++)
+            if ((info >> l & 1u) && (narrow < 0 || a->fc_out[l] < a->fc_out[narrow])) narrow = l;
+        if (narrow >= 0 && size >= a->fc_out[narrow] && a->fc_out[narrow] >= 2) {
+            note_chosen(c,
+                        "unitset_size = %d (the default %d is not less than info layer fc%d's "
+                        "width %d)",
+                        a->fc_out[narrow] - 1, size, narrow + 1, a->fc_out[narrow]);
+            size = a->fc_out[narrow] - 1;
+            v[K_UNITSET_SIZE].num[0] = v[K_UNITSET_SIZE].exact[0] = size;
+        }
+    }
     for (int l = 0; l < last_info; l++)
         if ((info >> l & 1u) && size >= a->fc_out[l])
             return fail(c, pick_line(c, K_UNITSET_SIZE, K_INFO_LAYERS, K_HIDDEN, -1),
@@ -1996,12 +2106,14 @@ static int fill_grid(ctx_t *c, ms_grid_t *g, int n_models) {
         int a = key_table[k].axis;
         g->n_values[a] = v[k].n;
         memcpy(g->values[a], v[k].num, sizeof(double) * v[k].n);
+        memcpy(g->written[a], v[k].exact, sizeof(double) * v[k].n);
     }
     g->n_models = n_models;
     g->n_labels = v[K_LABELS].n;
     for (int i = 0; i < g->n_labels; i++)
         g->labels[i] = (int)v[K_LABELS].num[i];
     copy_str(g->name, sizeof g->name, v[K_NAME].str);
+    copy_str(g->chosen, sizeof g->chosen, c->chosen);
     copy_str(g->output, sizeof g->output, v[K_OUTPUT].str);
     g->retries = (int)v[K_RETRIES].num[0];
     g->team = (int)v[K_TEAM].num[0];
@@ -2058,6 +2170,18 @@ static int parse_owned(ms_grid_t *g, const char *file, char *text) {
             fail(c, rc, "cannot parse this line");
         else
             fail(c, 0, "the INI parser failed (%d)", rc);
+    }
+    if (!c->failed) {
+        /* A grid that sets nothing would run the whole default sweep (a CNN
+         * on every training image, ten labels): almost surely a wrong or
+         * empty file, so it is refused. */
+        int any = 0;
+        for (int k = 0; k < N_KEYS; k++)
+            any |= c->v[k].given;
+        if (!any)
+            fail(c, 0,
+                 "the grid sets no key (the file is empty or holds only comments and section "
+                 "headers); write the settings of the sweep (modsweep --keys lists them)");
     }
     for (int k = 0; k < N_KEYS && !c->failed; k++)
         parse_key(c, k);
@@ -2160,6 +2284,46 @@ void ms_grid_model_settings(const ms_grid_t *g, int m, ms_settings_t *out) {
     out->l1 = (float)g->values[MS_AXIS_L1][idx[MS_AXIS_L1]];
     out->l2 = (float)g->values[MS_AXIS_L2][idx[MS_AXIS_L2]];
     out->arch.dropout = (float)g->values[MS_AXIS_DROPOUT][idx[MS_AXIS_DROPOUT]];
+}
+
+void ms_grid_model_written(const ms_grid_t *g, int m, double out[MS_N_AXES]) {
+    int idx[MS_N_AXES];
+    ms_grid_model_index(g, m, idx);
+    for (int a = 0; a < MS_N_AXES; a++)
+        out[a] = g->written[a][idx[a]];
+}
+
+int ms_grid_key_line(const ms_grid_t *g, const char *section, const char *key) {
+    if (!g || !g->text || !section || !key) return 0;
+    int s = section_find(section), k = s < 0 ? -1 : key_find(s, key);
+    if (k < 0) return 0;
+    ctx_t *c = calloc(1, sizeof *c);
+    if (!c) return 0;
+    c->file = g->path;
+    c->pos = g->text;
+    c->end = g->text + strlen(g->text);
+    ini_parse_stream(read_line, c, on_pair, c);
+    int line = c->v[k].given ? c->v[k].line : 0;
+    free(c);
+    return line;
+}
+
+int ms_grid_key_range(const char *section, const char *key, long *lo, long *hi) {
+    int s = section ? section_find(section) : -1, k = s < 0 || !key ? -1 : key_find(s, key);
+    if (k < 0 || key_table[k].type != T_INT)
+        return ms_err_set(MS_EINVAL, "no integer key [%s] %s", section ? section : "?",
+                          key ? key : "?");
+    *lo = (long)key_table[k].lo;
+    *hi = (long)key_table[k].hi;
+    return 0;
+}
+
+double ms_grid_train_estimate(const ms_grid_t *g, long n_train) {
+    dims_t d;
+    compute_dims(&g->base.arch, &d);
+    /* As the plan: about 3 forward passes per image, 2 FLOP per multiply-add. */
+    const double flop = 6.0 * d.macs * (double)n_train * g->base.epochs;
+    return flop / (PLAN_GFLOPS_PER_RANK * 1e9);
 }
 
 /* ---- documentation and the dry-run plan --------------------------------- */
@@ -2345,6 +2509,7 @@ void ms_grid_print_plan(const ms_grid_t *g, FILE *f) {
     fprintf(f, "; %d k-means restarts; ablation %s\n", s->kmeans_restarts,
             s->ablate ? "on" : "off");
     print_measures_plan(f, s);
+    if (g->chosen[0]) fprintf(f, "defaults fitted to this architecture: %s\n", g->chosen);
 
     /* Axes and models. */
     int swept = 0;

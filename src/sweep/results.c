@@ -30,12 +30,18 @@
 
 const ms_col_t ms_core_cols[] = {
     {"models/seed", MS_ROW_MODEL, MS_DT_I64, 0, {0}, "training seed of the model"},
-    {"models/lambda", MS_ROW_MODEL, MS_DT_F64, 0, {0}, "clusterability regulariser weight"},
+    {"models/lambda", MS_ROW_MODEL, MS_DT_F64, 0, {0},
+     "clusterability regulariser weight as written in the grid (training used its float32 "
+     "rounding)"},
     {"models/k", MS_ROW_MODEL, MS_DT_I32, 0, {0}, "clusters of the regulariser's partition"},
-    {"models/lr", MS_ROW_MODEL, MS_DT_F64, 0, {0}, "learning rate"},
-    {"models/l1", MS_ROW_MODEL, MS_DT_F64, 0, {0}, "L1 penalty weight"},
-    {"models/l2", MS_ROW_MODEL, MS_DT_F64, 0, {0}, "L2 penalty weight"},
-    {"models/dropout", MS_ROW_MODEL, MS_DT_F64, 0, {0}, "dropout probability"},
+    {"models/lr", MS_ROW_MODEL, MS_DT_F64, 0, {0},
+     "learning rate as written in the grid (training used its float32 rounding)"},
+    {"models/l1", MS_ROW_MODEL, MS_DT_F64, 0, {0},
+     "L1 penalty weight as written in the grid (training used its float32 rounding)"},
+    {"models/l2", MS_ROW_MODEL, MS_DT_F64, 0, {0},
+     "L2 penalty weight as written in the grid (training used its float32 rounding)"},
+    {"models/dropout", MS_ROW_MODEL, MS_DT_F64, 0, {0},
+     "dropout probability as written in the grid (training used its float32 rounding)"},
     {"models/status_train", MS_ROW_MODEL, MS_DT_I8, 0, {0},
      "training task: 0 pending, 1 done, 2 failed (written after the task's data)"},
     {"models/attempts_train", MS_ROW_MODEL, MS_DT_I32, 0, {0}, "training attempts so far"},
@@ -477,11 +483,15 @@ static int write_settings_columns(ms_results_t *r, const ms_grid_t *g) {
         ms_grid_model_settings(g, (int)m, &s);
         seed[m] = (int64_t)s.seed;
         k[m] = s.k;
-        vals[0 * M + m] = s.lambda;
-        vals[1 * M + m] = s.lr;
-        vals[2 * M + m] = s.l1;
-        vals[3 * M + m] = s.l2;
-        vals[4 * M + m] = s.arch.dropout;
+        /* The real settings as written in the grid (parsed as double), so
+         * df[df.lr == 1e-3] finds them; training uses their float rounding. */
+        double w[MS_N_AXES];
+        ms_grid_model_written(g, (int)m, w);
+        vals[0 * M + m] = w[MS_AXIS_LAMBDA];
+        vals[1 * M + m] = w[MS_AXIS_LR];
+        vals[2 * M + m] = w[MS_AXIS_L1];
+        vals[3 * M + m] = w[MS_AXIS_L2];
+        vals[4 * M + m] = w[MS_AXIS_DROPOUT];
     }
     int rc = 0;
     const char *dcols[] = {"models/lambda", "models/lr", "models/l1", "models/l2", "models/dropout"};

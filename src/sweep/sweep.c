@@ -21,54 +21,87 @@
 #include "modsweep/version.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <mpi.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-/* Reads the grid file on rank 0, broadcasts its text, and parses it on every
- * rank. On failure every rank returns the same error (rank 0 has the message). */
+/* Reads the grid file on rank 0 with the one grid reader (ms_grid_load, as
+ * --dry-run does: a NUL byte, an over-long file or a bad key is refused the
+ * same way), broadcasts its text, and parses it on the other ranks. The file
+ * is read once, so a pipe (/dev/stdin, a process substitution) works. On
+ * failure every rank returns the same error (rank 0 has the message). */
 static int load_grid(ms_grid_t *g, const char *path, MPI_Comm comm) {
     int rank;
     MS_MPI_CHECK(MPI_Comm_rank(comm, &rank));
     long len = -1;
-    char *text = NULL;
     int rc = 0;
+    memset(g, 0, sizeof *g);
     if (rank == 0) {
-        FILE *f = fopen(path, "rb");
-        if (!f) {
-            rc = ms_err_set(MS_EIO, "%s: cannot open the grid file", path);
-        } else {
-            if (fseek(f, 0, SEEK_END) == 0) len = ftell(f);
-            if (len < 0 || len > (1L << 24) || fseek(f, 0, SEEK_SET) != 0) {
-                rc = ms_err_set(MS_EIO, "%s: cannot read the grid file (or it is over 16 MiB)",
-                                path);
-                len = -1;
-            } else {
-                text = malloc((size_t)len + 1);
-                if (fread(text, 1, (size_t)len, f) != (size_t)len) {
-                    rc = ms_err_set(MS_EIO, "%s: read error", path);
-                    len = -1;
-                } else {
-                    text[len] = 0;
-                }
-            }
-            fclose(f);
-        }
+        rc = ms_grid_load(g, path);
+        if (rc == 0) len = (long)strlen(g->text);
     }
     MS_MPI_CHECK(MPI_Bcast(&len, 1, MPI_LONG, 0, comm));
-    if (len < 0) {
-        free(text);
-        return rc ? rc : ms_err_set(MS_EIO, "%s: cannot read the grid file", path);
+    if (len < 0) return rank == 0 ? rc : MS_ECONFIG;
+    if (rank == 0) {
+        MS_MPI_CHECK(MPI_Bcast(g->text, (int)len + 1, MPI_CHAR, 0, comm));
+        return 0;
     }
-    if (rank != 0) text = malloc((size_t)len + 1);
+    char *text = malloc((size_t)len + 1);
+    if (!text) ms_fatal("out of memory");
     MS_MPI_CHECK(MPI_Bcast(text, (int)len + 1, MPI_CHAR, 0, comm));
     rc = ms_grid_parse(g, path, text);
     free(text);
     return rc;
+}
+
+/* ---- checks shared by the run and --dry-run ------------------------------- */
+
+/* The command-line options that override [sweep] keys. */
+static void apply_overrides(ms_grid_t *g, const ms_run_opts_t *o) {
+    if (o->output) snprintf(g->output, sizeof g->output, "%s", o->output);
+    if (o->team > 0) g->team = o->team;
+    if (o->retries >= 0) g->retries = o->retries;
+    if (o->threads > 0) g->threads = o->threads;
+}
+
+/* What the loaded data must satisfy for this grid: the training images have
+ * the input shape of the grid's network, and every pruned label has test
+ * images (ms_data_load already refused test images of another shape than
+ * the training images). */
+static int check_inputs(const ms_grid_t *g, const ms_split_t *train, const ms_split_t *test) {
+    const ms_arch_t *a = &g->base.arch;
+    if (train->c != a->in_c || train->h != a->in_h || train->w != a->in_w)
+        return ms_err_set(MS_EFORMAT,
+                          "%s: the training images in %s are %dx%dx%d but the grid's network "
+                          "takes %dx%dx%d (dataset and layout of [data]); check dir and dataset",
+                          g->path, g->base.data.dir, train->c, train->h, train->w, a->in_c, a->in_h,
+                          a->in_w);
+    for (int i = 0; i < g->n_labels; i++) {
+        const int label = g->labels[i];
+        if (test->class_count[label] > 0) continue;
+        const int limit = g->base.data.test_limit;
+        if (limit > 0 && test->n == limit)
+            return ms_err_set(MS_ECONFIG,
+                              "%s:%d: test_limit = %d keeps no test image of label %d, which "
+                              "[prune] labels prunes; raise test_limit or leave the label out",
+                              g->path, ms_grid_key_line(g, "data", "test_limit"), limit, label);
+        int line = ms_grid_key_line(g, "prune", "labels");
+        if (line)
+            return ms_err_set(MS_ECONFIG,
+                              "%s:%d: label %d has no test images in %s; leave it out of labels",
+                              g->path, line, label, g->base.data.dir);
+        return ms_err_set(MS_ECONFIG,
+                          "%s: label %d has no test images in %s; set [prune] labels to the "
+                          "labels the data has",
+                          g->path, label, g->base.data.dir);
+    }
+    return 0;
 }
 
 /* ---- cores and threads ------------------------------------------------------ */
@@ -151,7 +184,10 @@ void ms_sweep_early_affinity(char **argv, int opt_threads, const char *grid_path
     int lr, ls;
     launcher_local(&lr, &ls);
     int threads = opt_threads;
-    if (threads <= 0 && grid_path) {
+    struct stat st;
+    /* Only a regular file is read here: a pipe must be left for rank 0's
+     * reader (setup_cores applies the grid's threads later). */
+    if (threads <= 0 && grid_path && stat(grid_path, &st) == 0 && S_ISREG(st.st_mode)) {
         ms_grid_t g;
         if (ms_grid_load(&g, grid_path) == 0) {
             threads = g.threads;
@@ -468,9 +504,7 @@ int ms_sweep_run(const ms_run_opts_t *o) {
         if (rank == 0) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
         return MS_EXIT_ERROR;
     }
-    if (o->output) snprintf(g.output, sizeof g.output, "%s", o->output);
-    if (o->team > 0) g.team = o->team;
-    if (o->retries >= 0) g.retries = o->retries;
+    apply_overrides(&g, o);
     /* The output path and its lock, before any work (rank 0 holds the lock
      * until the results file is closed). */
     rc = ms_safety_claim(g.output, sizeof g.output, o->break_lock, MPI_COMM_WORLD);
@@ -509,17 +543,15 @@ int ms_sweep_run(const ms_run_opts_t *o) {
         ms_grid_free(&g);
         return MS_EXIT_ERROR;
     }
-    for (int i = 0; i < g.n_labels; i++) {
-        if (test.class_count[g.labels[i]] == 0) {
-            if (rank == 0)
-                fprintf(stderr, "modsweep: %s: label %d has no test images in %s\n", g.path,
-                        g.labels[i], g.base.data.dir);
-            ms_gpu_release();
-            ms_split_free(&train);
-            ms_split_free(&test);
-            ms_grid_free(&g);
-            return MS_EXIT_ERROR;
-        }
+    /* The checks --dry-run makes too (every rank has the same data). */
+    rc = check_inputs(&g, &train, &test); /* the output path: ms_safety_claim above */
+    if (rc) {
+        if (rank == 0) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
+        ms_gpu_release();
+        ms_split_free(&train);
+        ms_split_free(&test);
+        ms_grid_free(&g);
+        return MS_EXIT_ERROR;
     }
 
     /* GPU ranks keep both splits in GPU memory for the whole sweep. */
@@ -613,14 +645,35 @@ int ms_sweep_run(const ms_run_opts_t *o) {
 }
 
 int ms_sweep_dry_run(const char *grid_path, FILE *out) {
+    ms_run_opts_t o = {.grid_path = grid_path, .retries = -1};
+    return ms_sweep_dry_run_opts(&o, out);
+}
+
+int ms_sweep_dry_run_opts(const ms_run_opts_t *o, FILE *out) {
     ms_grid_t g;
-    if (ms_grid_load(&g, grid_path) != 0) {
+    if (ms_grid_load(&g, o->grid_path) != 0) {
         fprintf(stderr, "modsweep: %s\n", ms_err_msg());
         return MS_EXIT_ERROR;
     }
+    apply_overrides(&g, o);
     ms_grid_print_plan(&g, out);
+    /* What the run checks before its work starts, in the same functions. */
+    ms_split_t train = {0}, test = {0};
+    int rc = ms_data_load(&g.base.data, &train, &test);
+    if (!rc)
+        fprintf(out, "check: data in %s: %d training and %d test images of %dx%dx%d\n",
+                g.base.data.dir, train.n, test.n, train.c, train.h, train.w);
+    if (!rc) rc = check_inputs(&g, &train, &test);
+    if (!rc)
+        fprintf(out, "check: the network's input shape and every pruned label's test images\n");
+    char real[MS_PATH_MAX];
+    if (!rc) rc = ms_safety_check_output(g.output, real, sizeof real);
+    if (!rc) fprintf(out, "check: a results file can be made in %s's folder\n", g.output);
+    if (rc) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
+    ms_split_free(&train);
+    ms_split_free(&test);
     ms_grid_free(&g);
-    return MS_EXIT_OK;
+    return rc ? MS_EXIT_ERROR : MS_EXIT_OK;
 }
 
 /* Mean of the finite entries of x[i] whose status st[i] is done; NAN if none. */
@@ -715,15 +768,43 @@ int ms_sweep_status(const char *results_path, FILE *out) {
             fprintf(out, "  (cannot read the machine columns: %s)\n", ms_err_msg());
             ms_err_clear();
         }
-        /* ETA: the pending tasks at the mean time of their kind so far (a kind
-         * with no finished task counts at the mean of the others). */
+        /* ETA: each kind's pending tasks at that kind's own mean time; a kind
+         * none of whose tasks has finished yet is costed by the plan's
+         * estimate where the plan has one (training), else left out and
+         * named, so the total is a lower bound. */
         long pending = cnt[0][0] + cnt[1][0] + cnt[2][0];
-        double work = 0, all = 0;
-        long n_all = 0;
-        for (int k = 0; k < 3; k++)
-            if (timed[k]) all += mean[k] * (double)timed[k], n_all += timed[k];
-        for (int k = 0; k < 3; k++)
-            work += (double)cnt[k][0] * (timed[k] ? mean[k] : n_all ? all / (double)n_all : 0);
+        double work = 0, plan_train = NAN;
+        int unknown = 0;
+        char parts[512] = "";
+        size_t plen = 0;
+        if (cnt[0][0] && !timed[0] && d->E > 0 &&
+            ms_grid_parse(&g, results_path, ms_results_grid_text(res)) == 0) {
+            /* The training images: steps per epoch x batch (at most that many). */
+            plan_train = ms_grid_train_estimate(&g, d->S / d->E * g.base.batch);
+            ms_grid_free(&g);
+        }
+        ms_err_clear();
+        for (int k = 0; k < 3; k++) {
+            if (!cnt[k][0]) continue;
+            const char *sep = plen ? "; " : "";
+            if (timed[k]) {
+                work += (double)cnt[k][0] * mean[k];
+                plen += (size_t)snprintf(parts + plen, sizeof parts - plen,
+                                         "%s%s %ld x %.3g s (their mean so far)", sep, names[k],
+                                         cnt[k][0], mean[k]);
+            } else if (k == 0 && isfinite(plan_train)) {
+                work += (double)cnt[k][0] * plan_train;
+                plen += (size_t)snprintf(parts + plen, sizeof parts - plen,
+                                         "%s%s %ld x %.3g s (the plan's rough estimate)", sep,
+                                         names[k], cnt[k][0], plan_train);
+            } else {
+                unknown = 1;
+                plen += (size_t)snprintf(parts + plen, sizeof parts - plen,
+                                         "%s%s %ld not costed (none finished yet)", sep, names[k],
+                                         cnt[k][0]);
+            }
+            if (plen >= sizeof parts) plen = sizeof parts - 1;
+        }
         long failed = cnt[0][MS_ST_FAILED] + cnt[1][MS_ST_FAILED] + cnt[2][MS_ST_FAILED];
         if (pending == 0 && failed == 0)
             fprintf(out, "  complete\n");
@@ -732,13 +813,14 @@ int ms_sweep_status(const char *results_path, FILE *out) {
                     "  complete (%ld tasks failed for good; the sweep's command with "
                     "--retry-failed runs them again)\n",
                     failed);
-        else if (n_all > 0)
+        else if (work > 0)
             fprintf(out,
-                    "  %ld tasks pending: about %.0f s of work for one rank (divide by the "
-                    "ranks that resume it)\n",
-                    pending, work);
+                    "  %ld tasks pending: %s %.1f s of work for one rank (divide by the ranks "
+                    "that resume it): %s\n",
+                    pending, unknown ? "at least" : "about", work, parts);
         else
-            fprintf(out, "  %ld tasks pending: no finished task yet to estimate from\n", pending);
+            fprintf(out, "  %ld tasks pending: no finished task yet to estimate from: %s\n",
+                    pending, parts);
     }
     free(st_all);
     free(att_all);

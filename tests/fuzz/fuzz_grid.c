@@ -7,7 +7,8 @@
  * - an accepted grid is consistent: axis counts in range, models = their
  *   product (at most 10^6), labels distinct classes, every model's settings
  *   in range and its network a valid layout, results dimensions computable,
- *   the plan printable; parsing its text again gives the same hash;
+ *   the plan printable; parsing its text again gives the same hash; the
+ *   axis values as written round to the values training uses;
  * - ms_grid_load of the same bytes from a file agrees with ms_grid_parse
  *   (and refuses a NUL byte). */
 #include "fuzz_util.h"
@@ -63,6 +64,15 @@ static void check_accepted(const ms_grid_t *g) {
         seen |= 1u << g->labels[i];
     }
     FZ_ASSERT(g->text && g->resolved && g->output[0], "accepted grid without text or output");
+    /* The values as written round to the values training uses (real axes to
+     * float, the integer axes exactly). */
+    for (int a = 0; a < MS_N_AXES; a++)
+        for (int i = 0; i < g->n_values[a]; i++) {
+            const double w = g->written[a][i], v = g->values[a][i];
+            const int real = a != MS_AXIS_SEED && a != MS_AXIS_K;
+            FZ_ASSERT(real ? (double)(float)w == v || (w == 0 && v == 0) : w == v,
+                      "axis %d value %d: written %.17g, used %.17g", a, i, w, v);
+        }
     FZ_ASSERT(g->retries >= 0 && g->team >= 1 && g->threads >= 0, "sweep settings");
     /* Every model when there are few, else the first, the last and a stride. */
     int step = g->n_models <= 64 ? 1 : g->n_models / 61;
