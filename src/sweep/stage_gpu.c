@@ -27,6 +27,18 @@ static int write_epoch_gpu(void *vctx, ms_gpu_trainer_t *gt, const ms_epoch_repo
     return ms_stage_write_epoch(sink->ctx, sink->m, gt->s->epochs, rep, where);
 }
 
+/* The GPU trainer's after_step hook: gives up training once the sweep is
+ * asked to stop (SIGTERM/SIGUSR1; the task stays pending), as the CPU's.
+ * It runs on the host between steps and waits for nothing on the GPU. */
+static int stop_gpu(void *vctx, ms_gpu_trainer_t *gt, long step) {
+    gpu_sink_t *sink = vctx;
+    (void)gt;
+    if (sink->ctx->stop_requested && sink->ctx->stop_requested())
+        return ms_err_set(MS_EINTERRUPTED, "model %d: training stopped at step %ld by a signal",
+                          sink->m, step);
+    return 0;
+}
+
 int ms_stage_train_gpu(ms_ctx_t *ctx, int m, char *reason) {
     ms_settings_t s;
     ms_grid_model_settings(ctx->g, m, &s);
@@ -57,7 +69,8 @@ int ms_stage_train_gpu(ms_ctx_t *ctx, int m, char *reason) {
         return rc;
     }
     gpu_sink_t sink = {.ctx = ctx, .m = m};
-    ms_gpu_train_hooks_t hooks = {.ctx = &sink, .on_epoch = write_epoch_gpu};
+    ms_gpu_train_hooks_t hooks = {
+        .ctx = &sink, .after_step = stop_gpu, .on_epoch = write_epoch_gpu};
     rc = ms_train_gpu(&gt, ctx->gpu_train, ctx->gpu_test, &hooks, reason);
     if (rc == 0) {
         double classwise[MS_MAX_CLASSES], loss;
