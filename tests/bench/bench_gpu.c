@@ -9,10 +9,11 @@
  *           (lambda 0 and 20) x 10 epochs, the analyses, 20 prunings, with
  *           device = cuda (target: under 2 minutes on one H100).
  *
- *   bench_gpu [train|prune|paper|all] [--check] [--cifar DIR] [--label L]
+ *   bench_gpu [train|prune|paper|all] [--check] [--cifar DIR | --fashion DIR] [--label L]
  *
- * Data: CIFAR-10 binary batches from --cifar DIR, else Debian's Fashion-MNIST
- * in the 3x32x32 layout (the paper CNN's input shape). Without a GPU it says
+ * Data: CIFAR-10 binary batches from --cifar DIR, else Fashion-MNIST (from
+ * --fashion DIR, else Debian's folder) in the 3x32x32 layout (the paper
+ * CNN's input shape). Without a GPU it says
  * so and exits 77. Timings are wall times of one process. Exits 1 when
  * --check finds a mask that differs from the CPU's, or when the paper sweep
  * fails or leaves a task not done. */
@@ -34,7 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *cifar_dir = NULL;
+static const char *cifar_dir = NULL, *fashion_dir = NULL;
 
 static void paper_settings(ms_settings_t *s, int epochs) {
     *s = bench_settings(0); /* the paper CNN, Adam 1e-3, batch 64, seed 0 */
@@ -48,6 +49,7 @@ static void load_data(ms_split_t *train, ms_split_t *test) {
         snprintf(dc.dir, sizeof dc.dir, "%s", cifar_dir);
     } else {
         ms_data_cfg_defaults(&dc, MS_DATA_FASHION);
+        if (fashion_dir) snprintf(dc.dir, sizeof dc.dir, "%s", fashion_dir);
         dc.layout = MS_LAYOUT_3X32X32;
     }
     MS_CHECK(ms_data_load(&dc, train, test));
@@ -185,7 +187,8 @@ static int bench_paper(void) {
     if (cifar_dir)
         fprintf(f, "[data]\ndataset = cifar10\ndir = %s\nnormalize = unit\n", cifar_dir);
     else
-        fprintf(f, "[data]\ndataset = fashion-mnist\nlayout = 3x32x32\n");
+        fprintf(f, "[data]\ndataset = fashion-mnist\nlayout = 3x32x32\n%s%s\n",
+                fashion_dir ? "dir = " : "", fashion_dir ? fashion_dir : "");
     fprintf(f, "[model]\narch = cnn\nconv = 16\nkernel = 3\npadding = 1\nhidden = 64, 64, 64\n"
                "bias = false\n[train]\nseed = 0\noptimizer = adam\nlr = 1e-3\nbatch = 64\n"
                "epochs = 10\n[cluster]\nlambda = 0, 20\nk = 4\nlayers = fc2\npartition = blocks\n"
@@ -212,6 +215,8 @@ int main(int argc, char **argv) {
             check = 1;
         else if (!strcmp(argv[i], "--cifar") && i + 1 < argc)
             cifar_dir = argv[++i];
+        else if (!strcmp(argv[i], "--fashion") && i + 1 < argc)
+            fashion_dir = argv[++i];
         else if (!strcmp(argv[i], "--label") && i + 1 < argc)
             label = atoi(argv[++i]);
         else
