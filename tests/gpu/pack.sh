@@ -55,15 +55,16 @@ if [ $mode = full ]; then
   # Not -march=native (this machine's CPU) but x86-64-v3 (AVX2, FMA; what
   # every H100 host has): the CPU kernels keep their vector paths, and
   # -ffp-contract=off keeps FMA units from changing results.
+  mkdir -p "$build"
   say "building the CUDA configuration in $build (sm_90, host CPU x86-64-v3)"
   cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DMODSWEEP_CUDA=ON \
     -DCMAKE_CUDA_ARCHITECTURES=90 -DMODSWEEP_NATIVE=OFF -DCMAKE_C_FLAGS="-march=x86-64-v3" \
-    >"$build.configure.log" 2>&1 ||
-    die "cmake configure failed: see $build.configure.log"
-  grep -q 'CUDA backend 1' "$build.configure.log" || die "the configuration has no CUDA backend"
+    >"$build/pack-configure.log" 2>&1 ||
+    die "cmake configure failed: see $build/pack-configure.log"
+  grep -q 'CUDA backend 1' "$build/pack-configure.log" || die "the configuration has no CUDA backend"
   nice -n 5 cmake --build "$build" -j"${MS_KIT_JOBS:-2}" --target modsweep test_cuda_kernels \
-    test_cuda_e2e bench_gpu ms_h5tool synth_data >"$build.build.log" 2>&1 ||
-    { tail -20 "$build.build.log"; die "build failed: see $build.build.log"; }
+    test_cuda_e2e bench_gpu ms_h5tool synth_data >"$build/pack-build.log" 2>&1 ||
+    { tail -20 "$build/pack-build.log"; die "build failed: see $build/pack-build.log"; }
 fi
 
 # The binaries (the CUDA tests and bench_gpu only where they were built).
