@@ -78,6 +78,8 @@ out=$("$bin" "$dir/auto.ini" 2>&1) || { echo "$out"; echo "FAIL: device = auto d
 echo "$out" | grep -q 'device = auto: computing on the CPU, since gradsim_layers (.*auto.ini:18)' ||
   { echo "$out" | head -5; echo "FAIL: device = auto did not say why it computes on the CPU"; fail=1; }
 echo "$out" | grep -q 'computing on GPU' && { echo "FAIL: device = auto used the GPU"; fail=1; }
+"$bin" --dry-run "$dir/auto.ini" | grep -q 'device = auto: computing on the CPU, since gradsim_layers' ||
+  { echo "FAIL: --dry-run does not say that device = auto computes on the CPU"; fail=1; }
 [ -s "$dir/devtest.h5" ] || { echo "FAIL: device = auto made no results"; fail=1; }
 rm -f "$dir/devtest.h5"
 # auto with what the GPU computes: completes (on the GPU where there is one), no note.

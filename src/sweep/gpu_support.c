@@ -10,7 +10,6 @@
 #include "modsweep/error.h"
 
 #include <stdio.h>
-#include <string.h>
 
 typedef struct gap {
     const char *section, *key;
