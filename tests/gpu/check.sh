@@ -340,7 +340,7 @@ if [ $gpu -eq 0 ]; then
   skip_gpu memcheck
 elif command -v compute-sanitizer >/dev/null; then
   mlp_grid cuda "$scratch/mc.ini" "$scratch/mc.h5"
-  run memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 3 --leak-check full \
+  run memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 3 \
     "$K/bin/modsweep" -q "$scratch/mc.ini"
   verdict memcheck "$(grep -m1 'ERROR SUMMARY' "$logs/memcheck.log")"
 else
