@@ -85,17 +85,17 @@ extern "C" void ms_clusterability_grad_gpu(float *clust, float *grad, const floa
     }
 }
 
-/* out = g / ||g||_F (zero when g is zero). */
-__global__ static void normalise_kernel(float *out, const float *g, size_t n, const double *tot) {
+/* out = g / ||g||_F in double (zero when g is zero). */
+__global__ static void normalise_kernel(double *out, const float *g, size_t n, const double *tot) {
     const double n2 = tot[1];
     const double inv = n2 > 0.0 ? 1.0 / sqrt(n2) : 0.0;
     for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < n;
          e += (size_t)blockDim.x * gridDim.x)
-        out[e] = (float)((double)g[e] * inv);
+        out[e] = (double)g[e] * inv;
 }
 
-extern "C" void ms_gradsim_accumulate_gpu(float *S, const float *g, int O, int NI,
-                                          float *scratch) {
+extern "C" void ms_gradsim_accumulate_gpu(double *S, const float *g, int O, int NI,
+                                          double *scratch) {
     MS_GPU_NEED_CTX();
     double *part = (double *)ms__gpu.scratch, *tot = part + 2 * G_BLOCKS;
     sq_partial_kernel<<<G_BLOCKS, THREADS, 0, ms__gpu.stream>>>(part, g, NULL, NULL, O, NI);
@@ -105,10 +105,12 @@ extern "C" void ms_gradsim_accumulate_gpu(float *S, const float *g, int O, int N
     const size_t n = (size_t)O * NI;
     normalise_kernel<<<ms__blocks(n, THREADS), THREADS, 0, ms__gpu.stream>>>(scratch, g, n, tot);
     MS_GPU_LAUNCHED();
-    /* Column-major: S (NI x NI) += gn^T(NI x O) . gn^T^T (O x NI), gn^T being
-     * the row-major (O, NI) gradient read as column-major (NI x O). S is
-     * symmetric, so its row- and column-major readings agree. */
-    const float one = 1.0f;
-    cublasCheck(cublasSgemm(ms__gpu.cublas, CUBLAS_OP_N, CUBLAS_OP_T, NI, NI, O, &one, scratch, NI,
+    /* In double, as the CPU's ms_gradsim_add, so thousands of steps add up
+     * without float drift. Column-major: S (NI x NI) += gn^T(NI x O) .
+     * gn^T^T (O x NI), gn^T being the row-major (O, NI) normalised gradient
+     * read as column-major (NI x O). S is symmetric, so its row- and
+     * column-major readings agree. */
+    const double one = 1.0;
+    cublasCheck(cublasDgemm(ms__gpu.cublas, CUBLAS_OP_N, CUBLAS_OP_T, NI, NI, O, &one, scratch, NI,
                             scratch, NI, &one, S, NI));
 }

@@ -134,6 +134,8 @@ typedef struct ms_grid {
     uint64_t results_hash;    /* FNV-1a of resolved without the keys that do not change results
                                  ([sweep] name, output, retries, team, threads): a resumed
                                  sweep must match it */
+    char device_note[256];    /* set: device = auto computes on the CPU, and this says why
+                                 (a setting the GPU lacks, gpu_support.h) */
 } ms_grid_t;
 
 /* Parses and validates path. On error returns MS_ECONFIG (or MS_EIO) with a

@@ -78,9 +78,10 @@ void ms_clusterability_grad_gpu(float *clust, float *grad, const float *w, const
                                 const int32_t *col_c, int O, int NI, float lambda);
 
 /* Streaming gradient similarity: S (NI, NI) += g^T g / ||g||_F^2 for the
- * gradient g (O, NI) of one step (nothing for a zero gradient). scratch: O *
- * NI floats of device memory. */
-void ms_gradsim_accumulate_gpu(float *S, const float *g, int O, int NI, float *scratch);
+ * gradient g (O, NI) of one step (nothing for a zero gradient), normalised
+ * and accumulated in double as the CPU's ms_gradsim_add (cluster.h).
+ * scratch: O * NI doubles of device memory. */
+void ms_gradsim_accumulate_gpu(double *S, const float *g, int O, int NI, double *scratch);
 
 /* ---- helpers of the GPU network and trainer (src/gpu/nn_gpu.c, src/gpu/train_gpu.c) ----------- */
 

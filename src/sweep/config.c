@@ -43,6 +43,7 @@
 #include <ini.h>
 
 #include "modsweep/error.h"
+#include "modsweep/gpu_support.h"
 
 /* Longest value text kept per key. inih's line buffer (ini_max_line, 200 in
  * Debian's build) is shorter, and read_line refuses longer lines. */
@@ -2145,6 +2146,12 @@ static int fill_grid(ctx_t *c, ms_grid_t *g, int n_models) {
     return 0;
 }
 
+/* The line of a key named by section and name, for gpu_support.c. */
+static int key_line_of(const void *vc, const char *section, const char *name) {
+    const int k = key_find(section_find(section), name);
+    return k < 0 ? 1 : pick_line(vc, k, -1);
+}
+
 /* ---- the public entry points -------------------------------------------- */
 
 /* Parses text (owned: stored in g->text on success, freed on failure). */
@@ -2200,6 +2207,7 @@ static int parse_owned(ms_grid_t *g, const char *file, char *text) {
     } else {
         copy_str(g->path, sizeof g->path, file);
         err = fill_grid(c, g, n_models);
+        if (!err) err = ms_grid_gpu_check(g, file, key_line_of, c); /* gpu_support.h */
     }
     free(c);
     if (err) {

@@ -1,8 +1,11 @@
 /* The stages on GPU ranks (stages.h, gpu.h): training with the GPU trainer,
  * the NCCL team of a prune team, and the evaluation of a pruned model. Each
  * writes the same rows as its CPU counterpart in stages.c / prune_stage.c. */
+#include "modsweep/analyse.h"
+#include "modsweep/cluster.h"
 #include "modsweep/error.h"
 #include "modsweep/gpu.h"
+#include "modsweep/gpu_support.h"
 #include "modsweep/log.h"
 #include "modsweep/stages.h"
 
@@ -24,9 +27,30 @@ static int write_epoch_gpu(void *vctx, ms_gpu_trainer_t *gt, const ms_epoch_repo
     return ms_stage_write_epoch(sink->ctx, sink->m, gt->s->epochs, rep, where);
 }
 
+/* The GPU trainer's after_step hook: gives up training once the sweep is
+ * asked to stop (SIGTERM/SIGUSR1; the task stays pending), as the CPU's.
+ * It runs on the host between steps and waits for nothing on the GPU. */
+static int stop_gpu(void *vctx, ms_gpu_trainer_t *gt, long step) {
+    gpu_sink_t *sink = vctx;
+    (void)gt;
+    if (sink->ctx->stop_requested && sink->ctx->stop_requested())
+        return ms_err_set(MS_EINTERRUPTED, "model %d: training stopped at step %ld by a signal",
+                          sink->m, step);
+    return 0;
+}
+
 int ms_stage_train_gpu(ms_ctx_t *ctx, int m, char *reason) {
     ms_settings_t s;
     ms_grid_model_settings(ctx->g, m, &s);
+    /* The grid check refuses these settings with device = cuda; a model
+     * that reaches here with one anyway fails rather than train without it. */
+    const char *gap = ms_gpu_unsupported(&s, s.lambda);
+    if (gap) {
+        const int rc =
+            ms_err_set(MS_EINVAL, "model %d: %s is not supported by the GPU trainer", m, gap);
+        snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
+        return rc;
+    }
     ms_gpu_trainer_t gt;
     const double t0 = ms_now();
     int rc = ms_gpu_trainer_init(&gt, &s, ctx->train->n);
@@ -34,8 +58,19 @@ int ms_stage_train_gpu(ms_ctx_t *ctx, int m, char *reason) {
         snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
         return rc;
     }
+    /* No regulariser and no gradient similarity here (gpu_support.h): the
+     * state gives the rows the CPU writes for such a model (an unset
+     * partition, zero gradient-similarity steps). */
+    ms_cluster_train_t ct;
+    ms_train_hooks_t unused;
+    if ((rc = ms_cluster_train_init(&ct, &s, gt.L, NULL, &unused))) {
+        snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
+        ms_gpu_trainer_free(&gt);
+        return rc;
+    }
     gpu_sink_t sink = {.ctx = ctx, .m = m};
-    ms_gpu_train_hooks_t hooks = {.ctx = &sink, .on_epoch = write_epoch_gpu};
+    ms_gpu_train_hooks_t hooks = {
+        .ctx = &sink, .after_step = stop_gpu, .on_epoch = write_epoch_gpu};
     rc = ms_train_gpu(&gt, ctx->gpu_train, ctx->gpu_test, &hooks, reason);
     if (rc == 0) {
         double classwise[MS_MAX_CLASSES], loss;
@@ -57,8 +92,10 @@ int ms_stage_train_gpu(ms_ctx_t *ctx, int m, char *reason) {
                     {"models/host", host}};
         for (size_t i = 0; i < sizeof rows / sizeof rows[0] && !rc; i++)
             rc = ms_results_write(ctx->res, rows[i].col, m, -1, rows[i].buf);
+        if (!rc) rc = ms_cluster_train_write(&ct, ctx->res, m);
         if (rc) snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
     }
+    ms_cluster_train_free(&ct);
     ms_gpu_trainer_free(&gt);
     return rc;
 }

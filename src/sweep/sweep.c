@@ -518,7 +518,8 @@ int ms_sweep_run(const ms_run_opts_t *o) {
     /* device = cpu|cuda|auto: the same answer on every rank, an error (before
      * any output) when cuda cannot be had. */
     int use_gpu = 0;
-    rc = ms_device_resolve(g.device, MPI_COMM_WORLD, &use_gpu);
+    if (rank == 0 && g.device_note[0] && !o->quiet) ms_message("%s", g.device_note);
+    rc = ms_device_resolve(g.device_note[0] ? MS_DEV_CPU : g.device, MPI_COMM_WORLD, &use_gpu);
     if (rc) {
         if (rank == 0) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
         ms_grid_free(&g);
@@ -657,6 +658,7 @@ int ms_sweep_dry_run_opts(const ms_run_opts_t *o, FILE *out) {
     }
     apply_overrides(&g, o);
     ms_grid_print_plan(&g, out);
+    if (g.device_note[0]) fprintf(out, "%s\n", g.device_note);
     /* What the run checks before its work starts, in the same functions. */
     ms_split_t train = {0}, test = {0};
     int rc = ms_data_load(&g.base.data, &train, &test);

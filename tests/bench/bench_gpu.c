@@ -9,11 +9,14 @@
  *           (lambda 0 and 20) x 10 epochs, the analyses, 20 prunings, with
  *           device = cuda (target: under 2 minutes on one H100).
  *
- *   bench_gpu [train|prune|paper|all] [--check] [--cifar DIR] [--label L]
+ *   bench_gpu [train|prune|paper|all] [--check] [--cifar DIR | --fashion DIR] [--label L]
  *
- * Data: CIFAR-10 binary batches from --cifar DIR, else Debian's Fashion-MNIST
- * in the 3x32x32 layout (the paper CNN's input shape). Without a GPU it says
- * so and exits 77. Timings are wall times of one process. */
+ * Data: CIFAR-10 binary batches from --cifar DIR, else Fashion-MNIST (from
+ * --fashion DIR, else Debian's folder) in the 3x32x32 layout (the paper
+ * CNN's input shape). Without a GPU it says
+ * so and exits 77. Timings are wall times of one process. Exits 1 when
+ * --check finds a mask that differs from the CPU's, or when the paper sweep
+ * fails or leaves a task not done. */
 #include "bench_common.h"
 #include "modsweep/config.h"
 #include "modsweep/data.h"
@@ -22,6 +25,7 @@
 #include "modsweep/kernels.h"
 #include "modsweep/log.h"
 #include "modsweep/prune.h"
+#include "modsweep/results.h"
 #include "modsweep/sweep.h"
 #include "modsweep/train.h"
 
@@ -31,7 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *cifar_dir = NULL;
+static const char *cifar_dir = NULL, *fashion_dir = NULL;
 
 static void paper_settings(ms_settings_t *s, int epochs) {
     *s = bench_settings(0); /* the paper CNN, Adam 1e-3, batch 64, seed 0 */
@@ -45,6 +49,7 @@ static void load_data(ms_split_t *train, ms_split_t *test) {
         snprintf(dc.dir, sizeof dc.dir, "%s", cifar_dir);
     } else {
         ms_data_cfg_defaults(&dc, MS_DATA_FASHION);
+        if (fashion_dir) snprintf(dc.dir, sizeof dc.dir, "%s", fashion_dir);
         dc.layout = MS_LAYOUT_3X32X32;
     }
     MS_CHECK(ms_data_load(&dc, train, test));
@@ -93,7 +98,8 @@ static void bench_train(const ms_split_t *train, const ms_split_t *test) {
     ms_gpu_split_free(&gte);
 }
 
-static void bench_prune(const ms_split_t *train, const ms_split_t *test, int label, int check) {
+/* Returns 1 when --check found a mask, loss or tie count that differs from the CPU's. */
+static int bench_prune(const ms_split_t *train, const ms_split_t *test, int label, int check) {
     ms_settings_t s;
     paper_settings(&s, 2);
     ms_gpu_split_t gtr;
@@ -120,6 +126,7 @@ static void bench_prune(const ms_split_t *train, const ms_split_t *test, int lab
     for (int l = L->arch.n_fc - 1; l >= 0; l--)
         printf("       fc%d: %7ld / %7ld kept, %.3f s\n", l + 1, g.kept[l], g.total[l],
                g.layer_seconds[l]);
+    int differ = 0;
     if (check) {
         ms_prune_result_t c = {.mask = malloc(L->n_fc_weights)};
         MS_CHECK(ms_prune(L, gt.params_host, x, N, &cfg, &c));
@@ -127,6 +134,7 @@ static void bench_prune(const ms_split_t *train, const ms_split_t *test, int lab
                          c.loss_final == g.loss_final && c.ties == g.ties;
         printf("       CPU (%d threads): %.2f s, mask, loss and ties %s\n", ms_kernels_threads(),
                c.seconds, same ? "identical" : "DIFFER");
+        differ = !same;
         free(c.mask);
     }
     free(g.mask);
@@ -134,10 +142,40 @@ static void bench_prune(const ms_split_t *train, const ms_split_t *test, int lab
     free(idx);
     ms_gpu_trainer_free(&gt);
     ms_gpu_split_free(&gtr);
+    return differ;
 }
 
-/* The paper grid, written to a temporary file and run by the sweep driver. */
-static void bench_paper(void) {
+/* Tasks of results file `path` that are not done (every one when it cannot
+ * be read), after printing the counts. */
+static long tasks_not_done(const char *path) {
+    ms_results_t *r = NULL;
+    if (ms_results_open(&r, path, MPI_COMM_SELF, 0)) {
+        printf("       cannot read %s: %s\n", path, ms_err_msg());
+        return -1;
+    }
+    const ms_dims_t *d = ms_results_dims(r);
+    const long n = 2 * d->M + d->M * d->L;
+    int8_t *st = malloc((size_t)n);
+    long done = 0, failed = 0;
+    if (!st || ms_results_all_tasks(r, st, NULL)) {
+        printf("       cannot read the task statuses of %s: %s\n", path, ms_err_msg());
+        done = -n;
+    } else {
+        for (long i = 0; i < n; i++) {
+            done += st[i] == MS_ST_DONE;
+            failed += st[i] == MS_ST_FAILED;
+        }
+        printf("       tasks: %ld done, %ld failed, %ld pending of %ld (modsweep status %s)\n",
+               done, failed, n - done - failed, n, path);
+    }
+    free(st);
+    ms_results_close(r);
+    return n - done;
+}
+
+/* The paper grid, written to a temporary file and run by the sweep driver.
+ * Returns 0 when the sweep exited 0 and every task is done. */
+static int bench_paper(void) {
     char dir[] = "/tmp/bench_gpu_XXXXXX";
     if (!mkdtemp(dir)) ms_fatal("cannot make a temporary directory");
     char grid[256], out[256];
@@ -149,7 +187,8 @@ static void bench_paper(void) {
     if (cifar_dir)
         fprintf(f, "[data]\ndataset = cifar10\ndir = %s\nnormalize = unit\n", cifar_dir);
     else
-        fprintf(f, "[data]\ndataset = fashion-mnist\nlayout = 3x32x32\n");
+        fprintf(f, "[data]\ndataset = fashion-mnist\nlayout = 3x32x32\n%s%s\n",
+                fashion_dir ? "dir = " : "", fashion_dir ? fashion_dir : "");
     fprintf(f, "[model]\narch = cnn\nconv = 16\nkernel = 3\npadding = 1\nhidden = 64, 64, 64\n"
                "bias = false\n[train]\nseed = 0\noptimizer = adam\nlr = 1e-3\nbatch = 64\n"
                "epochs = 10\n[cluster]\nlambda = 0, 20\nk = 4\nlayers = fc2\npartition = blocks\n"
@@ -162,6 +201,10 @@ static void bench_paper(void) {
     printf("paper: two models x 10 epochs, analyses, 20 prunings on the GPU: %.1f s (exit %d; "
            "results in %s)\n",
            secs, rc, out);
+    if (rc) return 1;
+    const long left = tasks_not_done(out);
+    if (left) printf("paper: FAILED: %ld task%s not done\n", left, left == 1 ? "" : "s");
+    return left != 0;
 }
 
 int main(int argc, char **argv) {
@@ -172,6 +215,8 @@ int main(int argc, char **argv) {
             check = 1;
         else if (!strcmp(argv[i], "--cifar") && i + 1 < argc)
             cifar_dir = argv[++i];
+        else if (!strcmp(argv[i], "--fashion") && i + 1 < argc)
+            fashion_dir = argv[++i];
         else if (!strcmp(argv[i], "--label") && i + 1 < argc)
             label = atoi(argv[++i]);
         else
@@ -190,16 +235,17 @@ int main(int argc, char **argv) {
     int dev = -1;
     MS_CHECK(ms_gpu_bind(MPI_COMM_WORLD, &dev));
     const int all = !strcmp(what, "all");
+    int failed = 0;
     if (all || !strcmp(what, "train") || !strcmp(what, "prune")) {
         ms_split_t train, test;
         load_data(&train, &test);
         if (all || !strcmp(what, "train")) bench_train(&train, &test);
-        if (all || !strcmp(what, "prune")) bench_prune(&train, &test, label, check);
+        if (all || !strcmp(what, "prune")) failed |= bench_prune(&train, &test, label, check);
         ms_split_free(&train);
         ms_split_free(&test);
     }
     ms_gpu_release();
-    if (all || !strcmp(what, "paper")) bench_paper();
+    if (all || !strcmp(what, "paper")) failed |= bench_paper();
     MPI_Finalize();
-    return 0;
+    return failed;
 }
