@@ -124,7 +124,7 @@ static void test_ablation_direct(void) {
             for (int label = 0; label < NC; label++) {
                 uint8_t y = (uint8_t)label;
                 ms_circuit_eval_t e;
-                CHECK_OK(ms_circuit_judge(&L, params, mask, kind, &ref, xj + D * n, NULL, &y,
+                CHECK_OK(ms_circuit_judge(&L, params, mask, kind, &ref, xj + D * n, NULL, NULL, &y,
                                           &ids[n], 1, label, &e));
                 const double want = ce_of(z, NC, label);
                 const double d = fabs(e.label_ce - want);
@@ -389,7 +389,8 @@ static void test_assess_known_circuit(void) {
                             .ig_steps = 3, .seed = 8, .n_sizes = 2, .sizes = {0.1, 0.5}};
     ms_circuit_report_t rep = {0};
     for (int m = 0; m < MS_CM_METHODS; m++) rep.method_mask[m] = malloc(NW);
-    CHECK_OK(ms_circuit_assess(&L, params, exact.mask, &cfg, h0f, NF, xh, yh, held, NH, &rep));
+    CHECK_OK(ms_circuit_assess(&L, params, exact.mask, &cfg, h0f, NF, test.x, test.y, held, NH,
+                               &rep));
     CHECK_EQ_INT(rep.find_n, NF);
     CHECK_EQ_INT(rep.heldout_n, NH);
     /* The full model's activations on the find set, for the mean-ablated references. */

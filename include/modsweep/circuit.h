@@ -105,12 +105,13 @@ typedef struct ms_circuit_eval {
 
 /* Judges the model (params, fc weights outside mask removed under `kind`;
  * mask NULL: the full model) on N images given as features h0 (N, NI0) or,
- * when h0 is NULL, as images x (features computed in batches). y: their
- * classes; ids: their identifiers for resample (NULL: 0..N-1). ref may be
+ * when h0 is NULL, as images of x (features computed in batches): image n is
+ * x[sel[n]] (sel NULL: x[n]), of class y[sel[n]] (y[n]). ids: identifiers
+ * for resample, ids[n] for judged image n (NULL: sel[n], or n). ref may be
  * NULL for kind zero. */
 int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *mask, int kind,
-                     const ms_circuit_ref_t *ref, const float *x, const double *h0,
-                     const uint8_t *y, const int32_t *ids, int N, int label,
+                     const ms_circuit_ref_t *ref, const float *x, const int32_t *sel,
+                     const double *h0, const uint8_t *y, const int32_t *ids, int N, int label,
                      ms_circuit_eval_t *out);
 
 /* dL/dw (NW doubles, mask order) with every fc weight scaled by alpha (biases
@@ -182,12 +183,12 @@ typedef struct ms_circuit_report {
     double seconds;                                  /* the whole assessment */
 } ms_circuit_report_t;
 
-/* find: features (NF, NI0) of the find images (all of the label); held-out
- * images x_held (N, image) with classes y_held and identifiers ids_held.
- * exact: the exact greedy mask. */
+/* find: features (NF, NI0) of the find images (all of the label). The N
+ * held-out images are x[held[n]] of class y[held[n]] (x, y: a whole split),
+ * held[n] also being their resample identifier. exact: the exact greedy
+ * mask. */
 int ms_circuit_assess(const ms_layout_t *L, const float *params, const uint8_t *exact,
-                      const ms_circuit_cfg_t *cfg, const double *h0_find, int NF,
-                      const float *x_held, const uint8_t *y_held, const int32_t *ids_held,
-                      int N, ms_circuit_report_t *rep);
+                      const ms_circuit_cfg_t *cfg, const double *h0_find, int NF, const float *x,
+                      const uint8_t *y, const int32_t *held, int N, ms_circuit_report_t *rep);
 
 #endif

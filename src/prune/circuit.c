@@ -167,8 +167,8 @@ int ms_circuit_ref_init(ms_circuit_ref_t *ref, const ms_layout_t *L, const float
 /* ---- judging ------------------------------------------------------------------------------ */
 
 int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *mask, int kind,
-                     const ms_circuit_ref_t *ref, const float *x, const double *h0,
-                     const uint8_t *y, const int32_t *ids, int N, int label,
+                     const ms_circuit_ref_t *ref, const float *x, const int32_t *sel,
+                     const double *h0, const uint8_t *y, const int32_t *ids, int N, int label,
                      ms_circuit_eval_t *out) {
     const ms_arch_t *a = &L->arch;
     const int NC = a->fc_out[a->n_fc - 1], NI0 = L->fc_in[0];
@@ -180,12 +180,14 @@ int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *m
     const int MW = max_width(L);
     const int B = N < FEATURE_BATCH ? (N > 0 ? N : 1) : FEATURE_BATCH;
     double *ba = malloc(sizeof(double) * MW), *bb = malloc(sizeof(double) * MW);
+    const size_t D = (size_t)a->in_c * a->in_h * a->in_w;
     double *hb = h0 ? NULL : malloc(sizeof(double) * (size_t)B * NI0);
+    float *xb = h0 || !sel ? NULL : malloc(sizeof(float) * (size_t)B * D);
     long correct[MS_MAX_CLASSES] = {0};
     double ce = 0.0;
     int rc = 0;
     for (int c = 0; c < MS_MAX_CLASSES; c++) out->class_n[c] = 0;
-    if (!ba || !bb || (!h0 && !hb)) {
+    if (!ba || !bb || (!h0 && !hb) || (!h0 && sel && !xb)) {
         rc = ms_err_set(MS_ENOMEM, "circuit: out of memory judging %d images", N);
         goto done;
     }
@@ -193,17 +195,22 @@ int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *m
         const int nb = N - b0 < B ? N - b0 : B;
         const double *hs = h0 ? h0 + (size_t)b0 * NI0 : hb;
         if (!h0) {
-            const size_t D = (size_t)a->in_c * a->in_h * a->in_w;
-            if ((rc = ms_circuit_features(L, params, x + D * b0, nb, hb))) goto done;
+            const float *xs = x + D * b0;
+            if (sel) {
+                for (int n = 0; n < nb; n++)
+                    memcpy(xb + D * n, x + D * sel[b0 + n], sizeof(float) * D);
+                xs = xb;
+            }
+            if ((rc = ms_circuit_features(L, params, xs, nb, hb))) goto done;
         }
         for (int n = 0; n < nb; n++) {
             double z[MS_MAX_CLASSES];
-            const long id = ids ? ids[b0 + n] : b0 + n;
+            const long id = ids ? ids[b0 + n] : (sel ? sel[b0 + n] : b0 + n);
             masked_forward(L, params, mask, kind, ref, id, hs + (size_t)n * NI0, ba, bb, z);
             int best = 0;
             for (int c = 1; c < NC; c++)
                 if (z[c] > z[best]) best = c;
-            const int yc = y[b0 + n];
+            const int yc = y[sel ? sel[b0 + n] : b0 + n];
             out->class_n[yc]++;
             correct[yc] += best == yc;
             if (yc == label) ce += ms_canon_ce(z, NC, label);
@@ -217,6 +224,7 @@ done:
     free(ba);
     free(bb);
     free(hb);
+    free(xb);
     return rc;
 }
 
@@ -446,9 +454,8 @@ static void report_init(ms_circuit_report_t *r) {
 }
 
 int ms_circuit_assess(const ms_layout_t *L, const float *params, const uint8_t *exact,
-                      const ms_circuit_cfg_t *cfg, const double *h0_find, int NF,
-                      const float *x_held, const uint8_t *y_held, const int32_t *ids_held,
-                      int N, ms_circuit_report_t *rep) {
+                      const ms_circuit_cfg_t *cfg, const double *h0_find, int NF, const float *x,
+                      const uint8_t *y, const int32_t *held, int N, ms_circuit_report_t *rep) {
     const double t0 = now_s();
     const ms_arch_t *a = &L->arch;
     const int nf = a->n_fc, NI0 = L->fc_in[0], label = cfg->label;
@@ -461,7 +468,7 @@ int ms_circuit_assess(const ms_layout_t *L, const float *params, const uint8_t *
     rep->find_n = NF;
     rep->heldout_n = N;
     int NH = 0;
-    for (int n = 0; n < N; n++) NH += y_held[n] == label;
+    for (int n = 0; n < N; n++) NH += y[held[n]] == label;
     rep->heldout_label_n = NH;
     ms_circuit_ref_t ref = {0};
     uint8_t *yf = malloc((size_t)NF), *yh = malloc((size_t)(NH ? NH : 1));
@@ -479,9 +486,9 @@ int ms_circuit_assess(const ms_layout_t *L, const float *params, const uint8_t *
     memset(yh, label, (size_t)(NH ? NH : 1));
     /* The held-out images of the label, whose features every mask is judged on. */
     for (int n = 0, j = 0; n < N; n++)
-        if (y_held[n] == label) {
-            memcpy(xh + D * j, x_held + D * n, sizeof(float) * D);
-            idh[j++] = ids_held ? ids_held[n] : n;
+        if (y[held[n]] == label) {
+            memcpy(xh + D * j, x + D * held[n], sizeof(float) * D);
+            idh[j++] = held[n];
         }
     if ((rc = ms_circuit_features(L, params, xh, NH, hh))) goto done;
     /* The empty circuit: every weight of the pruned layers removed. */
@@ -496,30 +503,31 @@ int ms_circuit_assess(const ms_layout_t *L, const float *params, const uint8_t *
     if (cfg->kinds & ((1u << MS_ABL_MEAN) | (1u << MS_ABL_RESAMPLE)))
         if ((rc = ms_circuit_ref_init(&ref, L, params, h0_find, NF, cfg->seed))) goto done;
     ms_circuit_eval_t e;
-    if ((rc = ms_circuit_judge(L, params, NULL, MS_ABL_ZERO, NULL, NULL, h0_find, yf, NULL, NF,
-                               label, &e)))
+    if ((rc = ms_circuit_judge(L, params, NULL, MS_ABL_ZERO, NULL, NULL, NULL, h0_find, yf, NULL,
+                               NF, label, &e)))
         goto done;
     rep->full_find_ce = e.label_ce;
     rep->full_find_acc = e.label_acc;
-    if ((rc = ms_circuit_judge(L, params, NULL, MS_ABL_ZERO, NULL, x_held, NULL, y_held, ids_held,
-                               N, label, &rep->full_heldout)))
+    if ((rc = ms_circuit_judge(L, params, NULL, MS_ABL_ZERO, NULL, x, held, NULL, y, NULL, N,
+                               label, &rep->full_heldout)))
         goto done;
     const double full_ce = rep->full_heldout.label_ce;
     for (int k = 0; k < MS_ABL_KINDS; k++) {
         if (!(cfg->kinds >> k & 1u)) continue;
-        if ((rc = ms_circuit_judge(L, params, exact, k, &ref, x_held, NULL, y_held, ids_held, N,
-                                   label, &rep->exact_heldout[k])))
+        if ((rc = ms_circuit_judge(L, params, exact, k, &ref, x, held, NULL, y, NULL, N, label,
+                                   &rep->exact_heldout[k])))
             goto done;
-        if ((rc = ms_circuit_judge(L, params, exact, k, &ref, NULL, h0_find, yf, NULL, NF, label,
-                                   &e)))
+        if ((rc = ms_circuit_judge(L, params, exact, k, &ref, NULL, NULL, h0_find, yf, NULL, NF,
+                                   label, &e)))
             goto done;
         rep->exact_find_ce[k] = e.label_ce;
         rep->exact_find_acc[k] = e.label_acc;
-        if ((rc = ms_circuit_judge(L, params, empty, k, &ref, NULL, h0_find, yf, NULL, NF, label,
-                                   &e)))
+        if ((rc = ms_circuit_judge(L, params, empty, k, &ref, NULL, NULL, h0_find, yf, NULL, NF,
+                                   label, &e)))
             goto done;
         rep->empty_find_ce[k] = e.label_ce;
-        if ((rc = ms_circuit_judge(L, params, empty, k, &ref, NULL, hh, yh, idh, NH, label, &e)))
+        if ((rc = ms_circuit_judge(L, params, empty, k, &ref, NULL, NULL, hh, yh, idh, NH, label,
+                                   &e)))
             goto done;
         rep->empty_heldout_ce[k] = e.label_ce;
         rep->exact_faith[k] = ms_circuit_faithfulness(rep->exact_heldout[k].label_ce, full_ce,
@@ -554,7 +562,8 @@ int ms_circuit_assess(const ms_layout_t *L, const float *params, const uint8_t *
         ms_circuit_jaccard(L, mm, exact, rep->jaccard[m]);
         for (int k = 0; k < MS_ABL_KINDS; k++) {
             if (!(cfg->kinds >> k & 1u)) continue;
-            if ((rc = ms_circuit_judge(L, params, mm, k, &ref, NULL, hh, yh, idh, NH, label, &e)))
+            if ((rc = ms_circuit_judge(L, params, mm, k, &ref, NULL, NULL, hh, yh, idh, NH, label,
+                                       &e)))
                 goto done;
             rep->method_ce[m][k] = e.label_ce;
             rep->method_acc[m][k] = e.label_acc;
@@ -567,8 +576,8 @@ int ms_circuit_assess(const ms_layout_t *L, const float *params, const uint8_t *
             if ((rc = ms_circuit_select(L, score, ks, mask))) goto done;
             for (int k = 0; k < MS_ABL_KINDS; k++) {
                 if (!(cfg->kinds >> k & 1u)) continue;
-                if ((rc = ms_circuit_judge(L, params, mask, k, &ref, NULL, hh, yh, idh, NH, label,
-                                           &e)))
+                if ((rc = ms_circuit_judge(L, params, mask, k, &ref, NULL, NULL, hh, yh, idh, NH,
+                                           label, &e)))
                     goto done;
                 rep->size_faith[m][s][k] =
                     ms_circuit_faithfulness(e.label_ce, full_ce, rep->empty_heldout_ce[k]);

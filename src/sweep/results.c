@@ -78,6 +78,7 @@ static int col_tables(const ms_col_t *tables[MAX_TABLES]) {
     tables[n++] = ms_prune_cols;
     tables[n++] = ms_cluster_cols;
     tables[n++] = ms_measures_cols;
+    tables[n++] = ms_circuit_cols;
     return n;
 }
 
