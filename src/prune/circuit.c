@@ -51,21 +51,27 @@ static const float *fc_b(const ms_layout_t *L, const float *params, int l) {
 
 /* ---- features ------------------------------------------------------------------------ */
 
+/* Features of N images with a network made for batches of net->max_b. */
+static void features_with(ms_net_t *net, const float *params, const float *x, int N, double *h0) {
+    const ms_layout_t *L = &net->L;
+    const ms_arch_t *a = &L->arch;
+    const size_t D = (size_t)a->in_c * a->in_h * a->in_w, NI0 = (size_t)L->fc_in[0];
+    const int B = net->max_b;
+    for (int b0 = 0; b0 < N; b0 += B) {
+        const int nb = N - b0 < B ? N - b0 : B;
+        ms_net_forward(net, params, x + D * b0, nb, NULL);
+        for (size_t j = 0; j < (size_t)nb * NI0; j++)
+            h0[(size_t)b0 * NI0 + j] = (double)net->fc_in0[j];
+    }
+}
+
 int ms_circuit_features(const ms_layout_t *L, const float *params, const float *x, int N,
                         double *h0) {
     if (N <= 0) return 0;
-    const ms_arch_t *a = &L->arch;
-    const size_t D = (size_t)a->in_c * a->in_h * a->in_w, NI0 = (size_t)L->fc_in[0];
     ms_net_t net;
-    const int B = N < FEATURE_BATCH ? N : FEATURE_BATCH;
-    int rc = ms_net_init(&net, a, B, 0);
+    int rc = ms_net_init(&net, &L->arch, N < FEATURE_BATCH ? N : FEATURE_BATCH, 0);
     if (rc) return rc;
-    for (int b0 = 0; b0 < N; b0 += B) {
-        const int nb = N - b0 < B ? N - b0 : B;
-        ms_net_forward(&net, params, x + D * b0, nb, NULL);
-        for (size_t j = 0; j < (size_t)nb * NI0; j++)
-            h0[(size_t)b0 * NI0 + j] = (double)net.fc_in0[j];
-    }
+    features_with(&net, params, x, N, h0);
     ms_net_free(&net);
     return 0;
 }
@@ -78,38 +84,100 @@ int ms_circuit_resample_source(uint64_t seed, long id, int l, int NF) {
     return (int)ms_rng_below(&r, (uint32_t)NF);
 }
 
-/* One image's logits (NC) from its features h: kept weights read the masked
- * model's input, removed ones the ablation source (NULL: nothing). ba, bb:
- * max_width doubles each. */
-static void masked_forward(const ms_layout_t *L, const float *params, const uint8_t *mask,
-                           int kind, const ms_circuit_ref_t *ref, long id, const double *h,
-                           double *ba, double *bb, double *logits) {
+/* What judging one mask under one kind needs, built once per call: each fc
+ * layer's kept weights in sparse rows (ascending input index) and the
+ * constant part of each pre-activation, the bias plus the removed weights'
+ * contribution: nothing (zero), w * mean (mean), or, for resample, one
+ * vector per find image r (w * a_l(r)), since a removed weight only ever
+ * reads one of the NF find images. */
+typedef struct plan {
+    int *row_start[MS_MAX_FC]; /* (O + 1) */
+    int *idx[MS_MAX_FC];       /* (kept) input index */
+    double *w[MS_MAX_FC];      /* (kept) weight */
+    double *c[MS_MAX_FC];      /* (O), or (NF, O) for resample */
+} plan_t;
+
+static void plan_free(plan_t *p) {
+    for (int l = 0; l < MS_MAX_FC; l++) {
+        free(p->row_start[l]);
+        free(p->idx[l]);
+        free(p->w[l]);
+        free(p->c[l]);
+    }
+    memset(p, 0, sizeof *p);
+}
+
+static int plan_init(plan_t *p, const ms_layout_t *L, const float *params, const uint8_t *mask,
+                     int kind, const ms_circuit_ref_t *ref) {
     const ms_arch_t *a = &L->arch;
-    const double *in = h;
-    double *out = ba;
+    memset(p, 0, sizeof *p);
+    if (!mask) kind = MS_ABL_ZERO; /* nothing is removed */
+    const int NR = kind == MS_ABL_RESAMPLE ? ref->NF : 1;
     size_t moff = 0;
     for (int l = 0; l < a->n_fc; l++) {
         const int O = a->fc_out[l], NI = L->fc_in[l];
         const float *w = fc_w(L, params, l), *b = fc_b(L, params, l);
-        const double *src = NULL;
-        if (mask && kind == MS_ABL_MEAN) src = ref->mean[l];
-        if (mask && kind == MS_ABL_RESAMPLE)
-            src = ref->act[l] + (size_t)ms_circuit_resample_source(ref->seed, id, l, ref->NF) * NI;
+        const uint8_t *m = mask ? mask + moff : NULL;
+        long nnz = 0;
+        for (size_t j = 0; j < (size_t)O * NI; j++) nnz += !m || m[j];
+        p->row_start[l] = malloc(sizeof(int) * (size_t)(O + 1));
+        p->idx[l] = malloc(sizeof(int) * (size_t)(nnz + 1));
+        p->w[l] = malloc(sizeof(double) * (size_t)(nnz + 1));
+        p->c[l] = malloc(sizeof(double) * (size_t)O * NR);
+        if (!p->row_start[l] || !p->idx[l] || !p->w[l] || !p->c[l]) {
+            plan_free(p);
+            return ms_err_set(MS_ENOMEM, "circuit: out of memory for a masked model");
+        }
+        long k = 0;
+        for (int o = 0; o < O; o++) {
+            p->row_start[l][o] = (int)k;
+            for (int i = 0; i < NI; i++)
+                if (!m || m[(size_t)o * NI + i]) {
+                    p->idx[l][k] = i;
+                    p->w[l][k++] = (double)w[(size_t)o * NI + i];
+                }
+        }
+        p->row_start[l][O] = (int)k;
+        for (int r = 0; r < NR; r++) {
+            const double *src = kind == MS_ABL_MEAN       ? ref->mean[l]
+                                : kind == MS_ABL_RESAMPLE ? ref->act[l] + (size_t)r * NI
+                                                          : NULL;
+            for (int o = 0; o < O; o++) {
+                double z = b ? (double)b[o] : 0.0;
+                if (src)
+                    for (int i = 0; i < NI; i++)
+                        if (!m[(size_t)o * NI + i]) z += (double)w[(size_t)o * NI + i] * src[i];
+                p->c[l][(size_t)r * O + o] = z;
+            }
+        }
+        moff += (size_t)O * NI;
+    }
+    return 0;
+}
+
+/* One image's logits (NC) from its features h under a plan: the constant
+ * part, then the kept weights times the masked model's input. ba, bb:
+ * max_width doubles each. */
+static void masked_forward(const ms_layout_t *L, const plan_t *p, int kind,
+                           const ms_circuit_ref_t *ref, long id, const double *h, double *ba,
+                           double *bb, double *logits) {
+    const ms_arch_t *a = &L->arch;
+    const double *in = h;
+    double *out = ba;
+    for (int l = 0; l < a->n_fc; l++) {
+        const int O = a->fc_out[l];
+        const double *c = p->c[l];
+        if (kind == MS_ABL_RESAMPLE)
+            c += (size_t)ms_circuit_resample_source(ref->seed, id, l, ref->NF) * O;
+        const int *rs = p->row_start[l], *idx = p->idx[l];
+        const double *w = p->w[l];
         const int last = l + 1 == a->n_fc;
         double *dst = last ? logits : out;
         for (int o = 0; o < O; o++) {
-            const float *wr = w + (size_t)o * NI;
-            const uint8_t *mr = mask ? mask + moff + (size_t)o * NI : NULL;
-            double z = b ? (double)b[o] : 0.0;
-            for (int i = 0; i < NI; i++) {
-                if (!mr || mr[i])
-                    z += (double)wr[i] * in[i];
-                else if (src)
-                    z += (double)wr[i] * src[i];
-            }
+            double z = c[o];
+            for (int k = rs[o]; k < rs[o + 1]; k++) z += w[k] * in[idx[k]];
             dst[o] = last ? z : (z > 0.0 ? z : 0.0);
         }
-        moff += (size_t)O * NI;
         in = out;
         out = out == ba ? bb : ba;
     }
@@ -186,11 +254,19 @@ int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *m
     long correct[MS_MAX_CLASSES] = {0};
     double ce = 0.0;
     int rc = 0;
+    plan_t plan;
+    memset(&plan, 0, sizeof plan);
+    ms_net_t net;
+    int net_ok = 0;
+    if (!mask) kind = MS_ABL_ZERO;
     for (int c = 0; c < MS_MAX_CLASSES; c++) out->class_n[c] = 0;
     if (!ba || !bb || (!h0 && !hb) || (!h0 && sel && !xb)) {
         rc = ms_err_set(MS_ENOMEM, "circuit: out of memory judging %d images", N);
         goto done;
     }
+    if ((rc = plan_init(&plan, L, params, mask, kind, ref))) goto done;
+    if (!h0 && N > 0 && (rc = ms_net_init(&net, a, B, 0))) goto done;
+    net_ok = !h0 && N > 0;
     for (int b0 = 0; b0 < N; b0 += B) {
         const int nb = N - b0 < B ? N - b0 : B;
         const double *hs = h0 ? h0 + (size_t)b0 * NI0 : hb;
@@ -201,12 +277,12 @@ int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *m
                     memcpy(xb + D * n, x + D * sel[b0 + n], sizeof(float) * D);
                 xs = xb;
             }
-            if ((rc = ms_circuit_features(L, params, xs, nb, hb))) goto done;
+            features_with(&net, params, xs, nb, hb);
         }
         for (int n = 0; n < nb; n++) {
             double z[MS_MAX_CLASSES];
             const long id = ids ? ids[b0 + n] : (sel ? sel[b0 + n] : b0 + n);
-            masked_forward(L, params, mask, kind, ref, id, hs + (size_t)n * NI0, ba, bb, z);
+            masked_forward(L, &plan, kind, ref, id, hs + (size_t)n * NI0, ba, bb, z);
             int best = 0;
             for (int c = 1; c < NC; c++)
                 if (z[c] > z[best]) best = c;
@@ -225,6 +301,8 @@ done:
     free(bb);
     free(hb);
     free(xb);
+    plan_free(&plan);
+    if (net_ok) ms_net_free(&net);
     return rc;
 }
 
