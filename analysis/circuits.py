@@ -15,7 +15,7 @@ against circuit size per method, the exact circuit as the reference."""
 import numpy as np
 import pandas as pd
 
-from .figures import Part, legend, panel_grid, save
+from .figures import Part, panel_grid, save
 
 KINDS = ['zero', 'mean', 'resample']
 """Ablation kinds, in the order of the kind dimension of the circuit columns."""
@@ -152,7 +152,11 @@ def circuit_faithfulness(res, out, name='circuit_faithfulness'):
         a.set(xlabel='circuit size (kept share of all fc weights)',
               ylabel='held-out faithfulness', title=f'{kind} ablation')
         a.grid(alpha=0.3)
-        legend(a, fontsize=7, loc='lower right')
+    # One legend for all panels, below them, so that it hides no point.
+    handles, labels = ax[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc='upper center', ncol=4, fontsize=8,
+                   bbox_to_anchor=(0.5, 0.0))
     p.files = save(fig, out, name)
     t = circuit_table(res, rows)
     p.tables.append(('Held-out faithfulness at the exact circuit size (mean over labels and '
