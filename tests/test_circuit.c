@@ -25,7 +25,8 @@ static float *random_images(int N, size_t D, uint64_t seed) {
     float *x = malloc(sizeof(float) * D * N);
     ms_rng_t r;
     ms_rng_init(&r, seed, MS_RNG_TESTDATA, 77);
-    for (size_t j = 0; j < D * N; j++) x[j] = ms_rng_float(&r) * 2.0f - 1.0f;
+    for (size_t j = 0; j < D * N; j++)
+        x[j] = ms_rng_float(&r) * 2.0f - 1.0f;
     return x;
 }
 
@@ -33,7 +34,8 @@ static uint8_t *random_mask(const ms_layout_t *L, uint64_t seed, float keep) {
     uint8_t *m = malloc(L->n_fc_weights);
     ms_rng_t r;
     ms_rng_init(&r, seed, MS_RNG_TESTDATA, 78);
-    for (size_t j = 0; j < L->n_fc_weights; j++) m[j] = ms_rng_float(&r) < keep;
+    for (size_t j = 0; j < L->n_fc_weights; j++)
+        m[j] = ms_rng_float(&r) < keep;
     return m;
 }
 
@@ -42,21 +44,22 @@ static double ce_of(const float *z, int NC, int label) {
     double m = z[0], s = 0;
     for (int c = 1; c < NC; c++)
         if (z[c] > m) m = z[c];
-    for (int c = 0; c < NC; c++) s += exp((double)z[c] - m);
+    for (int c = 0; c < NC; c++)
+        s += exp((double)z[c] - m);
     return m + log(s) - z[label];
 }
 
 /* The full model's input of every fc layer on NF images, by the float CPU
  * forward pass: act[l] (NF, NI_l) in double. */
-static void full_acts(ms_net_t *net, const float *params, const float *x, int NF,
-                      double **act) {
+static void full_acts(ms_net_t *net, const float *params, const float *x, int NF, double **act) {
     const ms_layout_t *L = &net->L;
     ms_net_forward(net, params, x, NF, NULL);
     for (int l = 0; l < L->arch.n_fc; l++) {
         const int NI = L->fc_in[l];
         const float *src = l == 0 ? net->fc_in0 : net->fc_act[l - 1];
         act[l] = malloc(sizeof(double) * NF * NI);
-        for (int j = 0; j < NF * NI; j++) act[l][j] = src[j];
+        for (int j = 0; j < NF * NI; j++)
+            act[l][j] = src[j];
     }
 }
 
@@ -64,8 +67,7 @@ static void full_acts(ms_net_t *net, const float *params, const float *x, int NF
  * removed weights are zero and whose biases carry the removed weights'
  * contribution w * (mean activation) or w * (activation on the drawn image). */
 static void test_ablation_direct(void) {
-    ms_arch_t a = {.in_c = 1, .in_h = 4, .in_w = 4, .n_fc = 3, .fc_out = {12, 8, 10},
-                   .fc_bias = 1};
+    ms_arch_t a = {.in_c = 1, .in_h = 4, .in_w = 4, .n_fc = 3, .fc_out = {12, 8, 10}, .fc_bias = 1};
     ms_layout_t L;
     CHECK_OK(ms_layout_init(&L, &a));
     const size_t D = 16;
@@ -75,7 +77,8 @@ static void test_ablation_direct(void) {
     float *xf = random_images(NF, D, 1), *xj = random_images(N, D, 2);
     uint8_t *mask = random_mask(&L, 3, 0.55f);
     double h0f[7 * 16];
-    for (size_t j = 0; j < NF * D; j++) h0f[j] = xf[j];
+    for (size_t j = 0; j < NF * D; j++)
+        h0f[j] = xf[j];
     ms_circuit_ref_t ref;
     CHECK_OK(ms_circuit_ref_init(&ref, &L, params, h0f, NF, seed));
     ms_net_t net;
@@ -84,7 +87,8 @@ static void test_ablation_direct(void) {
     full_acts(&net, params, xf, NF, act);
     float *mod = malloc(sizeof(float) * L.n_params);
     int32_t ids[9];
-    for (int n = 0; n < N; n++) ids[n] = 100 + 3 * n;
+    for (int n = 0; n < N; n++)
+        ids[n] = 100 + 3 * n;
     double worst = 0;
     long checks = 0;
     for (int kind = 0; kind < MS_ABL_KINDS; kind++) {
@@ -107,7 +111,8 @@ static void test_ablation_direct(void) {
                         if (mask[moff + (size_t)o * NI + i]) continue;
                         double src = 0;
                         if (kind == MS_ABL_MEAN) {
-                            for (int f = 0; f < NF; f++) src += act[l][f * NI + i];
+                            for (int f = 0; f < NF; f++)
+                                src += act[l][f * NI + i];
                             src /= NF;
                         } else if (kind == MS_ABL_RESAMPLE) {
                             src = act[l][r * NI + i];
@@ -142,7 +147,8 @@ static void test_ablation_direct(void) {
         distinct += ms_circuit_resample_source(seed, ids[n], 0, NF) !=
                     ms_circuit_resample_source(seed, ids[0], 0, NF);
     CHECK(distinct > 0);
-    for (int l = 0; l < a.n_fc; l++) free(act[l]);
+    for (int l = 0; l < a.n_fc; l++)
+        free(act[l]);
     ms_circuit_ref_free(&ref);
     ms_net_free(&net);
     free(mod);
@@ -168,7 +174,8 @@ static double loss_double(const ms_layout_t *L, const float *params, const doubl
             const float *b = L->fc_bias_t[l] >= 0 ? params + L->t[L->fc_bias_t[l]].off : NULL;
             for (int o = 0; o < O; o++) {
                 double z = b ? b[o] : 0;
-                for (int i = 0; i < NI; i++) z += wd[off + (size_t)o * NI + i] * in[i];
+                for (int i = 0; i < NI; i++)
+                    z += wd[off + (size_t)o * NI + i] * in[i];
                 out[o] = l + 1 < a->n_fc && z < 0 ? 0 : z;
             }
             off += (size_t)O * NI;
@@ -179,7 +186,8 @@ static double loss_double(const ms_layout_t *L, const float *params, const doubl
         double m = in[0], e = 0;
         for (int c = 1; c < NC; c++)
             if (in[c] > m) m = in[c];
-        for (int c = 0; c < NC; c++) e += exp(in[c] - m);
+        for (int c = 0; c < NC; c++)
+            e += exp(in[c] - m);
         s += m + log(e) - in[label];
     }
     return s / NF;
@@ -193,7 +201,8 @@ static void fd_grad(const ms_layout_t *L, const float *params, double alpha, con
     size_t j = 0;
     for (int l = 0; l < L->arch.n_fc; l++) {
         const ms_tensor_t *t = &L->t[L->fc_weight[l]];
-        for (size_t k = 0; k < t->n; k++) wd[j++] = alpha * (double)params[t->off + k];
+        for (size_t k = 0; k < t->n; k++)
+            wd[j++] = alpha * (double)params[t->off + k];
     }
     const double h = 1e-6;
     for (j = 0; j < NW; j++) {
@@ -210,8 +219,7 @@ static void fd_grad(const ms_layout_t *L, const float *params, double alpha, con
 
 /* Gradients, attribution and IG scores against finite differences. */
 static void test_attribution_fd(void) {
-    ms_arch_t a = {.in_c = 1, .in_h = 3, .in_w = 3, .n_fc = 3, .fc_out = {10, 7, 5},
-                   .fc_bias = 1};
+    ms_arch_t a = {.in_c = 1, .in_h = 3, .in_w = 3, .n_fc = 3, .fc_out = {10, 7, 5}, .fc_bias = 1};
     ms_layout_t L;
     CHECK_OK(ms_layout_init(&L, &a));
     const int NF = 6, label = 2, steps = 4;
@@ -219,7 +227,8 @@ static void test_attribution_fd(void) {
     float *params = random_params(&L, 9);
     float *x = random_images(NF, 9, 4);
     double h0[6 * 9];
-    for (int j = 0; j < NF * 9; j++) h0[j] = x[j];
+    for (int j = 0; j < NF * 9; j++)
+        h0[j] = x[j];
     double *g = malloc(sizeof(double) * NW), *fd = malloc(sizeof(double) * NW);
     double *sc = malloc(sizeof(double) * NW), *ig = calloc(NW, sizeof(double));
     double worst = 0;
@@ -233,8 +242,8 @@ static void test_attribution_fd(void) {
             CHECK_NEAR(g[j], fd[j], 1e-7 + 1e-6 * fabs(fd[j]));
         }
     }
-    printf("  gradient vs central differences over %zu weights x 3 alphas: worst |diff| %.3g\n",
-           NW, worst);
+    printf("  gradient vs central differences over %zu weights x 3 alphas: worst |diff| %.3g\n", NW,
+           worst);
     /* Attribution: |w * dL/dw| with the finite-difference gradient. */
     fd_grad(&L, params, 1.0, h0, NF, label, fd);
     CHECK_OK(ms_circuit_scores(&L, params, MS_CM_ATTRIBUTION, 0, h0, NF, label, sc));
@@ -247,7 +256,8 @@ static void test_attribution_fd(void) {
     /* IG: |w * mean over alpha = k/steps of dL/dw at alpha w|. */
     for (int k = 1; k <= steps; k++) {
         fd_grad(&L, params, (double)k / steps, h0, NF, label, fd);
-        for (j = 0; j < NW; j++) ig[j] += fd[j] / steps;
+        for (j = 0; j < NW; j++)
+            ig[j] += fd[j] / steps;
     }
     CHECK_OK(ms_circuit_scores(&L, params, MS_CM_IG, steps, h0, NF, label, sc));
     j = 0;
@@ -274,8 +284,10 @@ static void test_sets_disjoint(void) {
     uint8_t yt[NT], ytr[NTR];
     ms_rng_t r;
     ms_rng_init(&r, 5, MS_RNG_TESTDATA, 1);
-    for (int n = 0; n < NT; n++) yt[n] = (uint8_t)ms_rng_below(&r, 10);
-    for (int n = 0; n < NTR; n++) ytr[n] = (uint8_t)ms_rng_below(&r, 10);
+    for (int n = 0; n < NT; n++)
+        yt[n] = (uint8_t)ms_rng_below(&r, 10);
+    for (int n = 0; n < NTR; n++)
+        ytr[n] = (uint8_t)ms_rng_below(&r, 10);
     int32_t find[NTR], held[NT];
     const int samples_list[] = {0, 5, 12, 1000};
     for (int ft = 0; ft < 2; ft++)
@@ -287,7 +299,8 @@ static void test_sets_disjoint(void) {
                 const uint8_t *yf = ft ? ytr : yt;
                 const int nf = ft ? NTR : NT;
                 int of_label = 0;
-                for (int n = 0; n < nf; n++) of_label += yf[n] == label;
+                for (int n = 0; n < nf; n++)
+                    of_label += yf[n] == label;
                 CHECK_EQ_INT(NF, samples && samples < of_label ? samples : of_label);
                 for (int k = 0; k < NF; k++) {
                     CHECK(yf[find[k]] == label);
@@ -299,8 +312,10 @@ static void test_sets_disjoint(void) {
                 /* Disjoint (only meaningful when both index the test split). */
                 char in_find[NT] = {0}, in_held[NT] = {0};
                 if (!ft)
-                    for (int k = 0; k < NF; k++) in_find[find[k]] = 1;
-                for (int k = 0; k < NH; k++) in_held[held[k]] = 1;
+                    for (int k = 0; k < NF; k++)
+                        in_find[find[k]] = 1;
+                for (int k = 0; k < NH; k++)
+                    in_held[held[k]] = 1;
                 for (int n = 0; n < NT; n++) {
                     CHECK(!(in_find[n] && in_held[n]));
                     CHECK(in_find[n] || in_held[n]); /* every other test image is held out */
@@ -329,7 +344,8 @@ static double direct_ce(const ms_layout_t *L, const float *params, const uint8_t
             for (int i = 0; i < NI; i++) {
                 if (!mask || mask[moff + (size_t)o * NI + i]) continue;
                 double m = 0;
-                for (int f = 0; f < NF; f++) m += act[l][f * NI + i];
+                for (int f = 0; f < NF; f++)
+                    m += act[l][f * NI + i];
                 if (kind == MS_ABL_MEAN) extra += (double)w[(size_t)o * NI + i] * (m / NF);
                 w[(size_t)o * NI + i] = 0.0f;
             }
@@ -360,8 +376,8 @@ static double direct_ce(const ms_layout_t *L, const float *params, const uint8_t
 /* A small trained model, its exact circuit from the naive pruning loop on
  * the find set, and the whole assessment checked by brute force. */
 static void test_assess_known_circuit(void) {
-    ms_arch_t a = {.in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {12, 10, 10},
-                   .fc_bias = 1};
+    ms_arch_t a = {
+        .in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {12, 10, 10}, .fc_bias = 1};
     ms_layout_t L;
     CHECK_OK(ms_layout_init(&L, &a));
     float *params = NULL;
@@ -375,7 +391,8 @@ static void test_assess_known_circuit(void) {
     ms_circuit_sets(test.y, test.n, NULL, 0, label, 0, samples, find, &NF, held, &NH);
     float *xf = malloc(sizeof(float) * D * NF), *xh = malloc(sizeof(float) * D * NH);
     uint8_t *yh = malloc(NH);
-    for (int k = 0; k < NF; k++) memcpy(xf + D * k, test.x + D * find[k], sizeof(float) * D);
+    for (int k = 0; k < NF; k++)
+        memcpy(xf + D * k, test.x + D * find[k], sizeof(float) * D);
     for (int k = 0; k < NH; k++) {
         memcpy(xh + D * k, test.x + D * held[k], sizeof(float) * D);
         yh[k] = test.y[held[k]];
@@ -385,12 +402,19 @@ static void test_assess_known_circuit(void) {
     CHECK_OK(ms_prune(&L, params, xf, NF, &pc, &exact));
     double *h0f = malloc(sizeof(double) * D * NF);
     CHECK_OK(ms_circuit_features(&L, params, xf, NF, h0f));
-    ms_circuit_cfg_t cfg = {.label = label, .layers = 0x7, .kinds = 0x7, .methods = 0x7,
-                            .ig_steps = 3, .seed = 8, .n_sizes = 2, .sizes = {0.1, 0.5}};
+    ms_circuit_cfg_t cfg = {.label = label,
+                            .layers = 0x7,
+                            .kinds = 0x7,
+                            .methods = 0x7,
+                            .ig_steps = 3,
+                            .seed = 8,
+                            .n_sizes = 2,
+                            .sizes = {0.1, 0.5}};
     ms_circuit_report_t rep = {0};
-    for (int m = 0; m < MS_CM_METHODS; m++) rep.method_mask[m] = malloc(NW);
-    CHECK_OK(ms_circuit_assess(&L, params, exact.mask, &cfg, h0f, NF, test.x, test.y, held, NH,
-                               &rep));
+    for (int m = 0; m < MS_CM_METHODS; m++)
+        rep.method_mask[m] = malloc(NW);
+    CHECK_OK(
+        ms_circuit_assess(&L, params, exact.mask, &cfg, h0f, NF, test.x, test.y, held, NH, &rep));
     CHECK_EQ_INT(rep.find_n, NF);
     CHECK_EQ_INT(rep.heldout_n, NH);
     /* The full model's activations on the find set, for the mean-ablated references. */
@@ -425,7 +449,8 @@ static void test_assess_known_circuit(void) {
         for (int l = 0; l < a.n_fc; l++) {
             const size_t n = L.t[L.fc_weight[l]].n;
             long k = 0, inter = 0, uni = 0;
-            for (size_t j = 0; j < n; j++) k += mm[off + j];
+            for (size_t j = 0; j < n; j++)
+                k += mm[off + j];
             CHECK_EQ_INT(k, exact.kept[l]);
             for (size_t j = 0; j < n; j++) /* kept beats removed */
                 for (size_t q = 0; q < n; q++)
@@ -438,7 +463,8 @@ static void test_assess_known_circuit(void) {
                 if (exact.mask[off + j]) lb[nb++] = (long)j;
             }
             for (long p = 0; p < na; p++)
-                for (long q = 0; q < nb; q++) inter += la[p] == lb[q];
+                for (long q = 0; q < nb; q++)
+                    inter += la[p] == lb[q];
             uni = na + nb - inter;
             CHECK_NEAR(rep.jaccard[m][l], uni ? (double)inter / uni : 1.0, 1e-12);
             off += n;
@@ -446,7 +472,8 @@ static void test_assess_known_circuit(void) {
         for (int kind = 0; kind < 2; kind++) {
             double acc0;
             const double ce = direct_ce(&L, params, mm, kind, act, NF, xh, yh, NH, label, &acc);
-            const double ce0 = direct_ce(&L, params, empty, kind, act, NF, xh, yh, NH, label, &acc0);
+            const double ce0 =
+                direct_ce(&L, params, empty, kind, act, NF, xh, yh, NH, label, &acc0);
             CHECK_NEAR(rep.method_ce[m][kind], ce, 1e-4);
             CHECK_NEAR(rep.method_acc[m][kind], acc, 1.0 / NH + 1e-12);
             CHECK_NEAR(rep.method_faith[m][kind], (ce0 - ce) / (ce0 - full), 1e-3);
@@ -458,7 +485,8 @@ static void test_assess_known_circuit(void) {
         /* A size: the top round(0.5 n) of each layer; checked with zero ablation. */
         long ks[MS_MAX_FC];
         uint8_t *half = malloc(NW);
-        for (int l = 0; l < a.n_fc; l++) ks[l] = lround(0.5 * L.t[L.fc_weight[l]].n);
+        for (int l = 0; l < a.n_fc; l++)
+            ks[l] = lround(0.5 * L.t[L.fc_weight[l]].n);
         CHECK_OK(ms_circuit_select(&L, sc, ks, half));
         const double ce = direct_ce(&L, params, half, 0, act, NF, xh, yh, NH, label, &acc);
         const double ce0 = direct_ce(&L, params, empty, 0, act, NF, xh, yh, NH, label, &acc);
@@ -469,8 +497,10 @@ static void test_assess_known_circuit(void) {
            exact.kept[0], exact.kept[1], exact.kept[2], rep.exact_faith[0], rep.exact_faith[1],
            rep.exact_faith[2], rep.exact_find_faith[0]);
     CHECK_NEAR(rep.size_ecs[1], 0.5, 0.01);
-    for (int l = 0; l < a.n_fc; l++) free(act[l]);
-    for (int m = 0; m < MS_CM_METHODS; m++) free(rep.method_mask[m]);
+    for (int l = 0; l < a.n_fc; l++)
+        free(act[l]);
+    for (int m = 0; m < MS_CM_METHODS; m++)
+        free(rep.method_mask[m]);
     free(sc);
     free(empty);
     free(h0f);

@@ -67,18 +67,22 @@ static void direct(const ms_layout_t *L, const float *params, const uint8_t *mas
             double m = z[0], e = 0;
             for (int c = 1; c < NC; c++)
                 if (z[c] > m) m = z[c];
-            for (int c = 0; c < NC; c++) e += exp((double)z[c] - m);
+            for (int c = 0; c < NC; c++)
+                e += exp((double)z[c] - m);
             sum += m + log(e) - z[label];
             nl++;
         }
     }
-    for (int c = 0; c < NC; c++) acc[c] = n_c[c] ? (double)ok[c] / n_c[c] : NAN;
+    for (int c = 0; c < NC; c++)
+        acc[c] = n_c[c] ? (double)ok[c] / n_c[c] : NAN;
     *ce = nl ? sum / nl : NAN;
     ms_net_free(&net);
     free(p);
 }
 
-static int same(double a, double b) { return (isnan(a) && isnan(b)) || a == b; }
+static int same(double a, double b) {
+    return (isnan(a) && isnan(b)) || a == b;
+}
 
 static void check_run(const char *find_set) {
     char grid[1024], path[1024], out[1024];
@@ -124,15 +128,22 @@ static void check_run(const char *find_set) {
         CHECK_EQ_INT(*heldout_n, nh_label);
         /* The recomputed assessment, column by column. */
         float *xf = malloc(sizeof(float) * D * NF);
-        for (int k = 0; k < NF; k++) memcpy(xf + D * k, fs->x + D * find[k], sizeof(float) * D);
+        for (int k = 0; k < NF; k++)
+            memcpy(xf + D * k, fs->x + D * find[k], sizeof(float) * D);
         double *h0 = malloc(sizeof(double) * NF * L.fc_in[0]);
         CHECK_OK(ms_circuit_features(&L, params, xf, NF, h0));
-        ms_circuit_cfg_t cfg = {.label = label, .layers = g.base.prune_layers, .kinds = 7,
-                                .methods = 7, .ig_steps = 3, .seed = g.base.seed, .n_sizes = 2,
+        ms_circuit_cfg_t cfg = {.label = label,
+                                .layers = g.base.prune_layers,
+                                .kinds = 7,
+                                .methods = 7,
+                                .ig_steps = 3,
+                                .seed = g.base.seed,
+                                .n_sizes = 2,
                                 .sizes = {0.2, 0.6}};
         ms_circuit_report_t rep = {0};
         uint8_t *mm = malloc(3 * NW);
-        for (int k = 0; k < 3; k++) rep.method_mask[k] = mm + k * NW;
+        for (int k = 0; k < 3; k++)
+            rep.method_mask[k] = mm + k * NW;
         CHECK_OK(ms_circuit_assess(&L, params, mask, &cfg, h0, NF, test.x, test.y, held, NH, &rep));
         double *hce = read_row(r, "labels/heldout_ce", 0, li, 8);
         double *hfa = read_row(r, "labels/heldout_faith", 0, li, 8);
@@ -155,7 +166,8 @@ static void check_run(const char *find_set) {
             for (int m = 0; m < 3; m++) {
                 CHECK(same(mf[m * 3 + k], rep.method_faith[m][k]));
                 for (int s = 0; s < MS_CIRCUIT_MAX_SIZES; s++)
-                    CHECK(same(sf[(m * MS_CIRCUIT_MAX_SIZES + s) * 3 + k], rep.size_faith[m][s][k]));
+                    CHECK(
+                        same(sf[(m * MS_CIRCUIT_MAX_SIZES + s) * 3 + k], rep.size_faith[m][s][k]));
             }
         }
         CHECK(memcmp(smm, mm, 3 * NW) == 0);
@@ -165,10 +177,12 @@ static void check_run(const char *find_set) {
         double ce, acc[10];
         direct(&L, params, NULL, &test, held, NH, label, &ce, acc);
         CHECK_NEAR(*full_ce, ce, 1e-4);
-        for (int c = 0; c < 10; c++) CHECK_NEAR(full_cls[c], acc[c], 1e-12 + 1.0 / 20);
+        for (int c = 0; c < 10; c++)
+            CHECK_NEAR(full_cls[c], acc[c], 1e-12 + 1.0 / 20);
         direct(&L, params, mask, &test, held, NH, label, &ce, acc);
         CHECK_NEAR(hce[0], ce, 1e-4);
-        for (int c = 0; c < 10; c++) CHECK_NEAR(cls[c], acc[c], 1e-12 + 1.0 / 20);
+        for (int c = 0; c < 10; c++)
+            CHECK_NEAR(cls[c], acc[c], 1e-12 + 1.0 / 20);
         direct(&L, params, NULL, fs, find, NF, label, &ce, acc);
         CHECK_NEAR(*full_fce, ce, 1e-4);
         /* Method masks: the exact per-layer counts; Jaccard by brute force. */
@@ -249,8 +263,12 @@ static void test_bad_keys(void) {
     ms_grid_free(&g);
 }
 
-static void test_find_on_test(void) { check_run("test"); }
-static void test_find_on_train(void) { check_run("train"); }
+static void test_find_on_test(void) {
+    check_run("test");
+}
+static void test_find_on_train(void) {
+    check_run("train");
+}
 
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);

@@ -125,8 +125,7 @@ int ms_circuit_scores(const ms_layout_t *L, const float *params, int method, int
 
 /* Mask keeping kept[l] weights of each fc layer l: the highest scores, ties
  * to the lower index. */
-int ms_circuit_select(const ms_layout_t *L, const double *score, const long *kept,
-                      uint8_t *mask);
+int ms_circuit_select(const ms_layout_t *L, const double *score, const long *kept, uint8_t *mask);
 
 /* Jaccard overlap per fc layer of masks a and b (jac: n_fc). */
 void ms_circuit_jaccard(const ms_layout_t *L, const uint8_t *a, const uint8_t *b, double *jac);
@@ -146,8 +145,8 @@ void ms_circuit_size_counts(const ms_layout_t *L, uint32_t layers, double fracti
  * the find set comes from, held (n_test) indices into the test split, both
  * ascending; *NF and *NH their counts. */
 void ms_circuit_sets(const uint8_t *y_test, int n_test, const uint8_t *y_train, int n_train,
-                     int label, int find_train, int samples, int32_t *find, int *NF,
-                     int32_t *held, int *NH);
+                     int label, int find_train, int samples, int32_t *find, int *NF, int32_t *held,
+                     int *NH);
 
 /* One (model, label) assessment: the exact circuit judged on find and
  * held-out sets under each requested kind, and each requested method's mask
@@ -166,21 +165,21 @@ typedef struct ms_circuit_cfg {
 /* Results; NaN (or 0 counts) where a kind or method was not requested. */
 typedef struct ms_circuit_report {
     int heldout_n, heldout_label_n, find_n;
-    ms_circuit_eval_t full_heldout;                  /* the full model on H */
-    double full_find_ce, full_find_acc;              /* the full model on F (label) */
-    ms_circuit_eval_t exact_heldout[MS_ABL_KINDS];   /* the exact circuit on H */
+    ms_circuit_eval_t full_heldout;                /* the full model on H */
+    double full_find_ce, full_find_acc;            /* the full model on F (label) */
+    ms_circuit_eval_t exact_heldout[MS_ABL_KINDS]; /* the exact circuit on H */
     double exact_find_ce[MS_ABL_KINDS], exact_find_acc[MS_ABL_KINDS];
     double empty_heldout_ce[MS_ABL_KINDS], empty_find_ce[MS_ABL_KINDS];
     double exact_faith[MS_ABL_KINDS], exact_find_faith[MS_ABL_KINDS];
-    uint8_t *method_mask[MS_CM_METHODS];             /* caller's NW bytes each, or NULL */
+    uint8_t *method_mask[MS_CM_METHODS]; /* caller's NW bytes each, or NULL */
     double jaccard[MS_CM_METHODS][MS_MAX_FC];
-    double method_ce[MS_CM_METHODS][MS_ABL_KINDS];   /* held-out label CE */
-    double method_acc[MS_CM_METHODS][MS_ABL_KINDS];  /* held-out label accuracy */
+    double method_ce[MS_CM_METHODS][MS_ABL_KINDS];  /* held-out label CE */
+    double method_acc[MS_CM_METHODS][MS_ABL_KINDS]; /* held-out label accuracy */
     double method_faith[MS_CM_METHODS][MS_ABL_KINDS];
-    double method_seconds[MS_CM_METHODS];            /* scores and selection */
-    double size_ecs[MS_CIRCUIT_MAX_SIZES];           /* kept share of all fc weights */
+    double method_seconds[MS_CM_METHODS];  /* scores and selection */
+    double size_ecs[MS_CIRCUIT_MAX_SIZES]; /* kept share of all fc weights */
     double size_faith[MS_CM_METHODS][MS_CIRCUIT_MAX_SIZES][MS_ABL_KINDS];
-    double seconds;                                  /* the whole assessment */
+    double seconds; /* the whole assessment */
 } ms_circuit_report_t;
 
 /* find: features (NF, NI0) of the find images (all of the label). The N

@@ -119,7 +119,8 @@ static int plan_init(plan_t *p, const ms_layout_t *L, const float *params, const
         const float *w = fc_w(L, params, l), *b = fc_b(L, params, l);
         const uint8_t *m = mask ? mask + moff : NULL;
         long nnz = 0;
-        for (size_t j = 0; j < (size_t)O * NI; j++) nnz += !m || m[j];
+        for (size_t j = 0; j < (size_t)O * NI; j++)
+            nnz += !m || m[j];
         p->row_start[l] = malloc(sizeof(int) * (size_t)(O + 1));
         p->idx[l] = malloc(sizeof(int) * (size_t)(nnz + 1));
         p->w[l] = malloc(sizeof(double) * (size_t)(nnz + 1));
@@ -175,7 +176,8 @@ static void masked_forward(const ms_layout_t *L, const plan_t *p, int kind,
         double *dst = last ? logits : out;
         for (int o = 0; o < O; o++) {
             double z = c[o];
-            for (int k = rs[o]; k < rs[o + 1]; k++) z += w[k] * in[idx[k]];
+            for (int k = rs[o]; k < rs[o + 1]; k++)
+                z += w[k] * in[idx[k]];
             dst[o] = last ? z : (z > 0.0 ? z : 0.0);
         }
         in = out;
@@ -218,7 +220,8 @@ int ms_circuit_ref_init(ms_circuit_ref_t *ref, const ms_layout_t *L, const float
             double *out = ref->act[l + 1] + (size_t)f * O;
             for (int o = 0; o < O; o++) {
                 double z = b ? (double)b[o] : 0.0;
-                for (int i = 0; i < NI; i++) z += (double)w[(size_t)o * NI + i] * in[i];
+                for (int i = 0; i < NI; i++)
+                    z += (double)w[(size_t)o * NI + i] * in[i];
                 out[o] = z > 0.0 ? z : 0.0;
             }
         }
@@ -226,8 +229,10 @@ int ms_circuit_ref_init(ms_circuit_ref_t *ref, const ms_layout_t *L, const float
     for (int l = 0; l < a->n_fc; l++) {
         const int NI = L->fc_in[l];
         for (int f = 0; f < NF; f++)
-            for (int i = 0; i < NI; i++) ref->mean[l][i] += ref->act[l][(size_t)f * NI + i];
-        for (int i = 0; i < NI; i++) ref->mean[l][i] /= NF;
+            for (int i = 0; i < NI; i++)
+                ref->mean[l][i] += ref->act[l][(size_t)f * NI + i];
+        for (int i = 0; i < NI; i++)
+            ref->mean[l][i] /= NF;
     }
     return 0;
 }
@@ -259,7 +264,8 @@ int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *m
     ms_net_t net;
     int net_ok = 0;
     if (!mask) kind = MS_ABL_ZERO;
-    for (int c = 0; c < MS_MAX_CLASSES; c++) out->class_n[c] = 0;
+    for (int c = 0; c < MS_MAX_CLASSES; c++)
+        out->class_n[c] = 0;
     if (!ba || !bb || (!h0 && !hb) || (!h0 && sel && !xb)) {
         rc = ms_err_set(MS_ENOMEM, "circuit: out of memory judging %d images", N);
         goto done;
@@ -306,7 +312,8 @@ done:
     return rc;
 }
 
-/* ---- gradients and scores ---------------------------------------------------------------------- */
+/* ---- gradients and scores ----------------------------------------------------------------------
+ */
 
 int ms_circuit_grad(const ms_layout_t *L, const float *params, double alpha, const double *h0,
                     int N, int label, double *grad) {
@@ -329,7 +336,8 @@ int ms_circuit_grad(const ms_layout_t *L, const float *params, double alpha, con
         free(dp);
         return ms_err_set(MS_ENOMEM, "circuit: out of memory for gradients");
     }
-    for (size_t j = 0; j < NW; j++) grad[j] = 0.0;
+    for (size_t j = 0; j < NW; j++)
+        grad[j] = 0.0;
     for (int n = 0; n < N; n++) {
         memcpy(h, h0 + (size_t)n * L->fc_in[0], sizeof(double) * L->fc_in[0]);
         for (int l = 0; l < nf; l++) {
@@ -339,7 +347,8 @@ int ms_circuit_grad(const ms_layout_t *L, const float *params, double alpha, con
             double *out = h + hoff[l + 1];
             for (int o = 0; o < O; o++) {
                 double z = b ? (double)b[o] : 0.0;
-                for (int i = 0; i < NI; i++) z += alpha * (double)w[(size_t)o * NI + i] * in[i];
+                for (int i = 0; i < NI; i++)
+                    z += alpha * (double)w[(size_t)o * NI + i] * in[i];
                 out[o] = l + 1 < nf ? (z > 0.0 ? z : 0.0) : z;
             }
         }
@@ -348,27 +357,32 @@ int ms_circuit_grad(const ms_layout_t *L, const float *params, double alpha, con
         double m = z[0], s = 0.0;
         for (int c = 1; c < NC; c++)
             if (z[c] > m) m = z[c];
-        for (int c = 0; c < NC; c++) s += exp(z[c] - m);
-        for (int c = 0; c < NC; c++) d[c] = exp(z[c] - m) / s - (c == label ? 1.0 : 0.0);
+        for (int c = 0; c < NC; c++)
+            s += exp(z[c] - m);
+        for (int c = 0; c < NC; c++)
+            d[c] = exp(z[c] - m) / s - (c == label ? 1.0 : 0.0);
         for (int l = nf - 1; l >= 0; l--) {
             const int O = a->fc_out[l], NI = L->fc_in[l];
             const float *w = fc_w(L, params, l);
             const double *in = h + hoff[l];
             double *g = grad + off[l];
             for (int o = 0; o < O; o++)
-                for (int i = 0; i < NI; i++) g[(size_t)o * NI + i] += d[o] * in[i];
+                for (int i = 0; i < NI; i++)
+                    g[(size_t)o * NI + i] += d[o] * in[i];
             if (l == 0) break;
             /* Through layer l's scaled weights and the ReLU of layer l - 1
              * (its output is this layer's input: positive iff z > 0). */
             for (int i = 0; i < NI; i++) {
                 double v = 0.0;
-                for (int o = 0; o < O; o++) v += alpha * (double)w[(size_t)o * NI + i] * d[o];
+                for (int o = 0; o < O; o++)
+                    v += alpha * (double)w[(size_t)o * NI + i] * d[o];
                 dp[i] = in[i] > 0.0 ? v : 0.0;
             }
             memcpy(d, dp, sizeof(double) * NI);
         }
     }
-    for (size_t j = 0; j < NW; j++) grad[j] /= N;
+    for (size_t j = 0; j < NW; j++)
+        grad[j] /= N;
     free(h);
     free(d);
     free(dp);
@@ -382,14 +396,16 @@ int ms_circuit_scores(const ms_layout_t *L, const float *params, int method, int
     if (method < 0 || method >= MS_CM_METHODS)
         return ms_err_set(MS_EINVAL, "circuit: unknown method %d", method);
     if (method != MS_CM_MAGNITUDE && NF < 1)
-        return ms_err_set(MS_EINVAL, "circuit: %s needs a non-empty find set", method_names[method]);
+        return ms_err_set(MS_EINVAL, "circuit: %s needs a non-empty find set",
+                          method_names[method]);
     if (method == MS_CM_IG && ig_steps < 1)
         return ms_err_set(MS_EINVAL, "circuit: ig needs at least 1 step (got %d)", ig_steps);
     if (method == MS_CM_MAGNITUDE) {
         size_t j = 0;
         for (int l = 0; l < nf; l++) {
             const ms_tensor_t *t = &L->t[L->fc_weight[l]];
-            for (size_t k = 0; k < t->n; k++) score[j++] = fabs((double)params[t->off + k]);
+            for (size_t k = 0; k < t->n; k++)
+                score[j++] = fabs((double)params[t->off + k]);
         }
         return 0;
     }
@@ -397,11 +413,13 @@ int ms_circuit_scores(const ms_layout_t *L, const float *params, int method, int
     if (!g) return ms_err_set(MS_ENOMEM, "circuit: out of memory for scores");
     int rc = 0;
     const int steps = method == MS_CM_IG ? ig_steps : 1;
-    for (size_t j = 0; j < NW; j++) score[j] = 0.0;
+    for (size_t j = 0; j < NW; j++)
+        score[j] = 0.0;
     for (int k = 1; k <= steps && !rc; k++) {
         const double alpha = method == MS_CM_IG ? (double)k / steps : 1.0;
         rc = ms_circuit_grad(L, params, alpha, h0_find, NF, label, g);
-        for (size_t j = 0; j < NW && !rc; j++) score[j] += g[j];
+        for (size_t j = 0; j < NW && !rc; j++)
+            score[j] += g[j];
     }
     if (!rc) {
         size_t j = 0;
@@ -429,8 +447,7 @@ static int by_score(const void *pa, const void *pb) {
     return (a->i > b->i) - (a->i < b->i);
 }
 
-int ms_circuit_select(const ms_layout_t *L, const double *score, const long *kept,
-                      uint8_t *mask) {
+int ms_circuit_select(const ms_layout_t *L, const double *score, const long *kept, uint8_t *mask) {
     size_t off = 0, maxn = 0;
     for (int l = 0; l < L->arch.n_fc; l++)
         if (L->t[L->fc_weight[l]].n > maxn) maxn = L->t[L->fc_weight[l]].n;
@@ -440,12 +457,15 @@ int ms_circuit_select(const ms_layout_t *L, const double *score, const long *kep
         const long n = (long)L->t[L->fc_weight[l]].n;
         if (kept[l] < 0 || kept[l] > n) {
             free(v);
-            return ms_err_set(MS_EINVAL, "circuit: fc%d keeps %ld of %ld weights", l + 1, kept[l], n);
+            return ms_err_set(MS_EINVAL, "circuit: fc%d keeps %ld of %ld weights", l + 1, kept[l],
+                              n);
         }
-        for (long k = 0; k < n; k++) v[k] = (scored_t){score[off + k], k};
+        for (long k = 0; k < n; k++)
+            v[k] = (scored_t){score[off + k], k};
         qsort(v, (size_t)n, sizeof(scored_t), by_score);
         memset(mask + off, 0, (size_t)n);
-        for (long k = 0; k < kept[l]; k++) mask[off + v[k].i] = 1;
+        for (long k = 0; k < kept[l]; k++)
+            mask[off + v[k].i] = 1;
         off += (size_t)n;
     }
     free(v);
@@ -485,8 +505,8 @@ void ms_circuit_size_counts(const ms_layout_t *L, uint32_t layers, double fracti
 }
 
 void ms_circuit_sets(const uint8_t *y_test, int n_test, const uint8_t *y_train, int n_train,
-                     int label, int find_train, int samples, int32_t *find, int *NF,
-                     int32_t *held, int *NH) {
+                     int label, int find_train, int samples, int32_t *find, int *NF, int32_t *held,
+                     int *NH) {
     const uint8_t *yf = find_train ? y_train : y_test;
     const int nf = find_train ? n_train : n_test;
     int k = 0, h = 0;
@@ -503,7 +523,8 @@ void ms_circuit_sets(const uint8_t *y_test, int n_test, const uint8_t *y_train, 
     *NH = h;
 }
 
-/* ---- the assessment of one (model, label) ------------------------------------------------------- */
+/* ---- the assessment of one (model, label) -------------------------------------------------------
+ */
 
 static void report_init(ms_circuit_report_t *r) {
     uint8_t *keep[MS_CM_METHODS];
@@ -515,20 +536,25 @@ static void report_init(ms_circuit_report_t *r) {
     for (int k = 0; k < MS_ABL_KINDS; k++) {
         r->exact_find_ce[k] = r->exact_find_acc[k] = r->empty_heldout_ce[k] = NAN;
         r->empty_find_ce[k] = r->exact_faith[k] = r->exact_find_faith[k] = NAN;
-        for (int c = 0; c < MS_MAX_CLASSES; c++) r->exact_heldout[k].class_acc[c] = NAN;
+        for (int c = 0; c < MS_MAX_CLASSES; c++)
+            r->exact_heldout[k].class_acc[c] = NAN;
         r->exact_heldout[k].label_acc = r->exact_heldout[k].label_ce = NAN;
     }
-    for (int c = 0; c < MS_MAX_CLASSES; c++) r->full_heldout.class_acc[c] = NAN;
+    for (int c = 0; c < MS_MAX_CLASSES; c++)
+        r->full_heldout.class_acc[c] = NAN;
     r->full_heldout.label_acc = r->full_heldout.label_ce = NAN;
     for (int m = 0; m < MS_CM_METHODS; m++) {
         r->method_seconds[m] = NAN;
-        for (int l = 0; l < MS_MAX_FC; l++) r->jaccard[m][l] = NAN;
+        for (int l = 0; l < MS_MAX_FC; l++)
+            r->jaccard[m][l] = NAN;
         for (int k = 0; k < MS_ABL_KINDS; k++)
             r->method_ce[m][k] = r->method_acc[m][k] = r->method_faith[m][k] = NAN;
         for (int s = 0; s < MS_CIRCUIT_MAX_SIZES; s++)
-            for (int k = 0; k < MS_ABL_KINDS; k++) r->size_faith[m][s][k] = NAN;
+            for (int k = 0; k < MS_ABL_KINDS; k++)
+                r->size_faith[m][s][k] = NAN;
     }
-    for (int s = 0; s < MS_CIRCUIT_MAX_SIZES; s++) r->size_ecs[s] = NAN;
+    for (int s = 0; s < MS_CIRCUIT_MAX_SIZES; s++)
+        r->size_ecs[s] = NAN;
 }
 
 int ms_circuit_assess(const ms_layout_t *L, const float *params, const uint8_t *exact,
@@ -546,7 +572,8 @@ int ms_circuit_assess(const ms_layout_t *L, const float *params, const uint8_t *
     rep->find_n = NF;
     rep->heldout_n = N;
     int NH = 0;
-    for (int n = 0; n < N; n++) NH += y[held[n]] == label;
+    for (int n = 0; n < N; n++)
+        NH += y[held[n]] == label;
     rep->heldout_label_n = NH;
     ms_circuit_ref_t ref = {0};
     uint8_t *yf = malloc((size_t)NF), *yh = malloc((size_t)(NH ? NH : 1));
@@ -586,8 +613,8 @@ int ms_circuit_assess(const ms_layout_t *L, const float *params, const uint8_t *
         goto done;
     rep->full_find_ce = e.label_ce;
     rep->full_find_acc = e.label_acc;
-    if ((rc = ms_circuit_judge(L, params, NULL, MS_ABL_ZERO, NULL, x, held, NULL, y, NULL, N,
-                               label, &rep->full_heldout)))
+    if ((rc = ms_circuit_judge(L, params, NULL, MS_ABL_ZERO, NULL, x, held, NULL, y, NULL, N, label,
+                               &rep->full_heldout)))
         goto done;
     const double full_ce = rep->full_heldout.label_ce;
     for (int k = 0; k < MS_ABL_KINDS; k++) {
@@ -610,8 +637,8 @@ int ms_circuit_assess(const ms_layout_t *L, const float *params, const uint8_t *
         rep->empty_heldout_ce[k] = e.label_ce;
         rep->exact_faith[k] = ms_circuit_faithfulness(rep->exact_heldout[k].label_ce, full_ce,
                                                       rep->empty_heldout_ce[k]);
-        rep->exact_find_faith[k] = ms_circuit_faithfulness(
-            rep->exact_find_ce[k], rep->full_find_ce, rep->empty_find_ce[k]);
+        rep->exact_find_faith[k] = ms_circuit_faithfulness(rep->exact_find_ce[k], rep->full_find_ce,
+                                                           rep->empty_find_ce[k]);
     }
     long kept[MS_MAX_FC];
     {
@@ -619,14 +646,16 @@ int ms_circuit_assess(const ms_layout_t *L, const float *params, const uint8_t *
         for (int l = 0; l < nf; l++) {
             const size_t n = L->t[L->fc_weight[l]].n;
             kept[l] = 0;
-            for (size_t j = 0; j < n; j++) kept[l] += exact[off + j] != 0;
+            for (size_t j = 0; j < n; j++)
+                kept[l] += exact[off + j] != 0;
             off += n;
         }
     }
     for (int s = 0; s < cfg->n_sizes; s++) {
         long ks[MS_MAX_FC], all = 0;
         ms_circuit_size_counts(L, cfg->layers, cfg->sizes[s], ks);
-        for (int l = 0; l < nf; l++) all += ks[l];
+        for (int l = 0; l < nf; l++)
+            all += ks[l];
         rep->size_ecs[s] = (double)all / (double)NW;
     }
     for (int m = 0; m < MS_CM_METHODS; m++) {

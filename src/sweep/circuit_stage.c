@@ -19,6 +19,7 @@
 #define M3 MS_CM_METHODS
 #define SZ MS_CIRCUIT_MAX_SIZES
 
+/* clang-format off */
 const ms_col_t ms_circuit_cols[] = {
     {"labels/heldout_n", MS_ROW_LABEL, MS_DT_I32, 0, {0},
      "held-out images of the label (test images not in the find set)"},
@@ -63,13 +64,15 @@ const ms_col_t ms_circuit_cols[] = {
      "wall seconds of the whole circuit assessment"},
     {NULL, 0, 0, 0, {0}, NULL},
 };
+/* clang-format on */
 
 int ms__circuit_label(ms_ctx_t *ctx, const ms_settings_t *s, const ms_layout_t *L, int m, int li,
                       const float *params, const uint8_t *mask, const float *xfind, int NF,
                       const int32_t *held, int NH) {
     const int label = ctx->g->labels[li];
     int32_t heldout_n = 0;
-    for (int n = 0; n < NH; n++) heldout_n += ctx->test->y[held[n]] == label;
+    for (int n = 0; n < NH; n++)
+        heldout_n += ctx->test->y[held[n]] == label;
     int rc = ms_results_write(ctx->res, "labels/heldout_n", m, li, &heldout_n);
     if (rc || !s->prune_kinds) return rc;
     const size_t NW = L->n_fc_weights, NI0 = (size_t)L->fc_in[0];
@@ -80,7 +83,8 @@ int ms__circuit_label(ms_ctx_t *ctx, const ms_settings_t *s, const ms_layout_t *
                             .ig_steps = s->prune_ig_steps,
                             .seed = s->seed,
                             .n_sizes = s->prune_n_sizes};
-    for (int i = 0; i < s->prune_n_sizes; i++) cfg.sizes[i] = s->prune_sizes[i];
+    for (int i = 0; i < s->prune_n_sizes; i++)
+        cfg.sizes[i] = s->prune_sizes[i];
     ms_circuit_report_t *rep = calloc(1, sizeof *rep);
     uint8_t *masks = calloc(M3 * NW, 1);
     double *h0 = malloc(sizeof(double) * NI0 * (size_t)NF);
@@ -88,22 +92,25 @@ int ms__circuit_label(ms_ctx_t *ctx, const ms_settings_t *s, const ms_layout_t *
         rc = ms_err_set(MS_ENOMEM, "circuits of model %d label %d: out of memory", m, label);
         goto done;
     }
-    for (int k = 0; k < M3; k++) rep->method_mask[k] = masks + k * NW;
+    for (int k = 0; k < M3; k++)
+        rep->method_mask[k] = masks + k * NW;
     if ((rc = ms_circuit_features(L, params, xfind, NF, h0))) goto done;
-    if ((rc = ms_circuit_assess(L, params, mask, &cfg, h0, NF, ctx->test->x, ctx->test->y, held,
-                                NH, rep)))
+    if ((rc = ms_circuit_assess(L, params, mask, &cfg, h0, NF, ctx->test->x, ctx->test->y, held, NH,
+                                rep)))
         goto done;
     double ce[K3], acc[K3], cls[K3][MS_MAX_CLASSES], ceh[K3];
     for (int k = 0; k < K3; k++) {
         ce[k] = rep->exact_find_ce[k];
         acc[k] = rep->exact_find_acc[k];
         ceh[k] = rep->exact_heldout[k].label_ce;
-        for (int c = 0; c < MS_MAX_CLASSES; c++) cls[k][c] = rep->exact_heldout[k].class_acc[c];
+        for (int c = 0; c < MS_MAX_CLASSES; c++)
+            cls[k][c] = rep->exact_heldout[k].class_acc[c];
     }
     const int NFC = L->arch.n_fc;
     double jac[M3 * MS_MAX_FC];
     for (int k = 0; k < M3; k++)
-        for (int l = 0; l < NFC; l++) jac[k * NFC + l] = rep->jaccard[k][l];
+        for (int l = 0; l < NFC; l++)
+            jac[k * NFC + l] = rep->jaccard[k][l];
     ms_results_t *r = ctx->res;
     rc = ms_results_write(r, "labels/full_find_ce", m, li, &rep->full_find_ce);
     if (!rc) rc = ms_results_write(r, "labels/full_heldout_ce", m, li, &rep->full_heldout.label_ce);
