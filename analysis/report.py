@@ -27,7 +27,7 @@ import traceback
 import numpy as np
 import pandas as pd
 
-from . import figures, measures_summary
+from . import circuits, figures, measures_summary
 from .results import SETTINGS, open_results
 
 
@@ -159,7 +159,7 @@ def build_report(res, out, strict=False, parts=None):
     the figures' Parts."""
     os.makedirs(out, exist_ok=True)
     done = []
-    for fn in parts or figures.ALL:
+    for fn in parts or figures.ALL + [circuits.circuit_faithfulness]:
         try:
             done.append(fn(res, out))
         except Exception as e:  # a figure must not stop the report

@@ -32,7 +32,7 @@ from analysis.report import build_report  # noqa: E402
 FAILS = []
 FIGS = ['training_curves', 'clusterability_curve', 'cluster_onoff', 'ecs_per_label',
         'circuit_layers', 'grid_summary', 'info_heatmaps', 'ablation_kl', 'assoc_q',
-        'assoc_align']
+        'assoc_align', 'circuit_faithfulness']
 
 
 def check(cond, what):

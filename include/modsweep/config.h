@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "modsweep/circuit.h"
 #include "modsweep/data.h"
 #include "modsweep/nn.h"
 
@@ -94,9 +95,15 @@ typedef struct ms_settings {
     int ablate;               /* run cluster ablation */
     /* [prune] */
     uint32_t prune_layers;    /* fc layers pruned (default all) */
-    int prune_samples;        /* images of the label used (0 = all of the test split) */
+    int prune_samples;        /* images of the label used (0 = all of the find split) */
     int prune_window;         /* speculative window length (0 = automatic) */
     int prune_naive;          /* use the naive reference (tests) */
+    int prune_find_train;     /* circuits found on training images (else test images) */
+    uint32_t prune_kinds;     /* ablation kinds judged (bit = ms_ablation_kind_t) */
+    uint32_t prune_methods;   /* approximate methods (bit = ms_circuit_method_t) */
+    int prune_ig_steps;       /* integrated-gradients steps */
+    int prune_n_sizes;
+    double prune_sizes[MS_CIRCUIT_MAX_SIZES]; /* kept shares judged for every method */
     /* [measures] */
     ms_meas_cfg_t meas;
     /* [null] */

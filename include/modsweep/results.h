@@ -130,6 +130,7 @@ extern const ms_col_t ms_prune_cols[]; /* prune_stage.c: circuits */
 extern const ms_col_t ms_cluster_cols[]; /* analyse.c: partitions, BSGC, clusterability, ablation */
 extern const ms_col_t ms_measures_cols[]; /* measures.c: seeds 002, 003, 004 */
 extern const ms_col_t ms_machine_cols[]; /* machine.c: CPU, ISA path, BLAS core per task */
+extern const ms_col_t ms_circuit_cols[];  /* circuit_stage.c: held-out circuits, methods */
 
 typedef struct ms_results ms_results_t;
 

@@ -22,6 +22,7 @@ typedef enum ms_rng_stream {
     MS_RNG_SPARSE = 8,     /* re-initialisation in dynamic sparse training */
     MS_RNG_TESTDATA = 9,   /* generated data in tests and benchmarks */
     MS_RNG_NULL = 10,      /* shuffle nulls of alignment scores */
+    MS_RNG_RESAMPLE = 11,  /* resample ablation of circuits; sub = image id * MS_MAX_FC + layer */
 } ms_rng_stream_t;
 
 /* One Philox4x32-10 block: out = bijection of ctr under key. */

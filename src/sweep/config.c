@@ -148,6 +148,7 @@ enum key_id {
     K_ABLATE,
     /* [prune] */
     K_LABELS, K_PRUNE_LAYERS, K_SAMPLES, K_WINDOW, K_METHOD,
+    K_FIND_SET, K_ABLATION, K_METHODS, K_IG_STEPS, K_SIZES, /* circuits (circuit.h) */
     /* [measures] */
     K_M_UNTRAINED, K_M_SAMPLES, K_INFO_LAYERS, K_INFO_BINS, K_UNITSET_SIZE, K_UNITSET_DRAWS,
     K_ABLATE_LAYER, K_DIRECTIONS, K_MAXKL_STARTS, K_MAXKL_ITERS, K_ASSOC_LAYERS, K_ASSOC_STORE,
@@ -169,6 +170,7 @@ static const char *const arch_choices[] = {"mlp", "cnn", NULL};              /* 
 static const char *const optimizer_choices[] = {"sgd", "adam", NULL};        /* ms_optimizer_t */
 static const char *const partition_choices[] = {"blocks", "spectral", NULL}; /* ms_partition_t */
 static const char *const method_choices[] = {"fast", "naive", NULL};         /* prune_naive */
+static const char *const find_set_choices[] = {"test", "train", NULL};       /* prune_find_train */
 
 #define NORM_DEFAULT 0
 
@@ -574,7 +576,8 @@ static const key_def_t key_table[N_KEYS] = {
                    .def = "0",
                    .lo = 0,
                    .hi = 1000000,
-                   .doc = "Test images of the label used (0 = all of them; else the first n)."},
+                   .doc = "Images of the label the circuit is found on, from the split find_set "
+                          "names (0 = all of them; else the first n)."},
     [K_WINDOW] = {.section = S_PRUNE,
                   .name = "window",
                   .type = T_INT,
@@ -589,6 +592,44 @@ static const key_def_t key_table[N_KEYS] = {
                   .choices = method_choices,
                   .doc = "fast (speculative windows, exact) or naive (the reference: two forward "
                          "passes per weight)."},
+    [K_FIND_SET] = {.section = S_PRUNE,
+                    .name = "find_set",
+                    .type = T_ENUM,
+                    .def = "test",
+                    .choices = find_set_choices,
+                    .doc = "Images the circuit is found on: test (the label's first `samples` "
+                           "test images; the other test images are held out) or train (the "
+                           "label's first `samples` training images; every test image is held "
+                           "out). See docs/circuits.md."},
+    [K_ABLATION] = {.section = S_PRUNE,
+                    .name = "ablation",
+                    .type = T_STR,
+                    .def = "zero",
+                    .doc = "Ablation kinds the circuit is judged under on the held-out images: a "
+                           "list of zero, mean, resample, or none (no judging)."},
+    [K_METHODS] = {.section = S_PRUNE,
+                   .name = "methods",
+                   .type = T_STR,
+                   .def = "none",
+                   .doc = "Approximate circuit methods scored against the exact circuit: a list of "
+                          "magnitude, attribution, ig, or none."},
+    [K_IG_STEPS] = {.section = S_PRUNE,
+                    .name = "ig_steps",
+                    .type = T_INT,
+                    .def = "8",
+                    .lo = 1,
+                    .hi = 1000,
+                    .doc = "Integrated-gradients steps of the ig method (alpha = k/n, k = 1..n)."},
+    [K_SIZES] = {.section = S_PRUNE,
+                 .name = "sizes",
+                 .type = T_FLOATS,
+                 .def = "none",
+                 .lo = 0,
+                 .hi = 1,
+                 .flags = F_NONE_OK | F_LO_OPEN | F_UNIQUE,
+                 .max_n = MS_CIRCUIT_MAX_SIZES,
+                 .doc = "Circuit sizes (kept share of each pruned layer) at which every method's "
+                        "mask is also judged, for the faithfulness-against-size curves."},
     /* [measures] */
     [K_M_UNTRAINED] = {.section = S_MEASURES,
                        .name = "untrained",
@@ -1824,7 +1865,47 @@ static int resolve_cluster(ctx_t *c) {
     return 0;
 }
 
+/* A list of names (comma or space separated, or none) as a bit set over
+ * names[] into v[k].mask. */
+static int parse_name_set(ctx_t *c, int k, const char *const *names, int n) {
+    val_t *v = &c->v[k];
+    char buf[RAW_MAX];
+    copy_str(buf, sizeof buf, v->str);
+    lower(buf);
+    v->mask = 0;
+    if (strcmp(trim(buf), "none") == 0) return 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ", \t", &save); tok;
+         tok = strtok_r(NULL, ", \t", &save)) {
+        int i = 0;
+        while (i < n && strcmp(tok, names[i]) != 0) i++;
+        if (i == n) {
+            char list[256] = {0};
+            for (int j = 0; j < n; j++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", j ? ", " : "",
+                         names[j]);
+            return fail(c, v->line, "%s: unknown value '%s' (choose from %s, or none)",
+                        key_table[k].name, tok, list);
+        }
+        if (v->mask >> i & 1u)
+            return fail(c, v->line, "%s: '%s' is listed twice", key_table[k].name, tok);
+        v->mask |= 1u << i;
+    }
+    return 0;
+}
+
 static int resolve_prune(ctx_t *c) {
+    const char *kinds[MS_ABL_KINDS], *methods[MS_CM_METHODS];
+    for (int i = 0; i < MS_ABL_KINDS; i++) kinds[i] = ms_ablation_kind_name(i);
+    for (int i = 0; i < MS_CM_METHODS; i++) methods[i] = ms_circuit_method_name(i);
+    if (parse_name_set(c, K_ABLATION, kinds, MS_ABL_KINDS) ||
+        parse_name_set(c, K_METHODS, methods, MS_CM_METHODS))
+        return MS_ECONFIG;
+    if ((c->v[K_METHODS].mask || c->v[K_SIZES].n) && !c->v[K_ABLATION].mask)
+        return fail(c, pick_line(c, K_ABLATION, K_METHODS, K_SIZES, -1),
+                    "methods and sizes are judged on held-out images: list at least one "
+                    "ablation kind (zero, mean, resample)");
+    if (c->v[K_SIZES].n && !c->v[K_METHODS].mask)
+        return fail(c, c->v[K_SIZES].line, "sizes needs at least one of methods");
     return parse_layers(c, K_PRUNE_LAYERS, c->arch.n_fc);
 }
 
@@ -2078,6 +2159,12 @@ static int fill_grid(ctx_t *c, ms_grid_t *g, int n_models) {
     s->prune_samples = (int)v[K_SAMPLES].num[0];
     s->prune_window = (int)v[K_WINDOW].num[0];
     s->prune_naive = v[K_METHOD].choice;
+    s->prune_find_train = v[K_FIND_SET].choice;
+    s->prune_kinds = v[K_ABLATION].mask;
+    s->prune_methods = v[K_METHODS].mask;
+    s->prune_ig_steps = (int)v[K_IG_STEPS].num[0];
+    s->prune_n_sizes = v[K_SIZES].n;
+    for (int i = 0; i < s->prune_n_sizes; i++) s->prune_sizes[i] = v[K_SIZES].num[i];
     /* [measures] */
     ms_meas_cfg_t *me = &s->meas;
     me->untrained = v[K_M_UNTRAINED].choice;

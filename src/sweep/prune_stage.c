@@ -1,5 +1,6 @@
 /* The prune stage of a sweep: one (model, label) task, pruned by a team of
  * ranks, and its columns in the results file. */
+#include "modsweep/circuit.h"
 #include "modsweep/error.h"
 #include "modsweep/machine.h"
 #include "modsweep/gpu.h"
@@ -46,16 +47,23 @@ int ms_prune_label(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason) {
     int rc = ms_layout_init(&L, &s.arch);
     const int label = ctx->g->labels[li];
     const ms_split_t *test = ctx->test;
+    /* The find set: the label's first `samples` test or training images. */
+    const ms_split_t *fsplit = s.prune_find_train && ctx->train ? ctx->train : test;
     const size_t D = (size_t)test->c * test->h * test->w;
     float *params = malloc(sizeof(float) * L.n_params);
-    int32_t *idx = malloc(sizeof(int32_t) * (size_t)test->n);
+    int32_t *idx = malloc(sizeof(int32_t) * (size_t)(fsplit->n > 0 ? fsplit->n : 1));
+    int32_t *held = malloc(sizeof(int32_t) * (size_t)(test->n > 0 ? test->n : 1));
+    int NH = 0;
     uint8_t *mask = malloc(L.n_fc_weights);
     float *x = NULL;
     ms_net_t net = {0};
     int team_rank = 0, team_size = 1;
     MPI_Comm_rank(team, &team_rank);
     MPI_Comm_size(team, &team_size);
-    if (!rc && (!params || !idx || !mask))
+    if (!rc && s.prune_find_train && !ctx->train)
+        rc = ms_err_set(MS_EINVAL, "prune model %d label %d: find_set = train, but no training "
+                        "images are loaded", m, label);
+    if (!rc && (!params || !idx || !held || !mask))
         rc = ms_err_set(MS_ENOMEM, "prune model %d label %d: out of memory", m, label);
     /* The team's leader reads the trained model; the others get it by message. */
     if (!rc && team_rank == 0) rc = ms_stage_load_params(ctx, m, params);
@@ -69,14 +77,16 @@ int ms_prune_label(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason) {
     else
         MPI_Bcast(params, (int)L.n_params, MPI_FLOAT, 0, team);
     if (rc) goto done;
-    int N = ms_split_class_indices(test, label, idx);
-    if (s.prune_samples > 0 && N > s.prune_samples) N = s.prune_samples;
+    int N = 0;
+    ms_circuit_sets(test->y, test->n, ctx->train ? ctx->train->y : NULL,
+                    ctx->train ? ctx->train->n : 0, label, s.prune_find_train, s.prune_samples,
+                    idx, &N, held, &NH);
     x = malloc(sizeof(float) * D * (size_t)(N > 0 ? N : 1));
     if (!x) {
         rc = ms_err_set(MS_ENOMEM, "prune model %d label %d: out of memory", m, label);
         goto done;
     }
-    for (int i = 0; i < N; i++) memcpy(x + D * i, test->x + D * idx[i], sizeof(float) * D);
+    for (int i = 0; i < N; i++) memcpy(x + D * i, fsplit->x + D * idx[i], sizeof(float) * D);
     ms_prune_cfg_t cfg = {.label = label,
                           .layers = s.prune_layers,
                           .window = s.prune_window,
@@ -87,6 +97,8 @@ int ms_prune_label(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason) {
     rc = ctx->use_gpu ? ms_prune_gpu(&L, params, x, N, &cfg, gteam, &res)
                       : ms_prune(&L, params, x, N, &cfg, &res);
     if (rc || team_rank != 0) goto done;
+    /* The circuit judged on the find and held-out sets (before params are masked). */
+    if ((rc = ms__circuit_label(ctx, &s, &L, m, li, params, mask, x, N, held, NH))) goto done;
     /* The pruned model's class-wise accuracy on the whole test split. */
     ms_prune_apply_mask(&L, params, mask);
     double classwise[MS_MAX_CLASSES], acc = NAN;
@@ -127,6 +139,7 @@ done:
     ms_net_free(&net);
     free(params);
     free(idx);
+    free(held);
     free(mask);
     free(x);
     return rc;

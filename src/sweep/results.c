@@ -85,6 +85,7 @@ static int col_tables(const ms_col_t *tables[MAX_TABLES]) {
     tables[n++] = ms_cluster_cols;
     tables[n++] = ms_measures_cols;
     tables[n++] = ms_machine_cols;
+    tables[n++] = ms_circuit_cols;
     return n;
 }
 
@@ -747,7 +748,10 @@ static int open_file(ms_results_t **out, const char *path, MPI_Comm comm, int wr
         rc = ms_err_set(MS_ESCHEMA,
                         "%s: results schema version %lld, this modsweep %s reads version %d%s",
                         path, (long long)schema, MS_VERSION, MS_SCHEMA_VERSION,
-                        schema > MS_SCHEMA_VERSION ? " (written by a newer modsweep)" : "");
+                        schema > MS_SCHEMA_VERSION
+                            ? " (written by a newer modsweep)"
+                            : " (written by an older modsweep, whose columns differ: read it "
+                              "with that version, or start the sweep over with --restart)");
     char *hash = NULL;
     if (!rc) rc = attr_read_str(r->file, "grid_hash", &hash, path);
     if (!rc) r->hash = strtoull(hash, NULL, 16);

@@ -1,0 +1,706 @@
+/* Judging circuits under ablation kinds, approximate circuit methods and
+ * their scores against the exact greedy circuit (circuit.h).
+ *
+ * Dimension letters: N images judged, NF find images, NI/O fc inputs and
+ * outputs, NC classes, NW fc weights, B batch of the feature pass. */
+#include "modsweep/circuit.h"
+#include "modsweep/canon.h"
+#include "modsweep/error.h"
+#include "modsweep/rng.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define FEATURE_BATCH 256
+
+static const char *const kind_names[MS_ABL_KINDS] = {"zero", "mean", "resample"};
+static const char *const method_names[MS_CM_METHODS] = {"magnitude", "attribution", "ig"};
+
+const char *ms_ablation_kind_name(int kind) {
+    return kind >= 0 && kind < MS_ABL_KINDS ? kind_names[kind] : "?";
+}
+
+const char *ms_circuit_method_name(int method) {
+    return method >= 0 && method < MS_CM_METHODS ? method_names[method] : "?";
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int max_width(const ms_layout_t *L) {
+    int m = 0;
+    for (int l = 0; l < L->arch.n_fc; l++) {
+        if (L->fc_in[l] > m) m = L->fc_in[l];
+        if (L->arch.fc_out[l] > m) m = L->arch.fc_out[l];
+    }
+    return m;
+}
+
+static const float *fc_w(const ms_layout_t *L, const float *params, int l) {
+    return params + L->t[L->fc_weight[l]].off;
+}
+
+static const float *fc_b(const ms_layout_t *L, const float *params, int l) {
+    return L->fc_bias_t[l] >= 0 ? params + L->t[L->fc_bias_t[l]].off : NULL;
+}
+
+/* ---- features ------------------------------------------------------------------------ */
+
+/* Features of N images with a network made for batches of net->max_b. */
+static void features_with(ms_net_t *net, const float *params, const float *x, int N, double *h0) {
+    const ms_layout_t *L = &net->L;
+    const ms_arch_t *a = &L->arch;
+    const size_t D = (size_t)a->in_c * a->in_h * a->in_w, NI0 = (size_t)L->fc_in[0];
+    const int B = net->max_b;
+    for (int b0 = 0; b0 < N; b0 += B) {
+        const int nb = N - b0 < B ? N - b0 : B;
+        ms_net_forward(net, params, x + D * b0, nb, NULL);
+        for (size_t j = 0; j < (size_t)nb * NI0; j++)
+            h0[(size_t)b0 * NI0 + j] = (double)net->fc_in0[j];
+    }
+}
+
+int ms_circuit_features(const ms_layout_t *L, const float *params, const float *x, int N,
+                        double *h0) {
+    if (N <= 0) return 0;
+    ms_net_t net;
+    int rc = ms_net_init(&net, &L->arch, N < FEATURE_BATCH ? N : FEATURE_BATCH, 0);
+    if (rc) return rc;
+    features_with(&net, params, x, N, h0);
+    ms_net_free(&net);
+    return 0;
+}
+
+/* ---- the masked forward pass in double ------------------------------------------------ */
+
+int ms_circuit_resample_source(uint64_t seed, long id, int l, int NF) {
+    ms_rng_t r;
+    ms_rng_init(&r, seed, MS_RNG_RESAMPLE, (uint32_t)((uint64_t)id * MS_MAX_FC + (uint64_t)l));
+    return (int)ms_rng_below(&r, (uint32_t)NF);
+}
+
+/* What judging one mask under one kind needs, built once per call: each fc
+ * layer's kept weights in sparse rows (ascending input index) and the
+ * constant part of each pre-activation, the bias plus the removed weights'
+ * contribution: nothing (zero), w * mean (mean), or, for resample, one
+ * vector per find image r (w * a_l(r)), since a removed weight only ever
+ * reads one of the NF find images. */
+typedef struct plan {
+    int *row_start[MS_MAX_FC]; /* (O + 1) */
+    int *idx[MS_MAX_FC];       /* (kept) input index */
+    double *w[MS_MAX_FC];      /* (kept) weight */
+    double *c[MS_MAX_FC];      /* (O), or (NF, O) for resample */
+} plan_t;
+
+static void plan_free(plan_t *p) {
+    for (int l = 0; l < MS_MAX_FC; l++) {
+        free(p->row_start[l]);
+        free(p->idx[l]);
+        free(p->w[l]);
+        free(p->c[l]);
+    }
+    memset(p, 0, sizeof *p);
+}
+
+static int plan_init(plan_t *p, const ms_layout_t *L, const float *params, const uint8_t *mask,
+                     int kind, const ms_circuit_ref_t *ref) {
+    const ms_arch_t *a = &L->arch;
+    memset(p, 0, sizeof *p);
+    if (!mask) kind = MS_ABL_ZERO; /* nothing is removed */
+    const int NR = kind == MS_ABL_RESAMPLE ? ref->NF : 1;
+    size_t moff = 0;
+    for (int l = 0; l < a->n_fc; l++) {
+        const int O = a->fc_out[l], NI = L->fc_in[l];
+        const float *w = fc_w(L, params, l), *b = fc_b(L, params, l);
+        const uint8_t *m = mask ? mask + moff : NULL;
+        long nnz = 0;
+        for (size_t j = 0; j < (size_t)O * NI; j++)
+            nnz += !m || m[j];
+        p->row_start[l] = malloc(sizeof(int) * (size_t)(O + 1));
+        p->idx[l] = malloc(sizeof(int) * (size_t)(nnz + 1));
+        p->w[l] = malloc(sizeof(double) * (size_t)(nnz + 1));
+        p->c[l] = malloc(sizeof(double) * (size_t)O * NR);
+        if (!p->row_start[l] || !p->idx[l] || !p->w[l] || !p->c[l]) {
+            plan_free(p);
+            return ms_err_set(MS_ENOMEM, "circuit: out of memory for a masked model");
+        }
+        long k = 0;
+        for (int o = 0; o < O; o++) {
+            p->row_start[l][o] = (int)k;
+            for (int i = 0; i < NI; i++)
+                if (!m || m[(size_t)o * NI + i]) {
+                    p->idx[l][k] = i;
+                    p->w[l][k++] = (double)w[(size_t)o * NI + i];
+                }
+        }
+        p->row_start[l][O] = (int)k;
+        for (int r = 0; r < NR; r++) {
+            const double *src = kind == MS_ABL_MEAN       ? ref->mean[l]
+                                : kind == MS_ABL_RESAMPLE ? ref->act[l] + (size_t)r * NI
+                                                          : NULL;
+            for (int o = 0; o < O; o++) {
+                double z = b ? (double)b[o] : 0.0;
+                if (src)
+                    for (int i = 0; i < NI; i++)
+                        if (!m[(size_t)o * NI + i]) z += (double)w[(size_t)o * NI + i] * src[i];
+                p->c[l][(size_t)r * O + o] = z;
+            }
+        }
+        moff += (size_t)O * NI;
+    }
+    return 0;
+}
+
+/* One image's logits (NC) from its features h under a plan: the constant
+ * part, then the kept weights times the masked model's input. ba, bb:
+ * max_width doubles each. */
+static void masked_forward(const ms_layout_t *L, const plan_t *p, int kind,
+                           const ms_circuit_ref_t *ref, long id, const double *h, double *ba,
+                           double *bb, double *logits) {
+    const ms_arch_t *a = &L->arch;
+    const double *in = h;
+    double *out = ba;
+    for (int l = 0; l < a->n_fc; l++) {
+        const int O = a->fc_out[l];
+        const double *c = p->c[l];
+        if (kind == MS_ABL_RESAMPLE)
+            c += (size_t)ms_circuit_resample_source(ref->seed, id, l, ref->NF) * O;
+        const int *rs = p->row_start[l], *idx = p->idx[l];
+        const double *w = p->w[l];
+        const int last = l + 1 == a->n_fc;
+        double *dst = last ? logits : out;
+        for (int o = 0; o < O; o++) {
+            double z = c[o];
+            for (int k = rs[o]; k < rs[o + 1]; k++)
+                z += w[k] * in[idx[k]];
+            dst[o] = last ? z : (z > 0.0 ? z : 0.0);
+        }
+        in = out;
+        out = out == ba ? bb : ba;
+    }
+}
+
+/* ---- the reference activations --------------------------------------------------------- */
+
+void ms_circuit_ref_free(ms_circuit_ref_t *ref) {
+    for (int l = 0; l < MS_MAX_FC; l++) {
+        free(ref->act[l]);
+        free(ref->mean[l]);
+        ref->act[l] = ref->mean[l] = NULL;
+    }
+}
+
+int ms_circuit_ref_init(ms_circuit_ref_t *ref, const ms_layout_t *L, const float *params,
+                        const double *h0_find, int NF, uint64_t seed) {
+    memset(ref, 0, sizeof *ref);
+    if (NF < 1) return ms_err_set(MS_EINVAL, "circuit: the find set is empty");
+    const ms_arch_t *a = &L->arch;
+    ref->NF = NF;
+    ref->seed = seed;
+    for (int l = 0; l < a->n_fc; l++) {
+        ref->act[l] = malloc(sizeof(double) * (size_t)NF * L->fc_in[l]);
+        ref->mean[l] = calloc((size_t)L->fc_in[l], sizeof(double));
+        if (!ref->act[l] || !ref->mean[l]) {
+            ms_circuit_ref_free(ref);
+            return ms_err_set(MS_ENOMEM, "circuit: cannot hold the find set's activations");
+        }
+    }
+    memcpy(ref->act[0], h0_find, sizeof(double) * (size_t)NF * L->fc_in[0]);
+    /* The full model's hidden layers, layer by layer for every find image. */
+    for (int l = 0; l + 1 < a->n_fc; l++) {
+        const int O = a->fc_out[l], NI = L->fc_in[l];
+        const float *w = fc_w(L, params, l), *b = fc_b(L, params, l);
+        for (int f = 0; f < NF; f++) {
+            const double *in = ref->act[l] + (size_t)f * NI;
+            double *out = ref->act[l + 1] + (size_t)f * O;
+            for (int o = 0; o < O; o++) {
+                double z = b ? (double)b[o] : 0.0;
+                for (int i = 0; i < NI; i++)
+                    z += (double)w[(size_t)o * NI + i] * in[i];
+                out[o] = z > 0.0 ? z : 0.0;
+            }
+        }
+    }
+    for (int l = 0; l < a->n_fc; l++) {
+        const int NI = L->fc_in[l];
+        for (int f = 0; f < NF; f++)
+            for (int i = 0; i < NI; i++)
+                ref->mean[l][i] += ref->act[l][(size_t)f * NI + i];
+        for (int i = 0; i < NI; i++)
+            ref->mean[l][i] /= NF;
+    }
+    return 0;
+}
+
+/* ---- judging ------------------------------------------------------------------------------ */
+
+int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *mask, int kind,
+                     const ms_circuit_ref_t *ref, const float *x, const int32_t *sel,
+                     const double *h0, const uint8_t *y, const int32_t *ids, int N, int label,
+                     ms_circuit_eval_t *out) {
+    const ms_arch_t *a = &L->arch;
+    const int NC = a->fc_out[a->n_fc - 1], NI0 = L->fc_in[0];
+    if (kind < 0 || kind >= MS_ABL_KINDS)
+        return ms_err_set(MS_EINVAL, "circuit: unknown ablation kind %d", kind);
+    if (mask && kind != MS_ABL_ZERO && (!ref || ref->NF < 1))
+        return ms_err_set(MS_EINVAL, "circuit: %s ablation needs the find set's activations",
+                          kind_names[kind]);
+    const int MW = max_width(L);
+    const int B = N < FEATURE_BATCH ? (N > 0 ? N : 1) : FEATURE_BATCH;
+    double *ba = malloc(sizeof(double) * MW), *bb = malloc(sizeof(double) * MW);
+    const size_t D = (size_t)a->in_c * a->in_h * a->in_w;
+    double *hb = h0 ? NULL : malloc(sizeof(double) * (size_t)B * NI0);
+    float *xb = h0 || !sel ? NULL : malloc(sizeof(float) * (size_t)B * D);
+    long correct[MS_MAX_CLASSES] = {0};
+    double ce = 0.0;
+    int rc = 0;
+    plan_t plan;
+    memset(&plan, 0, sizeof plan);
+    ms_net_t net;
+    int net_ok = 0;
+    if (!mask) kind = MS_ABL_ZERO;
+    for (int c = 0; c < MS_MAX_CLASSES; c++)
+        out->class_n[c] = 0;
+    if (!ba || !bb || (!h0 && !hb) || (!h0 && sel && !xb)) {
+        rc = ms_err_set(MS_ENOMEM, "circuit: out of memory judging %d images", N);
+        goto done;
+    }
+    if ((rc = plan_init(&plan, L, params, mask, kind, ref))) goto done;
+    if (!h0 && N > 0 && (rc = ms_net_init(&net, a, B, 0))) goto done;
+    net_ok = !h0 && N > 0;
+    for (int b0 = 0; b0 < N; b0 += B) {
+        const int nb = N - b0 < B ? N - b0 : B;
+        const double *hs = h0 ? h0 + (size_t)b0 * NI0 : hb;
+        if (!h0) {
+            const float *xs = x + D * b0;
+            if (sel) {
+                for (int n = 0; n < nb; n++)
+                    memcpy(xb + D * n, x + D * sel[b0 + n], sizeof(float) * D);
+                xs = xb;
+            }
+            features_with(&net, params, xs, nb, hb);
+        }
+        for (int n = 0; n < nb; n++) {
+            double z[MS_MAX_CLASSES];
+            const long id = ids ? ids[b0 + n] : (sel ? sel[b0 + n] : b0 + n);
+            masked_forward(L, &plan, kind, ref, id, hs + (size_t)n * NI0, ba, bb, z);
+            int best = 0;
+            for (int c = 1; c < NC; c++)
+                if (z[c] > z[best]) best = c;
+            const int yc = y[sel ? sel[b0 + n] : b0 + n];
+            out->class_n[yc]++;
+            correct[yc] += best == yc;
+            if (yc == label) ce += ms_canon_ce(z, NC, label);
+        }
+    }
+    for (int c = 0; c < MS_MAX_CLASSES; c++)
+        out->class_acc[c] = out->class_n[c] ? (double)correct[c] / out->class_n[c] : NAN;
+    out->label_acc = out->class_acc[label];
+    out->label_ce = out->class_n[label] ? ce / out->class_n[label] : NAN;
+done:
+    free(ba);
+    free(bb);
+    free(hb);
+    free(xb);
+    plan_free(&plan);
+    if (net_ok) ms_net_free(&net);
+    return rc;
+}
+
+/* ---- gradients and scores ----------------------------------------------------------------------
+ */
+
+int ms_circuit_grad(const ms_layout_t *L, const float *params, double alpha, const double *h0,
+                    int N, int label, double *grad) {
+    const ms_arch_t *a = &L->arch;
+    const int nf = a->n_fc, NC = a->fc_out[nf - 1];
+    size_t off[MS_MAX_FC + 1], hoff[MS_MAX_FC + 1];
+    off[0] = hoff[0] = 0;
+    for (int l = 0; l < nf; l++) {
+        off[l + 1] = off[l] + L->t[L->fc_weight[l]].n;
+        hoff[l + 1] = hoff[l] + (size_t)L->fc_in[l];
+    }
+    const size_t NW = off[nf];
+    const int MW = max_width(L);
+    /* h: every layer's input for one image (layer l at hoff[l]); the logits after. */
+    double *h = malloc(sizeof(double) * (hoff[nf] + NC));
+    double *d = malloc(sizeof(double) * MW), *dp = malloc(sizeof(double) * MW);
+    if (!h || !d || !dp) {
+        free(h);
+        free(d);
+        free(dp);
+        return ms_err_set(MS_ENOMEM, "circuit: out of memory for gradients");
+    }
+    for (size_t j = 0; j < NW; j++)
+        grad[j] = 0.0;
+    for (int n = 0; n < N; n++) {
+        memcpy(h, h0 + (size_t)n * L->fc_in[0], sizeof(double) * L->fc_in[0]);
+        for (int l = 0; l < nf; l++) {
+            const int O = a->fc_out[l], NI = L->fc_in[l];
+            const float *w = fc_w(L, params, l), *b = fc_b(L, params, l);
+            const double *in = h + hoff[l];
+            double *out = h + hoff[l + 1];
+            for (int o = 0; o < O; o++) {
+                double z = b ? (double)b[o] : 0.0;
+                for (int i = 0; i < NI; i++)
+                    z += alpha * (double)w[(size_t)o * NI + i] * in[i];
+                out[o] = l + 1 < nf ? (z > 0.0 ? z : 0.0) : z;
+            }
+        }
+        /* dCE/dlogits = softmax - onehot(label). */
+        const double *z = h + hoff[nf];
+        double m = z[0], s = 0.0;
+        for (int c = 1; c < NC; c++)
+            if (z[c] > m) m = z[c];
+        for (int c = 0; c < NC; c++)
+            s += exp(z[c] - m);
+        for (int c = 0; c < NC; c++)
+            d[c] = exp(z[c] - m) / s - (c == label ? 1.0 : 0.0);
+        for (int l = nf - 1; l >= 0; l--) {
+            const int O = a->fc_out[l], NI = L->fc_in[l];
+            const float *w = fc_w(L, params, l);
+            const double *in = h + hoff[l];
+            double *g = grad + off[l];
+            for (int o = 0; o < O; o++)
+                for (int i = 0; i < NI; i++)
+                    g[(size_t)o * NI + i] += d[o] * in[i];
+            if (l == 0) break;
+            /* Through layer l's scaled weights and the ReLU of layer l - 1
+             * (its output is this layer's input: positive iff z > 0). */
+            for (int i = 0; i < NI; i++) {
+                double v = 0.0;
+                for (int o = 0; o < O; o++)
+                    v += alpha * (double)w[(size_t)o * NI + i] * d[o];
+                dp[i] = in[i] > 0.0 ? v : 0.0;
+            }
+            memcpy(d, dp, sizeof(double) * NI);
+        }
+    }
+    for (size_t j = 0; j < NW; j++)
+        grad[j] /= N;
+    free(h);
+    free(d);
+    free(dp);
+    return 0;
+}
+
+int ms_circuit_scores(const ms_layout_t *L, const float *params, int method, int ig_steps,
+                      const double *h0_find, int NF, int label, double *score) {
+    const int nf = L->arch.n_fc;
+    const size_t NW = L->n_fc_weights;
+    if (method < 0 || method >= MS_CM_METHODS)
+        return ms_err_set(MS_EINVAL, "circuit: unknown method %d", method);
+    if (method != MS_CM_MAGNITUDE && NF < 1)
+        return ms_err_set(MS_EINVAL, "circuit: %s needs a non-empty find set",
+                          method_names[method]);
+    if (method == MS_CM_IG && ig_steps < 1)
+        return ms_err_set(MS_EINVAL, "circuit: ig needs at least 1 step (got %d)", ig_steps);
+    if (method == MS_CM_MAGNITUDE) {
+        size_t j = 0;
+        for (int l = 0; l < nf; l++) {
+            const ms_tensor_t *t = &L->t[L->fc_weight[l]];
+            for (size_t k = 0; k < t->n; k++)
+                score[j++] = fabs((double)params[t->off + k]);
+        }
+        return 0;
+    }
+    double *g = malloc(sizeof(double) * NW);
+    if (!g) return ms_err_set(MS_ENOMEM, "circuit: out of memory for scores");
+    int rc = 0;
+    const int steps = method == MS_CM_IG ? ig_steps : 1;
+    for (size_t j = 0; j < NW; j++)
+        score[j] = 0.0;
+    for (int k = 1; k <= steps && !rc; k++) {
+        const double alpha = method == MS_CM_IG ? (double)k / steps : 1.0;
+        rc = ms_circuit_grad(L, params, alpha, h0_find, NF, label, g);
+        for (size_t j = 0; j < NW && !rc; j++)
+            score[j] += g[j];
+    }
+    if (!rc) {
+        size_t j = 0;
+        for (int l = 0; l < nf; l++) {
+            const ms_tensor_t *t = &L->t[L->fc_weight[l]];
+            for (size_t k = 0; k < t->n; k++, j++)
+                score[j] = fabs((double)params[t->off + k] * (score[j] / steps));
+        }
+    }
+    free(g);
+    return rc;
+}
+
+typedef struct scored {
+    double s;
+    long i;
+} scored_t;
+
+/* Higher score first, then the lower index; NaN scores last. */
+static int by_score(const void *pa, const void *pb) {
+    const scored_t *a = pa, *b = pb;
+    const int na = isnan(a->s), nb = isnan(b->s);
+    if (na != nb) return na - nb;
+    if (!na && a->s != b->s) return a->s > b->s ? -1 : 1;
+    return (a->i > b->i) - (a->i < b->i);
+}
+
+int ms_circuit_select(const ms_layout_t *L, const double *score, const long *kept, uint8_t *mask) {
+    size_t off = 0, maxn = 0;
+    for (int l = 0; l < L->arch.n_fc; l++)
+        if (L->t[L->fc_weight[l]].n > maxn) maxn = L->t[L->fc_weight[l]].n;
+    scored_t *v = malloc(sizeof(scored_t) * (maxn ? maxn : 1));
+    if (!v) return ms_err_set(MS_ENOMEM, "circuit: out of memory selecting a mask");
+    for (int l = 0; l < L->arch.n_fc; l++) {
+        const long n = (long)L->t[L->fc_weight[l]].n;
+        if (kept[l] < 0 || kept[l] > n) {
+            free(v);
+            return ms_err_set(MS_EINVAL, "circuit: fc%d keeps %ld of %ld weights", l + 1, kept[l],
+                              n);
+        }
+        for (long k = 0; k < n; k++)
+            v[k] = (scored_t){score[off + k], k};
+        qsort(v, (size_t)n, sizeof(scored_t), by_score);
+        memset(mask + off, 0, (size_t)n);
+        for (long k = 0; k < kept[l]; k++)
+            mask[off + v[k].i] = 1;
+        off += (size_t)n;
+    }
+    free(v);
+    return 0;
+}
+
+void ms_circuit_jaccard(const ms_layout_t *L, const uint8_t *a, const uint8_t *b, double *jac) {
+    size_t off = 0;
+    for (int l = 0; l < L->arch.n_fc; l++) {
+        const size_t n = L->t[L->fc_weight[l]].n;
+        long both = 0, any = 0;
+        for (size_t k = 0; k < n; k++) {
+            both += a[off + k] && b[off + k];
+            any += a[off + k] || b[off + k];
+        }
+        jac[l] = any ? (double)both / (double)any : 1.0;
+        off += n;
+    }
+}
+
+double ms_circuit_faithfulness(double ce, double ce_full, double ce_empty) {
+    const double den = ce_empty - ce_full;
+    if (!(den != 0.0) || isnan(ce)) return NAN;
+    return (ce_empty - ce) / den;
+}
+
+void ms_circuit_size_counts(const ms_layout_t *L, uint32_t layers, double fraction, long *kept) {
+    for (int l = 0; l < L->arch.n_fc; l++) {
+        const long n = (long)L->t[L->fc_weight[l]].n;
+        if (layers >> l & 1u) {
+            long k = lround(fraction * (double)n);
+            kept[l] = k < 0 ? 0 : (k > n ? n : k);
+        } else {
+            kept[l] = n;
+        }
+    }
+}
+
+void ms_circuit_sets(const uint8_t *y_test, int n_test, const uint8_t *y_train, int n_train,
+                     int label, int find_train, int samples, int32_t *find, int *NF, int32_t *held,
+                     int *NH) {
+    const uint8_t *yf = find_train ? y_train : y_test;
+    const int nf = find_train ? n_train : n_test;
+    int k = 0, h = 0;
+    /* A test image is in the find set iff it is one of the label's first `samples`. */
+    for (int n = 0; n < nf; n++)
+        if (yf[n] == label && (samples <= 0 || k < samples)) find[k++] = n;
+    int seen = 0;
+    for (int n = 0; n < n_test; n++) {
+        int in_find = 0;
+        if (!find_train && y_test[n] == label) in_find = samples <= 0 || seen++ < samples;
+        if (!in_find) held[h++] = n;
+    }
+    *NF = k;
+    *NH = h;
+}
+
+/* ---- the assessment of one (model, label) -------------------------------------------------------
+ */
+
+static void report_init(ms_circuit_report_t *r) {
+    uint8_t *keep[MS_CM_METHODS];
+    memcpy(keep, r->method_mask, sizeof keep);
+    memset(r, 0, sizeof *r);
+    memcpy(r->method_mask, keep, sizeof keep);
+    r->full_find_ce = NAN;
+    r->full_find_acc = NAN;
+    for (int k = 0; k < MS_ABL_KINDS; k++) {
+        r->exact_find_ce[k] = r->exact_find_acc[k] = r->empty_heldout_ce[k] = NAN;
+        r->empty_find_ce[k] = r->exact_faith[k] = r->exact_find_faith[k] = NAN;
+        for (int c = 0; c < MS_MAX_CLASSES; c++)
+            r->exact_heldout[k].class_acc[c] = NAN;
+        r->exact_heldout[k].label_acc = r->exact_heldout[k].label_ce = NAN;
+    }
+    for (int c = 0; c < MS_MAX_CLASSES; c++)
+        r->full_heldout.class_acc[c] = NAN;
+    r->full_heldout.label_acc = r->full_heldout.label_ce = NAN;
+    for (int m = 0; m < MS_CM_METHODS; m++) {
+        r->method_seconds[m] = NAN;
+        for (int l = 0; l < MS_MAX_FC; l++)
+            r->jaccard[m][l] = NAN;
+        for (int k = 0; k < MS_ABL_KINDS; k++)
+            r->method_ce[m][k] = r->method_acc[m][k] = r->method_faith[m][k] = NAN;
+        for (int s = 0; s < MS_CIRCUIT_MAX_SIZES; s++)
+            for (int k = 0; k < MS_ABL_KINDS; k++)
+                r->size_faith[m][s][k] = NAN;
+    }
+    for (int s = 0; s < MS_CIRCUIT_MAX_SIZES; s++)
+        r->size_ecs[s] = NAN;
+}
+
+int ms_circuit_assess(const ms_layout_t *L, const float *params, const uint8_t *exact,
+                      const ms_circuit_cfg_t *cfg, const double *h0_find, int NF, const float *x,
+                      const uint8_t *y, const int32_t *held, int N, ms_circuit_report_t *rep) {
+    const double t0 = now_s();
+    const ms_arch_t *a = &L->arch;
+    const int nf = a->n_fc, NI0 = L->fc_in[0], label = cfg->label;
+    const size_t NW = L->n_fc_weights, D = (size_t)a->in_c * a->in_h * a->in_w;
+    report_init(rep);
+    if (NF < 1) return ms_err_set(MS_EINVAL, "circuit: label %d has an empty find set", label);
+    if (cfg->n_sizes < 0 || cfg->n_sizes > MS_CIRCUIT_MAX_SIZES)
+        return ms_err_set(MS_EINVAL, "circuit: %d sizes (at most %d)", cfg->n_sizes,
+                          MS_CIRCUIT_MAX_SIZES);
+    rep->find_n = NF;
+    rep->heldout_n = N;
+    int NH = 0;
+    for (int n = 0; n < N; n++)
+        NH += y[held[n]] == label;
+    rep->heldout_label_n = NH;
+    ms_circuit_ref_t ref = {0};
+    uint8_t *yf = malloc((size_t)NF), *yh = malloc((size_t)(NH ? NH : 1));
+    uint8_t *empty = malloc(NW), *mask = malloc(NW);
+    int32_t *idh = malloc(sizeof(int32_t) * (size_t)(NH ? NH : 1));
+    float *xh = malloc(sizeof(float) * D * (size_t)(NH ? NH : 1));
+    double *hh = malloc(sizeof(double) * (size_t)NI0 * (NH ? NH : 1));
+    double *score = malloc(sizeof(double) * NW);
+    int rc = 0;
+    if (!yf || !yh || !empty || !mask || !idh || !xh || !hh || !score) {
+        rc = ms_err_set(MS_ENOMEM, "circuit: out of memory assessing label %d", label);
+        goto done;
+    }
+    memset(yf, label, (size_t)NF);
+    memset(yh, label, (size_t)(NH ? NH : 1));
+    /* The held-out images of the label, whose features every mask is judged on. */
+    for (int n = 0, j = 0; n < N; n++)
+        if (y[held[n]] == label) {
+            memcpy(xh + D * j, x + D * held[n], sizeof(float) * D);
+            idh[j++] = held[n];
+        }
+    if ((rc = ms_circuit_features(L, params, xh, NH, hh))) goto done;
+    /* The empty circuit: every weight of the pruned layers removed. */
+    {
+        size_t off = 0;
+        for (int l = 0; l < nf; l++) {
+            const size_t n = L->t[L->fc_weight[l]].n;
+            memset(empty + off, (cfg->layers >> l & 1u) ? 0 : 1, n);
+            off += n;
+        }
+    }
+    if (cfg->kinds & ((1u << MS_ABL_MEAN) | (1u << MS_ABL_RESAMPLE)))
+        if ((rc = ms_circuit_ref_init(&ref, L, params, h0_find, NF, cfg->seed))) goto done;
+    ms_circuit_eval_t e;
+    if ((rc = ms_circuit_judge(L, params, NULL, MS_ABL_ZERO, NULL, NULL, NULL, h0_find, yf, NULL,
+                               NF, label, &e)))
+        goto done;
+    rep->full_find_ce = e.label_ce;
+    rep->full_find_acc = e.label_acc;
+    if ((rc = ms_circuit_judge(L, params, NULL, MS_ABL_ZERO, NULL, x, held, NULL, y, NULL, N, label,
+                               &rep->full_heldout)))
+        goto done;
+    const double full_ce = rep->full_heldout.label_ce;
+    for (int k = 0; k < MS_ABL_KINDS; k++) {
+        if (!(cfg->kinds >> k & 1u)) continue;
+        if ((rc = ms_circuit_judge(L, params, exact, k, &ref, x, held, NULL, y, NULL, N, label,
+                                   &rep->exact_heldout[k])))
+            goto done;
+        if ((rc = ms_circuit_judge(L, params, exact, k, &ref, NULL, NULL, h0_find, yf, NULL, NF,
+                                   label, &e)))
+            goto done;
+        rep->exact_find_ce[k] = e.label_ce;
+        rep->exact_find_acc[k] = e.label_acc;
+        if ((rc = ms_circuit_judge(L, params, empty, k, &ref, NULL, NULL, h0_find, yf, NULL, NF,
+                                   label, &e)))
+            goto done;
+        rep->empty_find_ce[k] = e.label_ce;
+        if ((rc = ms_circuit_judge(L, params, empty, k, &ref, NULL, NULL, hh, yh, idh, NH, label,
+                                   &e)))
+            goto done;
+        rep->empty_heldout_ce[k] = e.label_ce;
+        rep->exact_faith[k] = ms_circuit_faithfulness(rep->exact_heldout[k].label_ce, full_ce,
+                                                      rep->empty_heldout_ce[k]);
+        rep->exact_find_faith[k] = ms_circuit_faithfulness(rep->exact_find_ce[k], rep->full_find_ce,
+                                                           rep->empty_find_ce[k]);
+    }
+    long kept[MS_MAX_FC];
+    {
+        size_t off = 0;
+        for (int l = 0; l < nf; l++) {
+            const size_t n = L->t[L->fc_weight[l]].n;
+            kept[l] = 0;
+            for (size_t j = 0; j < n; j++)
+                kept[l] += exact[off + j] != 0;
+            off += n;
+        }
+    }
+    for (int s = 0; s < cfg->n_sizes; s++) {
+        long ks[MS_MAX_FC], all = 0;
+        ms_circuit_size_counts(L, cfg->layers, cfg->sizes[s], ks);
+        for (int l = 0; l < nf; l++)
+            all += ks[l];
+        rep->size_ecs[s] = (double)all / (double)NW;
+    }
+    for (int m = 0; m < MS_CM_METHODS; m++) {
+        if (!(cfg->methods >> m & 1u)) continue;
+        uint8_t *mm = rep->method_mask[m] ? rep->method_mask[m] : mask;
+        const double tm = now_s();
+        if ((rc = ms_circuit_scores(L, params, m, cfg->ig_steps, h0_find, NF, label, score)))
+            goto done;
+        if ((rc = ms_circuit_select(L, score, kept, mm))) goto done;
+        rep->method_seconds[m] = now_s() - tm;
+        ms_circuit_jaccard(L, mm, exact, rep->jaccard[m]);
+        for (int k = 0; k < MS_ABL_KINDS; k++) {
+            if (!(cfg->kinds >> k & 1u)) continue;
+            if ((rc = ms_circuit_judge(L, params, mm, k, &ref, NULL, NULL, hh, yh, idh, NH, label,
+                                       &e)))
+                goto done;
+            rep->method_ce[m][k] = e.label_ce;
+            rep->method_acc[m][k] = e.label_acc;
+            rep->method_faith[m][k] =
+                ms_circuit_faithfulness(e.label_ce, full_ce, rep->empty_heldout_ce[k]);
+        }
+        for (int s = 0; s < cfg->n_sizes; s++) {
+            long ks[MS_MAX_FC];
+            ms_circuit_size_counts(L, cfg->layers, cfg->sizes[s], ks);
+            if ((rc = ms_circuit_select(L, score, ks, mask))) goto done;
+            for (int k = 0; k < MS_ABL_KINDS; k++) {
+                if (!(cfg->kinds >> k & 1u)) continue;
+                if ((rc = ms_circuit_judge(L, params, mask, k, &ref, NULL, NULL, hh, yh, idh, NH,
+                                           label, &e)))
+                    goto done;
+                rep->size_faith[m][s][k] =
+                    ms_circuit_faithfulness(e.label_ce, full_ce, rep->empty_heldout_ce[k]);
+            }
+        }
+    }
+done:
+    ms_circuit_ref_free(&ref);
+    free(yf);
+    free(yh);
+    free(empty);
+    free(mask);
+    free(idh);
+    free(xh);
+    free(hh);
+    free(score);
+    rep->seconds = now_s() - t0;
+    return rc;
+}
