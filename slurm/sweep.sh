@@ -73,7 +73,7 @@ fi
 # results file is shared by design, so HDF5's own locking is off.
 export HDF5_USE_FILE_LOCKING=FALSE
 # The pruning's OpenMP steps are short: let idle threads spin a while
-# rather than sleep between them (see README, "Threads").
+# rather than sleep between them (see docs/sweeps.md, "Threads and cores").
 export GOMP_SPINCOUNT=${GOMP_SPINCOUNT:-10000000}
 # When Slurm itself sends SIGTERM to every process of the job (scancel, or a
 # time limit reached without the USR1 lead), the ranks stop cleanly if
@@ -94,7 +94,7 @@ fi
 case "$launcher" in
   srun) cmd=(srun --mpi=pmix --kill-on-bad-exit=1 "$bin") ;;
   # mpirun reads the allocation from Slurm; modsweep widens each rank's
-  # core binding to its threads (see README, "Threads").
+  # core binding to its threads (see docs/sweeps.md, "Threads and cores").
   mpirun) cmd=(mpirun -n "${SLURM_NTASKS:-1}" "$bin") ;;
   *) echo "sweep.sh: MODSWEEP_LAUNCHER must be srun, mpirun or auto" >&2; exit 2 ;;
 esac
