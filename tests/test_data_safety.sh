@@ -33,7 +33,9 @@ ms 2 -q grid.ini -o ref.h5 || fail "reference run: exit $?"
 
 # ---- 1. --restart whose creation fails ---------------------------------------
 write_grid "$dir/big.ini" "0, 5, 10, 20" # 16 models: a larger file
-if mkdir -p "$dir/small" && mount -t tmpfs -o size=1700k tmpfs "$dir/small" 2>/dev/null; then
+# Room for the old file and a little more, not for its larger replacement.
+small_kb=$(( $(stat -c %s "$dir/ref.h5") / 1024 + 200 ))
+if mkdir -p "$dir/small" && mount -t tmpfs -o size=${small_kb}k tmpfs "$dir/small" 2>/dev/null; then
   mounted+=("$dir/small")
   cp "$dir/ref.h5" "$dir/small/r.h5" || fail "cannot copy to the tmpfs"
   ms 2 big.ini -o small/r.h5 --restart 2> "$dir/r1.log"
@@ -78,7 +80,9 @@ for gap in 0.1 1 5; do
   sleep "$gap"
   kill -0 "$pa" 2>/dev/null || fail "sweeps $gap s apart: the first ended before the second started"
   if [ "$gap" = 5 ]; then
-    # Readers do not take the lock: status and h5py read the file meanwhile.
+    # Readers do not take the lock: status and h5py read the file meanwhile
+    # (once the first sweep has made it: a loaded machine may take a while).
+    for _ in $(seq 100); do [ -f "$dir/$f" ] && break; sleep 0.2; done
     "$MS_BIN" status "$dir/$f" > "$dir/st.out" 2>&1 || fail "status during a sweep: $(cat "$dir/st.out")"
     grep -q "in use by a sweep: host $(hostname)" "$dir/st.out" || fail "status does not name the sweep"
     if /usr/bin/python3 -c 'import h5py' 2>/dev/null; then

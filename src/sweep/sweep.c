@@ -504,74 +504,48 @@ int ms_sweep_run(const ms_run_opts_t *o) {
         if (rank == 0) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
         return MS_EXIT_ERROR;
     }
+    /* Everything below is released at `out`; each is safe to free unused. */
+    int status = MS_EXIT_ERROR, use_gpu = 0, bad, any;
+    ms_split_t train = {0}, test = {0};
+    ms_gpu_split_t gpu_train = {0}, gpu_test = {0};
+    ms_results_t *res = NULL;
+    ms_ctx_t ctx = {0};
+
     apply_overrides(&g, o);
     /* The output path and its lock, before any work (rank 0 holds the lock
      * until the results file is closed). */
     rc = ms_safety_claim(g.output, sizeof g.output, o->break_lock, MPI_COMM_WORLD);
-    if (rc) {
-        if (rank == 0) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
-        ms_grid_free(&g);
-        return MS_EXIT_ERROR;
-    }
+    if (rc) goto fail;
     int threads = setup_cores(o->threads, g.threads, o->quiet);
 
     /* device = cpu|cuda|auto: the same answer on every rank, an error (before
      * any output) when cuda cannot be had. */
-    int use_gpu = 0;
     if (rank == 0 && g.device_note[0] && !o->quiet) ms_message("%s", g.device_note);
     rc = ms_device_resolve(g.device_note[0] ? MS_DEV_CPU : g.device, MPI_COMM_WORLD, &use_gpu);
-    if (rc) {
-        if (rank == 0) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
-        ms_grid_free(&g);
-        return MS_EXIT_ERROR;
-    }
+    if (rc) goto fail;
     if (use_gpu && !o->quiet) {
         char gpu[128];
         ms_gpu_describe(gpu, sizeof gpu, NULL);
         ms_message("computing on GPU %d (%s)", ms_gpu_device(), gpu);
     }
 
-    /* The data, on every rank (each trains and evaluates on its own copy). */
-    ms_split_t train = {0}, test = {0};
+    /* The data, on every rank (each trains and evaluates on its own copy);
+     * a rank that fails says so itself. */
     rc = ms_data_load(&g.base.data, &train, &test);
-    int bad = rc != 0, any = 0;
+    bad = rc != 0;
     MS_MPI_CHECK(MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
-    if (any) {
-        if (rc) fprintf(stderr, "modsweep: [rank %d] %s\n", rank, ms_err_msg());
-        ms_gpu_release();
-        ms_split_free(&train);
-        ms_split_free(&test);
-        ms_grid_free(&g);
-        return MS_EXIT_ERROR;
-    }
+    if (any) goto fail_per_rank;
     /* The checks --dry-run makes too (every rank has the same data). */
     rc = check_inputs(&g, &train, &test); /* the output path: ms_safety_claim above */
-    if (rc) {
-        if (rank == 0) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
-        ms_gpu_release();
-        ms_split_free(&train);
-        ms_split_free(&test);
-        ms_grid_free(&g);
-        return MS_EXIT_ERROR;
-    }
+    if (rc) goto fail;
 
     /* GPU ranks keep both splits in GPU memory for the whole sweep. */
-    ms_gpu_split_t gpu_train = {0}, gpu_test = {0};
     if (use_gpu) {
         rc = ms_gpu_split_upload(&gpu_train, &train);
         if (!rc) rc = ms_gpu_split_upload(&gpu_test, &test);
         bad = rc != 0;
-        MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
-        if (any) {
-            if (rc) fprintf(stderr, "modsweep: [rank %d] %s\n", rank, ms_err_msg());
-            ms_gpu_split_free(&gpu_train);
-            ms_gpu_split_free(&gpu_test);
-            ms_gpu_release();
-            ms_split_free(&train);
-            ms_split_free(&test);
-            ms_grid_free(&g);
-            return MS_EXIT_ERROR;
-        }
+        MS_MPI_CHECK(MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
+        if (any) goto fail_per_rank;
     }
 
     ms_dims_t dims;
@@ -581,59 +555,57 @@ int ms_sweep_run(const ms_run_opts_t *o) {
     rc = rank == 0 ? ms_data_fingerprint(&g.base.data, fingerprint, sizeof fingerprint) : 0;
     MS_MPI_CHECK(MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD));
     MS_MPI_CHECK(MPI_Bcast(fingerprint, (int)sizeof fingerprint, MPI_CHAR, 0, MPI_COMM_WORLD));
-    ms_results_t *res = NULL;
-    if (rc == 0) rc = open_results(&res, &g, &dims, o, fingerprint, MPI_COMM_WORLD);
-    if (rc == 0 && o->retry_failed) {
+    if (rc) goto fail;
+    rc = open_results(&res, &g, &dims, o, fingerprint, MPI_COMM_WORLD);
+    if (rc) goto fail;
+    if (o->retry_failed) {
         /* Failed tasks back to pending before the scheduler reads the statuses. */
         long n[3] = {0, 0, 0};
         if (rank == 0) rc = ms_results_retry_failed(res, n);
         MS_MPI_CHECK(MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD));
-        if (rc) {
-            ms_results_close(res);
-            res = NULL;
-        } else if (rank == 0) {
+        if (rc) goto fail;
+        if (rank == 0)
             fprintf(stderr,
                     "modsweep: --retry-failed: %ld failed tasks of %s set back to pending "
                     "(%ld train, %ld analyse, %ld prune)\n",
                     n[0] + n[1] + n[2], g.output, n[0], n[1], n[2]);
-        }
-    }
-    if (rc) {
-        if (rank == 0) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
-        ms_gpu_split_free(&gpu_train);
-        ms_gpu_split_free(&gpu_test);
-        ms_gpu_release();
-        ms_split_free(&train);
-        ms_split_free(&test);
-        ms_grid_free(&g);
-        return MS_EXIT_ERROR;
     }
     if (rank == 0 && !o->quiet)
         ms_message("modsweep %s: %s, %d models x %d labels, %d ranks x %d threads, results %s",
                    MS_VERSION, g.path, g.n_models, g.n_labels, size, threads, g.output);
 
-    ms_ctx_t ctx = {.g = &g,
-                    .res = res,
-                    .train = &train,
-                    .test = &test,
-                    .rank = rank,
-                    .threads = threads,
-                    .verbose = !o->quiet,
-                    .use_gpu = use_gpu,
-                    .gpu_train = &gpu_train,
-                    .gpu_test = &gpu_test};
+    ctx = (ms_ctx_t){.g = &g,
+                     .res = res,
+                     .train = &train,
+                     .test = &test,
+                     .rank = rank,
+                     .threads = threads,
+                     .verbose = !o->quiet,
+                     .use_gpu = use_gpu,
+                     .gpu_train = &gpu_train,
+                     .gpu_test = &gpu_test};
     gethostname(ctx.host, sizeof ctx.host - 1);
     ms_sched_opts_t so = {.quiet = o->quiet,
                           .team = g.team,
                           .dedicated_coordinator = o->dedicated_coordinator,
                           .thread_multiple = o->thread_multiple};
-    int status = ms_sched_run(&ctx, &so);
+    status = ms_sched_run(&ctx, &so);
     if (status == MS_EXIT_OK && rank == 0 && !o->quiet) print_summary(res, &g);
     rc = ms_results_close(res);
+    res = NULL;
     if (rc && status == MS_EXIT_OK) {
-        if (rank == 0) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
         status = MS_EXIT_ERROR;
+        goto fail;
     }
+    goto out;
+
+fail_per_rank:
+    if (rc) fprintf(stderr, "modsweep: [rank %d] %s\n", rank, ms_err_msg());
+    goto out;
+fail:
+    if (rank == 0) fprintf(stderr, "modsweep: %s\n", ms_err_msg());
+out:
+    ms_results_close(res);
     ms_gpu_team_free(ctx.gpu_team);
     ms_gpu_split_free(&gpu_train);
     ms_gpu_split_free(&gpu_test);
