@@ -398,15 +398,12 @@ typedef struct dstream {
     int *slot[MS_MAX_FC];  /* (NI_d) block buffer holding input i of layer d, or -1 (committed) */
     uint8_t *logit_may_change; /* (NC) */
     readers_t rd[MS_MAX_FC];
-    int n_need[MS_MAX_FC]; /* committed inputs of layer d that the changing rows read */
-    int *need[MS_MAX_FC];
 } dstream_t;
 
 static void dstream_free(dstream_t *ds, int nf) {
     for (int d = 0; d < nf; d++) {
         free(ds->rows[d]);
         free(ds->slot[d]);
-        free(ds->need[d]);
         readers_free(&ds->rd[d]);
     }
     free(ds->logit_may_change);
@@ -425,9 +422,7 @@ static int dstream_init(dstream_t *ds, prune_run_t *r, int l) {
         if (rc) return rc;
         ds->rows[d] = malloc(sizeof(int) * (size_t)L->arch.fc_out[d]);
         ds->slot[d] = malloc(sizeof(int) * (size_t)L->fc_in[d]);
-        ds->need[d] = malloc(sizeof(int) * (size_t)L->fc_in[d]);
-        if (!ds->rows[d] || !ds->slot[d] || !ds->need[d])
-            return ms_err_set(MS_ENOMEM, "pruning: out of memory");
+        if (!ds->rows[d] || !ds->slot[d]) return ms_err_set(MS_ENOMEM, "pruning: out of memory");
     }
     return 0;
 }
@@ -459,17 +454,6 @@ static void dstream_set_row(dstream_t *ds, const prune_run_t *r, int o) {
             if (reads) ds->rows[d][n++] = row;
         }
         ds->n_rows[d] = n;
-        /* The committed inputs those rows read (marked -2 while listing). */
-        int nn = 0;
-        const readers_t *rd = &ds->rd[d];
-        for (int k = 0; k < n; k++)
-            for (int q = rd->row_start[ds->rows[d][k]]; q < rd->row_start[ds->rows[d][k] + 1];
-                 q++) {
-                const int i = rd->row_idx[q];
-                if (ds->slot[d][i] == -1) ds->slot[d][i] = -2, ds->need[d][nn++] = i;
-            }
-        for (int k = 0; k < nn; k++) ds->slot[d][ds->need[d][k]] = -1;
-        ds->n_need[d] = nn;
         if (d == nf - 1)
             for (int k = 0; k < n; k++) ds->logit_may_change[ds->rows[d][k]] = 1;
         prev = ds->rows[d];
@@ -485,18 +469,10 @@ typedef struct block_buf {
     double *ez;            /* (NC, BS) */
     double m[BS], s[BS];
     i128 q[BS];
-    /* A packed block (samples gathered from anywhere in 0..N-1): their
-     * committed inputs of layers > l, logits, exp terms, maxima and pruned-row
-     * pre-activations, one lane each. */
-    double *pin[MS_MAX_FC]; /* (NI_d, BS) */
-    double *plogit, *pez;   /* (NC, BS) */
-    double pm[BS], pz[BS];
 } __attribute__((aligned(128))) block_buf_t;
 
 static void block_buf_free(block_buf_t *b) {
-    for (int d = 0; d < MS_MAX_FC; d++) free(b->in[d]), free(b->pin[d]);
-    free(b->plogit);
-    free(b->pez);
+    for (int d = 0; d < MS_MAX_FC; d++) free(b->in[d]);
     free(b->stack);
     free(b->logit);
     free(b->ez);
@@ -506,12 +482,8 @@ static int block_buf_init(block_buf_t *b, const prune_run_t *r) {
     memset(b, 0, sizeof *b);
     for (int d = 0; d < r->nf; d++) {
         b->in[d] = malloc(sizeof(double) * (size_t)(r->L->fc_in[d] + 1) * BS);
-        b->pin[d] = malloc(sizeof(double) * (size_t)r->L->fc_in[d] * BS);
-        if (!b->in[d] || !b->pin[d]) goto oom;
+        if (!b->in[d]) goto oom;
     }
-    b->plogit = malloc(sizeof(double) * (size_t)r->NC * BS);
-    b->pez = malloc(sizeof(double) * (size_t)r->NC * BS);
-    if (!b->plogit || !b->pez) goto oom;
     b->stack = malloc(sizeof(double) * 33 * BS);
     b->logit = malloc(sizeof(double) * (size_t)r->NC * BS);
     b->ez = malloc(sizeof(double) * (size_t)r->NC * BS);
@@ -703,6 +675,24 @@ static i128 for_blocks(prune_run_t *r, const dstream_t *ds, block_buf_t *bbs, in
     return s;
 }
 
+/* A block's change of the loss sum from the memo's state to the state whose
+ * pruned-row pre-activations are z; a block whose lanes did not move keeps
+ * its losses. Updates the memo. */
+static i128 block_delta(prune_run_t *r, const dstream_t *ds, block_buf_t *bb, const double *z,
+                        memo_t *m, int n0, int bs) {
+    int moved = 0;
+    for (int e = 0; e < bs && !moved; e++) moved = z[n0 + e] != m->z[n0 + e];
+    if (!moved) return 0;
+    block_eval(r, ds, bb, z, n0, bs, 0);
+    i128 acc = 0;
+    for (int e = 0; e < bs; e++) {
+        acc += bb->q[e] - m->q[n0 + e];
+        m->q[n0 + e] = bb->q[e];
+        m->z[n0 + e] = z[n0 + e];
+    }
+    return acc;
+}
+
 /* A block moved to the state whose pruned-row pre-activations are z, written
  * into the committed state; returns its change of the loss sum. */
 static i128 block_commit(prune_run_t *r, const dstream_t *ds, block_buf_t *bb, const double *z,
@@ -713,82 +703,6 @@ static i128 block_commit(prune_run_t *r, const dstream_t *ds, block_buf_t *bb, c
     block_eval(r, ds, bb, z, n0, bs, 1);
     for (int e = 0; e < bs; e++) now += r->q[n0 + e];
     return now - old;
-}
-
-/* Whether sample n moved from the memo's state: its pruned-row output as
- * the later layers read it differs (the pre-activation for the last layer,
- * its ReLU otherwise: two non-positive pre-activations give the same input
- * downstream, hence the same loss). */
-static inline int lane_moved(const prune_run_t *r, const dstream_t *ds, const double *z,
-                             const memo_t *m, int n) {
-    if (ds->l == r->nf - 1) return z[n] != m->z[n];
-    return relu_d(z[n]) != relu_d(m->z[n]);
-}
-
-/* The loss change of bs samples gathered from lanes[0..bs-1]: the committed
- * state they read is copied into the packed buffers and block_eval runs on
- * a view of the run whose state is those buffers (N = BS, n0 = 0). Each lane
- * performs the same operations as in place, so the losses are the same
- * doubles. Updates the memo of those samples. */
-static i128 packed_delta(prune_run_t *r, const dstream_t *ds, block_buf_t *bb, const double *z,
-                         memo_t *m, const int *lanes, int bs) {
-    const int N = r->N, NC = r->NC;
-    prune_run_t v = *r;
-    v.N = BS;
-    for (int d = ds->l + 1; d < r->nf; d++) {
-        for (int k = 0; k < ds->n_need[d]; k++) {
-            const int i = ds->need[d][k];
-            const double *src = r->hinT[d] + (size_t)i * N;
-            double *dst = bb->pin[d] + (size_t)i * BS;
-            for (int e = 0; e < bs; e++) dst[e] = src[lanes[e]];
-        }
-        v.hinT[d] = bb->pin[d];
-    }
-    for (int c = 0; c < NC; c++) {
-        const double *lg = r->logT + (size_t)c * N, *ez = r->ezT + (size_t)c * N;
-        double *pl = bb->plogit + (size_t)c * BS, *pe = bb->pez + (size_t)c * BS;
-        for (int e = 0; e < bs; e++) pl[e] = lg[lanes[e]], pe[e] = ez[lanes[e]];
-    }
-    for (int e = 0; e < bs; e++) bb->pm[e] = r->mz[lanes[e]], bb->pz[e] = z[lanes[e]];
-    v.logT = bb->plogit;
-    v.ezT = bb->pez;
-    v.mz = bb->pm;
-    block_eval(&v, ds, bb, bb->pz, 0, bs, 0);
-    i128 acc = 0;
-    for (int e = 0; e < bs; e++) {
-        const int n = lanes[e];
-        acc += bb->q[e] - m->q[n];
-        m->q[n] = bb->q[e];
-        m->z[n] = z[n];
-    }
-    return acc;
-}
-
-/* The change of the loss sum from the memo's state (the last state
- * evaluated) to the state whose pruned-row pre-activations are z:
- * only the samples that moved are evaluated, packed into blocks of BS (a
- * sample that did not move keeps its loss exactly), the blocks split among
- * the threads in a fixed way (an integer sum). lanes: N ints of scratch. */
-static i128 packed_deltas(prune_run_t *r, const dstream_t *ds, block_buf_t *bbs, int nthreads,
-                          const double *z, memo_t *m, int *lanes) {
-    int nm = 0;
-    for (int n = 0; n < r->N; n++)
-        if (lane_moved(r, ds, z, m, n)) lanes[nm++] = n;
-    if (nm == 0) return 0;
-    const int np = (nm + BS - 1) / BS, nt = nthreads < np ? nthreads : np;
-    i128 part[64] = {0};
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (int t = 0; t < nt; t++) {
-        i128 acc = 0;
-        for (int p = (int)((long)np * t / nt); p < (int)((long)np * (t + 1) / nt); p++) {
-            const int e0 = p * BS, bs = nm - e0 < BS ? nm - e0 : BS;
-            acc += packed_delta(r, ds, &bbs[t], z, m, lanes + e0, bs);
-        }
-        part[t] = acc;
-    }
-    i128 s = 0;
-    for (int t = 0; t < nt; t++) s += part[t];
-    return s;
 }
 
 /* ---- the fast path: the pruned row's tree ----------------------------------------- */
@@ -999,12 +913,11 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
     memset(&t, 0, sizeof t);
     block_buf_t *bbs = aligned_alloc(128, sizeof(block_buf_t) * 64);
     double *zb = malloc(sizeof(double) * N);
-    int *lanes = malloc(sizeof(int) * N);
     memo_t memo = {.z = malloc(sizeof(double) * N), .q = malloc(sizeof(i128) * N)};
     uint8_t tie_flag[BMAX + 1];
     int err = dstream_init(&ds, r, l);
     if (!err) err = rowtree_init(&t, NI, N);
-    if (!err && (!bbs || !zb || !lanes || !memo.z || !memo.q))
+    if (!err && (!bbs || !zb || !memo.z || !memo.q))
         err = ms_err_set(MS_ENOMEM, "pruning: cannot allocate row buffers for fc%d", l + 1);
     if (bbs) memset(bbs, 0, sizeof(block_buf_t) * 64);
     for (int k = 0; k < nth && !err; k++) err = block_buf_init(&bbs[k], r);
@@ -1048,7 +961,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                 i128 s = s_prev;
                 if (changed || b == b0) {
                     rt_z(&t, bo, zb);
-                    s = s_prev + packed_deltas(r, &ds, bbs, nth, zb, &memo, lanes);
+                    s = s_prev + for_blocks(r, &ds, bbs, nth, block_delta, zb, &memo);
                 }
                 s_prev = s;
                 r->evaluated++;
@@ -1094,7 +1007,6 @@ done:
     free(bbs);
     free(t.mem);
     free(zb);
-    free(lanes);
     free(memo.z);
     free(memo.q);
     return err;
