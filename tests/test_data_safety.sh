@@ -33,7 +33,7 @@ ms 2 -q grid.ini -o ref.h5 || fail "reference run: exit $?"
 
 # ---- 1. --restart whose creation fails ---------------------------------------
 write_grid "$dir/big.ini" "0, 5, 10, 20" # 16 models: a larger file
-if mkdir -p "$dir/small" && mount -t tmpfs -o size=1700k tmpfs "$dir/small" 2>/dev/null; then
+if mkdir -p "$dir/small" && mount -t tmpfs -o size=3000k tmpfs "$dir/small" 2>/dev/null; then
   mounted+=("$dir/small")
   cp "$dir/ref.h5" "$dir/small/r.h5" || fail "cannot copy to the tmpfs"
   ms 2 big.ini -o small/r.h5 --restart 2> "$dir/r1.log"
