@@ -416,6 +416,57 @@ static void test_sweep_files(void) {
     free(t), free(fm);
 }
 
+/* Mean and resample cluster ablation through the engine: with
+ * [cluster] ablation = mean, resample the new columns are filled for the
+ * partition's layer and clusters (NaN padding elsewhere), the zero tables
+ * are left NaN (zero not listed), the two kinds differ from each other
+ * somewhere, and every value is the same on 1 and 2 threads. */
+static void test_ablation_kinds_sweep(void) {
+    char out[1200], out2[1200];
+    snprintf(out, sizeof out, "%s/kinds.h5", dir);
+    snprintf(out2, sizeof out2, "%s/kinds-t2.h5", dir);
+    const char *cl = "lambda = 5\nk = 2\nlayers = fc2\npartition = blocks\ncurve_k = none\n"
+                     "bsgc_layers = fc2\nkmeans_restarts = 2\nablation = mean, resample\n"
+                     "ablation_images = 100\n";
+    CHECK_EQ_INT(run_grid("kinds", cl, out, 1), 0);
+    CHECK_EQ_INT(run_grid("kinds", cl, out2, 2), 0);
+    ms_results_t *r = NULL, *r2 = NULL;
+    CHECK_OK(ms_results_open(&r, out, MPI_COMM_SELF, 0));
+    CHECK_OK(ms_results_open(&r2, out2, MPI_COMM_SELF, 0));
+    if (!r || !r2) return;
+    static const char *const cols[] = {
+        "models/ablate_train_on_mean",     "models/ablate_train_off_mean",
+        "models/ablate_w_on_mean",         "models/ablate_w_off_mean",
+        "models/ablate_train_on_resample", "models/ablate_train_off_resample",
+        "models/ablate_w_on_resample",     "models/ablate_w_off_resample"};
+    int differ = 0;
+    double *mean_on = read_row(r, cols[0], 0), *res_on = read_row(r, cols[4], 0);
+    for (int t = 0; t < 8; t++) {
+        double *v = read_row(r, cols[t], 0), *v2 = read_row(r2, cols[t], 0);
+        for (int l = 0; l < 3; l++)
+            for (int c = 0; c < 2; c++)
+                for (int j = 0; j < 10; j++) {
+                    const size_t e = ((size_t)l * 2 + c) * 10 + j;
+                    if (l == 1)
+                        CHECK_MSG(v[e] >= 0 && v[e] <= 1, "%s[%d][%d][%d] = %g", cols[t], l, c, j,
+                                  v[e]);
+                    else
+                        CHECK_MSG(isnan(v[e]), "%s[%d][%d][%d] = %g", cols[t], l, c, j, v[e]);
+                    CHECK(memcmp(&v[e], &v2[e], sizeof(double)) == 0);
+                }
+        free(v), free(v2);
+    }
+    for (int e = 0; e < 3 * 2 * 10; e++)
+        differ += isfinite(mean_on[e]) && mean_on[e] != res_on[e];
+    CHECK_MSG(differ > 0, "mean and resample ON tables are identical");
+    double *zero = read_row(r, "models/ablate_train_on", 0);
+    for (int e = 0; e < 3 * 2 * 10; e++)
+        CHECK(isnan(zero[e]));
+    free(mean_on), free(res_on), free(zero);
+    ms_results_close(r);
+    ms_results_close(r2);
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     if (make_data() != 0) {
@@ -427,6 +478,7 @@ int main(int argc, char **argv) {
     RUN_TEST(test_blocks_sweep);
     RUN_TEST(test_spectral_sweep);
     RUN_TEST(test_null_sweep);
+    RUN_TEST(test_ablation_kinds_sweep);
     int rc = ms_test_summary();
     MPI_Finalize();
     return rc;

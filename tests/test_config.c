@@ -62,6 +62,8 @@ static const char *const all_keys[] = {
     "cluster.curve_k",
     "cluster.kmeans_restarts",
     "cluster.ablate",
+    "cluster.ablation",
+    "cluster.ablation_images",
     "prune.labels",
     "prune.layers",
     "prune.samples",
@@ -969,12 +971,35 @@ static void test_measures_keys(void) {
     EXPECT_ERROR("[measurez]\n", 1, "did you mean [measures]?");
 }
 
+/* [cluster] ablation: a set of kinds (default zero), refused when unknown
+ * or repeated; ablation_images within its bounds. */
+static void test_cluster_ablation_keys(void) {
+    ms_grid_t g;
+    ms_settings_t s;
+    if (parse_ok(&g, "[cluster]\nk = 2\n")) {
+        ms_grid_model_settings(&g, 0, &s);
+        CHECK_EQ_INT(s.cluster_kinds, 1u << MS_ABL_ZERO);
+        CHECK_EQ_INT(s.cluster_abl_images, 1000);
+        ms_grid_free(&g);
+    }
+    if (parse_ok(&g, "[cluster]\nablation = resample, mean\nablation_images = 0\n")) {
+        ms_grid_model_settings(&g, 0, &s);
+        CHECK_EQ_INT(s.cluster_kinds, (1u << MS_ABL_MEAN) | (1u << MS_ABL_RESAMPLE));
+        CHECK_EQ_INT(s.cluster_abl_images, 0);
+        ms_grid_free(&g);
+    }
+    EXPECT_ERROR("[cluster]\nk = 2\nablation = zero, median\n", 3, "unknown value 'median'");
+    EXPECT_ERROR("[cluster]\nablation = mean, mean\n", 2, "listed twice");
+    EXPECT_ERROR("[cluster]\nablation_images = -1\n", 2, "ablation_images");
+}
+
 int main(void) {
     RUN_TEST(test_defaults_of_an_empty_file);
     RUN_TEST(test_defaults_that_depend_on_other_keys);
     RUN_TEST(test_list_and_range_syntax);
     RUN_TEST(test_axis_order_and_decoding);
     RUN_TEST(test_resolved_and_hash);
+    RUN_TEST(test_cluster_ablation_keys);
     RUN_TEST(test_syntax_errors);
     RUN_TEST(test_value_errors);
     RUN_TEST(test_label_errors);

@@ -37,7 +37,7 @@ fill() { # fill DIR: takes all the space left
 
 ms 2 -q grid.ini -o ref.h5 || fail "reference run: exit $?"
 
-# ---- too small for the file (1 MB) -----------------------------------------------
+# ---- too small for the file (2 MB) -----------------------------------------------
 tmpfs "$dir/small" 256k
 ms 2 grid.ini -o small/r.h5 2> "$dir/small.log"
 rc=$?
@@ -61,7 +61,7 @@ n_part=$("$MS_H5TOOL" done "$dir/part.h5" | grep -c .)
 echo "partial run: $n_part tasks done"
 
 # ---- full during the sweep, sparse copy: stops, done rows intact, then resumes ----
-tmpfs "$dir/full" 2m
+tmpfs "$dir/full" 3m
 cp --sparse=always "$dir/part.h5" "$dir/full/r.h5"
 fill "$dir/full"
 ms 2 grid.ini -o full/r.h5 2> "$dir/full.log"

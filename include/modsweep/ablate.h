@@ -37,6 +37,19 @@ typedef struct ms_ablation {
 int ms_ablate(const ms_arch_t *arch, const float *params, const ms_split_t *split, int batch,
               ms_ablation_t *a, int n);
 
+/* The same ablations under an ablation kind of circuit.h (ms_ablation_kind_t):
+ * zero runs ms_ablate; mean and resample judge each modified network with
+ * ms_circuit_judge, the zeroed weights of the ablated layer being the removed
+ * weights (their input replaced by its mean over, or by the activation of a
+ * resampled image of, the reference images), in double from the fc1 features
+ * of the float forward pass. ref: the reference images (the first n_ref of
+ * the split; n_ref <= 0 or beyond it: all), from the training split in the
+ * sweep; seed: the resample draws, which read image n of `split` as
+ * identifier n. */
+int ms_ablate_kind(const ms_arch_t *arch, const float *params, const ms_split_t *split,
+                   const ms_split_t *ref, int n_ref, int kind, uint64_t seed, int batch,
+                   ms_ablation_t *a, int n);
+
 /* Search-space reduction of cluster c of a network's partition (units in the
  * unit layout of cluster.h; -1 = no cluster): the share of all parameters
  * (conv included) that lie outside c's path, 1 - |path| / n_params. The

@@ -93,6 +93,8 @@ typedef struct ms_settings {
     int curve_k[MS_MAX_CURVE_K]; /* k values of the clusterability-vs-k curve */
     int kmeans_restarts;
     int ablate;               /* run cluster ablation */
+    uint32_t cluster_kinds;   /* its ablation kinds (bit = ms_ablation_kind_t) */
+    int cluster_abl_images;   /* training images of mean/resample (0 = all) */
     /* [prune] */
     uint32_t prune_layers;    /* fc layers pruned (default all) */
     int prune_samples;        /* images of the label used (0 = all of the find split) */

@@ -3,6 +3,7 @@
  * Dimension letters: B batch, D floats per image, K clusters, NC classes,
  * O/NI fc rows/columns, NV modified networks (two per cluster). */
 #include "modsweep/ablate.h"
+#include "modsweep/circuit.h"
 #include "modsweep/cluster.h"
 #include "modsweep/error.h"
 #include "modsweep/kernels.h"
@@ -11,16 +12,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Whether weight (o, i) is removed when cluster c is kept alone (on) or
+ * removed. */
+static int removed(const int32_t *row, const int32_t *col, int o, int i, int c, int on) {
+    const int zero_row = on ? (row[o] >= 0 && row[o] != c) : row[o] == c;
+    const int zero_col = on ? (col[i] >= 0 && col[i] != c) : col[i] == c;
+    return zero_row || zero_col;
+}
+
 /* The weight of layer `layer` with cluster c kept alone (on) or removed. */
 static void ablated_weight(float *w, const float *w0, int O, int NI, const int32_t *row,
                            const int32_t *col, int c, int on) {
-    for (int o = 0; o < O; o++) {
-        const int zero_row = on ? (row[o] >= 0 && row[o] != c) : row[o] == c;
-        for (int i = 0; i < NI; i++) {
-            const int zero_col = on ? (col[i] >= 0 && col[i] != c) : col[i] == c;
-            w[(size_t)o * NI + i] = zero_row || zero_col ? 0.0f : w0[(size_t)o * NI + i];
-        }
-    }
+    for (int o = 0; o < O; o++)
+        for (int i = 0; i < NI; i++)
+            w[(size_t)o * NI + i] = removed(row, col, o, i, c, on) ? 0.0f : w0[(size_t)o * NI + i];
 }
 
 int ms_ablate(const ms_arch_t *arch, const float *params, const ms_split_t *split, int batch,
@@ -119,6 +124,69 @@ int ms_ablate(const ms_arch_t *arch, const float *params, const ms_split_t *spli
 done:
     free(wv), free(act), free(correct), free(vl), free(vw);
     ms_net_free(&net);
+    return rc;
+}
+
+int ms_ablate_kind(const ms_arch_t *arch, const float *params, const ms_split_t *split,
+                   const ms_split_t *ref, int n_ref, int kind, uint64_t seed, int batch,
+                   ms_ablation_t *a, int n) {
+    if (kind == MS_ABL_ZERO) return ms_ablate(arch, params, split, batch, a, n);
+    if (kind != MS_ABL_MEAN && kind != MS_ABL_RESAMPLE)
+        return ms_err_set(MS_EINVAL, "ablation: unknown ablation kind %d", kind);
+    if (n <= 0) return 0;
+    ms_layout_t L;
+    int rc = ms_layout_init(&L, arch);
+    if (rc) return rc;
+    const int nf = arch->n_fc, NC = arch->fc_out[nf - 1], NI0 = L.fc_in[0];
+    const size_t D = (size_t)arch->in_c * arch->in_h * arch->in_w;
+    if ((size_t)split->c * split->h * split->w != D || (size_t)ref->c * ref->h * ref->w != D)
+        return ms_err_set(MS_EINVAL, "ablation: images are %dx%dx%d, the model expects %dx%dx%d",
+                          split->c, split->h, split->w, arch->in_c, arch->in_h, arch->in_w);
+    const int NF = n_ref > 0 && n_ref < ref->n ? n_ref : ref->n;
+    if (NF < 1)
+        return ms_err_set(MS_EINVAL, "ablation: %s ablation needs reference images, there are none",
+                          ms_ablation_kind_name(kind));
+    size_t moff[MS_MAX_FC + 1] = {0};
+    for (int l = 0; l < nf; l++)
+        moff[l + 1] = moff[l] + (size_t)arch->fc_out[l] * L.fc_in[l];
+    for (int i = 0; i < n; i++)
+        if (a[i].layer < 0 || a[i].layer >= nf || a[i].k < 1)
+            return ms_err_set(MS_EINVAL, "ablation: fc layer %d with %d clusters", a[i].layer + 1,
+                              a[i].k);
+    double *h0 = malloc(sizeof(double) * (size_t)(split->n > 0 ? split->n : 1) * NI0);
+    double *hf = malloc(sizeof(double) * (size_t)NF * NI0);
+    uint8_t *mask = malloc(moff[nf]);
+    ms_circuit_ref_t cref;
+    memset(&cref, 0, sizeof cref);
+    if (!h0 || !hf || !mask) {
+        rc = ms_err_set(MS_ENOMEM, "ablation: out of memory for %s ablation",
+                        ms_ablation_kind_name(kind));
+        goto done;
+    }
+    if ((rc = ms_circuit_features(&L, params, split->x, split->n, h0))) goto done;
+    if ((rc = ms_circuit_features(&L, params, ref->x, NF, hf))) goto done;
+    if ((rc = ms_circuit_ref_init(&cref, &L, params, hf, NF, seed))) goto done;
+    for (int i = 0; i < n && !rc; i++) {
+        const int l = a[i].layer, O = arch->fc_out[l], NI = L.fc_in[l];
+        for (int c = 0; c < a[i].k && !rc; c++)
+            for (int on = 1; on >= 0 && !rc; on--) {
+                /* The zeroed weights of ms_ablate are the removed ones. */
+                memset(mask, 1, moff[nf]);
+                for (int o = 0; o < O; o++)
+                    for (int j = 0; j < NI; j++)
+                        mask[moff[l] + (size_t)o * NI + j] =
+                            !removed(a[i].row, a[i].col, o, j, c, on);
+                ms_circuit_eval_t ev;
+                rc = ms_circuit_judge(&L, params, mask, kind, &cref, NULL, NULL, h0, split->y, NULL,
+                                      split->n, 0, &ev);
+                double *dst = (on ? a[i].on : a[i].off) + (size_t)c * NC;
+                for (int j = 0; j < NC && !rc; j++)
+                    dst[j] = ev.class_acc[j];
+            }
+    }
+done:
+    ms_circuit_ref_free(&cref);
+    free(h0), free(hf), free(mask);
     return rc;
 }
 

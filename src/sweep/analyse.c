@@ -6,6 +6,7 @@
  * KMAX the grid's largest k, NC classes. */
 #include "modsweep/analyse.h"
 #include "modsweep/ablate.h"
+#include "modsweep/circuit.h"
 #include "modsweep/error.h"
 #include "modsweep/log.h"
 #include "modsweep/nullmodel.h"
@@ -88,6 +89,26 @@ const ms_col_t ms_cluster_cols[] = {
      "part_g, only cluster c kept" ABL_DOC},
     {"models/ablate_g_off", MS_ROW_MODEL, MS_DT_F64, 3, {MS_DIM_NFC, MS_DIM_KMAX, MS_DIM_NC},
      "part_g, cluster c removed" ABL_DOC},
+    /* Cluster ablation under the mean and resample kinds ([cluster] ablation,
+     * docs/cluster-ablation.md); NaN where the kind was not requested. */
+#define ABL_KIND_COLS(kind, what)                                                                  \
+    {"models/ablate_train_on_" kind, MS_ROW_MODEL, MS_DT_F64, 3,                                   \
+     {MS_DIM_NFC, MS_DIM_KMAX, MS_DIM_NC}, "as ablate_train_on, " what ABL_DOC},                  \
+    {"models/ablate_train_off_" kind, MS_ROW_MODEL, MS_DT_F64, 3,                                  \
+     {MS_DIM_NFC, MS_DIM_KMAX, MS_DIM_NC}, "as ablate_train_off, " what ABL_DOC},                 \
+    {"models/ablate_w_on_" kind, MS_ROW_MODEL, MS_DT_F64, 3,                                       \
+     {MS_DIM_NFC, MS_DIM_KMAX, MS_DIM_NC}, "as ablate_w_on, " what ABL_DOC},                      \
+    {"models/ablate_w_off_" kind, MS_ROW_MODEL, MS_DT_F64, 3,                                      \
+     {MS_DIM_NFC, MS_DIM_KMAX, MS_DIM_NC}, "as ablate_w_off, " what ABL_DOC},                     \
+    {"models/ablate_g_on_" kind, MS_ROW_MODEL, MS_DT_F64, 3,                                       \
+     {MS_DIM_NFC, MS_DIM_KMAX, MS_DIM_NC}, "as ablate_g_on, " what ABL_DOC},                      \
+    {"models/ablate_g_off_" kind, MS_ROW_MODEL, MS_DT_F64, 3,                                      \
+     {MS_DIM_NFC, MS_DIM_KMAX, MS_DIM_NC}, "as ablate_g_off, " what ABL_DOC}
+    ABL_KIND_COLS("mean", "a removed weight's input replaced by its mean over the reference "
+                  "training images ([cluster] ablation = mean)"),
+    ABL_KIND_COLS("resample", "a removed weight's input replaced by its value on a seeded "
+                  "resampled reference training image ([cluster] ablation = resample)"),
+#undef ABL_KIND_COLS
     /* Search-space reduction (seed 000 section 5b). */
     {"models/ssr_train", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_KMAX},
      "search-space reduction of each cluster c of the training partition: the share of all "
@@ -145,6 +166,7 @@ typedef struct an {
     double *base, *cw, *cg, *cwm, *cgm, *sbw, *sbg; /* curves */
     double *cl_train, *cl_w, *cl_g;                 /* (NFC) */
     double *abl[6];                                 /* (NFC, KMAX, NC) */
+    double *abl_kind[2][6];                         /* the same, mean and resample */
     double *ssr[3];                                 /* (KMAX) */
     double *nul[4]; /* (NK, NFC) x 4: null mean, sd, z, p of cl_curve_w */
 } an_t;
@@ -152,6 +174,12 @@ typedef struct an {
 static const char *const abl_cols[6] = {"models/ablate_train_on", "models/ablate_train_off",
                                         "models/ablate_w_on",     "models/ablate_w_off",
                                         "models/ablate_g_on",     "models/ablate_g_off"};
+static const char *const abl_kind_cols[2][6] = {
+    {"models/ablate_train_on_mean", "models/ablate_train_off_mean", "models/ablate_w_on_mean",
+     "models/ablate_w_off_mean", "models/ablate_g_on_mean", "models/ablate_g_off_mean"},
+    {"models/ablate_train_on_resample", "models/ablate_train_off_resample",
+     "models/ablate_w_on_resample", "models/ablate_w_off_resample", "models/ablate_g_on_resample",
+     "models/ablate_g_off_resample"}};
 static const char *const ssr_cols[3] = {"models/ssr_train", "models/ssr_w", "models/ssr_g"};
 
 static const char *const null_cols[4] = {"models/null_cl_w_mean", "models/null_cl_w_sd",
@@ -185,7 +213,7 @@ static int curve_null(an_t *a) {
 static int an_alloc(an_t *a) {
     const long NU = a->nu, NK = a->nk, NFC = a->nfc, T = a->nfc * a->kmax * a->nc;
     size_t nd =
-        (size_t)(a->ng > 0 ? a->ng : 1) + NK * (3 + 8 * NFC) + 3 * NFC + 6 * T + 3 * a->kmax;
+        (size_t)(a->ng > 0 ? a->ng : 1) + NK * (3 + 8 * NFC) + 3 * NFC + 18 * T + 3 * a->kmax;
     size_t ni = (size_t)NU * (3 + 2 * NK) + NK;
     double *d = malloc(sizeof(double) * nd);
     int32_t *i32 = malloc(sizeof(int32_t) * (ni ? ni : 1));
@@ -210,6 +238,8 @@ static int an_alloc(an_t *a) {
     a->cl_g = d, d += NFC;
     for (int t = 0; t < 6; t++)
         a->abl[t] = d, d += T;
+    for (int t = 0; t < 12; t++)
+        a->abl_kind[t / 6][t % 6] = d, d += T;
     for (int t = 0; t < 3; t++)
         a->ssr[t] = d, d += a->kmax;
     for (int t = 0; t < 4; t++)
@@ -336,14 +366,16 @@ int ms_cluster_analyse(ms_ctx_t *ctx, int m, char *reason) {
     /* Ablation of the three partitions at the model's k. */
     const int32_t *parts[3] = {a.part_train, a.part_w, a.part_g};
     const uint32_t part_layers[3] = {s->reg_layers, s->bsgc_layers, s->bsgc_layers};
-    if (s->ablate) {
+    for (int kind = 0; kind < MS_ABL_KINDS && s->ablate; kind++) {
+        if (!(s->cluster_kinds >> kind & 1u)) continue;
+        double **t = kind == MS_ABL_ZERO ? a.abl : a.abl_kind[kind - 1];
         ms_ablation_t list[3 * MS_MAX_FC];
         int n = 0;
         for (int p = 0; p < 3; p++)
-            n = add_ablations(&a, parts[p], s->k, part_layers[p], a.abl[2 * p], a.abl[2 * p + 1],
-                              list, n);
+            n = add_ablations(&a, parts[p], s->k, part_layers[p], t[2 * p], t[2 * p + 1], list, n);
         const int batch = 256;
-        rc = ms_ablate(&s->arch, a.params, ctx->test, batch, list, n);
+        rc = ms_ablate_kind(&s->arch, a.params, ctx->test, ctx->train, s->cluster_abl_images, kind,
+                            s->seed, batch, list, n);
         if (rc) goto out;
     }
     /* Search-space reduction of every cluster. */
@@ -371,6 +403,8 @@ int ms_cluster_analyse(ms_ctx_t *ctx, int m, char *reason) {
     if (!rc) rc = ms_results_write(res, "models/cl_g", m, -1, a.cl_g);
     for (int t = 0; t < 6 && !rc; t++)
         rc = ms_results_write(res, abl_cols[t], m, -1, a.abl[t]);
+    for (int t = 0; t < 12 && !rc; t++)
+        rc = ms_results_write(res, abl_kind_cols[t / 6][t % 6], m, -1, a.abl_kind[t / 6][t % 6]);
     for (int t = 0; t < 3 && !rc; t++)
         rc = ms_results_write(res, ssr_cols[t], m, -1, a.ssr[t]);
     for (int t = 0; t < 4 && !rc && a.nk > 0; t++)

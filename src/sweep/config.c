@@ -145,7 +145,7 @@ enum key_id {
     K_SEED, K_OPTIMIZER, K_LR, K_MOMENTUM, K_BETA1, K_BETA2, K_EPS, K_L1, K_L2, K_EPOCHS, K_BATCH,
     /* [cluster] */
     K_LAMBDA, K_K, K_REG_LAYERS, K_PARTITION, K_WARMUP, K_GRADSIM, K_BSGC, K_CURVE_K, K_RESTARTS,
-    K_ABLATE,
+    K_ABLATE, K_CL_ABLATION, K_CL_ABL_IMAGES,
     /* [prune] */
     K_LABELS, K_PRUNE_LAYERS, K_SAMPLES, K_WINDOW, K_METHOD,
     K_FIND_SET, K_ABLATION, K_METHODS, K_IG_STEPS, K_SIZES, /* circuits (circuit.h) */
@@ -554,6 +554,22 @@ static const key_def_t key_table[N_KEYS] = {
          .def = "true",
          .doc =
              "Run the cluster ablation (class-wise accuracy with each cluster kept or removed)."},
+    [K_CL_ABLATION] = {.section = S_CLUSTER,
+                       .name = "ablation",
+                       .type = T_STR,
+                       .def = "zero",
+                       .doc = "Ablation kinds of the cluster ON/OFF tables: a list of zero, mean, "
+                              "resample (a removed weight's input replaced by its mean or by "
+                              "another image's activation over training images). See "
+                              "docs/cluster-ablation.md."},
+    [K_CL_ABL_IMAGES] = {.section = S_CLUSTER,
+                         .name = "ablation_images",
+                         .type = T_INT,
+                         .def = "1000",
+                         .lo = 0,
+                         .hi = 1000000,
+                         .doc = "Training images (the first n; 0 = all) whose activations give "
+                                "the mean and resample ablation."},
     /* [prune] */
     [K_LABELS] = {.section = S_PRUNE,
                   .name = "labels",
@@ -1897,7 +1913,8 @@ static int resolve_prune(ctx_t *c) {
     const char *kinds[MS_ABL_KINDS], *methods[MS_CM_METHODS];
     for (int i = 0; i < MS_ABL_KINDS; i++) kinds[i] = ms_ablation_kind_name(i);
     for (int i = 0; i < MS_CM_METHODS; i++) methods[i] = ms_circuit_method_name(i);
-    if (parse_name_set(c, K_ABLATION, kinds, MS_ABL_KINDS) ||
+    if (parse_name_set(c, K_CL_ABLATION, kinds, MS_ABL_KINDS) ||
+        parse_name_set(c, K_ABLATION, kinds, MS_ABL_KINDS) ||
         parse_name_set(c, K_METHODS, methods, MS_CM_METHODS))
         return MS_ECONFIG;
     if ((c->v[K_METHODS].mask || c->v[K_SIZES].n) && !c->v[K_ABLATION].mask)
@@ -2154,6 +2171,8 @@ static int fill_grid(ctx_t *c, ms_grid_t *g, int n_models) {
         s->curve_k[i] = (int)v[K_CURVE_K].num[i];
     s->kmeans_restarts = (int)v[K_RESTARTS].num[0];
     s->ablate = v[K_ABLATE].choice;
+    s->cluster_kinds = v[K_CL_ABLATION].mask;
+    s->cluster_abl_images = (int)v[K_CL_ABL_IMAGES].num[0];
     /* [prune] */
     s->prune_layers = v[K_PRUNE_LAYERS].mask;
     s->prune_samples = (int)v[K_SAMPLES].num[0];
