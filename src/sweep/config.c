@@ -1,9 +1,11 @@
 /* The grid file: parsing, validation, documentation and the dry-run plan of
  * a sweep (see include/modsweep/config.h and DESIGN.md sections 3 and 5).
  *
- * One static table of keys (key_table below) drives everything: which keys
- * exist, their types, defaults, ranges and meanings; the canonical
- * `resolved` text; and `modsweep --keys`. A grid is read in three passes:
+ * One static table of keys (key_table below, made from the entries of
+ * config_keys.def) drives everything: which keys exist, their types,
+ * defaults, ranges and meanings; the settings field each one fills; the
+ * canonical `resolved` text; and `modsweep --keys`. A grid is read in three
+ * passes:
  *
  *   1. libinih splits the text into (section, key, value) triples. A line
  *      reader of ours (read_line) hands inih one line at a time, so the
@@ -18,7 +20,8 @@
  *      its own range (parse_key).
  *   3. Cross-key rules (defaults that depend on other keys, the network's
  *      shapes, k against layer sizes, ...) run in the resolve_* functions;
- *      then the grid, its resolved text and its hash are filled in.
+ *      then the grid, its resolved text and its hash are filled in, each
+ *      key into the field its entry names (store_key).
  *
  * Every error is recorded once, as "file:line: message", with the line of
  * the key at fault; parsing stops at the first one. Nothing is allocated
@@ -35,6 +38,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,9 +121,52 @@ static const char *const type_names[] = {"string",   "choice",     "bool",      
 #define F_SWEEP 32u   /* sweepable: a list becomes the axis key_def_t.axis */
 #define F_RUN 64u     /* how the sweep runs, not what it computes: left out of results_hash */
 
+/* How a key's parsed value is stored into its field (key_def_t.dst). */
+typedef enum store_kind {
+    ST_INT,          /* int = the first number */
+    ST_U64,          /* uint64_t = the first number */
+    ST_F32,          /* float = the first number */
+    ST_CHOICE,       /* int (or a C enum) = the choice index, a bool 0/1 */
+    ST_CHOICE_LESS1, /* int (or a C enum) = the choice index - 1 (normalize: 0 is `default`) */
+    ST_MASK,         /* uint32_t = the layer or name set */
+    ST_LAYER,        /* int = the single layer of a layer set (0-based), or -1 */
+    ST_STR,          /* char[] = the text */
+    ST_INTS,         /* int[] = the numbers, their count into the int at count_off */
+    ST_DOUBLES,      /* double[] = the numbers, their count into the int at count_off */
+    ST_CHANNELS0,    /* float[3] = one value per channel (the first repeated); none: 0 */
+    ST_CHANNELS1,    /* float[3] = the same; none: 1 */
+} store_kind_t;
+
+/* Where a key's value goes: a field of ms_grid_t.base (ms_settings_t) or of
+ * ms_grid_t itself, or nowhere (a key a resolve pass reads into another). */
+typedef enum dst_struct { DST_NONE = 0, DST_SETTINGS, DST_GRID } dst_struct_t;
+
+typedef struct key_dst {
+    int in;           /* dst_struct_t */
+    int how;          /* store_kind_t */
+    size_t off, size; /* the field's offset and size */
+    size_t count_off; /* ST_INTS, ST_DOUBLES: offset of the int count */
+} key_dst_t;
+
+#define FIELD_SIZE(type, field) sizeof(((type *)0)->field)
+#define SET_FIELD(how, field)                                                                     \
+    { DST_SETTINGS, how, offsetof(ms_settings_t, field), FIELD_SIZE(ms_settings_t, field), 0 }
+#define SET_LIST(how, field, count)                                                               \
+    {                                                                                              \
+        DST_SETTINGS, how, offsetof(ms_settings_t, field), FIELD_SIZE(ms_settings_t, field),      \
+            offsetof(ms_settings_t, count)                                                         \
+    }
+#define GRID_FIELD(how, field)                                                                    \
+    { DST_GRID, how, offsetof(ms_grid_t, field), FIELD_SIZE(ms_grid_t, field), 0 }
+#define GRID_LIST(how, field, count)                                                              \
+    { DST_GRID, how, offsetof(ms_grid_t, field), FIELD_SIZE(ms_grid_t, field), offsetof(ms_grid_t, count) }
+#define NO_FIELD \
+    { DST_NONE, 0, 0, 0, 0 }
+
 typedef struct key_def {
     int section; /* section_id_t */
     const char *name;
+    key_dst_t dst;              /* the field the value fills */
     const char *alias;          /* another accepted name, or NULL */
     int type;                   /* key_type_t */
     int axis;                   /* F_SWEEP keys: their ms_axis_t */
@@ -132,32 +179,14 @@ typedef struct key_def {
     const char *doc;            /* one line: what the key means */
 } key_def_t;
 
-/* Keys, in table order (the order of `resolved` and of --keys). */
-/* clang-format off */
+/* Keys, in table order (the order of `resolved` and of --keys): the ids of
+ * the entries of config_keys.def. */
 enum key_id {
-    /* [sweep] */
-    K_NAME, K_OUTPUT, K_RETRIES, K_TEAM, K_THREADS, K_DEVICE, K_STORE_WEIGHTS,
-    /* [data] */
-    K_DATASET, K_DIR, K_MNIST_DIR, K_CIFAR_DIR, K_LAYOUT, K_NORMALIZE, K_MEAN, K_STD, K_TRAIN_LIMIT, K_TEST_LIMIT,
-    /* [model] */
-    K_ARCH, K_CONV, K_KERNEL, K_PADDING, K_CONV_BIAS, K_HIDDEN, K_BIAS, K_DROPOUT,
-    /* [train] */
-    K_SEED, K_OPTIMIZER, K_LR, K_MOMENTUM, K_BETA1, K_BETA2, K_EPS, K_L1, K_L2, K_EPOCHS, K_BATCH,
-    /* [cluster] */
-    K_LAMBDA, K_K, K_REG_LAYERS, K_PARTITION, K_WARMUP, K_GRADSIM, K_BSGC, K_CURVE_K, K_RESTARTS,
-    K_ABLATE,
-    /* [prune] */
-    K_LABELS, K_PRUNE_LAYERS, K_SAMPLES, K_WINDOW, K_METHOD,
-    K_FIND_SET, K_ABLATION, K_METHODS, K_IG_STEPS, K_SIZES, /* circuits (circuit.h) */
-    /* [measures] */
-    K_M_UNTRAINED, K_M_SAMPLES, K_INFO_LAYERS, K_INFO_BINS, K_UNITSET_SIZE, K_UNITSET_DRAWS,
-    K_ABLATE_LAYER, K_DIRECTIONS, K_MAXKL_STARTS, K_MAXKL_ITERS, K_ASSOC_LAYERS, K_ASSOC_STORE,
-    K_MC_STEPS, K_MC_ENTROPY, K_NULL_SHUFFLES, K_HEBBIAN, K_SPARSE_EVERY, K_SPARSE_K1, K_SPARSE_K2,
-    /* [null] */
-    K_SHUFFLES,
+#define MS_KEY(id, ...) id,
+#include "config_keys.def"
+#undef MS_KEY
     N_KEYS
 };
-/* clang-format on */
 
 /* Choices, in the order of the C enums they map to. */
 static const char *const device_choices[] = {"cpu", "cuda", "auto", NULL}; /* ms_device_t */
@@ -176,623 +205,11 @@ static const char *const find_set_choices[] = {"test", "train", NULL};       /* 
 
 #define INF HUGE_VAL
 
+/* The key table (config_keys.def). */
 static const key_def_t key_table[N_KEYS] = {
-    /* [sweep] */
-    [K_NAME] = {.section = S_SWEEP,
-                .name = "name",
-                .type = T_STR,
-                .flags = F_RUN,
-                .def_doc = "the grid file's name without .ini",
-                .doc = "Name of the sweep, used in logs and for the default output file (letters, "
-                       "digits, '.', '_', '-', '+'; at most 63)."},
-    [K_OUTPUT] = {.section = S_SWEEP,
-                  .name = "output",
-                  .type = T_STR,
-                  .flags = F_RUN,
-                  .def_doc = "<name>.h5",
-                  .doc = "Results file (HDF5); a relative path is relative to the directory "
-                         "modsweep is started in."},
-    [K_RETRIES] =
-        {.section = S_SWEEP,
-         .name = "retries",
-         .type = T_INT,
-         .flags = F_RUN,
-         .def = "2",
-         .lo = 0,
-         .hi = 100,
-         .doc = "Further attempts at a task that failed before it is marked failed for good."},
-    [K_TEAM] = {.section = S_SWEEP,
-                .name = "team",
-                .type = T_INT,
-                .flags = F_RUN,
-                .def = "1",
-                .lo = 1,
-                .hi = 1024,
-                .doc = "Ranks that prune one label together, splitting each speculative window."},
-    [K_THREADS] = {.section = S_SWEEP,
-                   .name = "threads",
-                   .type = T_INT,
-                   .flags = F_RUN,
-                   .def = "0",
-                   .lo = 0,
-                   .hi = 4096,
-                   .doc = "Worker threads per rank; 0 = automatic (the node's cores divided by the "
-                          "ranks on the node)."},
-    [K_DEVICE] = {.section = S_SWEEP,
-                  .name = "device",
-                  .type = T_ENUM,
-                  .def = "cpu",
-                  .choices = device_choices,
-                  .doc = "Where ranks compute: cpu, cuda (each rank binds GPU (node-local rank) "
-                         "mod (GPUs of the node), so several ranks may share one; an error when a "
-                         "rank has none or the build has no CUDA) or auto (cuda when every rank "
-                         "has a usable GPU, else cpu on every rank)."},
-    [K_STORE_WEIGHTS] = {.section = S_SWEEP,
-                         .name = "store_weights",
-                         .type = T_BOOL,
-                         .def = "true",
-                         .doc = "Keep every trained model's weights in the results file."},
-    /* [data] */
-    [K_DATASET] = {.section = S_DATA,
-                   .name = "dataset",
-                   .type = T_ENUM,
-                   .def = "fashion-mnist",
-                   .choices = dataset_choices,
-                   .doc = "Dataset: mnist or fashion-mnist (IDX files, 1x28x28) or cifar10 (binary "
-                          "batches, 3x32x32); always 10 classes."},
-    [K_DIR] = {.section = S_DATA,
-               .name = "dir",
-               .type = T_STR,
-               .def_doc =
-                   "/usr/share/datasets/fashion-mnist for fashion-mnist; required for the others",
-               .doc = "Folder holding the dataset's files (for any dataset; overrides the "
-                      "dataset's own folder key)."},
-    [K_MNIST_DIR] = {.section = S_DATA,
-                     .name = "mnist_dir",
-                     .type = T_STR,
-                     .def_doc = "none",
-                     .doc = "Folder of MNIST's IDX files, used when dataset = mnist and dir is "
-                            "not given (ignored for the other datasets), so a grid file can "
-                            "switch datasets with the dataset key alone."},
-    [K_CIFAR_DIR] = {.section = S_DATA,
-                     .name = "cifar10_dir",
-                     .type = T_STR,
-                     .def_doc = "none",
-                     .doc = "Folder of CIFAR-10's binary batches, used when dataset = cifar10 "
-                            "and dir is not given (ignored for the other datasets)."},
-    [K_LAYOUT] = {.section = S_DATA,
-                  .name = "layout",
-                  .type = T_ENUM,
-                  .def = "native",
-                  .choices = layout_choices,
-                  .doc =
-                      "native: images as stored; 3x32x32: 28x28 images zero-padded by 2 and copied "
-                      "to 3 channels (mnist, fashion-mnist), the paper CNN's input shape; cifar10 "
-                      "images already are 3x32x32 (native)."},
-    [K_NORMALIZE] = {.section = S_DATA,
-                     .name = "normalize",
-                     .type = T_ENUM,
-                     .def = "default",
-                     .choices = norm_choices,
-                     .doc = "Pixel scaling: none (raw 0..255), unit (x/255), meanstd ((x/255 - "
-                            "mean)/std per channel); default = meanstd 0.1307/0.3081 for mnist and "
-                            "fashion-mnist, unit for cifar10."},
-    [K_MEAN] = {.section = S_DATA,
-                .name = "mean",
-                .type = T_FLOATS,
-                .def_doc = "0.1307 for mnist and fashion-mnist; required for cifar10 with meanstd",
-                .lo = -INF,
-                .hi = INF,
-                .flags = F_FLOAT32,
-                .max_n = 3,
-                .doc = "Mean subtracted by normalize = meanstd: one value for every channel, or "
-                       "one per input channel."},
-    [K_STD] = {.section = S_DATA,
-               .name = "std",
-               .type = T_FLOATS,
-               .def_doc = "0.3081 for mnist and fashion-mnist; required for cifar10 with meanstd",
-               .lo = 0,
-               .hi = INF,
-               .flags = F_LO_OPEN | F_FLOAT32,
-               .max_n = 3,
-               .doc = "Standard deviation divided by normalize = meanstd (> 0): one value, or one "
-                      "per input channel."},
-    [K_TRAIN_LIMIT] = {.section = S_DATA,
-                       .name = "train_limit",
-                       .type = T_INT,
-                       .def = "0",
-                       .lo = 0,
-                       .hi = 100000000,
-                       .doc = "Train on the first n training images only (0 = all)."},
-    [K_TEST_LIMIT] = {.section = S_DATA,
-                      .name = "test_limit",
-                      .type = T_INT,
-                      .def = "0",
-                      .lo = 0,
-                      .hi = 100000000,
-                      .doc = "Evaluate and prune with the first n test images only (0 = all)."},
-    /* [model] */
-    [K_ARCH] = {.section = S_MODEL,
-                .name = "arch",
-                .type = T_ENUM,
-                .def = "cnn",
-                .choices = arch_choices,
-                .doc = "mlp: fc layers only; cnn: conv blocks (conv k x k, ReLU, maxpool 2x2) then "
-                       "fc layers. The last fc layer gives the 10 logits."},
-    [K_CONV] = {.section = S_MODEL,
-                .name = "conv",
-                .type = T_INTS,
-                .def_doc = "16 for cnn; none for mlp",
-                .lo = 1,
-                .hi = MAX_WIDTH,
-                .flags = F_NONE_OK,
-                .max_n = MS_MAX_CONV,
-                .doc = "Output channels of each conv block (cnn only; an mlp takes none)."},
-    [K_KERNEL] = {.section = S_MODEL,
-                  .name = "kernel",
-                  .type = T_INT,
-                  .def = "3",
-                  .lo = 1,
-                  .hi = 15,
-                  .doc = "Side of the square conv kernels (cnn only)."},
-    [K_PADDING] = {.section = S_MODEL,
-                   .name = "padding",
-                   .type = T_INT,
-                   .def = "1",
-                   .lo = 0,
-                   .hi = 15,
-                   .doc = "Zero padding on each side of every conv input (cnn only)."},
-    [K_CONV_BIAS] = {.section = S_MODEL,
-                     .name = "conv_bias",
-                     .type = T_BOOL,
-                     .def = "true",
-                     .doc = "Conv layers carry a bias (cnn only)."},
-    [K_HIDDEN] = {.section = S_MODEL,
-                  .name = "hidden",
-                  .type = T_INTS,
-                  .def_doc = "64, 64, 64 for cnn; 128, 128 for mlp",
-                  .lo = 1,
-                  .hi = MAX_WIDTH,
-                  .flags = F_NONE_OK,
-                  .max_n = MS_MAX_FC - 1,
-                  .doc = "Widths of the hidden fc layers; the output layer (10 classes) follows "
-                         "them. Layers are named fc1.., fc1 first."},
-    [K_BIAS] = {.section = S_MODEL,
-                .name = "bias",
-                .type = T_BOOL,
-                .def = "false",
-                .doc = "fc layers carry a bias."},
-    [K_DROPOUT] = {.section = S_MODEL,
-                   .name = "dropout",
-                   .type = T_FLOAT,
-                   .axis = MS_AXIS_DROPOUT,
-                   .def = "0",
-                   .lo = 0,
-                   .hi = 1,
-                   .flags = F_SWEEP | F_HI_OPEN | F_FLOAT32 | F_UNIQUE,
-                   .max_n = MS_MAX_AXIS_VALUES,
-                   .doc = "Dropout probability after each hidden fc ReLU (0 = none)."},
-    /* [train] */
-    [K_SEED] = {.section = S_TRAIN,
-                .name = "seed",
-                .alias = "seeds",
-                .type = T_INT,
-                .axis = MS_AXIS_SEED,
-                .def = "0",
-                .lo = 0,
-                .hi = MAX_SEED,
-                .flags = F_SWEEP | F_UNIQUE,
-                .max_n = MS_MAX_AXIS_VALUES,
-                .doc = "Seed of the initial weights, the shuffles and dropout (also spelt seeds)."},
-    [K_OPTIMIZER] = {.section = S_TRAIN,
-                     .name = "optimizer",
-                     .type = T_ENUM,
-                     .def = "adam",
-                     .choices = optimizer_choices,
-                     .doc = "Optimiser with PyTorch's semantics: adam or sgd."},
-    [K_LR] = {.section = S_TRAIN,
-              .name = "lr",
-              .type = T_FLOAT,
-              .axis = MS_AXIS_LR,
-              .def = "1e-3",
-              .lo = 0,
-              .hi = INF,
-              .flags = F_SWEEP | F_LO_OPEN | F_FLOAT32 | F_UNIQUE,
-              .max_n = MS_MAX_AXIS_VALUES,
-              .doc = "Learning rate (> 0)."},
-    [K_MOMENTUM] = {.section = S_TRAIN,
-                    .name = "momentum",
-                    .type = T_FLOAT,
-                    .def = "0",
-                    .lo = 0,
-                    .hi = 1,
-                    .flags = F_HI_OPEN | F_FLOAT32,
-                    .doc = "Momentum of sgd (sgd only)."},
-    [K_BETA1] = {.section = S_TRAIN,
-                 .name = "beta1",
-                 .type = T_FLOAT,
-                 .def = "0.9",
-                 .lo = 0,
-                 .hi = 1,
-                 .flags = F_HI_OPEN | F_FLOAT32,
-                 .doc = "Adam's first-moment decay (adam only)."},
-    [K_BETA2] = {.section = S_TRAIN,
-                 .name = "beta2",
-                 .type = T_FLOAT,
-                 .def = "0.999",
-                 .lo = 0,
-                 .hi = 1,
-                 .flags = F_HI_OPEN | F_FLOAT32,
-                 .doc = "Adam's second-moment decay (adam only)."},
-    [K_EPS] = {.section = S_TRAIN,
-               .name = "eps",
-               .type = T_FLOAT,
-               .def = "1e-8",
-               .lo = 0,
-               .hi = INF,
-               .flags = F_LO_OPEN | F_FLOAT32,
-               .doc = "Adam's epsilon (adam only)."},
-    [K_L1] = {.section = S_TRAIN,
-              .name = "l1",
-              .type = T_FLOAT,
-              .axis = MS_AXIS_L1,
-              .def = "0",
-              .lo = 0,
-              .hi = INF,
-              .flags = F_SWEEP | F_FLOAT32 | F_UNIQUE,
-              .max_n = MS_MAX_AXIS_VALUES,
-              .doc = "L1 penalty on weights (not biases): loss + l1 * sum |w|."},
-    [K_L2] = {.section = S_TRAIN,
-              .name = "l2",
-              .type = T_FLOAT,
-              .axis = MS_AXIS_L2,
-              .def = "0",
-              .lo = 0,
-              .hi = INF,
-              .flags = F_SWEEP | F_FLOAT32 | F_UNIQUE,
-              .max_n = MS_MAX_AXIS_VALUES,
-              .doc = "L2 penalty on weights (not biases): loss + l2 * sum w^2."},
-    [K_EPOCHS] = {.section = S_TRAIN,
-                  .name = "epochs",
-                  .type = T_INT,
-                  .def = "1",
-                  .lo = 1,
-                  .hi = 10000,
-                  .doc = "Passes over the training images."},
-    [K_BATCH] = {.section = S_TRAIN,
-                 .name = "batch",
-                 .type = T_INT,
-                 .def = "64",
-                 .lo = 1,
-                 .hi = 65536,
-                 .doc = "Images per optimiser step."},
-    /* [cluster] */
-    [K_LAMBDA] = {.section = S_CLUSTER,
-                  .name = "lambda",
-                  .type = T_FLOAT,
-                  .axis = MS_AXIS_LAMBDA,
-                  .def = "0",
-                  .lo = 0,
-                  .hi = INF,
-                  .flags = F_SWEEP | F_FLOAT32 | F_UNIQUE,
-                  .max_n = MS_MAX_AXIS_VALUES,
-                  .doc = "Weight of the clusterability regulariser: loss = CE - lambda * sum of "
-                         "the layers' clusterability (0 = off)."},
-    [K_K] = {.section = S_CLUSTER,
-             .name = "k",
-             .type = T_INT,
-             .axis = MS_AXIS_K,
-             .def = "4",
-             .lo = 2,
-             .hi = 1024,
-             .flags = F_SWEEP | F_UNIQUE,
-             .max_n = MS_MAX_AXIS_VALUES,
-             .doc = "Clusters of the regulariser's partition; at most min(O, I) of every "
-                    "regularised layer."},
-    [K_REG_LAYERS] = {.section = S_CLUSTER,
-                      .name = "layers",
-                      .type = T_LAYERS,
-                      .def = "fc2",
-                      .flags = F_NONE_OK,
-                      .doc = "fc layers carrying the regulariser (none = no regulariser)."},
-    [K_PARTITION] =
-        {.section = S_CLUSTER,
-         .name = "partition",
-         .type = T_ENUM,
-         .def = "blocks",
-         .choices = partition_choices,
-         .doc = "The regulariser's partition: blocks (k contiguous blocks, the last takes the "
-                "remainder) or spectral (BSGC of |W| after warmup_epochs plain epochs)."},
-    [K_WARMUP] = {.section = S_CLUSTER,
-                  .name = "warmup_epochs",
-                  .type = T_INT,
-                  .def = "1",
-                  .lo = 0,
-                  .hi = 10000,
-                  .doc = "Plain epochs before BSGC fixes the partition (spectral only; less than "
-                         "epochs when lambda > 0)."},
-    [K_GRADSIM] = {.section = S_CLUSTER,
-                   .name = "gradsim_layers",
-                   .type = T_LAYERS,
-                   .def = "fc2, fc3",
-                   .flags = F_NONE_OK,
-                   .doc = "fc layers whose gradient similarity (the sum of the normalised "
-                          "per-step gradient's g^T g, fan-in x fan-in) is accumulated during "
-                          "training; each must be square (fan-in = fan-out), since its BSGC "
-                          "clusters are applied to the weight matrix (the default keeps only "
-                          "layers that exist and are square)."},
-    [K_BSGC] =
-        {.section = S_CLUSTER,
-         .name = "bsgc_layers",
-         .type = T_LAYERS,
-         .def = "fc2, fc3",
-         .flags = F_NONE_OK,
-         .doc = "fc layers clustered by BSGC in the analysis, chained: where fc(l+1) follows "
-                "fc(l), its input clusters are fc(l)'s output clusters (the default keeps only "
-                "layers that exist)."},
-    [K_CURVE_K] = {.section = S_CLUSTER,
-                   .name = "curve_k",
-                   .type = T_INTS,
-                   .def = "2..14:2",
-                   .lo = 2,
-                   .hi = 1024,
-                   .flags = F_NONE_OK | F_UNIQUE,
-                   .max_n = MS_MAX_CURVE_K,
-                   .doc = "k values of the clusterability-vs-k curve; each at most min(O, I) of "
-                          "every bsgc layer."},
-    [K_RESTARTS] = {.section = S_CLUSTER,
-                    .name = "kmeans_restarts",
-                    .type = T_INT,
-                    .def = "10",
-                    .lo = 1,
-                    .hi = 1000,
-                    .doc = "Seeded k-means++ restarts of each BSGC clustering (the best is kept)."},
-    [K_ABLATE] =
-        {.section = S_CLUSTER,
-         .name = "ablate",
-         .type = T_BOOL,
-         .def = "true",
-         .doc =
-             "Run the cluster ablation (class-wise accuracy with each cluster kept or removed)."},
-    /* [prune] */
-    [K_LABELS] = {.section = S_PRUNE,
-                  .name = "labels",
-                  .type = T_LABELS,
-                  .def = "all",
-                  .lo = 0,
-                  .hi = MS_MAX_CLASSES - 1,
-                  .flags = F_UNIQUE,
-                  .max_n = MS_MAX_CLASSES,
-                  .doc =
-                      "Labels pruned, one task per model and label: all (0..9) or a list/range."},
-    [K_PRUNE_LAYERS] = {.section = S_PRUNE,
-                        .name = "layers",
-                        .type = T_LAYERS,
-                        .def = "all",
-                        .doc = "fc layers pruned, visited from the last to the first."},
-    [K_SAMPLES] = {.section = S_PRUNE,
-                   .name = "samples",
-                   .type = T_INT,
-                   .def = "0",
-                   .lo = 0,
-                   .hi = 1000000,
-                   .doc = "Images of the label the circuit is found on, from the split find_set "
-                          "names (0 = all of them; else the first n)."},
-    [K_WINDOW] = {.section = S_PRUNE,
-                  .name = "window",
-                  .type = T_INT,
-                  .def = "0",
-                  .lo = 0,
-                  .hi = 65536,
-                  .doc = "Speculative window length of the fast pruner (0 = automatic)."},
-    [K_METHOD] = {.section = S_PRUNE,
-                  .name = "method",
-                  .type = T_ENUM,
-                  .def = "fast",
-                  .choices = method_choices,
-                  .doc = "fast (speculative windows, exact) or naive (the reference: two forward "
-                         "passes per weight)."},
-    [K_FIND_SET] = {.section = S_PRUNE,
-                    .name = "find_set",
-                    .type = T_ENUM,
-                    .def = "test",
-                    .choices = find_set_choices,
-                    .doc = "Images the circuit is found on: test (the label's first `samples` "
-                           "test images; the other test images are held out) or train (the "
-                           "label's first `samples` training images; every test image is held "
-                           "out). See docs/circuits.md."},
-    [K_ABLATION] = {.section = S_PRUNE,
-                    .name = "ablation",
-                    .type = T_STR,
-                    .def = "zero",
-                    .doc = "Ablation kinds the circuit is judged under on the held-out images: a "
-                           "list of zero, mean, resample, or none (no judging)."},
-    [K_METHODS] = {.section = S_PRUNE,
-                   .name = "methods",
-                   .type = T_STR,
-                   .def = "none",
-                   .doc = "Approximate circuit methods scored against the exact circuit: a list of "
-                          "magnitude, attribution, ig, or none."},
-    [K_IG_STEPS] = {.section = S_PRUNE,
-                    .name = "ig_steps",
-                    .type = T_INT,
-                    .def = "8",
-                    .lo = 1,
-                    .hi = 1000,
-                    .doc = "Integrated-gradients steps of the ig method (alpha = k/n, k = 1..n)."},
-    [K_SIZES] = {.section = S_PRUNE,
-                 .name = "sizes",
-                 .type = T_FLOATS,
-                 .def = "none",
-                 .lo = 0,
-                 .hi = 1,
-                 .flags = F_NONE_OK | F_LO_OPEN | F_UNIQUE,
-                 .max_n = MS_CIRCUIT_MAX_SIZES,
-                 .doc = "Circuit sizes (kept share of each pruned layer) at which every method's "
-                        "mask is also judged, for the faithfulness-against-size curves."},
-    /* [measures] */
-    [K_M_UNTRAINED] = {.section = S_MEASURES,
-                       .name = "untrained",
-                       .type = T_BOOL,
-                       .def = "false",
-                       .doc = "Also analyse each model's untrained initialisation (the null model: "
-                              "the same seed's initial weights), stored beside the trained model "
-                              "as variant 1 of every measures column."},
-    [K_M_SAMPLES] = {.section = S_MEASURES,
-                     .name = "samples",
-                     .type = T_INT,
-                     .def = "0",
-                     .lo = 0,
-                     .hi = 100000000,
-                     .doc = "Test images the measures use: the first n (0 = all of the test "
-                            "split)."},
-    [K_INFO_LAYERS] = {.section = S_MEASURES,
-                       .name = "info_layers",
-                       .type = T_LAYERS,
-                       .def = "none",
-                       .flags = F_NONE_OK,
-                       .doc = "fc layers (at least two) whose binned outputs are compared pairwise "
-                              "by entropy, conditional entropy, mutual information and joint "
-                              "entropy, with the module comparisons of random unit sets (seed "
-                              "002: fc1, fc2, fc3)."},
-    [K_INFO_BINS] = {.section = S_MEASURES,
-                     .name = "info_bins",
-                     .type = T_INT,
-                     .def = "10",
-                     .lo = 2,
-                     .hi = 4096,
-                     .doc = "Equal-width bins between the minimum and maximum of a layer's "
-                            "activations."},
-    [K_UNITSET_SIZE] = {.section = S_MEASURES,
-                        .name = "unitset_size",
-                        .type = T_INT,
-                        .def = "10",
-                        .lo = 1,
-                        .hi = MAX_WIDTH,
-                        .doc = "Units of each info layer in a random unit set P (all units of a "
-                               "narrower layer); less than the width of every info layer but the "
-                               "last."},
-    [K_UNITSET_DRAWS] = {.section = S_MEASURES,
-                         .name = "unitset_draws",
-                         .type = T_INT,
-                         .def = "10",
-                         .lo = 1,
-                         .hi = 100000,
-                         .doc = "Random unit sets P drawn (seeded by the model's seed)."},
-    [K_ABLATE_LAYER] = {.section = S_MEASURES,
-                        .name = "ablate_layer",
-                        .type = T_LAYERS,
-                        .def = "none",
-                        .flags = F_NONE_OK,
-                        .doc = "One fc layer whose neurons and random directions are projected "
-                               "out of its (ReLU) output, with the change of output entropy, the "
-                               "KL divergence to the unablated output, and the direction of "
-                               "largest KL (none = off)."},
-    [K_DIRECTIONS] = {.section = S_MEASURES,
-                      .name = "directions",
-                      .type = T_INT,
-                      .def_doc = "the width of ablate_layer",
-                      .lo = 0,
-                      .hi = 1000000,
-                      .doc = "Random unit directions projected out of ablate_layer."},
-    [K_MAXKL_STARTS] = {.section = S_MEASURES,
-                        .name = "maxkl_starts",
-                        .type = T_INT,
-                        .def = "4",
-                        .lo = 0,
-                        .hi = 1000,
-                        .doc = "Random starts of the search for the direction of largest KL "
-                               "divergence; the best single neuron is always one more start."},
-    [K_MAXKL_ITERS] = {.section = S_MEASURES,
-                       .name = "maxkl_iters",
-                       .type = T_INT,
-                       .def = "300",
-                       .lo = 1,
-                       .hi = 1000000,
-                       .doc = "Most projected-gradient ascent iterations per start."},
-    [K_ASSOC_LAYERS] = {.section = S_MEASURES,
-                        .name = "assoc_layers",
-                        .type = T_LAYERS,
-                        .def = "none",
-                        .flags = F_NONE_OK,
-                        .doc = "Hidden fc layers of an mlp whose unit associations (forward_cov, "
-                               "forward_jac, backward_jac, backward_hess, each raw and _norm) "
-                               "are clustered by Newman's modularity and aligned (seed 003)."},
-    [K_ASSOC_STORE] = {.section = S_MEASURES,
-                       .name = "assoc_store",
-                       .type = T_BOOL,
-                       .def = "false",
-                       .doc = "Keep the association matrices in the results file."},
-    [K_MC_STEPS] = {.section = S_MEASURES,
-                    .name = "mc_steps",
-                    .type = T_INT,
-                    .def = "10000",
-                    .lo = 0,
-                    .hi = 100000000,
-                    .doc = "Monte-Carlo single-unit moves refining each spectral clustering (the "
-                           "best modularity seen is kept)."},
-    [K_MC_ENTROPY] = {.section = S_MEASURES,
-                      .name = "mc_entropy",
-                      .type = T_FLOAT,
-                      .def = "0.1",
-                      .lo = 0,
-                      .hi = 20,
-                      .flags = F_LO_OPEN | F_FLOAT32,
-                      .doc = "Target mean entropy (nats) of the Monte-Carlo move distribution; "
-                             "the temperature is set to reach it at the spectral clustering."},
-    [K_NULL_SHUFFLES] = {.section = S_MEASURES,
-                         .name = "null_shuffles",
-                         .type = T_INT,
-                         .def = "1000",
-                         .lo = 1,
-                         .hi = 10000000,
-                         .doc = "Shuffles of unit labels in the null of each alignment score "
-                                "(its p-value is (1 + shuffles scoring at least as high) / (1 + "
-                                "shuffles))."},
-    [K_HEBBIAN] = {.section = S_MEASURES,
-                   .name = "hebbian",
-                   .type = T_BOOL,
-                   .def = "false",
-                   .doc = "Per-connection Hebbian strengths of every conv layer: co-activation "
-                          "counts and correlations of input and output through each filter "
-                          "weight (seed 004; cnn only)."},
-    [K_SPARSE_EVERY] = {.section = S_MEASURES,
-                        .name = "sparse_every",
-                        .type = T_INT,
-                        .def = "0",
-                        .lo = 0,
-                        .hi = 100000000,
-                        .doc = "Dynamic sparse training of the conv layers: every n steps keep the "
-                               "sparse_k1 strongest connections of each kernel slice, re-initialise "
-                               "the next sparse_k2 - sparse_k1 and prune the rest (0 = off; cnn "
-                               "only)."},
-    [K_SPARSE_K1] = {.section = S_MEASURES,
-                     .name = "sparse_k1",
-                     .type = T_INT,
-                     .def_doc = "max(floor(0.1 * kernel^2), 1), as the seed",
-                     .lo = 1,
-                     .hi = 225,
-                     .doc = "Connections of each kernel slice (one output and one input channel) "
-                            "that keep their weights."},
-    [K_SPARSE_K2] = {.section = S_MEASURES,
-                     .name = "sparse_k2",
-                     .type = T_INT,
-                     .def_doc = "max(floor(0.15 * kernel^2), 1), as the seed",
-                     .lo = 1,
-                     .hi = 225,
-                     .doc = "Active connections of each kernel slice (the k1 kept and the next "
-                            "k2 - k1 re-initialised); at least sparse_k1, at most kernel^2."},
-    /* [null] */
-    [K_SHUFFLES] = {.section = S_NULL,
-                    .name = "shuffles",
-                    .type = T_INT,
-                    .def = "0",
-                    .lo = 0,
-                    .hi = 100000,
-                    .doc = "Null networks per model with each layer's weights shuffled (its "
-                           "multiset kept): null mean, sd, z-score and p-value of the "
-                           "weight-based BSGC clusterability curve and of every Newman Q of the "
-                           "measures (0 = off)."},
+#define MS_KEY(id, ...) [id] = {__VA_ARGS__},
+#include "config_keys.def"
+#undef MS_KEY
 };
 
 static const char *const axis_names[MS_N_AXES] = {"seed", "lambda", "k",      "lr",
@@ -2111,83 +1528,85 @@ static uint64_t fnv1a64(const char *s, size_t n) {
     return h;
 }
 
+/* Writes an int into a field of size `size` (an int or a C enum). */
+static int put_int(void *field, size_t size, int x) {
+    if (size != sizeof x) return -1;
+    memcpy(field, &x, sizeof x);
+    return 0;
+}
+
+/* Stores the value of key k into the field its table entry names (dst);
+ * -1 when the field's size does not match its kind. */
+static int store_key(int k, const val_t *v, ms_grid_t *g) {
+    const key_dst_t *d = &key_table[k].dst;
+    if (d->in == DST_NONE) return 0;
+    char *base = d->in == DST_GRID ? (char *)g : (char *)&g->base;
+    void *field = base + d->off;
+    switch (d->how) {
+    case ST_INT:
+        return put_int(field, d->size, (int)v->num[0]);
+    case ST_CHOICE:
+        return put_int(field, d->size, v->choice);
+    case ST_CHOICE_LESS1:
+        return put_int(field, d->size, v->choice - 1);
+    case ST_LAYER:
+        return put_int(field, d->size, single_layer(v->mask));
+    case ST_U64: {
+        uint64_t x = (uint64_t)v->num[0];
+        if (d->size != sizeof x) return -1;
+        memcpy(field, &x, sizeof x);
+        return 0;
+    }
+    case ST_F32: {
+        float x = (float)v->num[0];
+        if (d->size != sizeof x) return -1;
+        memcpy(field, &x, sizeof x);
+        return 0;
+    }
+    case ST_MASK:
+        if (d->size != sizeof v->mask) return -1;
+        memcpy(field, &v->mask, sizeof v->mask);
+        return 0;
+    case ST_STR:
+        copy_str(field, d->size, v->str);
+        return 0;
+    case ST_INTS:
+    case ST_DOUBLES: {
+        const size_t elem = d->how == ST_INTS ? sizeof(int) : sizeof(double);
+        if ((size_t)v->n * elem > d->size) return -1;
+        for (int i = 0; i < v->n; i++) {
+            if (d->how == ST_INTS)
+                ((int *)field)[i] = (int)v->num[i];
+            else
+                ((double *)field)[i] = v->num[i];
+        }
+        return put_int(base + d->count_off, sizeof(int), v->n);
+    }
+    case ST_CHANNELS0:
+    case ST_CHANNELS1: {
+        /* Unused statistics are the identity (mean 0, std 1). */
+        const float none = d->how == ST_CHANNELS1 ? 1.0f : 0.0f;
+        if (d->size != 3 * sizeof(float)) return -1;
+        for (int i = 0; i < 3; i++)
+            ((float *)field)[i] = v->n ? (float)v->num[i < v->n ? i : 0] : none;
+        return 0;
+    }
+    }
+    return -1;
+}
+
 static int fill_grid(ctx_t *c, ms_grid_t *g, int n_models) {
     const val_t *v = c->v;
     ms_settings_t *s = &g->base;
-    /* [data] */
-    s->data.kind = (ms_dataset_kind_t)c->kind;
-    copy_str(s->data.dir, sizeof s->data.dir, v[K_DIR].str);
-    s->data.layout = (ms_layout_kind_t)v[K_LAYOUT].choice;
-    s->data.norm = (ms_norm_t)(v[K_NORMALIZE].choice - 1);
-    for (int i = 0; i < 3; i++) {
-        /* Unused statistics are the identity (mean 0, std 1). */
-        s->data.mean[i] = v[K_MEAN].n ? (float)v[K_MEAN].num[i < v[K_MEAN].n ? i : 0] : 0.0f;
-        s->data.std[i] = v[K_STD].n ? (float)v[K_STD].num[i < v[K_STD].n ? i : 0] : 1.0f;
-    }
-    s->data.train_limit = (int)v[K_TRAIN_LIMIT].num[0];
-    s->data.test_limit = (int)v[K_TEST_LIMIT].num[0];
-    /* [model] */
+    /* The architecture (the hidden widths and the output layer, the input
+     * shape of the dataset and layout) as resolve_model built it; then every
+     * key into the field its table entry names. */
     s->arch = c->arch;
-    s->arch_is_cnn = c->is_cnn;
-    /* [train] */
-    s->seed = (uint64_t)v[K_SEED].num[0];
-    s->optimizer = v[K_OPTIMIZER].choice;
-    s->lr = (float)v[K_LR].num[0];
-    s->momentum = (float)v[K_MOMENTUM].num[0];
-    s->beta1 = (float)v[K_BETA1].num[0];
-    s->beta2 = (float)v[K_BETA2].num[0];
-    s->eps = (float)v[K_EPS].num[0];
-    s->l1 = (float)v[K_L1].num[0];
-    s->l2 = (float)v[K_L2].num[0];
-    s->epochs = (int)v[K_EPOCHS].num[0];
-    s->batch = (int)v[K_BATCH].num[0];
-    /* [cluster] */
-    s->lambda = (float)v[K_LAMBDA].num[0];
-    s->k = (int)v[K_K].num[0];
-    s->reg_layers = v[K_REG_LAYERS].mask;
-    s->partition = v[K_PARTITION].choice;
-    s->warmup_epochs = (int)v[K_WARMUP].num[0];
-    s->gradsim_layers = v[K_GRADSIM].mask;
-    s->bsgc_layers = v[K_BSGC].mask;
-    s->n_curve_k = v[K_CURVE_K].n;
-    for (int i = 0; i < s->n_curve_k; i++)
-        s->curve_k[i] = (int)v[K_CURVE_K].num[i];
-    s->kmeans_restarts = (int)v[K_RESTARTS].num[0];
-    s->ablate = v[K_ABLATE].choice;
-    /* [prune] */
-    s->prune_layers = v[K_PRUNE_LAYERS].mask;
-    s->prune_samples = (int)v[K_SAMPLES].num[0];
-    s->prune_window = (int)v[K_WINDOW].num[0];
-    s->prune_naive = v[K_METHOD].choice;
-    s->prune_find_train = v[K_FIND_SET].choice;
-    s->prune_kinds = v[K_ABLATION].mask;
-    s->prune_methods = v[K_METHODS].mask;
-    s->prune_ig_steps = (int)v[K_IG_STEPS].num[0];
-    s->prune_n_sizes = v[K_SIZES].n;
-    for (int i = 0; i < s->prune_n_sizes; i++) s->prune_sizes[i] = v[K_SIZES].num[i];
-    /* [measures] */
-    ms_meas_cfg_t *me = &s->meas;
-    me->untrained = v[K_M_UNTRAINED].choice;
-    me->samples = (int)v[K_M_SAMPLES].num[0];
-    me->info_layers = v[K_INFO_LAYERS].mask;
-    me->info_bins = (int)v[K_INFO_BINS].num[0];
-    me->unitset_size = (int)v[K_UNITSET_SIZE].num[0];
-    me->unitset_draws = (int)v[K_UNITSET_DRAWS].num[0];
-    me->ablate_layer = single_layer(v[K_ABLATE_LAYER].mask);
-    me->directions = (int)v[K_DIRECTIONS].num[0];
-    me->maxkl_starts = (int)v[K_MAXKL_STARTS].num[0];
-    me->maxkl_iters = (int)v[K_MAXKL_ITERS].num[0];
-    me->assoc_layers = v[K_ASSOC_LAYERS].mask;
-    me->assoc_store = v[K_ASSOC_STORE].choice;
-    me->mc_steps = (int)v[K_MC_STEPS].num[0];
-    me->mc_entropy = (float)v[K_MC_ENTROPY].num[0];
-    me->null_shuffles = (int)v[K_NULL_SHUFFLES].num[0];
-    me->hebbian = v[K_HEBBIAN].choice;
-    me->sparse_every = (int)v[K_SPARSE_EVERY].num[0];
-    me->sparse_k1 = (int)v[K_SPARSE_K1].num[0];
-    me->sparse_k2 = (int)v[K_SPARSE_K2].num[0];
-    /* [null] */
-    s->null_weight_shuffles = (int)v[K_SHUFFLES].num[0];
+    for (int k = 0; k < N_KEYS; k++)
+        if (store_key(k, &v[k], g)) {
+            return ms_err_set(MS_EINVAL, "%s: key %s does not fit its field (a key table fault)",
+                              c->file, key_table[k].name);
+        }
     /* Axes, labels and [sweep]. */
     for (int k = 0; k < N_KEYS; k++) {
         if (!(key_table[k].flags & F_SWEEP)) continue;
@@ -2197,17 +1616,7 @@ static int fill_grid(ctx_t *c, ms_grid_t *g, int n_models) {
         memcpy(g->written[a], v[k].exact, sizeof(double) * v[k].n);
     }
     g->n_models = n_models;
-    g->n_labels = v[K_LABELS].n;
-    for (int i = 0; i < g->n_labels; i++)
-        g->labels[i] = (int)v[K_LABELS].num[i];
-    copy_str(g->name, sizeof g->name, v[K_NAME].str);
     copy_str(g->chosen, sizeof g->chosen, c->chosen);
-    copy_str(g->output, sizeof g->output, v[K_OUTPUT].str);
-    g->retries = (int)v[K_RETRIES].num[0];
-    g->team = (int)v[K_TEAM].num[0];
-    g->threads = (int)v[K_THREADS].num[0];
-    g->device = v[K_DEVICE].choice;
-    g->store_weights = v[K_STORE_WEIGHTS].choice;
     /* The resolved text and its hash. */
     strbuf_t b = {0};
     /* results_hash covers the same lines without the F_RUN keys. */
