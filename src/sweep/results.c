@@ -12,6 +12,7 @@
 #include "modsweep/version.h"
 
 #include "results_h5.h"
+#include "tasks.h"
 
 #include <errno.h>
 #include <hdf5.h>
@@ -648,7 +649,7 @@ static int open_file(ms_results_t **out, const char *path, MPI_Comm comm, int wr
 /* Every task's status is one of ms_status_t and no attempt count is
  * negative (collective over the file's communicator). */
 static int check_tasks(ms_results_t *r) {
-    const long T = 2 * r->dims.M + r->dims.M * r->dims.L;
+    const long T = ms_task_count(r->dims.M, r->dims.L);
     int8_t *st = malloc((size_t)T + 1);
     int32_t *at = malloc(sizeof(int32_t) * ((size_t)T + 1));
     int rc = !st || !at ? ms_err_set(MS_ENOMEM, "%s: out of memory", r->path) : 0;
@@ -916,9 +917,11 @@ int ms_results_all_status(ms_results_t *r, int8_t *train, int8_t *analyse, int8_
 }
 
 int ms_results_all_tasks(ms_results_t *r, int8_t *status, int32_t *attempts) {
-    const long M = r->dims.M, L = r->dims.L, T = 2 * M + M * L;
-    int rc = status ? ms_results_all_status(r, status, status + M, status + 2 * M) : 0;
-    const long n[3] = {M, M, M * L}, off[3] = {0, M, 2 * M};
+    const long M = r->dims.M, L = r->dims.L, T = ms_task_count(M, L);
+    const long off[3] = {ms_task_first(MS_TASK_TRAIN, M), ms_task_first(MS_TASK_ANALYSE, M),
+                         ms_task_first(MS_TASK_PRUNE, M)};
+    int rc = status ? ms_results_all_status(r, status + off[0], status + off[1], status + off[2]) : 0;
+    const long n[3] = {M, M, M * L};
     for (int k = 0; k < 3 && !rc && attempts; k++)
         if (n[k] > 0) rc = ms_results_read_all(r, attempts_col[k], attempts + off[k]);
     for (long t = 0; t < T && !rc && attempts; t++)
