@@ -6,7 +6,8 @@
 # where a module is itself collective: the prune team's window reduction
 # (prune.h, prune_dev.h) and the rank in log lines (log.c). The GPU host code
 # (src/gpu) sits between the two and includes no sweep header either.
-# Fails naming each offending include.
+# Also no .c, .h or .cu file under src/, include/ or cuda/ is over 1,000
+# lines. Fails naming each offending include and each file too long.
 set -uo pipefail
 root=${MS_SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 cd "$root" || exit 1
@@ -39,6 +40,19 @@ for h in include/modsweep/*.h; do
     esac
     check "$h" "modsweep/($sweep_headers)\.h|hdf5\.h|H5" "a compute header includes the sweep layer or HDF5"
 done
+# No source file over 1,000 lines: a file that grows past that is split by
+# what its parts do (config.c's passes, the plan, the prune row tree, the
+# results file's probe and attributes).
+max_lines=1000 sized=0
+while IFS= read -r f; do
+    sized=$((sized + 1))
+    n=$(wc -l < "$f")
+    if [ "$n" -gt "$max_lines" ]; then
+        echo "FAIL $f: $n lines (at most $max_lines; split it by what its parts do)"
+        fail=1
+    fi
+done < <(find src include cuda -type f \( -name '*.c' -o -name '*.h' -o -name '*.cu' \) | sort)
+[ "$sized" -gt 60 ] || { echo "FAIL: only $sized files measured (layout moved?)"; exit 1; }
 [ "$checked" -gt 40 ] || { echo "FAIL: only $checked files checked (layout moved?)"; exit 1; }
-[ "$fail" = 0 ] && echo "layers: $checked files checked, no compute module reaches up into the sweep layer"
+[ "$fail" = 0 ] && echo "layers: $checked files checked, no compute module reaches up into the sweep layer; $sized source files, none over $max_lines lines"
 exit "$fail"

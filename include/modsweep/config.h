@@ -4,8 +4,9 @@
  * the axes' values (seed, lambda, k, lr, l1, l2, dropout, in that nesting
  * order, seed outermost); labels form the per-model prune tasks. Lists and
  * ranges are written `0, 5, 20`, `0..9` (inclusive) or `2..14:2` (step);
- * `labels = all`. Every key, its type, default and meaning are in the key
- * table of src/sweep/config.c, which also prints the documentation
+ * `labels = all`. Every key, its type, default, meaning and the field below
+ * it fills are in the key table, src/sweep/config_keys.def, which also gives
+ * the documentation
  * (`modsweep --keys`). Unknown sections or keys, malformed or out-of-range
  * values and impossible combinations are errors carrying file:line, found
  * before any work starts and before any output exists. */

@@ -11,6 +11,9 @@
 #include "modsweep/measures.h"
 #include "modsweep/version.h"
 
+#include "results_h5.h"
+#include "tasks.h"
+
 #include <errno.h>
 #include <hdf5.h>
 #include <limits.h>
@@ -20,9 +23,6 @@
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <signal.h>
-#include <fcntl.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
@@ -106,61 +106,6 @@ struct ms_results {
     const ms_col_t *cols[MAX_COLS];
     hid_t dset[MAX_COLS];
 };
-
-/* HDF5's error stack, outermost (the API call) first: the API call's
- * description and the innermost one, which names the cause (an MPI-IO or
- * system error such as "No space left on device"). */
-typedef struct h5_detail {
-    char api[160], cause[256];
-} h5_detail_t;
-static herr_t walk_cb(unsigned n, const H5E_error2_t *e, void *data) {
-    h5_detail_t *d = data;
-    if (n == 0) snprintf(d->api, sizeof d->api, "%s (%s)", e->desc, e->func_name);
-    else snprintf(d->cause, sizeof d->cause, "%s", e->desc);
-    return 0;
-}
-/* The bytes free (to this user) on the file system that holds (or would
- * hold) the file at path; -1 when the system does not say. */
-static long long free_bytes(const char *path) {
-    char dir[MS_PATH_MAX];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *(slash == dir ? slash + 1 : slash) = 0;
-    else
-        snprintf(dir, sizeof dir, ".");
-    struct statvfs sv;
-    if (statvfs(dir, &sv) != 0) return -1;
-    const unsigned long long b = (unsigned long long)sv.f_bavail * sv.f_frsize;
-    return b > (unsigned long long)LLONG_MAX ? LLONG_MAX : (long long)b;
-}
-
-/* MPI-IO reports a write that the disk could not take as a short write,
- * which HDF5 passes on as "file write failed" without the system's reason;
- * so a failure on a file system with (almost) no space left says so. */
-static void space_note(const char *path, char *buf, size_t n) {
-    const long long have = free_bytes(path);
-    buf[0] = 0;
-    if (have >= 0 && have < (1ll << 20))
-        snprintf(buf, n, " (no space left: the file system holding it has %lld bytes free)", have);
-}
-
-static int h5_fail(const char *path, const char *what) {
-    h5_detail_t d = {"", ""};
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, &d);
-    H5Eclear2(H5E_DEFAULT);
-    char note[128];
-    space_note(path, note, sizeof note);
-    return ms_err_set(MS_EHDF5, "%s: %s%s%s%s%s%s", path, what, d.api[0] ? ": " : "", d.api,
-                      d.cause[0] ? ": " : "", d.cause, note);
-}
-
-/* Records a failed release (close) of an HDF5 object unless an error is
- * already recorded: cleanup paths check every herr_t without losing the
- * first fault. */
-static void h5_check(herr_t e, int *rc, const char *path, const char *what) {
-    if (e < 0 && !*rc) *rc = h5_fail(path, what);
-}
 
 static hid_t h5_type(int dtype) {
     static hid_t str = -1;
@@ -259,102 +204,6 @@ void ms_dims_init(ms_dims_t *d, const ms_grid_t *g, int n_train) {
     d->NG = ms_gradsim_layout(L, g->base.gradsim_layers, NULL);
     ms_measures_dims(d, &g->base);
 }
-
-/* ---- attributes ---------------------------------------------------------------- */
-
-static int attr_write_str(hid_t obj, const char *name, const char *value, const char *path) {
-    hid_t t = H5Tcopy(H5T_C_S1), sp = -1, a = -1;
-    int rc = 0;
-    if (t < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0 ||
-        (sp = H5Screate(H5S_SCALAR)) < 0 ||
-        (a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
-        H5Awrite(a, t, &value) < 0)
-        rc = h5_fail(path, "cannot write attribute");
-    if (a >= 0) h5_check(H5Aclose(a), &rc, path, "cannot close an attribute");
-    if (sp >= 0) h5_check(H5Sclose(sp), &rc, path, "cannot close a dataspace");
-    if (t >= 0) h5_check(H5Tclose(t), &rc, path, "cannot close a datatype");
-    return rc;
-}
-
-static int attr_write_i64(hid_t obj, const char *name, int64_t value, const char *path) {
-    hid_t sp = H5Screate(H5S_SCALAR), a = -1;
-    int rc = 0;
-    if (sp < 0 || (a = H5Acreate2(obj, name, H5T_NATIVE_INT64, sp, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
-        H5Awrite(a, H5T_NATIVE_INT64, &value) < 0)
-        rc = h5_fail(path, "cannot write attribute");
-    if (a >= 0) h5_check(H5Aclose(a), &rc, path, "cannot close an attribute");
-    if (sp >= 0) h5_check(H5Sclose(sp), &rc, path, "cannot close a dataspace");
-    return rc;
-}
-
-/* Whether attribute a holds exactly one value (scalar, or one element) of
- * type class `cls`: what every attribute modsweep writes holds, checked
- * before reading so that a changed file cannot make HDF5 write more than
- * one value into the caller's buffer. */
-static int attr_is_single(hid_t a, H5T_class_t cls) {
-    hid_t sp = H5Aget_space(a), t = H5Aget_type(a);
-    hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
-    H5T_class_t c = t < 0 ? H5T_NO_CLASS : H5Tget_class(t);
-    int ok = n == 1 && c == cls && (cls != H5T_STRING || H5Tis_variable_str(t) > 0);
-    if (sp >= 0) H5Sclose(sp);
-    if (t >= 0) H5Tclose(t);
-    H5Eclear2(H5E_DEFAULT);
-    return ok;
-}
-
-/* Opens attribute `name` of obj into *a, and checks that it holds one value
- * of class cls (attr_is_single); a missing or other attribute is
- * MS_EFORMAT naming it, with nothing left open. */
-static int attr_open_single(hid_t obj, const char *name, H5T_class_t cls, hid_t *a,
-                            const char *path) {
-    *a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (*a < 0) {
-        h5_fail(path, "");
-        return ms_err_set(MS_EFORMAT,
-                          "%s: attribute '%s' missing (not a modsweep results file, or damaged)",
-                          path, name);
-    }
-    if (attr_is_single(*a, cls)) return 0;
-    H5Aclose(*a);
-    *a = -1;
-    return ms_err_set(MS_EFORMAT, "%s: attribute '%s' is not one %s (file damaged?)", path, name,
-                      cls == H5T_STRING ? "string" : "integer");
-}
-
-static int attr_read_i64(hid_t obj, const char *name, int64_t *value, const char *path) {
-    hid_t a;
-    int rc = attr_open_single(obj, name, H5T_INTEGER, &a, path);
-    if (rc) return rc;
-    if (H5Aread(a, H5T_NATIVE_INT64, value) < 0) rc = h5_fail(path, "cannot read an attribute");
-    h5_check(H5Aclose(a), &rc, path, "cannot close an attribute");
-    if (rc == MS_EHDF5) return ms_err_set(MS_EFORMAT, "%s: attribute '%s' unreadable", path, name);
-    return rc;
-}
-
-/* Reads a string attribute into a new malloc'd string. */
-static int attr_read_str(hid_t obj, const char *name, char **out, const char *path) {
-    *out = NULL;
-    hid_t a;
-    int rc = attr_open_single(obj, name, H5T_STRING, &a, path);
-    if (rc) return rc;
-    hid_t t = H5Tcopy(H5T_C_S1), sp = -1;
-    char *v = NULL;
-    if (t < 0 || H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0 ||
-        H5Aread(a, t, &v) < 0 || !v) {
-        rc = h5_fail(path, "cannot read a string attribute");
-    } else {
-        *out = strdup(v);
-        if (!*out) rc = ms_err_set(MS_ENOMEM, "%s: out of memory", path);
-        sp = H5Aget_space(a);
-        if (sp < 0 || H5Dvlen_reclaim(t, sp, H5P_DEFAULT, &v) < 0)
-            h5_check(-1, &rc, path, "cannot release a string attribute");
-    }
-    if (sp >= 0) h5_check(H5Sclose(sp), &rc, path, "cannot close a dataspace");
-    if (t >= 0) h5_check(H5Tclose(t), &rc, path, "cannot close a datatype");
-    h5_check(H5Aclose(a), &rc, path, "cannot close an attribute");
-    return rc;
-}
-
 
 /* ---- create and open ------------------------------------------------------------- */
 
@@ -800,7 +649,7 @@ static int open_file(ms_results_t **out, const char *path, MPI_Comm comm, int wr
 /* Every task's status is one of ms_status_t and no attempt count is
  * negative (collective over the file's communicator). */
 static int check_tasks(ms_results_t *r) {
-    const long T = 2 * r->dims.M + r->dims.M * r->dims.L;
+    const long T = ms_task_count(r->dims.M, r->dims.L);
     int8_t *st = malloc((size_t)T + 1);
     int32_t *at = malloc(sizeof(int32_t) * ((size_t)T + 1));
     int rc = !st || !at ? ms_err_set(MS_ENOMEM, "%s: out of memory", r->path) : 0;
@@ -808,152 +657,6 @@ static int check_tasks(ms_results_t *r) {
     free(st);
     free(at);
     return agree(rc, r->comm, r->path);
-}
-
-/* ---- probing a file in a child process ------------------------------------- */
-
-/* HDF5 (1.10.8, Debian 12) can crash or loop for ever on some damaged
- * metadata (tests/fuzz/README.md lists what fuzzing found). So before a
- * file is opened in this process, a forked child opens it through the POSIX
- * driver (no MPI in the child), reads every object header and every
- * attribute, closes it and exits; if the child dies or does not finish in
- * time, the file is refused with a message.
- * The child also refuses an HDF5 file that it cannot open or close: the
- * MPI-IO driver overlooks some damage that the POSIX driver reports (a
- * superblock pointing past the end of the file: MPI-IO's failed read is not
- * passed on), and such a file, once opened for writing in this process,
- * cannot be closed; its handle then stays behind and HDF5 crashes on it
- * at exit (in H5F__close_cb, also from MPI_Finalize). A file that is not
- * HDF5 at all is left to the real open, whose message says so. */
-enum { PROBE_OK = 0, PROBE_BAD = 3 };
-/* Present only in builds with a sanitizer. */
-extern void __sanitizer_set_death_callback(void (*callback)(void)) __attribute__((weak));
-static herr_t probe_attr(hid_t loc, const char *name, const H5A_info_t *info, void *data) {
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0) return 0;
-    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
-    hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
-    size_t size = t < 0 ? 0 : H5Tget_size(t);
-    if (t >= 0 && n > 0 && n < 4096 && size > 0 && size < (1u << 20)) {
-        if (H5Tis_variable_str(t) > 0) {
-            char **v = calloc((size_t)n, sizeof *v);
-            if (v && H5Aread(a, t, v) >= 0) H5Dvlen_reclaim(t, sp, H5P_DEFAULT, v);
-            free(v);
-        } else if (H5Tdetect_class(t, H5T_VLEN) == 0 && H5Tdetect_class(t, H5T_REFERENCE) == 0) {
-            void *v = malloc((size_t)n * size);
-            if (v) H5Aread(a, t, v);
-            free(v);
-        }
-    }
-    if (sp >= 0) H5Sclose(sp);
-    if (t >= 0) H5Tclose(t);
-    H5Aclose(a);
-    return 0;
-}
-static herr_t probe_object(hid_t loc, const char *name, const H5O_info_t *info, void *data) {
-    hid_t o = H5Oopen(loc, name, H5P_DEFAULT);
-    if (o < 0) return 0;
-    H5Aiterate2(o, H5_INDEX_NAME, H5_ITER_NATIVE, NULL, probe_attr, NULL);
-    if (info->type == H5O_TYPE_DATASET) {
-        hid_t t = H5Dget_type(o), sp = H5Dget_space(o), dcpl = H5Dget_create_plist(o);
-        if (t >= 0) H5Tclose(t);
-        if (sp >= 0) H5Sclose(sp);
-        if (dcpl >= 0) H5Pclose(dcpl);
-    }
-    H5Oclose(o);
-    return 0;
-}
-/* Ends the child with PROBE_BAD, telling the parent through fd what failed
- * (the HDF5 function and the innermost cause). */
-static void probe_bad(int fd, const char *what) {
-    h5_detail_t d = {"", ""};
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_DOWNWARD, walk_cb, &d);
-    char msg[512];
-    int n = snprintf(msg, sizeof msg, "%s%s%s%s%s", what, d.api[0] ? ": " : "", d.api,
-                     d.cause[0] ? ": " : "", d.cause);
-    if (n > 0 && write(fd, msg, (size_t)n < sizeof msg ? (size_t)n : sizeof msg - 1) < 0) _exit(4);
-    _exit(PROBE_BAD);
-}
-static void probe_child(const char *path, int fd) {
-    /* A crash ends the child by its signal, not through the handlers the
-     * process may have installed (a sanitizer's, libFuzzer's: they would
-     * report the parent's input as the crash). */
-    static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
-    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) signal(sigs[i], SIG_DFL);
-    /* Likewise an error that a sanitizer finds in HDF5 (its calls to memcpy
-     * and the like are checked): the child just ends, with no death callback
-     * of the parent's (libFuzzer's writes the parent's input as a finding). */
-    if (__sanitizer_set_death_callback) __sanitizer_set_death_callback(NULL);
-    int null = open("/dev/null", O_WRONLY);
-    if (null >= 0) { /* a crash report of the child's is not the user's business */
-        dup2(null, 1);
-        dup2(null, 2);
-    }
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    if (H5Fis_hdf5(path) <= 0) _exit(PROBE_OK); /* the real open says "not an HDF5 file" */
-    H5Eclear2(H5E_DEFAULT);
-    /* The child only reads: no lock (one a file system without locks would
-     * refuse, or one the user turned off with HDF5_USE_FILE_LOCKING). */
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_fapl_sec2(fapl) < 0 || H5Pset_file_locking(fapl, 0, 1) < 0)
-        _exit(PROBE_OK);
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    if (f < 0) probe_bad(fd, "cannot open the results file");
-    H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, probe_object, NULL, H5O_INFO_BASIC);
-    H5Eclear2(H5E_DEFAULT);
-    if (H5Fclose(f) < 0) probe_bad(fd, "cannot close the results file");
-    _exit(PROBE_OK);
-}
-static int probe_file(const char *path) {
-    const char *env = getenv("MODSWEEP_PROBE_SECONDS");
-    double limit = env && atof(env) > 0 ? atof(env) : 60.0;
-    int msg[2];
-    if (pipe(msg) != 0) return 0; /* no pipe: open it in this process as before */
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) { /* no child: likewise */
-        close(msg[0]);
-        close(msg[1]);
-        return 0;
-    }
-    if (pid == 0) {
-        close(msg[0]);
-        probe_child(path, msg[1]);
-    }
-    close(msg[1]);
-    int st = 0;
-    const struct timespec nap = {0, 5000000};
-    double waited = 0;
-    pid_t w;
-    while ((w = waitpid(pid, &st, WNOHANG)) == 0 && waited < limit) {
-        nanosleep(&nap, NULL);
-        waited += 0.005;
-    }
-    char why[512] = "";
-    if (w > 0) { /* the child has ended: what it wrote is in the pipe */
-        ssize_t n = read(msg[0], why, sizeof why - 1);
-        why[n > 0 ? n : 0] = 0;
-    }
-    close(msg[0]);
-    if (w == 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, &st, 0);
-        return ms_err_set(MS_EFORMAT,
-                          "%s: HDF5 did not finish reading the file's metadata in %g s: the file "
-                          "is damaged (MODSWEEP_PROBE_SECONDS sets the limit)",
-                          path, limit);
-    }
-    if (w < 0) return 0;
-    if (WIFEXITED(st) && WEXITSTATUS(st) == PROBE_BAD)
-        return ms_err_set(MS_EHDF5, "%s: %s (HDF5 reading it without MPI-IO): the file is "
-                                    "truncated or damaged",
-                          path, why[0] ? why : "cannot read the results file");
-    if (WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) != PROBE_OK))
-        return ms_err_set(MS_EFORMAT,
-                          "%s: HDF5 crashed (%s) reading the file's metadata: the file is damaged",
-                          path,
-                          WIFSIGNALED(st) ? strsignal(WTERMSIG(st)) : "exit status of its reader");
-    return 0;
 }
 
 int ms_results_open(ms_results_t **out, const char *path, MPI_Comm comm, int writable) {
@@ -964,7 +667,7 @@ int ms_results_open(ms_results_t **out, const char *path, MPI_Comm comm, int wri
     if (!S_ISREG(st.st_mode)) return ms_err_set(MS_EIO, "%s: not a regular file", path);
     int rank = 0;
     MPI_Comm_rank(comm, &rank);
-    int prc = rank == 0 ? probe_file(path) : 0;
+    int prc = rank == 0 ? ms_results_probe_file(path) : 0;
     if ((prc = agree(prc, comm, path))) return prc;
     if (!writable) return open_file(out, path, comm, 0, 0);
     /* A file without write permission is read-only even to root (whom
@@ -1214,9 +917,11 @@ int ms_results_all_status(ms_results_t *r, int8_t *train, int8_t *analyse, int8_
 }
 
 int ms_results_all_tasks(ms_results_t *r, int8_t *status, int32_t *attempts) {
-    const long M = r->dims.M, L = r->dims.L, T = 2 * M + M * L;
-    int rc = status ? ms_results_all_status(r, status, status + M, status + 2 * M) : 0;
-    const long n[3] = {M, M, M * L}, off[3] = {0, M, 2 * M};
+    const long M = r->dims.M, L = r->dims.L, T = ms_task_count(M, L);
+    const long off[3] = {ms_task_first(MS_TASK_TRAIN, M), ms_task_first(MS_TASK_ANALYSE, M),
+                         ms_task_first(MS_TASK_PRUNE, M)};
+    int rc = status ? ms_results_all_status(r, status + off[0], status + off[1], status + off[2]) : 0;
+    const long n[3] = {M, M, M * L};
     for (int k = 0; k < 3 && !rc && attempts; k++)
         if (n[k] > 0) rc = ms_results_read_all(r, attempts_col[k], attempts + off[k]);
     for (long t = 0; t < T && !rc && attempts; t++)

@@ -19,6 +19,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "tasks.h"
+
 /* ---- the output path -------------------------------------------------------- */
 
 /* The folder of path ("." when it has none) into dir (n bytes). */
@@ -765,18 +767,16 @@ int ms_data_fingerprint_compare(const char *stored, const char *now, const char 
 
 int ms_results_retry_failed(ms_results_t *r, long n[3]) {
     const ms_dims_t *d = ms_results_dims(r);
-    const long M = d->M, L = d->L, T = 2 * M + M * L;
+    const long M = d->M, L = d->L, T = ms_task_count(M, L);
     n[0] = n[1] = n[2] = 0;
     int8_t *st = malloc((size_t)T + 1);
     if (!st) return ms_err_set(MS_ENOMEM, "out of memory");
     int rc = ms_results_all_tasks(r, st, NULL);
     for (long t = 0; t < T && !rc; t++) {
         if (st[t] != MS_ST_FAILED) continue;
-        const int kind = t < M ? MS_TASK_TRAIN : t < 2 * M ? MS_TASK_ANALYSE : MS_TASK_PRUNE;
-        const long m = kind == MS_TASK_TRAIN     ? t
-                       : kind == MS_TASK_ANALYSE ? t - M
-                                                 : (t - 2 * M) / L;
-        const long li = kind == MS_TASK_PRUNE ? (t - 2 * M) % L : -1;
+        int kind;
+        long m, li;
+        ms_task_of(M, L, t, &kind, &m, &li);
         rc = ms_results_set_status(r, kind, m, li, MS_ST_PENDING, 0, "");
         if (!rc) n[kind]++;
     }
@@ -791,7 +791,7 @@ int ms_sweep_check(const char *results, FILE *out) {
         return MS_EXIT_ERROR;
     }
     const ms_dims_t *d = ms_results_dims(r);
-    const long T = 2 * d->M + d->M * d->L;
+    const long T = ms_task_count(d->M, d->L);
     int8_t *st = malloc((size_t)T + 1);
     int rc = st ? ms_results_all_tasks(r, st, NULL) : ms_err_set(MS_ENOMEM, "out of memory");
     long pending = 0, failed = 0;

@@ -31,6 +31,8 @@
 #include "modsweep/log.h"
 #include "modsweep/sweep.h"
 
+#include "tasks.h"
+
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -191,28 +193,21 @@ typedef struct farm {
     coord_t c;
 } farm_t;
 
+/* The task numbering is tasks.h's. */
 static long task_id(const coord_t *c, int kind, long m, long li) {
-    return kind == MS_TASK_TRAIN     ? m
-           : kind == MS_TASK_ANALYSE ? c->M + m
-                                     : 2 * c->M + m * c->L + li;
+    return ms_task_id(c->M, c->L, kind, m, li);
 }
 
 static void task_of(const coord_t *c, long t, int *kind, long *m, long *li) {
-    if (t < c->M) {
-        *kind = MS_TASK_TRAIN, *m = t, *li = -1;
-    } else if (t < 2 * c->M) {
-        *kind = MS_TASK_ANALYSE, *m = t - c->M, *li = -1;
-    } else {
-        *kind = MS_TASK_PRUNE, *m = (t - 2 * c->M) / c->L, *li = (t - 2 * c->M) % c->L;
-    }
+    ms_task_of(c->M, c->L, t, kind, m, li);
 }
 
 /* The tasks that need model m trained: its analysis, then its prunings. */
 static long model_dependents(const coord_t *c, long m, long *out) {
     long n = 0;
-    out[n++] = c->M + m;
+    out[n++] = task_id(c, MS_TASK_ANALYSE, m, -1);
     for (long li = 0; li < c->L; li++)
-        out[n++] = 2 * c->M + m * c->L + li;
+        out[n++] = task_id(c, MS_TASK_PRUNE, m, li);
     return n;
 }
 
@@ -255,7 +250,7 @@ static int coord_init(farm_t *f, int n_workers, int team) {
     coord_t *c = &f->c;
     ms_results_t *res = f->ctx->res;
     const ms_dims_t *d = ms_results_dims(res);
-    c->M = d->M, c->L = d->L, c->T = 2 * d->M + d->M * d->L;
+    c->M = d->M, c->L = d->L, c->T = ms_task_count(d->M, d->L);
     c->n_workers = n_workers, c->team = team;
     c->st = calloc((size_t)c->T + 1, 1);
     c->att = calloc((size_t)c->T + 1, sizeof(int32_t));
@@ -426,7 +421,7 @@ static void on_report(farm_t *f, int src, const report_t *rep) {
             long nd = model_dependents(c, rep->m, dep);
             for (long j = 0; j < nd; j++) {
                 long u = dep[j];
-                int k2 = u < 2 * c->M ? MS_TASK_ANALYSE : MS_TASK_PRUNE;
+                int k2 = u < ms_task_first(MS_TASK_PRUNE, c->M) ? MS_TASK_ANALYSE : MS_TASK_PRUNE;
                 if (c->st[u] != MS_ST_PENDING) continue;
                 if (rep->outcome == OUT_OK) {
                     q_push(&c->q[k2], u);
