@@ -163,6 +163,7 @@ def clusterability_curve(res, out, name='clusterability_curve'):
         p.notes.append(f'{len(gs)} setting groups; the first {MAX_PANELS} are drawn')
         gs = gs[:MAX_PANELS]
     fig, ax = panel_grid(len(gs), sharey=True)
+    has_null = False
     for a, (label, sub) in zip(ax, gs):
         for col, color, name in (('cl_curve_w_mean', '#CC0000', 'weight-based BSGC'),
                                  ('cl_curve_g_mean', '#0000CC', 'gradient-based BSGC')):
@@ -176,6 +177,13 @@ def clusterability_curve(res, out, name='clusterability_curve'):
             a.plot(ks, mean, 'o-', color=color, label=f'{name} (n = {n})')
             if n > 1:
                 a.fill_between(ks, mean - sd, mean + sd, color=color, alpha=0.15)
+        band = null_band(res, sub.index)
+        if band is not None:
+            nm, nsd, n = band
+            a.fill_between(ks, nm - 2 * nsd, nm + 2 * nsd, color='0.5', alpha=0.3,
+                           label=f'shuffle null, mean ± 2 sd (n = {n})')
+            a.plot(ks, nm, '-', color='0.35', lw=1)
+            has_null = True
         a.plot(ks, 1.0 / ks, 'k--', lw=2, label='random baseline 1/k')
         a.set(title=label, xlabel='number of clusters k', xticks=ks, ylim=(0, 1.02))
         a.grid(alpha=0.3)
@@ -186,8 +194,36 @@ def clusterability_curve(res, out, name='clusterability_curve'):
     p.caption = (f'Mean over the analysed layers ({", ".join(layers) or "none"}) of the '
                  'clusterability of the weights under weight- and gradient-based BSGC at each k '
                  '(seed 000, section BSGC); thin lines are seeds, the band is mean ± sd over '
-                 'seeds, dashed the random baseline 1/k.')
+                 'seeds, dashed the random baseline 1/k'
+                 + ('; grey: the weight-shuffle null of the weight-based curve ([null] shuffles), '
+                    'its mean ± 2 sd (null mean and sd of each analysed layer averaged over the '
+                    'layers, then over the models).' if has_null else '.'))
     return p
+
+
+def null_band(res, models):
+    """(null mean, null sd, number of models) at each curve k for the
+    weight-based curve of the given models: per model, models/null_cl_w_mean
+    and null_cl_w_sd [k, fc layer] averaged over the layers where they are
+    finite, then averaged over the models; None when the file has no null
+    (an older file, or [null] shuffles = 0)."""
+    g = res.h5['models']
+    if 'null_cl_w_mean' not in g or 'null_cl_w_sd' not in g:
+        return None
+    idx = np.asarray(sorted(models), dtype=int)
+    if idx.size == 0:
+        return None
+    mean = np.asarray(g['null_cl_w_mean'][idx], dtype=float)  # (n, NK, NFC)
+    sd = np.asarray(g['null_cl_w_sd'][idx], dtype=float)
+    ok = np.isfinite(mean) & np.isfinite(sd)
+    if not ok.any():
+        return None
+    with np.errstate(all='ignore'):
+        cnt = ok.sum(axis=2)
+        m = np.where(ok, mean, 0).sum(axis=2) / cnt  # (n, NK)
+        s = np.where(ok, sd, 0).sum(axis=2) / cnt
+        n = int(np.isfinite(m).any(axis=1).sum())
+        return np.nanmean(m, axis=0), np.nanmean(s, axis=0), n
 
 
 # ---- seed 000: cluster ON / OFF ----
