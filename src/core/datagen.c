@@ -315,8 +315,7 @@ int ms_images_planted_pairs(ms_images_t *out, int n, int h, int w, int blocks, i
     int classes = 1;
     for (int b = 0; b < blocks && classes <= MS_N_CLASSES; b++)
         classes *= sub;
-    if (n < 1 || blocks < 1 || sub < 2 || classes > MS_N_CLASSES || h < 2 * sub ||
-        w < 2 * blocks)
+    if (n < 1 || blocks < 1 || sub < 2 || classes > MS_N_CLASSES || h < 2 * sub || w < 2 * blocks)
         return ms_err_set(MS_EINVAL,
                           "planted pair images: invalid set-up (n %d, %d x %d pixels, %d blocks "
                           "of %d sub-labels: need n >= 1, blocks >= 1, sub-labels >= 2, "

@@ -139,6 +139,7 @@ enum key_id {
     K_NAME, K_OUTPUT, K_RETRIES, K_TEAM, K_THREADS, K_DEVICE, K_STORE_WEIGHTS,
     /* [data] */
     K_DATASET, K_DIR, K_MNIST_DIR, K_CIFAR_DIR, K_LAYOUT, K_NORMALIZE, K_MEAN, K_STD, K_TRAIN_LIMIT, K_TEST_LIMIT,
+    K_PL_BLOCKS, K_PL_SUB, K_PL_TASK, K_PL_TRAIN, K_PL_TEST, K_PL_SEED, /* dataset = planted */
     /* [model] */
     K_ARCH, K_CONV, K_KERNEL, K_PADDING, K_CONV_BIAS, K_HIDDEN, K_BIAS, K_DROPOUT,
     /* [train] */
@@ -161,8 +162,11 @@ enum key_id {
 
 /* Choices, in the order of the C enums they map to. */
 static const char *const device_choices[] = {"cpu", "cuda", "auto", NULL}; /* ms_device_t */
-static const char *const dataset_choices[] = {"mnist", "fashion-mnist", "cifar10",
-                                              NULL};                     /* ms_dataset_kind_t */
+static const char *const dataset_choices[] = {"mnist", "fashion-mnist", "cifar10", "planted",
+                                              NULL}; /* ms_dataset_kind_t, then planted */
+/* dataset = planted: generated IDX files read as mnist (planted.h). */
+#define DATASET_PLANTED 3
+static const char *const planted_task_choices[] = {"bars", "pairs", NULL}; /* ms_planted_task_t */
 static const char *const layout_choices[] = {"native", "3x32x32", NULL}; /* ms_layout_kind_t */
 /* normalize: index 0 is `default`; index i > 0 is ms_norm_t i - 1. */
 static const char *const norm_choices[] = {"default", "none", "unit", "meanstd", NULL};
@@ -311,6 +315,50 @@ static const key_def_t key_table[N_KEYS] = {
                       .lo = 0,
                       .hi = 100000000,
                       .doc = "Evaluate and prune with the first n test images only (0 = all)."},
+    [K_PL_BLOCKS] = {.section = S_DATA,
+                     .name = "planted_blocks",
+                     .type = T_INT,
+                     .def = "2",
+                     .lo = 1,
+                     .hi = 9,
+                     .doc = "dataset = planted: vertical strips of the 28x28 image, each one "
+                            "planted module of input pixels (planted_sub^planted_blocks <= 10)."},
+    [K_PL_SUB] = {.section = S_DATA,
+                  .name = "planted_sub",
+                  .type = T_INT,
+                  .def = "3",
+                  .lo = 2,
+                  .hi = 10,
+                  .doc = "dataset = planted: sub-labels per strip; label = sum_b s_b sub^b."},
+    [K_PL_TASK] = {.section = S_DATA,
+                   .name = "planted_task",
+                   .type = T_ENUM,
+                   .def = "pairs",
+                   .choices = planted_task_choices,
+                   .doc = "dataset = planted: bars (a strip's sub-label is the row band of its "
+                          "bar: linearly readable) or pairs (two bars per strip, sub-label = "
+                          "(upper + lower position) mod sub: needs hidden units)."},
+    [K_PL_TRAIN] = {.section = S_DATA,
+                    .name = "planted_train",
+                    .type = T_INT,
+                    .def = "6000",
+                    .lo = 10,
+                    .hi = 1000000,
+                    .doc = "dataset = planted: training images generated."},
+    [K_PL_TEST] = {.section = S_DATA,
+                   .name = "planted_test",
+                   .type = T_INT,
+                   .def = "1000",
+                   .lo = 10,
+                   .hi = 1000000,
+                   .doc = "dataset = planted: test images generated."},
+    [K_PL_SEED] = {.section = S_DATA,
+                   .name = "planted_seed",
+                   .type = T_INT,
+                   .def = "1",
+                   .lo = 0,
+                   .hi = 1000000000,
+                   .doc = "dataset = planted: seed of the images (training seed, test seed + 1)."},
     /* [model] */
     [K_ARCH] = {.section = S_MODEL,
                 .name = "arch",
@@ -1574,16 +1622,55 @@ static int resolve_sweep(ctx_t *c) {
     return 0;
 }
 
+/* dataset = planted: checks the planted_* keys, reads the set as mnist
+ * from dir, by default a folder beside the grid file named by the
+ * parameters (modsweep writes the files there before loading, planted.h). */
+static int resolve_planted(ctx_t *c) {
+    val_t *v = c->v;
+    const int blocks = (int)v[K_PL_BLOCKS].num[0], sub = (int)v[K_PL_SUB].num[0];
+    long classes = 1;
+    for (int b = 0; b < blocks; b++)
+        classes *= sub;
+    if (classes > MS_N_CLASSES)
+        return fail(c, pick_line(c, K_PL_BLOCKS, K_PL_SUB, K_DATASET, -1),
+                    "dataset = planted: planted_sub^planted_blocks = %d^%d = %ld classes, more "
+                    "than the %d a network has",
+                    sub, blocks, classes, MS_N_CLASSES);
+    if (v[K_MNIST_DIR].given || v[K_CIFAR_DIR].given)
+        return fail(c, v[v[K_MNIST_DIR].given ? K_MNIST_DIR : K_CIFAR_DIR].line,
+                    "dataset = planted takes dir (where its files are written), not %s",
+                    key_table[v[K_MNIST_DIR].given ? K_MNIST_DIR : K_CIFAR_DIR].name);
+    if (!v[K_DIR].given) {
+        const char *slash = strrchr(c->file, '/');
+        const int n = slash ? (int)(slash - c->file) : 1;
+        snprintf(v[K_DIR].str, sizeof v[K_DIR].str, "%.*s/planted-%s-b%d-s%d-n%d-%d-seed%d", n,
+                 slash ? c->file : ".", planted_task_choices[v[K_PL_TASK].choice], blocks, sub,
+                 (int)v[K_PL_TRAIN].num[0], (int)v[K_PL_TEST].num[0], (int)v[K_PL_SEED].num[0]);
+    }
+    c->kind = MS_DATA_MNIST;
+    return 0;
+}
+
 static int resolve_data(ctx_t *c) {
     val_t *v = c->v;
     c->kind = v[K_DATASET].choice;
+    const int planted = c->kind == DATASET_PLANTED;
+    if (planted) {
+        int rc = resolve_planted(c);
+        if (rc) return rc;
+    } else {
+        for (int k = K_PL_BLOCKS; k <= K_PL_SEED; k++)
+            if (v[k].given)
+                return fail(c, v[k].line, "%s applies only to dataset = planted (it is %s here)",
+                            key_table[k].name, dataset_choices[c->kind]);
+    }
     int cifar = c->kind == MS_DATA_CIFAR10;
     /* The dataset's own folder key (mnist_dir, cifar10_dir), used when dir is not given. */
     const int own = c->kind == MS_DATA_MNIST ? K_MNIST_DIR : cifar ? K_CIFAR_DIR : -1;
     if (v[K_DIR].given && own >= 0 && v[own].given)
         return fail(c, v[own].line, "give dir or %s for dataset = %s, not both",
                     key_table[own].name, dataset_choices[c->kind]);
-    if (!v[K_DIR].given) {
+    if (!v[K_DIR].given && !planted) {
         if (own >= 0 && v[own].given)
             copy_str(v[K_DIR].str, sizeof v[K_DIR].str, v[own].str);
         else if (c->kind != MS_DATA_FASHION)
@@ -2126,6 +2213,14 @@ static int fill_grid(ctx_t *c, ms_grid_t *g, int n_models) {
     }
     s->data.train_limit = (int)v[K_TRAIN_LIMIT].num[0];
     s->data.test_limit = (int)v[K_TEST_LIMIT].num[0];
+    if (v[K_DATASET].choice == DATASET_PLANTED) {
+        g->planted.blocks = (int)v[K_PL_BLOCKS].num[0];
+        g->planted.sub = (int)v[K_PL_SUB].num[0];
+        g->planted.task = v[K_PL_TASK].choice;
+        g->planted.n_train = (int)v[K_PL_TRAIN].num[0];
+        g->planted.n_test = (int)v[K_PL_TEST].num[0];
+        g->planted.seed = (uint64_t)v[K_PL_SEED].num[0];
+    }
     /* [model] */
     s->arch = c->arch;
     s->arch_is_cnn = c->is_cnn;
@@ -2213,6 +2308,9 @@ static int fill_grid(ctx_t *c, ms_grid_t *g, int n_models) {
     /* results_hash covers the same lines without the F_RUN keys. */
     uint64_t rh = 0xcbf29ce484222325ull;
     for (int k = 0; k < N_KEYS; k++) {
+        /* The planted_* keys only for dataset = planted: other grids keep their hashes. */
+        if (k >= K_PL_BLOCKS && k <= K_PL_SEED && v[K_DATASET].choice != DATASET_PLANTED)
+            continue;
         size_t start = b.len;
         sb_printf(&b, "%s.%s = ", section_names[key_table[k].section], key_table[k].name);
         format_key(c, k, &b);

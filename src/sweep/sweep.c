@@ -11,6 +11,7 @@
 #include "modsweep/error.h"
 #include "modsweep/isa.h"
 #include "modsweep/machine.h"
+#include "modsweep/planted.h"
 #include "modsweep/gpu.h"
 #include "modsweep/kernels.h"
 #include "modsweep/log.h"
@@ -531,9 +532,15 @@ int ms_sweep_run(const ms_run_opts_t *o) {
         ms_message("computing on GPU %d (%s)", ms_gpu_device(), gpu);
     }
 
-    /* The data, on every rank (each trains and evaluates on its own copy). */
+    /* The data, on every rank (each trains and evaluates on its own copy);
+     * dataset = planted: rank 0 writes or checks the generated files first. */
     ms_split_t train = {0}, test = {0};
-    rc = ms_data_load(&g.base.data, &train, &test);
+    rc = rank == 0 ? ms_planted_prepare(&g) : 0;
+    MS_MPI_CHECK(MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD));
+    if (!rc)
+        rc = ms_data_load(&g.base.data, &train, &test);
+    else if (rank != 0)
+        ms_err_set(rc, "dataset = planted: rank 0 could not prepare the files");
     int bad = rc != 0, any = 0;
     MS_MPI_CHECK(MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
     if (any) {
@@ -661,7 +668,8 @@ int ms_sweep_dry_run_opts(const ms_run_opts_t *o, FILE *out) {
     if (g.device_note[0]) fprintf(out, "%s\n", g.device_note);
     /* What the run checks before its work starts, in the same functions. */
     ms_split_t train = {0}, test = {0};
-    int rc = ms_data_load(&g.base.data, &train, &test);
+    int rc = ms_planted_prepare(&g); /* dataset = planted: the generated files */
+    if (!rc) rc = ms_data_load(&g.base.data, &train, &test);
     if (!rc)
         fprintf(out, "check: data in %s: %d training and %d test images of %dx%dx%d\n",
                 g.base.data.dir, train.n, test.n, train.c, train.h, train.w);
