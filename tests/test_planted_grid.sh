@@ -65,6 +65,42 @@ before=$(stat -c %Y $d/train-images-idx3-ubyte.gz)
 "$bin" -q --threads 1 g/pl.ini -o pl.h5; rc=$?
 check "a sweep on dataset = planted finishes (exit $rc)" "[ $rc -eq 0 ] && [ -f pl.h5 ]"
 check "the existing files were checked and kept" "[ \$(stat -c %Y $d/train-images-idx3-ubyte.gz) = $before ]"
+# The recovery columns, recomputed from the stored partition and masks
+# (numpy: ARI from the contingency table; the module share by counting).
+py=${MS_PYTHON:-/usr/bin/python3}
+if "$py" -c 'import h5py, numpy' 2>/dev/null; then
+  "$py" - pl.h5 <<'EOF3'; rc=$?
+import sys
+import h5py
+import numpy as np
+f = h5py.File(sys.argv[1], 'r')
+mod = np.minimum(np.arange(28 * 28) % 28 // 14, 1)  # 2 strips of 14 columns
+def ari(a, b):
+    ct = np.zeros((a.max() + 1, b.max() + 1))
+    np.add.at(ct, (a, b), 1)
+    c2 = lambda x: (x * (x - 1) / 2).sum()
+    n = len(a)
+    idx, ea, eb = c2(ct), c2(ct.sum(1)), c2(ct.sum(0))
+    exp = ea * eb / (n * (n - 1) / 2)
+    return (idx - exp) / ((ea + eb) / 2 - exp)
+ok = True
+part = f['models/part_w'][0][:784]
+want = ari(part, mod)
+got = f['models/planted_ari_w'][0]
+ok &= abs(got - want) < 1e-9 and -1 <= got <= 1
+pc = f['models/part_curve_w'][0][0][:784]
+ok &= abs(f['models/planted_ari_curve_w'][0][0] - ari(pc, mod)) < 1e-9
+mask = f['labels/mask'][0, 0][:16 * 784].reshape(16, 784).astype(bool)
+inside = sum(max(int((row & (mod == b)).sum()) for b in (0, 1)) for row in mask)
+share = inside / mask.sum()
+ok &= abs(f['labels/planted_circuit_share'][0, 0] - share) < 1e-12
+print(f'ARI {got:.4f} (numpy {want:.4f}), circuit share {share:.4f}')
+sys.exit(0 if ok else 1)
+EOF3
+  check "planted_ari_w, planted_ari_curve_w and planted_circuit_share recomputed" "[ $rc -eq 0 ]"
+else
+  echo "skip the recovery columns' recomputation: $py lacks h5py or numpy"
+fi
 # Other files in the folder: refused, naming the file.
 cp refb/t10k-images-idx3-ubyte.gz $d/t10k-images-idx3-ubyte.gz
 err=$("$bin" --dry-run g/pl.ini 2>&1); rc=$?
