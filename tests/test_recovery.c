@@ -71,8 +71,8 @@ static void test_share(void) {
         for (int e = 0; e < O * NI; e++)
             k[e] = ms_rng_float(&r) < keep;
         const double a = ms_circuit_module_share(k, O, NI, m, B), b = brute_share(k, O, NI, m);
-        CHECK_MSG((isnan(a) && isnan(b)) || fabs(a - b) < 1e-15, "case %d: %.17g vs %.17g", t,
-                  a, b);
+        CHECK_MSG((isnan(a) && isnan(b)) || fabs(a - b) < 1e-15, "case %d: %.17g vs %.17g", t, a,
+                  b);
         free(m), free(k);
     }
 }
