@@ -828,6 +828,69 @@ def assoc_align(res, out):
     return p
 
 
+# ---- dataset = planted: recovery of the planted modules ----
+
+
+def has_planted(res):
+    """Whether the file holds planted recovery scores (dataset = planted)."""
+    g = res.h5['models']
+    return 'planted_ari_w' in g and bool(np.isfinite(np.asarray(g['planted_ari_w'][()],
+                                                                 dtype=float)).any())
+
+
+def planted_recovery(res, out, name='planted_recovery'):
+    p = Part(name, 'Recovery of the planted modules (dataset = planted)')
+    if not has_planted(res):
+        p.skipped = 'no planted recovery scores (not dataset = planted, or fc1 not analysed)'
+        return p
+    df = _done(res.models, 'analyse')
+    if df.empty:
+        p.skipped = 'no model analysed yet'
+        return p
+    g = res.h5['models']
+    x_key = 'lambda' if 'lambda' in df and df['lambda'].nunique() > 1 else None
+    xs = sorted(df[x_key].unique()) if x_key else [0]
+    sel = [(df[x_key] == x).values if x_key else np.ones(len(df), bool) for x in xs]
+    idx = df.index.values.astype(int)
+    ari = np.asarray(g['planted_ari_w'][()], dtype=float)[idx]
+    share = np.full(len(idx), np.nan)
+    if 'planted_circuit_share' in res.h5['labels']:
+        sh = np.asarray(res.h5['labels/planted_circuit_share'][()], dtype=float)[idx]
+        with np.errstate(all='ignore'):
+            share = np.array([np.nanmean(r) if np.isfinite(r).any() else np.nan for r in sh])
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.8), squeeze=False)
+    a = ax[0][0]
+    if 'planted_ari_curve_w' in g and res.dims.get('NK', 0) > 0:
+        ks = np.asarray(g['cl_curve_k'][idx[0]])
+        curve = np.asarray(g['planted_ari_curve_w'][()], dtype=float)[idx]
+        for j, (x, s) in enumerate(zip(xs, sel)):
+            with np.errstate(all='ignore'):
+                a.plot(ks, np.nanmean(curve[s], axis=0), 'o-', color=f'C{j}',
+                       label=fmt_setting(x_key, x) if x_key else 'all models')
+        a.set(xlabel='number of clusters k', xticks=ks)
+    a.set(ylabel='ARI of fc1 input clusters vs planted', ylim=(-0.05, 1.05),
+          title='BSGC partition at each curve k')
+    a.grid(alpha=0.3)
+    legend(a, fontsize=7)
+    a = ax[0][1]
+    for vals, color, lab in ((ari, '#CC0000', 'ARI at the model\'s k'),
+                             (share, '#0000CC', 'circuit share (mean over labels)')):
+        means = [np.nanmean(vals[s]) if np.isfinite(vals[s]).any() else np.nan for s in sel]
+        sds = [np.nanstd(vals[s], ddof=1) if np.isfinite(vals[s]).sum() > 1 else 0 for s in sel]
+        errorbar(a, xs, means, yerr=sds, fmt='o-', color=color, capsize=3, label=lab)
+    a.set(xlabel=GREEK.get(x_key, x_key) if x_key else '', ylim=(-0.05, 1.05),
+          title='recovery per setting (mean ± sd over seeds)')
+    a.grid(alpha=0.3)
+    legend(a, fontsize=7)
+    p.files = save(fig, out, p.name)
+    p.caption = ('Left: adjusted Rand index of the weight-based BSGC clusters of fc1\'s input '
+                 'pixels against the planted strips at each curve k (1 = the strips exactly). '
+                 'Right: that ARI at the model\'s k, and the circuit share: of each pruned '
+                 'label\'s kept fc1 weights, the share inside the strip its hidden unit reads '
+                 'most from (1 = every hidden unit of the circuit reads one strip).')
+    return p
+
+
 ALL = [training_curves, clusterability_curve, cluster_onoff, ecs_per_label, circuit_layers,
        grid_summary, info_heatmaps, ablation_kl, assoc_q, assoc_align]
 """Every figure of the report, in its order."""

@@ -177,7 +177,8 @@ def build_report(res, out, strict=False, parts=None):
     the figures' Parts."""
     os.makedirs(out, exist_ok=True)
     done = []
-    for fn in parts or figures.ALL + [circuits.circuit_faithfulness]:
+    planted = [figures.planted_recovery] if figures.has_planted(res) else []
+    for fn in parts or figures.ALL + [circuits.circuit_faithfulness] + planted:
         try:
             done.append(fn(res, out))
         except Exception as e:  # a figure must not stop the report

@@ -142,6 +142,7 @@ def main(path, off, out):
     build_report(res, os.path.join(out, 'off_rep'), strict=True)
     html = open(os.path.join(out, 'off_rep', 'report.html'), encoding='utf-8').read()
     check('Shuffle nulls' not in html, 'shuffles = 0: no null table in the report')
+    check('planted_recovery' not in html, 'not dataset = planted: no planted-recovery part')
     res.close()
     return 1 if FAILS else 0
 

@@ -101,6 +101,11 @@ EOF3
 else
   echo "skip the recovery columns' recomputation: $py lacks h5py or numpy"
 fi
+if "$py" -c 'import h5py, numpy, pandas, matplotlib' 2>/dev/null; then
+  MPLBACKEND=Agg PYTHONPATH=${MS_SOURCE_DIR:?} "$py" -m analysis.report pl.h5 -o rep >/dev/null 2>&1; rc=$?
+  check "the report of a planted sweep draws the planted-recovery figure" \
+    "[ $rc -eq 0 ] && [ -s rep/planted_recovery.png ] && grep -q 'Recovery of the planted modules' rep/report.html"
+fi
 # Other files in the folder: refused, naming the file.
 cp refb/t10k-images-idx3-ubyte.gz $d/t10k-images-idx3-ubyte.gz
 err=$("$bin" --dry-run g/pl.ini 2>&1); rc=$?
