@@ -163,6 +163,7 @@ def clusterability_curve(res, out, name='clusterability_curve'):
         p.notes.append(f'{len(gs)} setting groups; the first {MAX_PANELS} are drawn')
         gs = gs[:MAX_PANELS]
     fig, ax = panel_grid(len(gs), sharey=True)
+    has_null = False
     for a, (label, sub) in zip(ax, gs):
         for col, color, name in (('cl_curve_w_mean', '#CC0000', 'weight-based BSGC'),
                                  ('cl_curve_g_mean', '#0000CC', 'gradient-based BSGC')):
@@ -176,6 +177,13 @@ def clusterability_curve(res, out, name='clusterability_curve'):
             a.plot(ks, mean, 'o-', color=color, label=f'{name} (n = {n})')
             if n > 1:
                 a.fill_between(ks, mean - sd, mean + sd, color=color, alpha=0.15)
+        band = null_band(res, sub.index)
+        if band is not None:
+            nm, nsd, n = band
+            a.fill_between(ks, nm - 2 * nsd, nm + 2 * nsd, color='0.5', alpha=0.3,
+                           label=f'shuffle null, mean ± 2 sd (n = {n})')
+            a.plot(ks, nm, '-', color='0.35', lw=1)
+            has_null = True
         a.plot(ks, 1.0 / ks, 'k--', lw=2, label='random baseline 1/k')
         a.set(title=label, xlabel='number of clusters k', xticks=ks, ylim=(0, 1.02))
         a.grid(alpha=0.3)
@@ -186,8 +194,36 @@ def clusterability_curve(res, out, name='clusterability_curve'):
     p.caption = (f'Mean over the analysed layers ({", ".join(layers) or "none"}) of the '
                  'clusterability of the weights under weight- and gradient-based BSGC at each k '
                  '(seed 000, section BSGC); thin lines are seeds, the band is mean ± sd over '
-                 'seeds, dashed the random baseline 1/k.')
+                 'seeds, dashed the random baseline 1/k'
+                 + ('; grey: the weight-shuffle null of the weight-based curve ([null] shuffles), '
+                    'its mean ± 2 sd (null mean and sd of each analysed layer averaged over the '
+                    'layers, then over the models).' if has_null else '.'))
     return p
+
+
+def null_band(res, models):
+    """(null mean, null sd, number of models) at each curve k for the
+    weight-based curve of the given models: per model, models/null_cl_w_mean
+    and null_cl_w_sd [k, fc layer] averaged over the layers where they are
+    finite, then averaged over the models; None when the file has no null
+    (an older file, or [null] shuffles = 0)."""
+    g = res.h5['models']
+    if 'null_cl_w_mean' not in g or 'null_cl_w_sd' not in g:
+        return None
+    idx = np.asarray(sorted(models), dtype=int)
+    if idx.size == 0:
+        return None
+    mean = np.asarray(g['null_cl_w_mean'][idx], dtype=float)  # (n, NK, NFC)
+    sd = np.asarray(g['null_cl_w_sd'][idx], dtype=float)
+    ok = np.isfinite(mean) & np.isfinite(sd)
+    if not ok.any():
+        return None
+    with np.errstate(all='ignore'):
+        cnt = ok.sum(axis=2)
+        m = np.where(ok, mean, 0).sum(axis=2) / cnt  # (n, NK)
+        s = np.where(ok, sd, 0).sum(axis=2) / cnt
+        n = int(np.isfinite(m).any(axis=1).sum())
+        return np.nanmean(m, axis=0), np.nanmean(s, axis=0), n
 
 
 # ---- seed 000: cluster ON / OFF ----
@@ -789,6 +825,69 @@ def assoc_align(res, out):
     p.caption = (f'Greedy-matching alignment score of the clusterings of each pair of '
                  f'association methods, mean over {len(idx)} analysed models (upstream: '
                  'forward_*, downstream: backward_*).')
+    return p
+
+
+# ---- dataset = planted: recovery of the planted modules ----
+
+
+def has_planted(res):
+    """Whether the file holds planted recovery scores (dataset = planted)."""
+    g = res.h5['models']
+    return 'planted_ari_w' in g and bool(np.isfinite(np.asarray(g['planted_ari_w'][()],
+                                                                 dtype=float)).any())
+
+
+def planted_recovery(res, out, name='planted_recovery'):
+    p = Part(name, 'Recovery of the planted modules (dataset = planted)')
+    if not has_planted(res):
+        p.skipped = 'no planted recovery scores (not dataset = planted, or fc1 not analysed)'
+        return p
+    df = _done(res.models, 'analyse')
+    if df.empty:
+        p.skipped = 'no model analysed yet'
+        return p
+    g = res.h5['models']
+    x_key = 'lambda' if 'lambda' in df and df['lambda'].nunique() > 1 else None
+    xs = sorted(df[x_key].unique()) if x_key else [0]
+    sel = [(df[x_key] == x).values if x_key else np.ones(len(df), bool) for x in xs]
+    idx = df.index.values.astype(int)
+    ari = np.asarray(g['planted_ari_w'][()], dtype=float)[idx]
+    share = np.full(len(idx), np.nan)
+    if 'planted_circuit_share' in res.h5['labels']:
+        sh = np.asarray(res.h5['labels/planted_circuit_share'][()], dtype=float)[idx]
+        with np.errstate(all='ignore'):
+            share = np.array([np.nanmean(r) if np.isfinite(r).any() else np.nan for r in sh])
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.8), squeeze=False)
+    a = ax[0][0]
+    if 'planted_ari_curve_w' in g and res.dims.get('NK', 0) > 0:
+        ks = np.asarray(g['cl_curve_k'][idx[0]])
+        curve = np.asarray(g['planted_ari_curve_w'][()], dtype=float)[idx]
+        for j, (x, s) in enumerate(zip(xs, sel)):
+            with np.errstate(all='ignore'):
+                a.plot(ks, np.nanmean(curve[s], axis=0), 'o-', color=f'C{j}',
+                       label=fmt_setting(x_key, x) if x_key else 'all models')
+        a.set(xlabel='number of clusters k', xticks=ks)
+    a.set(ylabel='ARI of fc1 input clusters vs planted', ylim=(-0.05, 1.05),
+          title='BSGC partition at each curve k')
+    a.grid(alpha=0.3)
+    legend(a, fontsize=7)
+    a = ax[0][1]
+    for vals, color, lab in ((ari, '#CC0000', 'ARI at the model\'s k'),
+                             (share, '#0000CC', 'circuit share (mean over labels)')):
+        means = [np.nanmean(vals[s]) if np.isfinite(vals[s]).any() else np.nan for s in sel]
+        sds = [np.nanstd(vals[s], ddof=1) if np.isfinite(vals[s]).sum() > 1 else 0 for s in sel]
+        errorbar(a, xs, means, yerr=sds, fmt='o-', color=color, capsize=3, label=lab)
+    a.set(xlabel=GREEK.get(x_key, x_key) if x_key else '', ylim=(-0.05, 1.05),
+          title='recovery per setting (mean ± sd over seeds)')
+    a.grid(alpha=0.3)
+    legend(a, fontsize=7)
+    p.files = save(fig, out, p.name)
+    p.caption = ('Left: adjusted Rand index of the weight-based BSGC clusters of fc1\'s input '
+                 'pixels against the planted strips at each curve k (1 = the strips exactly). '
+                 'Right: that ARI at the model\'s k, and the circuit share: of each pruned '
+                 'label\'s kept fc1 weights, the share inside the strip its hidden unit reads '
+                 'most from (1 = every hidden unit of the circuit reads one strip).')
     return p
 
 

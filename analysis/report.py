@@ -115,6 +115,24 @@ MODEL_COLS = SETTINGS + ['status_train', 'status_analyse', 'test_acc', 'final_tr
                          'labels_done', 'ecs_mean', 'time_train']
 
 
+def null_table(res):
+    """One row per analysed model, one column per null cell: 'z (p)' of
+    the models table's null_*_z / null_*_p columns; None without nulls."""
+    df = res.models
+    zs = [c for c in df.columns if c.startswith('null_') and '_z_' in c]
+    if not zs:
+        return None
+    rows = df[df['status_analyse'] == 'done']
+    t = pd.DataFrame(index=[f'{m}: {model_desc(res, m)}' for m in rows.index])
+    for c in zs:
+        pc = c.replace('_z_', '_p_', 1)
+        name = (c.replace('null_cl_w_z_', 'cl ').replace('null_assoc_q_z_', 'Q ')
+                .replace('_', ' '))
+        t[name] = [f'{z:.2f} ({p:.3f})' if np.isfinite(z) else '–'
+                   for z, p in zip(rows[c], rows[pc] if pc in rows else [np.nan] * len(rows))]
+    return t
+
+
 def ecs_pivot(res):
     lab = res.labels
     if lab.empty:
@@ -159,7 +177,8 @@ def build_report(res, out, strict=False, parts=None):
     the figures' Parts."""
     os.makedirs(out, exist_ok=True)
     done = []
-    for fn in parts or figures.ALL + [circuits.circuit_faithfulness]:
+    planted = [figures.planted_recovery] if figures.has_planted(res) else []
+    for fn in parts or figures.ALL + [circuits.circuit_faithfulness] + planted:
         try:
             done.append(fn(res, out))
         except Exception as e:  # a figure must not stop the report
@@ -191,6 +210,14 @@ def build_report(res, out, strict=False, parts=None):
     const = [k for k in SETTINGS if k != 'seed' and k in df and df[k].nunique() <= 1]
     cols = [c for c in MODEL_COLS if c in df and c not in const and df[c].notna().any()]
     h.append('<h2>Models</h2>' + _table_html(df[cols], index=False))
+    nulls = null_table(res)
+    if nulls is not None:
+        h.append('<h2>Shuffle nulls: z-scores and p-values</h2><p class="cap">Each cell: z (p) of '
+                 'a model against its weight-shuffled networks ([null] shuffles): the '
+                 'weight-based BSGC clusterability at curve k of an fc layer (cl k&lt;k&gt; '
+                 '&lt;layer&gt;) and the Newman Q of an association (Q &lt;layer&gt; '
+                 '&lt;method&gt;). z = (observed - null mean) / null sd; p = (1 + shuffles at '
+                 'least as modular) / (1 + shuffles).</p>' + _table_html(nulls))
     piv = ecs_pivot(res)
     if piv is not None and piv.notna().any().any():
         h.append('<h2>Effective circuit size per model and label</h2>' + _table_html(piv))

@@ -431,6 +431,7 @@ class Results:
             d['labels_failed'] = lab.groupby('model')['status'].apply(
                 lambda s: int((s == 'failed').sum())).reindex(range(M)).values
             d['ecs_mean'] = lab.groupby('model')['ecs'].mean().reindex(range(M)).values
+        d.update(self._null_columns(done_an))
         for name in ('time_analyse', 'time_measures'):
             if name in g:
                 d[name] = blank(self._col('models/' + name), done_an)
@@ -441,6 +442,42 @@ class Results:
         df.index.name = None
         self._cache['models'] = df
         return df
+
+    def _null_columns(self, done):
+        """The z-scores and p-values of the shuffle nulls ([null] shuffles) as
+        flat columns, only for the cells computed for some model:
+        null_cl_w_{z,p}_k<k>_<fc> (weight-based clusterability at curve k of
+        an fc layer) and null_assoc_q_{z,p}_<fc>_<method> (Newman Q of an
+        association; the untrained variant ends in _untrained). NaN for
+        models not analysed."""
+        g, d = self.h5['models'], {}
+
+        def put(name, v):
+            v = np.asarray(v, dtype=float).copy()
+            v[~done] = np.nan
+            if np.isfinite(v).any():
+                d[name] = v
+
+        if 'null_cl_w_z' in g and 'cl_curve_k' in g and g['null_cl_w_z'].shape[1] > 0:
+            ks = np.asarray(self._col('models/cl_curve_k'))
+            k0 = ks[int(np.argmax(done))] if done.any() else ks[0]
+            for stat in ('z', 'p'):
+                v = np.asarray(self._col(f'models/null_cl_w_{stat}'), dtype=float)
+                for ki in range(v.shape[1]):
+                    for li, fc in enumerate(self.fc_names[:v.shape[2]]):
+                        put(f'null_cl_w_{stat}_k{int(k0[ki])}_{fc}', v[:, ki, li])
+        if 'null_assoc_q_z' in g and 'assoc_layers' in g and g['null_assoc_q_z'].shape[1] > 0:
+            layers = np.asarray(self._col('models/assoc_layers'))
+            l0 = layers[int(np.argmax(done))] if done.any() else layers[0]
+            for stat in ('z', 'p'):
+                v = np.asarray(self._col(f'models/null_assoc_q_{stat}'), dtype=float)
+                for vi in range(v.shape[1]):
+                    for li in range(v.shape[2]):
+                        for j, meth in enumerate(ASSOC_METHODS[:v.shape[3]]):
+                            tail = '_untrained' if vi == 1 else ''
+                            put(f'null_assoc_q_{stat}_fc{int(l0[li])}_{meth}{tail}',
+                                v[:, vi, li, j])
+        return d
 
     @property
     def labels(self):

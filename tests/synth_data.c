@@ -6,11 +6,14 @@
  *   synth_data DIR [N_TRAIN [N_TEST [ROWSxCOLS [ROWSxCOLS]]]]
  *                                   (defaults 600, 300, 28x28, 28x28)
  *   synth_data --planted BLOCKS SUB DIR [N_TRAIN [N_TEST]]
+ *   synth_data --planted-pairs BLOCKS SUB DIR [N_TRAIN [N_TEST]]
  *
  * With --planted the images are ms_images_planted's (28 x 28, BLOCKS
  * vertical strips each showing one of SUB sub-labels; label = sum_b s_b
  * SUB^b; the strips are the planted modules of the input pixels) instead
- * of the 10-class synthetic set.
+ * of the 10-class synthetic set; with --planted-pairs they are
+ * ms_images_planted_pairs's (each strip's sub-label is (upper bar + lower
+ * bar) mod SUB, so it needs hidden units).
  *
  * Creates DIR if needed and writes DIR/{train,t10k}-{images-idx3,labels-idx1}-ubyte.gz from seeds 1
  * (train) and 2 (test). The first ROWSxCOLS is the shape of the test images,
@@ -26,21 +29,26 @@
 #include <sys/stat.h>
 
 static int planted_blocks, planted_sub; /* --planted (0: the synthetic set) */
+static int planted_pairs;               /* --planted-pairs: ms_images_planted_pairs */
 
 static int write_split(const char *dir, const char *prefix, int n, int h, int w, uint64_t seed) {
     char im_path[1200], lb_path[1200];
     snprintf(im_path, sizeof im_path, "%s/%s-images-idx3-ubyte.gz", dir, prefix);
     snprintf(lb_path, sizeof lb_path, "%s/%s-labels-idx1-ubyte.gz", dir, prefix);
     ms_images_t im;
-    int rc = planted_blocks ? ms_images_planted(&im, n, h, w, planted_blocks, planted_sub, seed)
-                            : ms_images_synthetic(&im, n, 1, h, w, seed);
+    int rc = planted_pairs
+                 ? ms_images_planted_pairs(&im, n, h, w, planted_blocks, planted_sub, seed)
+             : planted_blocks ? ms_images_planted(&im, n, h, w, planted_blocks, planted_sub, seed)
+                              : ms_images_synthetic(&im, n, 1, h, w, seed);
     if (!rc) rc = ms_idx_write(im_path, lb_path, &im, 1);
     ms_images_free(&im);
     return rc;
 }
 
 int main(int argc, char **argv) {
-    if (argc > 3 && strcmp(argv[1], "--planted") == 0) {
+    if (argc > 3 &&
+        (strcmp(argv[1], "--planted") == 0 || strcmp(argv[1], "--planted-pairs") == 0)) {
+        planted_pairs = strcmp(argv[1], "--planted-pairs") == 0;
         planted_blocks = atoi(argv[2]);
         planted_sub = atoi(argv[3]);
         argv += 3;

@@ -7,7 +7,9 @@
  *   `dataset = mnist` with `dir` at the folder) unchanged;
  * - a planted toy recovered exactly: BSGC of the absolute pixel
  *   correlation matrix (symmetric: one clustering) at k = blocks gives the
- *   planted strips, adjusted Rand index 1 (ms_part_ari). */
+ *   planted strips, adjusted Rand index 1 (ms_part_ari);
+ * - the paired set (ms_images_planted_pairs): labels read back from the
+ *   two bars of each strip, and no single bar position tells the class. */
 #include "check.h"
 #include "modsweep/cluster.h"
 #include "modsweep/data.h"
@@ -136,8 +138,87 @@ static void test_recovery(void) {
     }
 }
 
+/* The bar position in rows [y0, y0 + m) of strip b: the band of the
+ * largest mean. */
+static int read_bar(const uint8_t *img, int blocks, int sub, int b, int y0, int m) {
+    const int bw = W / blocks, x0 = b * bw, x1 = b == blocks - 1 ? W : x0 + bw;
+    int best = -1;
+    double bm = -1;
+    for (int s = 0; s < sub; s++) {
+        double sum = 0;
+        int cnt = 0;
+        for (int y = 0; y < m; y++)
+            if (y * sub / m == s)
+                for (int x = x0; x < x1; x++)
+                    sum += img[(y0 + y) * W + x], cnt++;
+        if (sum / cnt > bm) bm = sum / cnt, best = s;
+    }
+    return best;
+}
+
+/* The paired planted set: every label is sum_b ((a_b + c_b) mod sub) sub^b
+ * of the bar positions read back from the pixels, every combination
+ * occurs, the set is a pure function of its arguments; and no single bar
+ * tells the label: within each class, each bar position of each half of
+ * each strip occurs in a share near 1 / sub of the images (the bar set of
+ * ms_images_planted fails this: there the position is the sub-label). */
+static void test_pairs(void) {
+    const int setups[2][2] = {{2, 3}, {3, 2}};
+    for (int t = 0; t < 2; t++) {
+        const int blocks = setups[t][0], sub = setups[t][1], n = 6000;
+        ms_images_t im, again;
+        if (ms_images_planted_pairs(&im, n, H, W, blocks, sub, 5) ||
+            ms_images_planted_pairs(&again, n, H, W, blocks, sub, 5)) {
+            CHECK_MSG(0, "set-up %d: %s", t, ms_err_msg());
+            return;
+        }
+        CHECK(memcmp(im.pixels, again.pixels, (size_t)n * P) == 0);
+        CHECK(memcmp(im.labels, again.labels, (size_t)n) == 0);
+        int classes = 1;
+        for (int b = 0; b < blocks; b++)
+            classes *= sub;
+        /* count[class][strip][half][position] */
+        static int count[10][3][2][3], per[10];
+        memset(count, 0, sizeof count), memset(per, 0, sizeof per);
+        for (int i = 0; i < n; i++) {
+            const uint8_t *img = im.pixels + (size_t)i * P;
+            int label = 0, scale = 1, pos[3][2];
+            for (int b = 0; b < blocks; b++, scale *= sub) {
+                pos[b][0] = read_bar(img, blocks, sub, b, 0, H / 2);
+                pos[b][1] = read_bar(img, blocks, sub, b, H / 2, H - H / 2);
+                label += (pos[b][0] + pos[b][1]) % sub * scale;
+            }
+            CHECK_MSG(label == im.labels[i], "set-up %d image %d: label %d, pixels say %d", t, i,
+                      im.labels[i], label);
+            if (label != im.labels[i] || label >= classes) continue;
+            per[label]++;
+            for (int b = 0; b < blocks; b++)
+                for (int hf = 0; hf < 2; hf++)
+                    count[label][b][hf][pos[b][hf]]++;
+        }
+        for (int c = 0; c < classes; c++) {
+            CHECK(per[c] > n / classes / 2);
+            for (int b = 0; b < blocks; b++)
+                for (int hf = 0; hf < 2; hf++)
+                    for (int a = 0; a < sub; a++) {
+                        const double share = count[c][b][hf][a] / (double)per[c];
+                        CHECK_MSG(fabs(share - 1.0 / sub) < 0.08,
+                                  "set-up %d class %d strip %d half %d: position %d in %.3f "
+                                  "of the images",
+                                  t, c, b, hf, a, share);
+                    }
+        }
+        ms_images_free(&im);
+        ms_images_free(&again);
+    }
+    ms_images_t bad;
+    CHECK(ms_images_planted_pairs(&bad, 10, 5, W, 2, 3, 1) == MS_EINVAL); /* h < 2 sub */
+    CHECK(strstr(ms_err_msg(), "planted") != NULL);
+}
+
 int main(void) {
     RUN_TEST(test_labels);
+    RUN_TEST(test_pairs);
     RUN_TEST(test_idx_round_trip);
     RUN_TEST(test_recovery);
     return ms_test_summary();

@@ -146,6 +146,11 @@ typedef struct ms_grid {
                                  sweep must match it */
     char device_note[256];    /* set: device = auto computes on the CPU, and this says why
                                  (a setting the GPU lacks, gpu_support.h) */
+    struct {                  /* dataset = planted ([data] planted_*): blocks 0 otherwise */
+        int blocks, sub, task; /* task: ms_planted_task_t (planted.h) */
+        int n_train, n_test;
+        uint64_t seed;
+    } planted;
 } ms_grid_t;
 
 /* Parses and validates path. On error returns MS_ECONFIG (or MS_EIO) with a

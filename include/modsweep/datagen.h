@@ -64,6 +64,19 @@ int ms_images_synthetic(ms_images_t *out, int n, int c, int h, int w, uint64_t s
  * Errors: MS_EINVAL (naming the set-up), MS_ENOMEM; *out is left zeroed. */
 int ms_images_planted(ms_images_t *out, int n, int h, int w, int blocks, int sub, uint64_t seed);
 
+/* As ms_images_planted, but a sub-label that needs hidden units to read:
+ * strip b shows two bars, one at position a_b in 0..sub-1 of its upper half
+ * (rows [0, h / 2)) and one at position c_b of its lower half, each
+ * covering 1 / sub of its half's rows; a_b and c_b are independent and
+ * uniform, and the strip's sub-label is s_b = (a_b + c_b) mod sub, so its
+ * class-conditional pixel means are the same for every sub-label (no
+ * linear read-out of one pixel set tells s_b; a unit must combine the two
+ * halves of the strip). label = sum_b s_b sub^b; the strips are the planted
+ * modules (ms_planted_modules). Needs h >= 2 sub; otherwise as
+ * ms_images_planted (sub-stream 3 x 2^30 + i for image i). */
+int ms_images_planted_pairs(ms_images_t *out, int n, int h, int w, int blocks, int sub,
+                            uint64_t seed);
+
 /* The planted module (strip) of each pixel of ms_images_planted, row-major
  * (h * w entries): the input-unit labels to compare clusterings with. */
 void ms_planted_modules(int h, int w, int blocks, int32_t *module);

@@ -305,3 +305,55 @@ int ms_images_planted(ms_images_t *out, int n, int h, int w, int blocks, int sub
     }
     return 0;
 }
+
+/* Sub-stream base of the paired planted set (above the bar set's). */
+#define PLANTED_PAIRS_SUB 0xC0000000u
+
+int ms_images_planted_pairs(ms_images_t *out, int n, int h, int w, int blocks, int sub,
+                            uint64_t seed) {
+    memset(out, 0, sizeof *out);
+    int classes = 1;
+    for (int b = 0; b < blocks && classes <= MS_N_CLASSES; b++)
+        classes *= sub;
+    if (n < 1 || blocks < 1 || sub < 2 || classes > MS_N_CLASSES || h < 2 * sub || w < 2 * blocks)
+        return ms_err_set(MS_EINVAL,
+                          "planted pair images: invalid set-up (n %d, %d x %d pixels, %d blocks "
+                          "of %d sub-labels: need n >= 1, blocks >= 1, sub-labels >= 2, "
+                          "sub-labels^blocks <= %d, h >= 2 x sub-labels, w >= 2 x blocks)",
+                          n, h, w, blocks, sub, MS_N_CLASSES);
+    int rc = ms_images_alloc(out, n, 1, h, w);
+    if (rc) return rc;
+    const int bw = w / blocks, hh = h / 2;
+    for (int i = 0; i < n; i++) {
+        ms_rng_t r;
+        ms_rng_init(&r, seed, MS_RNG_TESTDATA, PLANTED_PAIRS_SUB + (uint32_t)i);
+        int top[MS_N_CLASSES], bot[MS_N_CLASSES], label = 0, scale = 1;
+        float contrast[MS_N_CLASSES];
+        for (int b = 0; b < blocks; b++) {
+            top[b] = (int)ms_rng_below(&r, (uint32_t)sub);
+            bot[b] = (int)ms_rng_below(&r, (uint32_t)sub);
+            contrast[b] = 0.6f + 0.4f * ms_rng_float(&r);
+            label += ((top[b] + bot[b]) % sub) * scale;
+            scale *= sub;
+        }
+        out->labels[i] = (uint8_t)label;
+        uint8_t *img = out->pixels + (size_t)i * h * w;
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                int b = x / bw;
+                b = b < blocks - 1 ? b : blocks - 1;
+                /* Upper half rows [0, hh), lower half rows [hh, h); the bar
+                 * of position a covers the half's rows [a m / sub, (a + 1)
+                 * m / sub) for a half of m rows. */
+                const int lower = y >= hh, m = lower ? h - hh : hh, yy = lower ? y - hh : y;
+                const int band = yy * sub / m, pos = lower ? bot[b] : top[b];
+                const float base = band == pos ? contrast[b] : 0.0f;
+                const float u = ms_rng_float(&r) + ms_rng_float(&r) + ms_rng_float(&r);
+                const float noise = (u / 3.0f - 0.5f) * 0.6f;
+                float v = 255.0f * (base + noise) + 0.5f;
+                v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
+                img[(size_t)y * w + x] = (uint8_t)v;
+            }
+    }
+    return 0;
+}

@@ -7,6 +7,8 @@
 #include "modsweep/analyse.h"
 #include "modsweep/ablate.h"
 #include "modsweep/circuit.h"
+#include "modsweep/cluster.h"
+#include "modsweep/datagen.h"
 #include "modsweep/error.h"
 #include "modsweep/log.h"
 #include "modsweep/nullmodel.h"
@@ -63,6 +65,13 @@ const ms_col_t ms_cluster_cols[] = {
      "[k, unit]: weight-based BSGC labels at each curve k" UNITS_DOC},
     {"models/part_curve_g", MS_ROW_MODEL, MS_DT_I32, 2, {MS_DIM_NK, MS_DIM_NU},
      "[k, unit]: gradient-based BSGC labels at each curve k" UNITS_DOC},
+    /* dataset = planted: recovery of the planted modules. */
+    {"models/planted_ari_w", MS_ROW_MODEL, MS_DT_F64, 0, {0},
+     "dataset = planted: adjusted Rand index of the weight-based BSGC labels of fc1's inputs "
+     "(part_w) against the planted modules (strips) of the pixels; NaN when fc1 is not a bsgc "
+     "layer, for cnn or layout 3x32x32, and for other datasets"},
+    {"models/planted_ari_curve_w", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_NK},
+     "dataset = planted: planted_ari_w at each curve k (part_curve_w)"},
     /* Partitions at the model's k and their clusterability. */
     {"models/part_w", MS_ROW_MODEL, MS_DT_I32, 1, {MS_DIM_NU},
      "weight-based BSGC labels at the model's k (layers with k > min(O, NI) get -1)" UNITS_DOC},
@@ -316,6 +325,28 @@ static int has_any(const int32_t *u, long n) {
     return 0;
 }
 
+/* dataset = planted: the ARI of fc1's input labels (part_w and each curve
+ * k's) against the planted strips; NaN where they cannot be compared. */
+static int planted_ari(const ms_ctx_t *ctx, const an_t *a, ms_results_t *res, int m) {
+    double ari = NAN, curve[MS_MAX_CURVE_K];
+    const long nk = a->nk < MS_MAX_CURVE_K ? a->nk : MS_MAX_CURVE_K;
+    for (long ki = 0; ki < nk; ki++)
+        curve[ki] = NAN;
+    const ms_grid_t *g = ctx->g;
+    const int P = 28 * 28;
+    if (g->planted.blocks > 0 && a->L.arch.n_conv == 0 && a->L.fc_in[0] == P) {
+        int32_t module[28 * 28];
+        ms_planted_modules(28, 28, g->planted.blocks, module);
+        if (a->part_w[a->in_off[0]] >= 0) ari = ms_part_ari(a->part_w + a->in_off[0], module, P);
+        for (long ki = 0; ki < nk; ki++)
+            if (a->pc_w[ki * a->nu + a->in_off[0]] >= 0)
+                curve[ki] = ms_part_ari(a->pc_w + ki * a->nu + a->in_off[0], module, P);
+    }
+    int rc = ms_results_write(res, "models/planted_ari_w", m, -1, &ari);
+    if (!rc && a->nk > 0) rc = ms_results_write(res, "models/planted_ari_curve_w", m, -1, curve);
+    return rc;
+}
+
 int ms_cluster_analyse(ms_ctx_t *ctx, int m, char *reason) {
     an_t a;
     memset(&a, 0, sizeof a);
@@ -396,6 +427,7 @@ int ms_cluster_analyse(ms_ctx_t *ctx, int m, char *reason) {
         if (!rc) rc = ms_results_write(res, "models/part_curve_w", m, -1, a.pc_w);
         if (!rc) rc = ms_results_write(res, "models/part_curve_g", m, -1, a.pc_g);
     }
+    if (!rc) rc = planted_ari(ctx, &a, res, m);
     if (!rc) rc = ms_results_write(res, "models/part_w", m, -1, a.part_w);
     if (!rc) rc = ms_results_write(res, "models/part_g", m, -1, a.part_g);
     if (!rc) rc = ms_results_write(res, "models/cl_train", m, -1, a.cl_train);

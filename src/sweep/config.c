@@ -446,6 +446,17 @@ static int fill_grid(ctx_t *c, ms_grid_t *g, int n_models) {
             return ms_err_set(MS_EINVAL, "%s: key %s does not fit its field (a key table fault)",
                               c->file, cfg_key_table[k].name);
         }
+    /* dataset = planted: read as mnist from the generated files (resolve_data),
+     * and the generator's set-up. */
+    s->data.kind = (ms_dataset_kind_t)c->kind;
+    if (v[K_DATASET].choice == DATASET_PLANTED) {
+        g->planted.blocks = (int)v[K_PL_BLOCKS].num[0];
+        g->planted.sub = (int)v[K_PL_SUB].num[0];
+        g->planted.task = v[K_PL_TASK].choice;
+        g->planted.n_train = (int)v[K_PL_TRAIN].num[0];
+        g->planted.n_test = (int)v[K_PL_TEST].num[0];
+        g->planted.seed = (uint64_t)v[K_PL_SEED].num[0];
+    }
     /* Axes, labels and [sweep]. */
     for (int k = 0; k < N_KEYS; k++) {
         if (!(cfg_key_table[k].flags & F_SWEEP)) continue;
@@ -461,6 +472,9 @@ static int fill_grid(ctx_t *c, ms_grid_t *g, int n_models) {
     /* results_hash covers the same lines without the F_RUN keys. */
     uint64_t rh = 0xcbf29ce484222325ull;
     for (int k = 0; k < N_KEYS; k++) {
+        /* The planted_* keys only for dataset = planted: other grids keep their hashes. */
+        if (k >= K_PL_BLOCKS && k <= K_PL_SEED && v[K_DATASET].choice != DATASET_PLANTED)
+            continue;
         size_t start = b.len;
         sb_printf(&b, "%s.%s = ", section_names[cfg_key_table[k].section], cfg_key_table[k].name);
         format_key(c, k, &b);

@@ -82,16 +82,56 @@ int cfg_resolve_sweep(ctx_t *c) {
     return 0;
 }
 
+/* dataset = planted: checks the planted_* keys, reads the set as mnist
+ * from dir, by default a folder beside the grid file named by the
+ * parameters (modsweep writes the files there before loading, planted.h). */
+static int resolve_planted(ctx_t *c) {
+    val_t *v = c->v;
+    const int blocks = (int)v[K_PL_BLOCKS].num[0], sub = (int)v[K_PL_SUB].num[0];
+    long classes = 1;
+    for (int b = 0; b < blocks; b++)
+        classes *= sub;
+    if (classes > MS_N_CLASSES)
+        return cfg_fail(c, cfg_pick_line(c, K_PL_BLOCKS, K_PL_SUB, K_DATASET, -1),
+                        "dataset = planted: planted_sub^planted_blocks = %d^%d = %ld classes, "
+                        "more than the %d a network has",
+                        sub, blocks, classes, MS_N_CLASSES);
+    if (v[K_MNIST_DIR].given || v[K_CIFAR_DIR].given)
+        return cfg_fail(c, v[v[K_MNIST_DIR].given ? K_MNIST_DIR : K_CIFAR_DIR].line,
+                        "dataset = planted takes dir (where its files are written), not %s",
+                        cfg_key_table[v[K_MNIST_DIR].given ? K_MNIST_DIR : K_CIFAR_DIR].name);
+    if (!v[K_DIR].given) {
+        const char *slash = strrchr(c->file, '/');
+        const int n = slash ? (int)(slash - c->file) : 1;
+        snprintf(v[K_DIR].str, sizeof v[K_DIR].str, "%.*s/planted-%s-b%d-s%d-n%d-%d-seed%d", n,
+                 slash ? c->file : ".", planted_task_choices[v[K_PL_TASK].choice], blocks, sub,
+                 (int)v[K_PL_TRAIN].num[0], (int)v[K_PL_TEST].num[0], (int)v[K_PL_SEED].num[0]);
+    }
+    c->kind = MS_DATA_MNIST;
+    return 0;
+}
+
 int cfg_resolve_data(ctx_t *c) {
     val_t *v = c->v;
     c->kind = v[K_DATASET].choice;
+    const int planted = c->kind == DATASET_PLANTED;
+    if (planted) {
+        int rc = resolve_planted(c);
+        if (rc) return rc;
+    } else {
+        for (int k = K_PL_BLOCKS; k <= K_PL_SEED; k++)
+            if (v[k].given)
+                return cfg_fail(c, v[k].line,
+                                "%s applies only to dataset = planted (it is %s here)",
+                                cfg_key_table[k].name, dataset_choices[c->kind]);
+    }
     int cifar = c->kind == MS_DATA_CIFAR10;
     /* The dataset's own folder key (mnist_dir, cifar10_dir), used when dir is not given. */
     const int own = c->kind == MS_DATA_MNIST ? K_MNIST_DIR : cifar ? K_CIFAR_DIR : -1;
     if (v[K_DIR].given && own >= 0 && v[own].given)
         return cfg_fail(c, v[own].line, "give dir or %s for dataset = %s, not both",
                     cfg_key_table[own].name, dataset_choices[c->kind]);
-    if (!v[K_DIR].given) {
+    if (!v[K_DIR].given && !planted) {
         if (own >= 0 && v[own].given)
             cfg_copy_str(v[K_DIR].str, sizeof v[K_DIR].str, v[own].str);
         else if (c->kind != MS_DATA_FASHION)

@@ -150,7 +150,10 @@ enum key_id {
 /* Choices, in the order of the C enums they map to. */
 __attribute__((unused)) static const char *const device_choices[] = {"cpu", "cuda", "auto", NULL}; /* ms_device_t */
 __attribute__((unused)) static const char *const dataset_choices[] = {"mnist", "fashion-mnist", "cifar10",
-                                              NULL};                     /* ms_dataset_kind_t */
+                                              "planted", NULL}; /* ms_dataset_kind_t, then planted */
+/* dataset = planted: generated IDX files read as mnist (planted.h). */
+#define DATASET_PLANTED 3
+__attribute__((unused)) static const char *const planted_task_choices[] = {"bars", "pairs", NULL}; /* ms_planted_task_t */
 __attribute__((unused)) static const char *const layout_choices[] = {"native", "3x32x32", NULL}; /* ms_layout_kind_t */
 /* normalize: index 0 is `default`; index i > 0 is ms_norm_t i - 1. */
 __attribute__((unused)) static const char *const norm_choices[] = {"default", "none", "unit", "meanstd", NULL};

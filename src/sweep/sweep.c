@@ -11,6 +11,7 @@
 #include "modsweep/error.h"
 #include "modsweep/isa.h"
 #include "modsweep/machine.h"
+#include "modsweep/planted.h"
 #include "modsweep/gpu.h"
 #include "modsweep/kernels.h"
 #include "modsweep/log.h"
@@ -530,7 +531,11 @@ int ms_sweep_run(const ms_run_opts_t *o) {
     }
 
     /* The data, on every rank (each trains and evaluates on its own copy);
-     * a rank that fails says so itself. */
+     * dataset = planted: rank 0 writes or checks the generated files first. */
+    rc = rank == 0 ? ms_planted_prepare(&g) : 0;
+    MS_MPI_CHECK(MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD));
+    if (rc) goto fail;
+    /* A rank that fails to load the data says so itself. */
     rc = ms_data_load(&g.base.data, &train, &test);
     bad = rc != 0;
     MS_MPI_CHECK(MPI_Allreduce(&bad, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD));
@@ -633,7 +638,8 @@ int ms_sweep_dry_run_opts(const ms_run_opts_t *o, FILE *out) {
     if (g.device_note[0]) fprintf(out, "%s\n", g.device_note);
     /* What the run checks before its work starts, in the same functions. */
     ms_split_t train = {0}, test = {0};
-    int rc = ms_data_load(&g.base.data, &train, &test);
+    int rc = ms_planted_prepare(&g); /* dataset = planted: the generated files */
+    if (!rc) rc = ms_data_load(&g.base.data, &train, &test);
     if (!rc)
         fprintf(out, "check: data in %s: %d training and %d test images of %dx%dx%d\n",
                 g.base.data.dir, train.n, test.n, train.c, train.h, train.w);
