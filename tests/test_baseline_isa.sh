@@ -47,7 +47,10 @@ done
 # The clones (GCC on x86-64) exist and hold such instructions.
 prune_o=$(find CMakeFiles/modsweep_base.dir -name 'prune.c.o' | head -1)
 dis=$( [ -n "$prune_o" ] && objdump -d --no-show-raw-insn "$prune_o")
-if grep -q '\.arch_x86_64_v3>:' <<<"$dis"; then
+if [ -n "$prune_o" ] && nm "$prune_o" | grep -q '__asan_'; then
+    # Sanitizer instrumentation keeps GCC from vectorising the clone's loops.
+    echo "skip the clones' AVX2 content: a sanitizer build (checked in the release build)"
+elif grep -q '\.arch_x86_64_v3>:' <<<"$dis"; then
     n=$(awk '/^[0-9a-f]+ <.*>:$/ { fn = $2 }
         fn ~ /\.arch_x86_64_v3/ && /%ymm/ { n++ } END { print n + 0 }' <<<"$dis")
     [ "$n" -gt 20 ] || { echo "FAIL: the pruning's x86-64-v3 clone holds no AVX2 code ($n)"; fail=1; }

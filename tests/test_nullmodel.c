@@ -141,6 +141,7 @@ static void test_p_uniform(void) {
         if (hi > D) D = hi;
         mean += pv[t] / NET;
     }
+    free(p);
     printf("  p-values of %d random networks: KS distance %.3f, mean %.3f\n", NET, D, mean);
     CHECK_MSG(D < 0.15, "KS distance %.3f", D);
     CHECK(mean > 0.4 && mean < 0.65);
