@@ -5,7 +5,7 @@
  *    ToTensor), Adam 1e-3, batch 64, one epoch over all 60000 training
  *    images: with lambda = 20, k = 4 blocks on fc2 the clusterability of
  *    fc2 reaches >= 0.999 within the epoch and ends >= 0.999, and the test
- *    accuracy is within 2 points of the lambda = 0 model (DESIGN.md
+ *    accuracy is within 2 points of the lambda = 0 model (docs/design.md
  *    section 3, issue 3).
  * 2. Peak memory does not grow with the number of training steps: the
  *    modsweep binary runs the same grid (train_limit = 3000, gradient

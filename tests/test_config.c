@@ -3,7 +3,7 @@
  * error case with its file:line prefix, the layer-size checks, the printed
  * documentation and plan, and the sweep files under sweeps/.
  *
- * Expected values are written out from the specification (DESIGN.md, the
+ * Expected values are written out from the specification (docs/design.md, the
  * brief of the config module), never taken from the parser's own output. */
 #include <dirent.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* Cluster ablation and the search-space reduction of a partition (DESIGN.md
+/* Cluster ablation and the search-space reduction of a partition (docs/design.md
  * section 3, seed 000 sections 4a and 5b).
  *
  * Ablation of cluster c of an fc layer's partition (row labels of its

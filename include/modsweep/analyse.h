@@ -1,5 +1,5 @@
 /* The cluster analysis of a trained model (the analyse stage's part from
- * DESIGN.md section 3) and the training results of the clusterability
+ * docs/design.md section 2) and the training results of the clusterability
  * regulariser, with their columns in the results file (ms_cluster_cols).
  *
  * Per model it stores: the training partition and the gradient-similarity

@@ -1,4 +1,4 @@
-/* Modular training and cluster analysis (DESIGN.md section 3, seeds 000 and
+/* Modular training and cluster analysis (docs/design.md section 2, seeds 000 and
  * 001): partitions of fc layers, clusterability and the analytic gradient of
  * the clusterability regulariser, the streaming gradient similarity,
  * deterministic k-means, bipartite spectral graph co-clustering (BSGC), and

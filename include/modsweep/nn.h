@@ -2,7 +2,7 @@
  * initialisation, and the CPU forward and backward passes (the reference
  * every other backend is checked against).
  *
- * Both architectures of DESIGN.md are one family: an input image, n_conv
+ * Both architectures of docs/design.md are one family: an input image, n_conv
  * conv blocks (conv k x k with padding, ReLU, maxpool 2x2), a flatten, and
  * n_fc fully connected layers with ReLU (and optional dropout) between them;
  * the last fc layer gives the logits. `mlp` is n_conv = 0; the paper `cnn`

@@ -1,5 +1,5 @@
 /* The grid file: parsing, validation and documentation of a sweep (see
- * include/modsweep/config.h and DESIGN.md sections 3 and 5). Its parts:
+ * include/modsweep/config.h and docs/design.md sections 2 and 4). Its parts:
  * config_keys.def (the keys), config_int.h (the declarations the parts
  * share), this file (the key table, pass 1, filling the grid, the entry
  * points, --keys), config_values.c (pass 2), config_check.c (pass 3) and

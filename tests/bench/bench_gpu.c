@@ -1,4 +1,4 @@
-/* GPU figures for the README (DESIGN.md section 9), on the GPU bound to
+/* GPU figures for the README (docs/design.md section 8), on the GPU bound to
  * this process:
  *   train   training throughput of the paper CNN (batch 64, Adam): images/s,
  *           the model's FLOP/s and their share of the GPU's FP32 peak;
