@@ -514,10 +514,80 @@ static void test_assess_known_circuit(void) {
     ms_split_free(&test);
 }
 
+/* The pass over blocks of images (one image per vector lane, the path the
+ * program takes) gives the one-image reference pass's bits: every kind, a
+ * dense and a sparse mask and the full model, image counts that leave idle
+ * lanes, features given and computed from images, 1 and 3 threads. */
+static void test_block_equals_scalar(void) {
+    ms_arch_t a = {.in_c = 1, .in_h = 6, .in_w = 6, .n_fc = 3, .fc_out = {20, 12, 10}, .fc_bias = 1};
+    ms_layout_t L;
+    CHECK_OK(ms_layout_init(&L, &a));
+    const int NC = 10, NF = 7, NI0 = L.fc_in[0];
+    const size_t D = 36;
+    float *params = random_params(&L, 91);
+    float *xf = random_images(NF, D, 92);
+    const int N = 301; /* over one feature batch (256), not a multiple of 8 */
+    float *x = random_images(N, D, 93);
+    uint8_t *y = malloc(N);
+    int32_t *sel = malloc(sizeof(int32_t) * N);
+    for (int n = 0; n < N; n++) {
+        y[n] = (uint8_t)(n * 7 % NC);
+        sel[n] = (n * 13) % N;
+    }
+    double *hf = malloc(sizeof(double) * NF * NI0), *hx = malloc(sizeof(double) * N * NI0);
+    CHECK_OK(ms_circuit_features(&L, params, xf, NF, hf));
+    CHECK_OK(ms_circuit_features(&L, params, x, N, hx));
+    ms_circuit_ref_t ref;
+    CHECK_OK(ms_circuit_ref_init(&ref, &L, params, hf, NF, 5));
+    uint8_t *masks[3] = {NULL, random_mask(&L, 94, 0.8f), random_mask(&L, 95, 0.1f)};
+    long compared = 0;
+    for (int mi = 0; mi < 3; mi++)
+        for (int kind = 0; kind < MS_ABL_KINDS; kind++)
+            for (int way = 0; way < 3; way++) {
+                const int label = (mi + kind + way) % NC;
+                /* The block pass on 1 and 3 threads against the reference. */
+                ms_circuit_eval_t e[3];
+                const int n = way == 2 ? 13 : N; /* 13: one block and 5 idle lanes */
+                for (int v = 0; v < 3; v++) {
+                    ms__circuit_judge_scalar = v == 0;
+                    ms_kernels_set_threads(v == 2 ? 3 : 1);
+                    if (way == 0)
+                        CHECK_OK(ms_circuit_judge(&L, params, masks[mi], kind, &ref, x, sel, NULL,
+                                                  y, NULL, n, label, &e[v]));
+                    else
+                        CHECK_OK(ms_circuit_judge(&L, params, masks[mi], kind, &ref, NULL, NULL,
+                                                  hx, y, NULL, n, label, &e[v]));
+                }
+                ms__circuit_judge_scalar = 0;
+                ms_kernels_set_threads(1);
+                CHECK(e[0].label_ce == e[0].label_ce); /* not NaN: the label has images */
+                for (int v = 1; v < 3; v++) {
+                    CHECK(memcmp(&e[0].label_ce, &e[v].label_ce, sizeof(double)) == 0);
+                    for (int c = 0; c < NC; c++) {
+                        CHECK(e[0].class_n[c] == e[v].class_n[c]);
+                        CHECK(memcmp(&e[0].class_acc[c], &e[v].class_acc[c], sizeof(double)) == 0);
+                    }
+                }
+                compared++;
+            }
+    printf("  %ld judgements, block pass on 1 and 3 threads and reference pass bitwise equal\n", compared);
+    ms_circuit_ref_free(&ref);
+    free(masks[1]);
+    free(masks[2]);
+    free(hf);
+    free(hx);
+    free(y);
+    free(sel);
+    free(x);
+    free(xf);
+    free(params);
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     ms_kernels_set_threads(1);
     RUN_TEST(test_ablation_direct);
+    RUN_TEST(test_block_equals_scalar);
     RUN_TEST(test_attribution_fd);
     RUN_TEST(test_sets_disjoint);
     RUN_TEST(test_assess_known_circuit);

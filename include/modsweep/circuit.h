@@ -114,6 +114,10 @@ int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *m
                      const double *h0, const uint8_t *y, const int32_t *ids, int N, int label,
                      ms_circuit_eval_t *out);
 
+/* Test hook: non-zero makes ms_circuit_judge run its one-image-at-a-time
+ * reference pass instead of the pass over blocks of images (same bits). */
+extern int ms__circuit_judge_scalar;
+
 /* dL/dw (NW doubles, mask order) with every fc weight scaled by alpha (biases
  * and conv as they are), L = mean CE toward label over the N images h0. */
 int ms_circuit_grad(const ms_layout_t *L, const float *params, double alpha, const double *h0,

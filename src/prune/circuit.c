@@ -6,6 +6,7 @@
 #include "modsweep/circuit.h"
 #include "modsweep/canon.h"
 #include "modsweep/error.h"
+#include "modsweep/kernels.h"
 #include "modsweep/rng.h"
 
 #include <math.h>
@@ -185,6 +186,123 @@ static void masked_forward(const ms_layout_t *L, const plan_t *p, int kind,
     }
 }
 
+/* The same pass for JB images at once, one image per vector lane: h (NI0,
+ * JB) holds the features transposed (input i of lane j at h[i * JB + j]),
+ * logits (NC, JB) receive them the same way. Each lane adds the same terms in
+ * the same order as masked_forward, with a multiply and an add (never
+ * contracted: -ffp-contract=off), so every clone gives masked_forward's bits
+ * (tests/test_circuit.c compares them). ba, bb: max_width * JB doubles. */
+#define JB 8
+typedef double vjb_t __attribute__((vector_size(JB * sizeof(double))));
+typedef long long vjbi_t __attribute__((vector_size(JB * sizeof(long long))));
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                          \
+    !defined(MS_PRUNE_NO_CLONES)
+#define JUDGE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define JUDGE_CLONES
+#endif
+
+JUDGE_CLONES
+static void masked_forward_block(const ms_layout_t *L, const plan_t *p, int kind,
+                                 const ms_circuit_ref_t *ref, const long *id, const vjb_t *h,
+                                 vjb_t *ba, vjb_t *bb, vjb_t *logits) {
+    const ms_arch_t *a = &L->arch;
+    const vjb_t *in = h;
+    vjb_t *out = ba;
+    for (int l = 0; l < a->n_fc; l++) {
+        const int O = a->fc_out[l];
+        const double *c[JB];
+        for (int j = 0; j < JB; j++)
+            c[j] = p->c[l] + (kind == MS_ABL_RESAMPLE
+                                  ? (size_t)ms_circuit_resample_source(ref->seed, id[j], l,
+                                                                       ref->NF) *
+                                        O
+                                  : 0);
+        const int *rs = p->row_start[l], *idx = p->idx[l];
+        const double *w = p->w[l];
+        const int last = l + 1 == a->n_fc;
+        vjb_t *dst = last ? logits : out;
+        const vjb_t zero = {0};
+        for (int o = 0; o < O; o++) {
+            vjb_t z;
+            for (int j = 0; j < JB; j++)
+                z[j] = c[j][o];
+            for (int k = rs[o]; k < rs[o + 1]; k++) {
+                const vjb_t t = w[k] * in[idx[k]];
+                z = z + t;
+            }
+            /* ReLU as masked_forward's z > 0 ? z : 0 (-0 and NaN give +0). */
+            dst[o] = last ? z : (vjb_t)((vjbi_t)z & (z > zero));
+        }
+        in = out;
+        out = out == ba ? bb : ba;
+    }
+}
+
+/* Judges the nb images of one batch (features hs, nb rows) into the running
+ * counts: blocks of JB images through masked_forward_block, or one image at
+ * a time through masked_forward when ms__circuit_judge_scalar is set (the
+ * reference the tests compare with). The blocks are split among the threads
+ * in a fixed way and each image's logits land in its own row of z, which is
+ * read in image order afterwards: the counts and the CE sum do not depend on
+ * the number of threads. */
+int ms__circuit_judge_scalar = 0;
+
+typedef struct judge_buf {
+    int threads;
+    vjb_t *h, *ba, *bb; /* per thread: NI0, MW, MW vectors */
+    double *sa, *sb;    /* per thread: MW doubles */
+    double *z;          /* (batch, NC) logits */
+} judge_buf_t;
+
+static void judge_batch(const ms_layout_t *L, const plan_t *plan, int kind,
+                        const ms_circuit_ref_t *ref, const double *hs, int nb, const long *ids,
+                        const uint8_t *ys, int label, judge_buf_t *jb, long *correct,
+                        int *class_n, double *ce) {
+    const ms_arch_t *a = &L->arch;
+    const int NC = a->fc_out[a->n_fc - 1], NI0 = L->fc_in[0], MW = max_width(L);
+    const int nblk = (nb + JB - 1) / JB, T = jb->threads;
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1)
+    for (int t = 0; t < T; t++) {
+        vjb_t *h = jb->h + (size_t)t * NI0, *ba = jb->ba + (size_t)t * MW,
+              *bb = jb->bb + (size_t)t * MW;
+        double *sa = jb->sa + (size_t)t * MW, *sb = jb->sb + (size_t)t * MW;
+        for (int blk = (int)((long)nblk * t / T); blk < (int)((long)nblk * (t + 1) / T); blk++) {
+            const int n0 = blk * JB, nj = nb - n0 < JB ? nb - n0 : JB;
+            if (ms__circuit_judge_scalar) {
+                for (int j = 0; j < nj; j++)
+                    masked_forward(L, plan, kind, ref, ids[n0 + j], hs + (size_t)(n0 + j) * NI0,
+                                   sa, sb, jb->z + (size_t)(n0 + j) * NC);
+                continue;
+            }
+            long id[JB];
+            for (int j = 0; j < JB; j++) {
+                const int n = n0 + (j < nj ? j : 0); /* idle lanes repeat the first image */
+                id[j] = ids[n];
+                const double *src = hs + (size_t)n * NI0;
+                for (int i = 0; i < NI0; i++)
+                    h[i][j] = src[i];
+            }
+            vjb_t lg[MS_MAX_CLASSES];
+            masked_forward_block(L, plan, kind, ref, id, h, ba, bb, lg);
+            for (int j = 0; j < nj; j++)
+                for (int c = 0; c < NC; c++)
+                    jb->z[(size_t)(n0 + j) * NC + c] = lg[c][j];
+        }
+    }
+    for (int n = 0; n < nb; n++) {
+        const double *z = jb->z + (size_t)n * NC;
+        int best = 0;
+        for (int c = 1; c < NC; c++)
+            if (z[c] > z[best]) best = c;
+        const int yc = ys[n];
+        class_n[yc]++;
+        correct[yc] += best == yc;
+        if (yc == label) *ce += ms_canon_ce(z, NC, label);
+    }
+}
+
 /* ---- the reference activations --------------------------------------------------------- */
 
 void ms_circuit_ref_free(ms_circuit_ref_t *ref) {
@@ -244,7 +362,7 @@ int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *m
                      const double *h0, const uint8_t *y, const int32_t *ids, int N, int label,
                      ms_circuit_eval_t *out) {
     const ms_arch_t *a = &L->arch;
-    const int NC = a->fc_out[a->n_fc - 1], NI0 = L->fc_in[0];
+    const int NI0 = L->fc_in[0];
     if (kind < 0 || kind >= MS_ABL_KINDS)
         return ms_err_set(MS_EINVAL, "circuit: unknown ablation kind %d", kind);
     if (mask && kind != MS_ABL_ZERO && (!ref || ref->NF < 1))
@@ -252,10 +370,22 @@ int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *m
                           kind_names[kind]);
     const int MW = max_width(L);
     const int B = N < FEATURE_BATCH ? (N > 0 ? N : 1) : FEATURE_BATCH;
-    double *ba = malloc(sizeof(double) * MW), *bb = malloc(sizeof(double) * MW);
     const size_t D = (size_t)a->in_c * a->in_h * a->in_w;
+    const int NC = a->fc_out[a->n_fc - 1];
+    const size_t T = (size_t)ms_kernels_threads();
+    judge_buf_t jb = {
+        .threads = (int)T,
+        .h = aligned_alloc(sizeof(vjb_t), sizeof(vjb_t) * T * (size_t)NI0),
+        .ba = aligned_alloc(sizeof(vjb_t), sizeof(vjb_t) * T * (size_t)MW),
+        .bb = aligned_alloc(sizeof(vjb_t), sizeof(vjb_t) * T * (size_t)MW),
+        .sa = malloc(sizeof(double) * T * MW),
+        .sb = malloc(sizeof(double) * T * MW),
+        .z = malloc(sizeof(double) * (size_t)B * NC),
+    };
     double *hb = h0 ? NULL : malloc(sizeof(double) * (size_t)B * NI0);
     float *xb = h0 || !sel ? NULL : malloc(sizeof(float) * (size_t)B * D);
+    long *bid = malloc(sizeof(long) * (size_t)B);
+    uint8_t *by = malloc((size_t)B);
     long correct[MS_MAX_CLASSES] = {0};
     double ce = 0.0;
     int rc = 0;
@@ -266,7 +396,8 @@ int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *m
     if (!mask) kind = MS_ABL_ZERO;
     for (int c = 0; c < MS_MAX_CLASSES; c++)
         out->class_n[c] = 0;
-    if (!ba || !bb || (!h0 && !hb) || (!h0 && sel && !xb)) {
+    if (!jb.h || !jb.ba || !jb.bb || !jb.sa || !jb.sb || !jb.z || (!h0 && !hb) || (!h0 && sel && !xb) ||
+        !bid || !by) {
         rc = ms_err_set(MS_ENOMEM, "circuit: out of memory judging %d images", N);
         goto done;
     }
@@ -286,27 +417,26 @@ int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *m
             features_with(&net, params, xs, nb, hb);
         }
         for (int n = 0; n < nb; n++) {
-            double z[MS_MAX_CLASSES];
-            const long id = ids ? ids[b0 + n] : (sel ? sel[b0 + n] : b0 + n);
-            masked_forward(L, &plan, kind, ref, id, hs + (size_t)n * NI0, ba, bb, z);
-            int best = 0;
-            for (int c = 1; c < NC; c++)
-                if (z[c] > z[best]) best = c;
-            const int yc = y[sel ? sel[b0 + n] : b0 + n];
-            out->class_n[yc]++;
-            correct[yc] += best == yc;
-            if (yc == label) ce += ms_canon_ce(z, NC, label);
+            bid[n] = ids ? ids[b0 + n] : (sel ? sel[b0 + n] : b0 + n);
+            by[n] = y[sel ? sel[b0 + n] : b0 + n];
         }
+        judge_batch(L, &plan, kind, ref, hs, nb, bid, by, label, &jb, correct, out->class_n, &ce);
     }
     for (int c = 0; c < MS_MAX_CLASSES; c++)
         out->class_acc[c] = out->class_n[c] ? (double)correct[c] / out->class_n[c] : NAN;
     out->label_acc = out->class_acc[label];
     out->label_ce = out->class_n[label] ? ce / out->class_n[label] : NAN;
 done:
-    free(ba);
-    free(bb);
+    free(jb.h);
+    free(jb.ba);
+    free(jb.bb);
+    free(jb.sa);
+    free(jb.sb);
+    free(jb.z);
     free(hb);
     free(xb);
+    free(bid);
+    free(by);
     plan_free(&plan);
     if (net_ok) ms_net_free(&net);
     return rc;
