@@ -571,6 +571,22 @@ static void test_block_equals_scalar(void) {
                 compared++;
             }
     printf("  %ld judgements, block pass on 1 and 3 threads and reference pass bitwise equal\n", compared);
+    /* Several masks judged in one pass over the images equal one at a time. */
+    {
+        const uint8_t *jm[4] = {NULL, masks[1], masks[2], masks[1]};
+        const int jk[4] = {MS_ABL_ZERO, MS_ABL_MEAN, MS_ABL_RESAMPLE, MS_ABL_ZERO};
+        ms_circuit_eval_t many[4], one;
+        CHECK_OK(ms_circuit_judge_many(&L, params, 4, jm, jk, &ref, x, sel, NULL, y, NULL, N, 4,
+                                       many));
+        for (int q = 0; q < 4; q++) {
+            CHECK_OK(ms_circuit_judge(&L, params, jm[q], jk[q], &ref, x, sel, NULL, y, NULL, N, 4,
+                                      &one));
+            CHECK(memcmp(&one.label_ce, &many[q].label_ce, sizeof(double)) == 0);
+            for (int c = 0; c < NC; c++)
+                CHECK(memcmp(&one.class_acc[c], &many[q].class_acc[c], sizeof(double)) == 0);
+        }
+        CHECK(many[1].label_ce != many[3].label_ce); /* the kinds really differ */
+    }
     ms_circuit_ref_free(&ref);
     free(masks[1]);
     free(masks[2]);

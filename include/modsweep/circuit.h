@@ -114,6 +114,17 @@ int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *m
                      const double *h0, const uint8_t *y, const int32_t *ids, int N, int label,
                      ms_circuit_eval_t *out);
 
+/* The most masks ms_circuit_judge_many judges at once. */
+#define MS_CIRCUIT_MAX_JUDGE 8
+
+/* ms_circuit_judge for np masks at once (masks[q] under kinds[q] into
+ * outs[q]), on the same images: each batch's features are computed once. */
+int ms_circuit_judge_many(const ms_layout_t *L, const float *params, int np,
+                          const uint8_t *const *masks, const int *kinds,
+                          const ms_circuit_ref_t *ref, const float *x, const int32_t *sel,
+                          const double *h0, const uint8_t *y, const int32_t *ids, int N, int label,
+                          ms_circuit_eval_t *outs);
+
 /* Test hook: non-zero makes ms_circuit_judge run its one-image-at-a-time
  * reference pass instead of the pass over blocks of images (same bits). */
 extern int ms__circuit_judge_scalar;

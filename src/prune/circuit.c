@@ -357,17 +357,25 @@ int ms_circuit_ref_init(ms_circuit_ref_t *ref, const ms_layout_t *L, const float
 
 /* ---- judging ------------------------------------------------------------------------------ */
 
-int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *mask, int kind,
-                     const ms_circuit_ref_t *ref, const float *x, const int32_t *sel,
-                     const double *h0, const uint8_t *y, const int32_t *ids, int N, int label,
-                     ms_circuit_eval_t *out) {
+int ms_circuit_judge_many(const ms_layout_t *L, const float *params, int np,
+                          const uint8_t *const *masks, const int *kinds,
+                          const ms_circuit_ref_t *ref, const float *x, const int32_t *sel,
+                          const double *h0, const uint8_t *y, const int32_t *ids, int N, int label,
+                          ms_circuit_eval_t *outs) {
     const ms_arch_t *a = &L->arch;
     const int NI0 = L->fc_in[0];
-    if (kind < 0 || kind >= MS_ABL_KINDS)
-        return ms_err_set(MS_EINVAL, "circuit: unknown ablation kind %d", kind);
-    if (mask && kind != MS_ABL_ZERO && (!ref || ref->NF < 1))
-        return ms_err_set(MS_EINVAL, "circuit: %s ablation needs the find set's activations",
-                          kind_names[kind]);
+    if (np < 1 || np > MS_CIRCUIT_MAX_JUDGE)
+        return ms_err_set(MS_EINVAL, "circuit: %d masks judged at once (1 to %d)", np,
+                          MS_CIRCUIT_MAX_JUDGE);
+    int kind[MS_CIRCUIT_MAX_JUDGE];
+    for (int q = 0; q < np; q++) {
+        if (kinds[q] < 0 || kinds[q] >= MS_ABL_KINDS)
+            return ms_err_set(MS_EINVAL, "circuit: unknown ablation kind %d", kinds[q]);
+        if (masks[q] && kinds[q] != MS_ABL_ZERO && (!ref || ref->NF < 1))
+            return ms_err_set(MS_EINVAL, "circuit: %s ablation needs the find set's activations",
+                              kind_names[kinds[q]]);
+        kind[q] = masks[q] ? kinds[q] : MS_ABL_ZERO;
+    }
     const int MW = max_width(L);
     const int B = N < FEATURE_BATCH ? (N > 0 ? N : 1) : FEATURE_BATCH;
     const size_t D = (size_t)a->in_c * a->in_h * a->in_w;
@@ -386,24 +394,26 @@ int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *m
     float *xb = h0 || !sel ? NULL : malloc(sizeof(float) * (size_t)B * D);
     long *bid = malloc(sizeof(long) * (size_t)B);
     uint8_t *by = malloc((size_t)B);
-    long correct[MS_MAX_CLASSES] = {0};
-    double ce = 0.0;
+    long correct[MS_CIRCUIT_MAX_JUDGE][MS_MAX_CLASSES] = {{0}};
+    double ce[MS_CIRCUIT_MAX_JUDGE] = {0};
     int rc = 0;
-    plan_t plan;
-    memset(&plan, 0, sizeof plan);
+    plan_t plan[MS_CIRCUIT_MAX_JUDGE];
+    memset(plan, 0, sizeof plan);
     ms_net_t net;
     int net_ok = 0;
-    if (!mask) kind = MS_ABL_ZERO;
-    for (int c = 0; c < MS_MAX_CLASSES; c++)
-        out->class_n[c] = 0;
-    if (!jb.h || !jb.ba || !jb.bb || !jb.sa || !jb.sb || !jb.z || (!h0 && !hb) || (!h0 && sel && !xb) ||
-        !bid || !by) {
+    for (int q = 0; q < np; q++)
+        for (int c = 0; c < MS_MAX_CLASSES; c++)
+            outs[q].class_n[c] = 0;
+    if (!jb.h || !jb.ba || !jb.bb || !jb.sa || !jb.sb || !jb.z || (!h0 && !hb) ||
+        (!h0 && sel && !xb) || !bid || !by) {
         rc = ms_err_set(MS_ENOMEM, "circuit: out of memory judging %d images", N);
         goto done;
     }
-    if ((rc = plan_init(&plan, L, params, mask, kind, ref))) goto done;
+    for (int q = 0; q < np; q++)
+        if ((rc = plan_init(&plan[q], L, params, masks[q], kind[q], ref))) goto done;
     if (!h0 && N > 0 && (rc = ms_net_init(&net, a, B, 0))) goto done;
     net_ok = !h0 && N > 0;
+    /* Each batch's features are computed once and judged under every plan. */
     for (int b0 = 0; b0 < N; b0 += B) {
         const int nb = N - b0 < B ? N - b0 : B;
         const double *hs = h0 ? h0 + (size_t)b0 * NI0 : hb;
@@ -420,12 +430,17 @@ int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *m
             bid[n] = ids ? ids[b0 + n] : (sel ? sel[b0 + n] : b0 + n);
             by[n] = y[sel ? sel[b0 + n] : b0 + n];
         }
-        judge_batch(L, &plan, kind, ref, hs, nb, bid, by, label, &jb, correct, out->class_n, &ce);
+        for (int q = 0; q < np; q++)
+            judge_batch(L, &plan[q], kind[q], ref, hs, nb, bid, by, label, &jb, correct[q],
+                        outs[q].class_n, &ce[q]);
     }
-    for (int c = 0; c < MS_MAX_CLASSES; c++)
-        out->class_acc[c] = out->class_n[c] ? (double)correct[c] / out->class_n[c] : NAN;
-    out->label_acc = out->class_acc[label];
-    out->label_ce = out->class_n[label] ? ce / out->class_n[label] : NAN;
+    for (int q = 0; q < np; q++) {
+        ms_circuit_eval_t *out = &outs[q];
+        for (int c = 0; c < MS_MAX_CLASSES; c++)
+            out->class_acc[c] = out->class_n[c] ? (double)correct[q][c] / out->class_n[c] : NAN;
+        out->label_acc = out->class_acc[label];
+        out->label_ce = out->class_n[label] ? ce[q] / out->class_n[label] : NAN;
+    }
 done:
     free(jb.h);
     free(jb.ba);
@@ -437,9 +452,18 @@ done:
     free(xb);
     free(bid);
     free(by);
-    plan_free(&plan);
+    for (int q = 0; q < np; q++)
+        plan_free(&plan[q]);
     if (net_ok) ms_net_free(&net);
     return rc;
+}
+
+int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *mask, int kind,
+                     const ms_circuit_ref_t *ref, const float *x, const int32_t *sel,
+                     const double *h0, const uint8_t *y, const int32_t *ids, int N, int label,
+                     ms_circuit_eval_t *out) {
+    return ms_circuit_judge_many(L, params, 1, &mask, &kind, ref, x, sel, h0, y, ids, N, label,
+                                 out);
 }
 
 /* ---- gradients and scores ----------------------------------------------------------------------
@@ -743,15 +767,24 @@ int ms_circuit_assess(const ms_layout_t *L, const float *params, const uint8_t *
         goto done;
     rep->full_find_ce = e.label_ce;
     rep->full_find_acc = e.label_acc;
-    if ((rc = ms_circuit_judge(L, params, NULL, MS_ABL_ZERO, NULL, x, held, NULL, y, NULL, N, label,
-                               &rep->full_heldout)))
-        goto done;
+    /* The full model and the exact circuit under each kind on the held-out
+     * images, in one pass over their features. */
+    {
+        const uint8_t *jm[1 + MS_ABL_KINDS] = {NULL};
+        int jk[1 + MS_ABL_KINDS] = {MS_ABL_ZERO}, jn = 1;
+        ms_circuit_eval_t je[1 + MS_ABL_KINDS];
+        for (int k = 0; k < MS_ABL_KINDS; k++)
+            if (cfg->kinds >> k & 1u) jm[jn] = exact, jk[jn++] = k;
+        if ((rc = ms_circuit_judge_many(L, params, jn, jm, jk, &ref, x, held, NULL, y, NULL, N,
+                                        label, je)))
+            goto done;
+        rep->full_heldout = je[0];
+        for (int q = 1; q < jn; q++)
+            rep->exact_heldout[jk[q]] = je[q];
+    }
     const double full_ce = rep->full_heldout.label_ce;
     for (int k = 0; k < MS_ABL_KINDS; k++) {
         if (!(cfg->kinds >> k & 1u)) continue;
-        if ((rc = ms_circuit_judge(L, params, exact, k, &ref, x, held, NULL, y, NULL, N, label,
-                                   &rep->exact_heldout[k])))
-            goto done;
         if ((rc = ms_circuit_judge(L, params, exact, k, &ref, NULL, NULL, h0_find, yf, NULL, NF,
                                    label, &e)))
             goto done;
