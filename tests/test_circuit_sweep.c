@@ -27,6 +27,7 @@ static const char *const grid_fmt =
     "[train]\nseed = 3\nepochs = 2\nbatch = 32\n"
     "[cluster]\nlayers = none\ngradsim_layers = none\nbsgc_layers = none\ncurve_k = none\n"
     "ablate = false\n[prune]\nlabels = 0, 3\nsamples = 15\nfind_set = %s\n"
+    "ablation_ref = %s\nref_images = 40\n"
     "ablation = zero, mean, resample\nmethods = magnitude, attribution, ig\nig_steps = 3\n"
     "sizes = 0.2, 0.6\n";
 
@@ -84,14 +85,17 @@ static int same(double a, double b) {
     return (isnan(a) && isnan(b)) || a == b;
 }
 
-static void check_run(const char *find_set) {
+/* The mean-ablation held-out CE of label 0, per ablation_ref (find, train). */
+static double mean_ce_of_ref[2] = {NAN, NAN};
+
+static void check_run(const char *find_set, const char *ref) {
     char grid[1024], path[1024], out[1024];
-    snprintf(path, sizeof path, "%s/cs_%s.ini", dir, find_set);
-    snprintf(out, sizeof out, "%s/cs_%s.h5", dir, find_set);
+    snprintf(path, sizeof path, "%s/cs_%s_%s.ini", dir, find_set, ref);
+    snprintf(out, sizeof out, "%s/cs_%s_%s.h5", dir, find_set, ref);
     FILE *f = fopen(path, "w");
     CHECK(f != NULL);
     if (!f) return;
-    snprintf(grid, sizeof grid, grid_fmt, dir, find_set);
+    snprintf(grid, sizeof grid, grid_fmt, dir, find_set, ref);
     fputs(grid, f);
     fclose(f);
     ms_run_opts_t o = {.grid_path = path, .output = out, .quiet = 1, .threads = 1, .retries = 0};
@@ -107,7 +111,11 @@ static void check_run(const char *find_set) {
     CHECK_OK(ms_layout_init(&L, &g.base.arch));
     const size_t NW = L.n_fc_weights, D = (size_t)test.c * test.h * test.w;
     const int NFC = L.arch.n_fc, ft = strcmp(find_set, "train") == 0;
+    const int rt = strcmp(ref, "train") == 0;
     float *params = read_row(r, "models/params", 0, -1, 4);
+    /* ablation_ref = train: the first 40 training images, independently. */
+    double *hr = malloc(sizeof(double) * 40 * L.fc_in[0]);
+    CHECK_OK(ms_circuit_features(&L, params, train.x, 40, hr));
     for (int li = 0; li < g.n_labels; li++) {
         const int label = g.labels[li];
         uint8_t *mask = read_row(r, "labels/mask", 0, li, 1);
@@ -139,7 +147,9 @@ static void check_run(const char *find_set) {
                                 .ig_steps = 3,
                                 .seed = g.base.seed,
                                 .n_sizes = 2,
-                                .sizes = {0.2, 0.6}};
+                                .sizes = {0.2, 0.6},
+                                .ref_h0 = rt ? hr : NULL,
+                                .ref_n = rt ? 40 : 0};
         ms_circuit_report_t rep = {0};
         uint8_t *mm = malloc(3 * NW);
         for (int k = 0; k < 3; k++)
@@ -201,9 +211,10 @@ static void check_run(const char *find_set) {
                 off += n;
             }
         }
-        printf("  find_set %-5s label %d: find %d, held-out %d of the label; faith zero %.3f "
+        if (label == 0 && !ft) mean_ce_of_ref[rt] = hce[MS_ABL_MEAN];
+        printf("  find_set %-5s ref %-5s label %d: find %d, held-out %d of the label; faith zero %.3f "
                "mean %.3f resample %.3f; methods (zero) %.3f %.3f %.3f\n",
-               find_set, label, NF, nh_label, hfa[0], hfa[1], hfa[2], mf[0], mf[3], mf[6]);
+               find_set, ref, label, NF, nh_label, hfa[0], hfa[1], hfa[2], mf[0], mf[3], mf[6]);
         free(mask);
         free(find);
         free(held);
@@ -226,6 +237,7 @@ static void check_run(const char *find_set) {
         free(kept);
     }
     free(params);
+    free(hr);
     ms_results_close(r);
     ms_split_free(&train);
     ms_split_free(&test);
@@ -243,6 +255,8 @@ static void test_bad_keys(void) {
         {"[prune]\nsizes = 1.5\nmethods = ig\n", "sizes = 1.5 is out of range"},
         {"[prune]\nfind_set = valid\n", "find_set"},
         {"[prune]\nig_steps = 0\n", "ig_steps"},
+        {"[prune]\nablation_ref = test\n", "ablation_ref"},
+        {"[prune]\nref_images = 0\n", "ref_images"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ms_grid_t g;
@@ -264,10 +278,18 @@ static void test_bad_keys(void) {
 }
 
 static void test_find_on_test(void) {
-    check_run("test");
+    check_run("test", "find");
 }
 static void test_find_on_train(void) {
-    check_run("train");
+    check_run("train", "find");
+}
+/* Mean and resample ablation from the first training images of every label
+ * (ablation_ref = train): the stored columns equal the assessment with that
+ * reference, and the reference really changed them. */
+static void test_ref_train(void) {
+    check_run("test", "train");
+    CHECK(!isnan(mean_ce_of_ref[0]) && !isnan(mean_ce_of_ref[1]));
+    CHECK(mean_ce_of_ref[0] != mean_ce_of_ref[1]);
 }
 
 int main(int argc, char **argv) {
@@ -288,6 +310,7 @@ int main(int argc, char **argv) {
     RUN_TEST(test_bad_keys);
     RUN_TEST(test_find_on_test);
     RUN_TEST(test_find_on_train);
+    RUN_TEST(test_ref_train);
     MPI_Finalize();
     return ms_test_summary();
 }

@@ -175,6 +175,10 @@ typedef struct ms_circuit_cfg {
     uint64_t seed;    /* resample draws */
     int n_sizes;
     double sizes[MS_CIRCUIT_MAX_SIZES]; /* kept fraction of each pruned layer */
+    /* The reference images of mean and resample ablation, as features
+     * (ref_n, NI0); NULL: the find set (h0_find). */
+    const double *ref_h0;
+    int ref_n;
 } ms_circuit_cfg_t;
 
 /* Results; NaN (or 0 counts) where a kind or method was not requested. */

@@ -102,6 +102,8 @@ typedef struct ms_settings {
     int prune_window;         /* speculative window length (0 = automatic) */
     int prune_naive;          /* use the naive reference (tests) */
     int prune_find_train;     /* circuits found on training images (else test images) */
+    int prune_ref_train;      /* mean/resample reference: the first prune_ref_images training images (else the find set) */
+    int prune_ref_images;
     uint32_t prune_kinds;     /* ablation kinds judged (bit = ms_ablation_kind_t) */
     uint32_t prune_methods;   /* approximate methods (bit = ms_circuit_method_t) */
     int prune_ig_steps;       /* integrated-gradients steps */

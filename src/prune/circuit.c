@@ -760,7 +760,9 @@ int ms_circuit_assess(const ms_layout_t *L, const float *params, const uint8_t *
         }
     }
     if (cfg->kinds & ((1u << MS_ABL_MEAN) | (1u << MS_ABL_RESAMPLE)))
-        if ((rc = ms_circuit_ref_init(&ref, L, params, h0_find, NF, cfg->seed))) goto done;
+        if ((rc = ms_circuit_ref_init(&ref, L, params, cfg->ref_h0 ? cfg->ref_h0 : h0_find,
+                                      cfg->ref_h0 ? cfg->ref_n : NF, cfg->seed)))
+            goto done;
     ms_circuit_eval_t e;
     if ((rc = ms_circuit_judge(L, params, NULL, MS_ABL_ZERO, NULL, NULL, NULL, h0_find, yf, NULL,
                                NF, label, &e)))

@@ -85,16 +85,32 @@ int ms__circuit_label(ms_ctx_t *ctx, const ms_settings_t *s, const ms_layout_t *
                             .n_sizes = s->prune_n_sizes};
     for (int i = 0; i < s->prune_n_sizes; i++)
         cfg.sizes[i] = s->prune_sizes[i];
+    /* ablation_ref = train: the first ref_images training images of every
+     * label give mean and resample ablation their inputs. */
+    const int use_ref = s->prune_ref_train &&
+                        (s->prune_kinds & ((1u << MS_ABL_MEAN) | (1u << MS_ABL_RESAMPLE)));
+    if (use_ref && (!ctx->train || ctx->train->n < 1))
+        return ms_err_set(MS_EINVAL, "circuits of model %d label %d: ablation_ref = train, but no "
+                          "training images are loaded", m, label);
+    const int NR = !use_ref                               ? 0
+                   : s->prune_ref_images < ctx->train->n ? s->prune_ref_images
+                                                          : ctx->train->n;
     ms_circuit_report_t *rep = calloc(1, sizeof *rep);
     uint8_t *masks = calloc(M3 * NW, 1);
     double *h0 = malloc(sizeof(double) * NI0 * (size_t)NF);
-    if (!rep || !masks || !h0) {
+    double *hr = use_ref ? malloc(sizeof(double) * NI0 * (size_t)NR) : NULL;
+    if (!rep || !masks || !h0 || (use_ref && !hr)) {
         rc = ms_err_set(MS_ENOMEM, "circuits of model %d label %d: out of memory", m, label);
         goto done;
     }
     for (int k = 0; k < M3; k++)
         rep->method_mask[k] = masks + k * NW;
     if ((rc = ms_circuit_features(L, params, xfind, NF, h0))) goto done;
+    if (use_ref) {
+        if ((rc = ms_circuit_features(L, params, ctx->train->x, NR, hr))) goto done;
+        cfg.ref_h0 = hr;
+        cfg.ref_n = NR;
+    }
     if ((rc = ms_circuit_assess(L, params, mask, &cfg, h0, NF, ctx->test->x, ctx->test->y, held, NH,
                                 rep)))
         goto done;
@@ -143,5 +159,6 @@ done:
     free(rep);
     free(masks);
     free(h0);
+    free(hr);
     return rc;
 }

@@ -477,7 +477,14 @@ static int fill_grid(ctx_t *c, ms_grid_t *g, int n_models) {
             continue;
         size_t start = b.len;
         sb_printf(&b, "%s.%s = ", section_names[cfg_key_table[k].section], cfg_key_table[k].name);
+        const size_t value = b.len;
         format_key(c, k, &b);
+        if (!b.oom && (cfg_key_table[k].flags & F_OMIT_DEFAULT) &&
+            strcmp(b.s + value, cfg_key_table[k].def) == 0) {
+            b.len = start; /* at its default: left out */
+            b.s[start] = 0;
+            continue;
+        }
         sb_printf(&b, "\n");
         if (b.oom || (cfg_key_table[k].flags & F_RUN)) continue;
         for (size_t i = start; i < b.len; i++) {

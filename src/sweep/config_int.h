@@ -79,6 +79,8 @@ typedef enum key_type {
 #define F_FLOAT32 16u /* numbers are stored as float: checked after rounding */
 #define F_SWEEP 32u   /* sweepable: a list becomes the axis key_def_t.axis */
 #define F_RUN 64u     /* how the sweep runs, not what it computes: left out of results_hash */
+#define F_OMIT_DEFAULT 128u /* left out of the resolved text (and hashes) while at its default:
+                             * keys added after results schema 2, so older grids keep their hashes */
 
 /* How a key's parsed value is stored into its field (key_def_t.dst). */
 typedef enum store_kind {
@@ -162,6 +164,7 @@ __attribute__((unused)) static const char *const optimizer_choices[] = {"sgd", "
 __attribute__((unused)) static const char *const partition_choices[] = {"blocks", "spectral", NULL}; /* ms_partition_t */
 __attribute__((unused)) static const char *const method_choices[] = {"fast", "naive", NULL};         /* prune_naive */
 __attribute__((unused)) static const char *const find_set_choices[] = {"test", "train", NULL};       /* prune_find_train */
+__attribute__((unused)) static const char *const ref_choices[] = {"find", "train", NULL};            /* prune_ref_train */
 
 #define NORM_DEFAULT 0
 
