@@ -11,8 +11,8 @@
 
 /* f = sum inside W^2 / sum W^2 (double) for W (O, NI) and the partition rc
  * (O), cc (NI); when lambda != 0, grad += -lambda * 2 W (m - f) / sum W^2. */
-static inline double ref_clusterability(const float *w, const int32_t *rc, const int32_t *cc,
-                                        int O, int NI, float lambda, float *grad) {
+static inline double ref_clusterability(const float *w, const int32_t *rc, const int32_t *cc, int O,
+                                        int NI, float lambda, float *grad) {
     double in = 0, all = 0;
     for (int i = 0; i < O; i++)
         for (int j = 0; j < NI; j++) {

@@ -147,16 +147,17 @@ static void one_arch(const char *what, const ms_arch_t *a, int B) {
 }
 
 static void test_cnn_two_blocks(void) {
-    const ms_arch_t a = {.in_c = 2,
-                         .in_h = 13,
-                         .in_w = 13,
+    /* Odd sizes: 11 -> 5 after the first pooling, 5 -> 2 after the second. */
+    const ms_arch_t a = {.in_c = 3,
+                         .in_h = 11,
+                         .in_w = 11,
                          .n_conv = 2,
-                         .conv_c = {3, 5},
+                         .conv_c = {4, 6},
                          .conv_k = 3,
                          .conv_pad = 1,
                          .conv_bias = 1,
                          .n_fc = 3,
-                         .fc_out = {20, 12, 10},
+                         .fc_out = {18, 14, 10},
                          .fc_bias = 1,
                          .dropout = 0.25f};
     one_arch("cnn, two conv blocks", &a, 37);
