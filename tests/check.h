@@ -64,6 +64,16 @@ int ms_test_summary(void);
 #define MS_TEST_SKIP 77
 int ms_test_skip(const char *why);
 
+/* The start and end of a GPU test's main (test_cuda_*.c):
+ * ms_test_need_gpu returns 0 when this process has a usable GPU, else prints
+ * "SKIPPED: no GPU (why)" and returns MS_TEST_SKIP (in a build without the
+ * CUDA backend too); ms_test_gpu_begin calls MPI_Init, gives the CPU kernels
+ * two threads and, when bind0, binds GPU 0; ms_test_gpu_end releases the GPU,
+ * prints the summary and calls MPI_Finalize, returning main's exit code. */
+int ms_test_need_gpu(void);
+void ms_test_gpu_begin(int *argc, char ***argv, int bind0);
+int ms_test_gpu_end(void);
+
 /* Max |a - b| over n floats / doubles. */
 double ms_max_abs_diff_f(const float *a, const float *b, size_t n);
 double ms_max_abs_diff_d(const double *a, const double *b, size_t n);

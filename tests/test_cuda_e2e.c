@@ -15,10 +15,13 @@
  *    model): the pruning is exact on both.
  * The analyses proper (BSGC, ablations, measures) had no GPU path yet; the
  * regulariser and gradient similarity stand in for them here, against the
- * double-precision references of test_cuda_kernels.c's kind.
+ * double-precision references of cluster_ref.h (test_cuda_kernels.c checks
+ * the GPU kernels against the same).
  *
  * Without a CUDA build or a GPU it prints "SKIPPED: no GPU" and exits 77. */
 #include "check.h"
+#include "cluster_ref.h"
+#include "prune_common.h"
 #include "modsweep/datagen.h"
 #include "modsweep/error.h"
 #include "modsweep/gpu.h"
@@ -77,35 +80,11 @@ static int cpu_after_backward(void *vctx, ms_trainer_t *tr, long step, double *t
     cpu_ctx_t *c = vctx;
     const ms_tensor_t *t = reg_tensor(tr->L);
     const int O = t->shape[0], NI = t->shape[1];
-    const float *w = tr->params + t->off;
     float *g = tr->grad + t->off;
-    double in = 0, all = 0;
-    for (int i = 0; i < O; i++)
-        for (int j = 0; j < NI; j++) {
-            const double v = w[(size_t)i * NI + j];
-            all += v * v;
-            if (row_c[i] == col_c[j]) in += v * v;
-        }
-    const double f = all > 0 ? in / all : 0;
-    for (int i = 0; i < O && all > 0; i++)
-        for (int j = 0; j < NI; j++) {
-            const double m = row_c[i] == col_c[j] ? 1 : 0;
-            g[(size_t)i * NI + j] +=
-                (float)(-2.0 * LAMBDA / all * (double)w[(size_t)i * NI + j] * (m - f));
-        }
+    const double f = ref_clusterability(tr->params + t->off, row_c, col_c, O, NI, LAMBDA, g);
     *term = -LAMBDA * f;
     *curve = (float)f;
-    double n2 = 0;
-    for (size_t e = 0; e < t->n; e++)
-        n2 += (double)g[e] * g[e];
-    if (n2 > 0)
-        for (int a = 0; a < NI; a++)
-            for (int b = 0; b < NI; b++) {
-                double s = 0;
-                for (int o = 0; o < O; o++)
-                    s += (double)g[(size_t)o * NI + a] * g[(size_t)o * NI + b];
-                c->run->S[(size_t)a * NI + b] += s / n2;
-            }
+    ref_gradsim_add(c->run->S, g, O, NI);
     (void)step;
     return 0;
 }
@@ -368,12 +347,8 @@ static void test_evaluation(void) {
 static void prune_both(const char *name, const float *params, int label) {
     ms_layout_t L;
     CHECK_OK(ms_layout_init(&L, &settings.arch));
-    const size_t D = (size_t)test_s.c * test_s.h * test_s.w;
-    int32_t *idx = malloc(sizeof(int32_t) * test_s.n);
-    const int N = ms_split_class_indices(&test_s, label, idx);
-    float *x = malloc(sizeof(float) * D * N);
-    for (int i = 0; i < N; i++)
-        memcpy(x + D * i, test_s.x + D * idx[i], sizeof(float) * D);
+    int N;
+    float *x = prune_test_images(&test_s, label, 0, &N);
     const size_t NW = L.n_fc_weights;
     ms_prune_cfg_t cfg = {.label = label, .layers = 0xF, .comm = MPI_COMM_SELF};
     ms_prune_result_t c = {.mask = malloc(NW)}, g = {.mask = malloc(NW)}, g2 = {.mask = malloc(NW)};
@@ -391,7 +366,7 @@ static void prune_both(const char *name, const float *params, int label) {
     CHECK(c.loss0 == g.loss0 && c.loss_final == g.loss_final);
     CHECK_EQ_INT(c.ties, g.ties);
     CHECK(memcmp(g.mask, g2.mask, NW) == 0 && g.loss_final == g2.loss_final);
-    free(c.mask), free(g.mask), free(g2.mask), free(x), free(idx);
+    free(c.mask), free(g.mask), free(g2.mask), free(x);
 }
 
 static void test_pruning(void) {
@@ -402,18 +377,10 @@ static void test_pruning(void) {
 #endif
 
 int main(int argc, char **argv) {
-#if !MODSWEEP_HAVE_CUDA
-    (void)argc, (void)argv;
-    return ms_test_skip("no GPU (this build has no CUDA backend)");
-#else
-    char why[256] = "";
-    if (ms_gpu_count(why) < 1) {
-        printf("SKIPPED: no GPU (%s)\n", why);
-        return MS_TEST_SKIP;
-    }
-    MPI_Init(&argc, &argv);
-    ms_kernels_set_threads(2);
-    CHECK_OK(ms_gpu_init(0));
+    int rc = ms_test_need_gpu();
+    if (rc) return rc;
+#if MODSWEEP_HAVE_CUDA
+    ms_test_gpu_begin(&argc, &argv, 1);
     /* A small CNN on learnable synthetic data. */
     ms_images_t im;
     CHECK_OK(ms_images_synthetic(&im, 3000, 3, 16, 16, 17));
@@ -461,9 +428,7 @@ int main(int argc, char **argv) {
     ms_gpu_split_free(&test_g);
     ms_split_free(&train_s);
     ms_split_free(&test_s);
-    ms_gpu_release();
-    const int rc = ms_test_summary();
-    MPI_Finalize();
-    return rc;
+    rc = ms_test_gpu_end();
 #endif
+    return rc;
 }

@@ -13,11 +13,12 @@
  * / max |ref| per tensor), never to max(1, |ref|), so a tensor of small
  * values (a gradient) is held to the same relative accuracy as a large one.
  * The clusterability regulariser and the gradient similarity are checked
- * against the small double-precision references defined here (the CPU
- * versions of src/analysis/cluster.c were being written in parallel).
+ * against the small double-precision references of cluster_ref.h (the
+ * CPU versions of src/analysis/cluster.c were being written in parallel).
  *
  * Without a CUDA build or a GPU it prints "SKIPPED: no GPU" and exits 77. */
 #include "check.h"
+#include "cluster_ref.h"
 #include "prune_common.h"
 #include "modsweep/gpu.h"
 #include "modsweep/kernels.h"
@@ -349,28 +350,7 @@ static void test_optimisers(void) {
         ms_gpu_free(gg);
 }
 
-/* ---- clusterability and gradient similarity (references defined here) ---------------------- */
-
-/* f = sum inside W^2 / sum W^2 (double); grad += -lambda * 2 W (m - f) / S. */
-static double clust_ref(const float *w, const int32_t *rc, const int32_t *cc, int O, int NI,
-                        float lambda, float *grad) {
-    double in = 0, all = 0;
-    for (int i = 0; i < O; i++)
-        for (int j = 0; j < NI; j++) {
-            const double v = w[(size_t)i * NI + j];
-            all += v * v;
-            if (rc[i] == cc[j]) in += v * v;
-        }
-    const double f = all > 0 ? in / all : 0;
-    if (all > 0 && lambda != 0)
-        for (int i = 0; i < O; i++)
-            for (int j = 0; j < NI; j++) {
-                const double m = rc[i] == cc[j] ? 1 : 0;
-                grad[(size_t)i * NI + j] +=
-                    (float)(-2.0 * lambda / all * (double)w[(size_t)i * NI + j] * (m - f));
-            }
-    return f;
-}
+/* ---- clusterability and gradient similarity (references of cluster_ref.h) ------------------- */
 
 static void test_clusterability(void) {
     const int O = 64, NI = 150, k = 4;
@@ -388,7 +368,7 @@ static void test_clusterability(void) {
     float *gf = dnew(sizeof(float)), hf = 0;
     CHECK_OK(ms_gpu_h2d(grc, rc, sizeof rc));
     CHECK_OK(ms_gpu_h2d(gcc, cc, sizeof cc));
-    const double f = clust_ref(w, rc, cc, O, NI, 20.0f, grad);
+    const double f = ref_clusterability(w, rc, cc, O, NI, 20.0f, grad);
     ms_clusterability_grad_gpu(gf, gg, gw, grc, gcc, O, NI, 20.0f);
     CHECK_OK(ms_gpu_d2h(&hf, gf, sizeof hf));
     float *hg = down(gg, (size_t)O * NI);
@@ -415,17 +395,7 @@ static void test_gradsim(void) {
         for (size_t e = 0; e < ng; e++)
             g[e] *= (float)ldexp(1.0, step % 13 - 6);
         if (step == 1) memset(g, 0, sizeof(float) * ng); /* a zero gradient adds nothing */
-        double n2 = 0;
-        for (size_t e = 0; e < ng; e++)
-            n2 += (double)g[e] * g[e];
-        if (n2 > 0)
-            for (int a = 0; a < NI; a++)
-                for (int b = 0; b < NI; b++) {
-                    double s = 0;
-                    for (int o = 0; o < O; o++)
-                        s += (double)g[o * NI + a] * g[o * NI + b];
-                    ref[(size_t)a * NI + b] += s / n2;
-                }
+        ref_gradsim_add(ref, g, O, NI);
         CHECK_OK(ms_gpu_h2d(gg, g, sizeof(float) * ng));
         ms_gradsim_accumulate_gpu(gS, gg, O, NI, scratch);
     }
@@ -566,37 +536,26 @@ static ms_gpu_team_t *prune_team;
 
 static void prune_case(const char *name, const ms_arch_t *arch, int label, int max_images,
                        uint32_t layers, int cut_unit) {
-    float *params = NULL;
-    ms_split_t test;
-    CHECK_OK(prune_test_model(arch, 2000, 2, 31, &params, &test));
-    if (!params) return;
-    ms_layout_t L;
-    CHECK_OK(ms_layout_init(&L, arch));
-    if (cut_unit >= 0) {
-        const ms_tensor_t *t = &L.t[L.fc_weight[1]];
-        for (int r = 0; r < t->shape[0]; r++)
-            params[t->off + (size_t)r * t->shape[1] + cut_unit] = 0;
-    }
-    int N;
-    float *x = prune_test_images(&test, label, max_images, &N);
-    const size_t NW = L.n_fc_weights;
-    ms_prune_cfg_t cfg = {.label = label, .layers = layers, .comm = MPI_COMM_SELF};
-    ms_prune_result_t cpu = {.mask = malloc(NW)}, emu = {.mask = malloc(NW)},
-                      gpu = {.mask = malloc(NW)};
-    CHECK_OK(ms_prune(&L, params, x, N, &cfg, &cpu));
+    prune_case_t pc;
+    CHECK_OK(prune_case_init(&pc, arch, 2000, 2, 31, label, max_images, layers, cut_unit));
+    if (!pc.params) return;
+    ms_prune_result_t cpu = {.mask = malloc(pc.NW)}, emu = {.mask = malloc(pc.NW)},
+                      gpu = {.mask = malloc(pc.NW)};
+    CHECK_OK(ms_prune(&pc.L, pc.params, pc.x, pc.N, &pc.cfg, &cpu));
     const int windows[] = {0, 1, 5, 1024};
     for (int wi = 0; wi < 4; wi++) {
-        cfg.window = windows[wi];
-        cfg.comm = prune_comm;
-        CHECK_OK(ms_prune_dev(&L, params, x, N, &cfg, NULL, ms_pdev_host_ops(), &emu));
-        CHECK_OK(ms_prune_gpu(&L, params, x, N, &cfg, prune_team, &gpu));
-        cfg.comm = MPI_COMM_SELF;
+        pc.cfg.window = windows[wi];
+        pc.cfg.comm = prune_comm;
+        CHECK_OK(
+            ms_prune_dev(&pc.L, pc.params, pc.x, pc.N, &pc.cfg, NULL, ms_pdev_host_ops(), &emu));
+        CHECK_OK(ms_prune_gpu(&pc.L, pc.params, pc.x, pc.N, &pc.cfg, prune_team, &gpu));
+        pc.cfg.comm = MPI_COMM_SELF;
         long diff = 0;
-        for (size_t j = 0; j < NW; j++)
+        for (size_t j = 0; j < pc.NW; j++)
             diff += cpu.mask[j] != gpu.mask[j];
         printf("    %-28s window %4d: %ld of %zu mask entries differ, L0 %.9f -> %.9f vs %.9f "
                "-> %.9f, ties %ld/%ld, %.3f s\n",
-               name, windows[wi], diff, NW, cpu.loss0, cpu.loss_final, gpu.loss0, gpu.loss_final,
+               name, windows[wi], diff, pc.NW, cpu.loss0, cpu.loss_final, gpu.loss0, gpu.loss_final,
                cpu.ties, gpu.ties, gpu.seconds);
         CHECK_EQ_INT(diff, 0);
         CHECK(gpu.loss0 == cpu.loss0);
@@ -606,37 +565,15 @@ static void prune_case(const char *name, const ms_arch_t *arch, int label, int m
         CHECK_EQ_INT(gpu.windows, emu.windows);
         CHECK_EQ_INT(gpu.evaluated, emu.evaluated);
     }
-    free(cpu.mask), free(emu.mask), free(gpu.mask), free(x), free(params);
-    ms_split_free(&test);
+    free(cpu.mask), free(emu.mask), free(gpu.mask);
+    prune_case_free(&pc);
 }
 
 static void test_prune(void) {
-    ms_arch_t mlp = {
-        .in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {16, 12, 10}, .fc_bias = 1};
-    prune_case("mlp with bias", &mlp, 7, 60, 0x7, -1);
-    prune_case("mlp, fc1 unit 5 unread", &mlp, 2, 50, 0x7, 5);
-    ms_arch_t cnn = {.in_c = 3,
-                     .in_h = 12,
-                     .in_w = 12,
-                     .n_conv = 1,
-                     .conv_c = {4},
-                     .conv_k = 3,
-                     .conv_pad = 1,
-                     .conv_bias = 1,
-                     .n_fc = 4,
-                     .fc_out = {16, 16, 16, 10}};
-    prune_case("cnn", &cnn, 1, 200, 0xF, -1);
-    ms_arch_t cnn2 = {.in_c = 2,
-                      .in_h = 13,
-                      .in_w = 13,
-                      .n_conv = 2,
-                      .conv_c = {3, 5},
-                      .conv_k = 3,
-                      .conv_pad = 1,
-                      .n_fc = 3,
-                      .fc_out = {20, 12, 10},
-                      .fc_bias = 1};
-    prune_case("cnn, two conv blocks", &cnn2, 4, 40, 0x7, -1);
+    prune_case("mlp with bias", &prune_arch_mlp, 7, 60, 0x7, -1);
+    prune_case("mlp, fc1 unit 5 unread", &prune_arch_mlp, 2, 50, 0x7, 5);
+    prune_case("cnn", &prune_arch_cnn, 1, 200, 0xF, -1);
+    prune_case("cnn, two conv blocks", &prune_arch_cnn2, 4, 40, 0x7, -1);
 }
 
 /* Team mode: the trained model shared through NCCL (when there is a team). */
@@ -665,21 +602,15 @@ static void test_team_bcast(void) {
 #endif
 
 int main(int argc, char **argv) {
-#if !MODSWEEP_HAVE_CUDA
-    (void)argc, (void)argv;
-    return ms_test_skip("no GPU (this build has no CUDA backend)");
-#else
-    char why[256] = "";
-    if (ms_gpu_count(why) < 1) {
-        printf("SKIPPED: no GPU (%s)\n", why);
-        return MS_TEST_SKIP;
-    }
+    int rc = ms_test_need_gpu();
+    if (rc) return rc;
+#if MODSWEEP_HAVE_CUDA
     if (argc > 1 && strcmp(argv[1], "--probe") == 0) return 0; /* a GPU is there */
     /* `test_cuda_kernels team` under mpirun (test_cuda_team.sh): only the
-     * pruning, with each window split across the ranks. */
+     * pruning, with each window split across the ranks (each rank binds its
+     * GPU below). */
     const int team_mode = argc > 1 && strcmp(argv[1], "team") == 0;
-    MPI_Init(&argc, &argv);
-    ms_kernels_set_threads(2);
+    ms_test_gpu_begin(&argc, &argv, !team_mode);
     prune_comm = MPI_COMM_SELF;
     if (team_mode) {
         int dev = -1;
@@ -689,12 +620,8 @@ int main(int argc, char **argv) {
         RUN_TEST(test_team_bcast);
         RUN_TEST(test_prune);
         ms_gpu_team_free(prune_team);
-        ms_gpu_release();
-        const int rc = ms_test_summary();
-        MPI_Finalize();
-        return rc;
+        return ms_test_gpu_end();
     }
-    CHECK_OK(ms_gpu_init(0));
     char name[128];
     double peak;
     ms_gpu_describe(name, sizeof name, &peak);
@@ -710,9 +637,7 @@ int main(int argc, char **argv) {
     RUN_TEST(test_gradsim);
     RUN_TEST(test_network);
     RUN_TEST(test_prune);
-    ms_gpu_release();
-    const int rc = ms_test_summary();
-    MPI_Finalize();
-    return rc;
+    rc = ms_test_gpu_end();
 #endif
+    return rc;
 }

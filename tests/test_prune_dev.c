@@ -22,44 +22,32 @@ static MPI_Comm team_comm;
  * the emulated device path at several window lengths on team_comm. */
 static void compare(const char *name, const ms_arch_t *arch, int n_train, int epochs, int label,
                     int max_images, uint32_t layers, int naive, int cut_unit) {
-    float *params = NULL;
-    ms_split_t test;
-    CHECK_OK(prune_test_model(arch, n_train, epochs, 21, &params, &test));
-    if (!params) return;
-    ms_layout_t L;
-    CHECK_OK(ms_layout_init(&L, arch));
-    if (cut_unit >= 0) {
-        /* No row of fc2 reads unit cut_unit of fc1. */
-        const ms_tensor_t *t = &L.t[L.fc_weight[1]];
-        for (int r = 0; r < t->shape[0]; r++)
-            params[t->off + (size_t)r * t->shape[1] + cut_unit] = 0;
-    }
-    int N;
-    float *x = prune_test_images(&test, label, max_images, &N);
-    const size_t NW = L.n_fc_weights;
-    ms_prune_cfg_t cfg = {.label = label, .layers = layers, .comm = MPI_COMM_SELF};
-    ms_prune_result_t ref = {.mask = malloc(NW)}, dev = {.mask = malloc(NW)};
-    CHECK_OK(ms_prune(&L, params, x, N, &cfg, &ref));
+    prune_case_t pc;
+    CHECK_OK(prune_case_init(&pc, arch, n_train, epochs, 21, label, max_images, layers, cut_unit));
+    if (!pc.params) return;
+    ms_prune_result_t ref = {.mask = malloc(pc.NW)}, dev = {.mask = malloc(pc.NW)};
+    CHECK_OK(ms_prune(&pc.L, pc.params, pc.x, pc.N, &pc.cfg, &ref));
     if (naive) {
-        ms_prune_result_t nv = {.mask = malloc(NW)};
-        cfg.naive = 1;
-        CHECK_OK(ms_prune(&L, params, x, N, &cfg, &nv));
-        cfg.naive = 0;
-        CHECK(memcmp(nv.mask, ref.mask, NW) == 0);
+        ms_prune_result_t nv = {.mask = malloc(pc.NW)};
+        pc.cfg.naive = 1;
+        CHECK_OK(ms_prune(&pc.L, pc.params, pc.x, pc.N, &pc.cfg, &nv));
+        pc.cfg.naive = 0;
+        CHECK(memcmp(nv.mask, ref.mask, pc.NW) == 0);
         CHECK_EQ_INT(nv.ties, ref.ties);
         free(nv.mask);
     }
     const int windows[] = {0, 1, 3, 64, 1024};
-    cfg.comm = team_comm;
+    pc.cfg.comm = team_comm;
     for (int wi = 0; wi < 5; wi++) {
-        cfg.window = windows[wi];
-        memset(dev.mask, 7, NW);
-        CHECK_OK(ms_prune_dev(&L, params, x, N, &cfg, NULL, ms_pdev_host_ops(), &dev));
+        pc.cfg.window = windows[wi];
+        memset(dev.mask, 7, pc.NW);
+        CHECK_OK(
+            ms_prune_dev(&pc.L, pc.params, pc.x, pc.N, &pc.cfg, NULL, ms_pdev_host_ops(), &dev));
         long diff = 0;
-        for (size_t j = 0; j < NW; j++)
+        for (size_t j = 0; j < pc.NW; j++)
             diff += ref.mask[j] != dev.mask[j];
         CHECK_MSG(diff == 0, "%s window %d: %ld of %zu mask entries differ from the CPU", name,
-                  windows[wi], diff, NW);
+                  windows[wi], diff, pc.NW);
         CHECK(dev.loss0 == ref.loss0);
         CHECK(dev.loss_final == ref.loss_final);
         CHECK_EQ_INT(dev.ties, ref.ties);
@@ -67,7 +55,7 @@ static void compare(const char *name, const ms_arch_t *arch, int n_train, int ep
         for (int l = 0; l < arch->n_fc; l++)
             CHECK_EQ_INT(dev.kept[l], ref.kept[l]);
         if (wi == 0) {
-            printf("  %-24s N=%3d ECS %.4f kept/layer", name, N, dev.ecs);
+            printf("  %-24s N=%3d ECS %.4f kept/layer", name, pc.N, dev.ecs);
             for (int l = 0; l < arch->n_fc; l++)
                 printf(" %ld/%ld", dev.kept[l], dev.total[l]);
             printf("  L0 %.6f -> %.6f ties %ld, %ld states in %ld windows\n", dev.loss0,
@@ -78,12 +66,10 @@ static void compare(const char *name, const ms_arch_t *arch, int n_train, int ep
     long kept = 0;
     for (int l = 0; l < arch->n_fc; l++)
         kept += ref.kept[l];
-    CHECK(kept > 0 && kept < (long)NW);
+    CHECK(kept > 0 && kept < (long)pc.NW);
     free(ref.mask);
     free(dev.mask);
-    free(x);
-    free(params);
-    ms_split_free(&test);
+    prune_case_free(&pc);
 }
 
 static void test_mlp_no_bias(void) {
@@ -92,50 +78,23 @@ static void test_mlp_no_bias(void) {
 }
 
 static void test_mlp_bias(void) {
-    ms_arch_t a = {
-        .in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {16, 12, 10}, .fc_bias = 1};
-    compare("mlp with bias", &a, 2000, 2, 7, 60, 0x7, 0, -1);
+    compare("mlp with bias", &prune_arch_mlp, 2000, 2, 7, 60, 0x7, 0, -1);
 }
 
 static void test_unread_unit(void) {
-    ms_arch_t a = {
-        .in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {16, 12, 10}, .fc_bias = 1};
-    compare("mlp, fc1 unit 5 unread", &a, 2000, 2, 2, 50, 0x7, 0, 5);
+    compare("mlp, fc1 unit 5 unread", &prune_arch_mlp, 2000, 2, 2, 50, 0x7, 0, 5);
 }
 
 static void test_cnn(void) {
-    ms_arch_t a = {.in_c = 3,
-                   .in_h = 12,
-                   .in_w = 12,
-                   .n_conv = 1,
-                   .conv_c = {4},
-                   .conv_k = 3,
-                   .conv_pad = 1,
-                   .conv_bias = 1,
-                   .n_fc = 4,
-                   .fc_out = {16, 16, 16, 10}};
-    compare("cnn 144-16-16-16-10", &a, 2000, 2, 1, 40, 0xF, 0, -1);
+    compare("cnn 144-16-16-16-10", &prune_arch_cnn, 2000, 2, 1, 40, 0xF, 0, -1);
 }
 
 static void test_cnn_two_blocks(void) {
-    /* Two conv blocks, odd sizes (13 -> 6 -> 3 after pooling), no conv bias. */
-    ms_arch_t a = {.in_c = 2,
-                   .in_h = 13,
-                   .in_w = 13,
-                   .n_conv = 2,
-                   .conv_c = {3, 5},
-                   .conv_k = 3,
-                   .conv_pad = 1,
-                   .n_fc = 3,
-                   .fc_out = {20, 12, 10},
-                   .fc_bias = 1};
-    compare("cnn two conv blocks", &a, 1500, 2, 4, 40, 0x7, 0, -1);
+    compare("cnn two conv blocks", &prune_arch_cnn2, 1500, 2, 4, 40, 0x7, 0, -1);
 }
 
 static void test_layer_subset(void) {
-    ms_arch_t a = {
-        .in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {16, 12, 10}, .fc_bias = 1};
-    compare("mlp fc1+fc3 only", &a, 2000, 2, 5, 50, 0x5, 0, -1);
+    compare("mlp fc1+fc3 only", &prune_arch_mlp, 2000, 2, 5, 50, 0x5, 0, -1);
 }
 
 /* The tree functions alone: every state of every window of a random row,

@@ -1,6 +1,10 @@
 /* The test harness behind check.h. */
 #include "check.h"
+#include "modsweep/error.h"
+#include "modsweep/gpu.h"
+#include "modsweep/kernels.h"
 
+#include <mpi.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <string.h>
@@ -32,6 +36,26 @@ int ms_test_summary(void) {
 int ms_test_skip(const char *why) {
     printf("SKIPPED: %s\n", why);
     return MS_TEST_SKIP;
+}
+
+int ms_test_need_gpu(void) {
+    char why[256] = "";
+    if (ms_gpu_count(why) >= 1) return 0;
+    printf("SKIPPED: no GPU (%s)\n", why);
+    return MS_TEST_SKIP;
+}
+
+void ms_test_gpu_begin(int *argc, char ***argv, int bind0) {
+    MPI_Init(argc, argv);
+    ms_kernels_set_threads(2);
+    if (bind0) CHECK_OK(ms_gpu_init(0));
+}
+
+int ms_test_gpu_end(void) {
+    ms_gpu_release();
+    const int rc = ms_test_summary();
+    MPI_Finalize();
+    return rc;
 }
 
 double ms_max_abs_diff_f(const float *a, const float *b, size_t n) {

@@ -87,32 +87,22 @@ void ms_gpu_split_free(ms_gpu_split_t *d);
 /* ---- the GPU network (nn.h's ms_net_t on device buffers) ------------------------------- */
 
 typedef struct ms_gpu_net {
-    ms_layout_t L;
-    int max_b;
-    /* Activations of the last forward pass (device). */
-    float *conv_act[MS_MAX_CONV];   /* (B, C, H, W) after ReLU, before pooling */
-    int32_t *pool_idx[MS_MAX_CONV]; /* (B, C, H/2, W/2) */
-    float *pool_out[MS_MAX_CONV];   /* (B, C, H/2, W/2) */
-    const float *fc_in0;            /* (B, I0) the flattened last pool_out or the input */
-    float *fc_act[MS_MAX_FC];       /* (B, O_l) ReLU (and dropout) of hidden layers, logits last */
-    float *d_fc[MS_MAX_FC];         /* (B, O_l) gradient w.r.t. layer l's pre-activation */
-    float *d_in0;                   /* (B, I0) */
-    float *d_conv[MS_MAX_CONV];     /* (B, C, H/2, W/2) gradient w.r.t. pooled outputs */
-    float *scratch;                 /* conv backward partials */
+    /* nn.h's network on device buffers, with the GPU's kernels: the layout,
+     * the activations of the last forward pass, the gradients and scratch
+     * (net.mem is the single device allocation behind every pointer). */
+    ms_net_t net;
     /* Evaluation state (device). */
     float *bx;          /* (max_b, D) gathered images */
     uint8_t *by, *pred; /* (max_b) */
     double *loss;       /* [0] a batch's mean CE, [1] the running sum of losses */
     int32_t *counts;    /* [0..9] correct per class, [10..19] seen per class */
-    int last_b;
-    int dropout_active;
-    void *mem; /* the single device allocation behind every pointer */
 } ms_gpu_net_t;
 
 int ms_gpu_net_init(ms_gpu_net_t *net, const ms_arch_t *arch, int max_b);
 void ms_gpu_net_free(ms_gpu_net_t *net);
 
-/* As ms_net_forward / ms_net_backward / ms_net_argmax, on device pointers. */
+/* As ms_net_forward / ms_net_backward / ms_net_argmax, on device pointers
+ * (the first two are nn.c's walk with the GPU's kernels). */
 void ms_net_forward_gpu(ms_gpu_net_t *net, const float *params, const float *x, int B,
                         const ms_dropout_t *drop);
 /* Mean CE of the last forward pass into *loss (device double; NaN when a
@@ -146,7 +136,7 @@ typedef struct ms_gpu_train_hooks {
 struct ms_gpu_trainer {
     const ms_settings_t *s;
     ms_gpu_net_t net;
-    ms_layout_t *L;            /* = &net.L */
+    ms_layout_t *L;            /* = &net.net.L */
     float *params, *grad;      /* device (n_params) */
     float *m, *v;              /* device (n_params) optimiser moments / momentum buffer */
     float *params_host;        /* host (n_params): ms_gpu_trainer_download fills it */

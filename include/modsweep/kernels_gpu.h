@@ -2,14 +2,15 @@
  * clusterability regulariser and the gradient similarity.
  *
  * Each function has the name of its CPU reference with a `_gpu` suffix and
- * the same arguments, on device pointers of the GPU bound by ms_gpu_init
- * (gpu.h); the work is queued on that GPU's stream in call order, and no
- * function waits for the GPU or copies to the host. Differences from the CPU
- * signatures are stated where they occur (values the CPU returns stay on the
- * device). All results are deterministic: no floating-point atomics, fixed
- * reduction orders, cuBLAS in its deterministic default mode. They agree with
- * the CPU reference within rounding (tests/test_cuda_kernels.c), except the
- * ReLU/dropout masks, which are the same bits (philox.h).
+ * the same arguments (its type, ms_<kernel>_fn of kernels.h), on device
+ * pointers of the GPU bound by ms_gpu_init (gpu.h); the work is queued on
+ * that GPU's stream in call order, and no function waits for the GPU or
+ * copies to the host. Differences from the CPU signatures are stated where
+ * they occur (values the CPU returns stay on the device). All results are
+ * deterministic: no floating-point atomics, fixed reduction orders, cuBLAS
+ * in its deterministic default mode. They agree with the CPU reference
+ * within rounding (tests/test_cuda_kernels.c), except the ReLU/dropout
+ * masks, which are the same bits (philox.h).
  *
  * Dimension letters as in kernels.h: B batch, C input channels, H W input
  * size, F filters, K kernel side, P padding, O fc outputs, NI fc inputs,
@@ -20,32 +21,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "modsweep/kernels.h"
+
 /* z (B, O) = x (B, NI) . w (O, NI)^T + b (O) (b may be NULL); cuBLAS. */
-void ms_linear_forward_gpu(float *z, const float *x, const float *w, const float *b, int B, int NI,
-                           int O);
+ms_linear_forward_fn ms_linear_forward_gpu;
 
 /* dw (O, NI) = dz^T x, db (O) = column sums of dz (NULL to skip), dx (B, NI)
  * = dz w (NULL to skip); cuBLAS. */
-void ms_linear_backward_gpu(float *dx, float *dw, float *db, const float *dz, const float *x,
-                            const float *w, int B, int NI, int O);
+ms_linear_backward_fn ms_linear_backward_gpu;
 
 /* In place ReLU then dropout with the CPU's Philox draws (the same mask). */
-void ms_relu_dropout_forward_gpu(float *a, int B, int O, float drop_p, uint64_t seed, uint32_t step,
-                                 uint64_t base);
-void ms_relu_dropout_backward_gpu(float *d, const float *a, int n, float drop_p);
+ms_relu_dropout_forward_fn ms_relu_dropout_forward_gpu;
+ms_relu_dropout_backward_fn ms_relu_dropout_backward_gpu;
 
 /* Conv block forward; scratch is unused on the GPU (may be NULL). */
-void ms_conv_relu_pool_forward_gpu(float *act, float *pooled, int32_t *idx, const float *x,
-                                   const float *w, const float *b, int B, int C, int H, int W,
-                                   int F, int K, int P, float *scratch);
+ms_conv_relu_pool_forward_fn ms_conv_relu_pool_forward_gpu;
 
 /* Conv block backward; partial: at least
  * ms_conv_backward_partial_floats_gpu(...) floats of device scratch. */
-void ms_conv_relu_pool_backward_gpu(float *dx, float *dw, float *db, const float *dpooled,
-                                    const float *act, const int32_t *idx, const float *x,
-                                    const float *w, int B, int C, int H, int W, int F, int K, int P,
-                                    float *partial);
-size_t ms_conv_backward_partial_floats_gpu(int B, int C, int H, int W, int F, int K, int P);
+ms_conv_relu_pool_backward_fn ms_conv_relu_pool_backward_gpu;
+ms_conv_backward_partial_floats_fn ms_conv_backward_partial_floats_gpu;
 
 /* Mean cross-entropy, accumulated in double, written to *loss (device; the
  * CPU returns it) instead of returned; NaN when a logit is not finite.
@@ -54,10 +49,8 @@ void ms_ce_loss_gpu(double *loss, const float *logits, const uint8_t *y, int B, 
                     float *dlogits, double *per_sample);
 
 /* PyTorch SGD and Adam (the scalar factors are computed on the host from t). */
-void ms_sgd_step_gpu(float *p, const float *g, float *buf, size_t n, float lr, float momentum,
-                     long t);
-void ms_adam_step_gpu(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
-                      float beta2, float eps, long t);
+ms_sgd_step_fn ms_sgd_step_gpu;
+ms_adam_step_fn ms_adam_step_gpu;
 
 /* ---- GPU kernels without a twin in kernels.h ----------------------------------------- */
 

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "modsweep/kernels.h"
+
 #define MS_MAX_CONV 4
 #define MS_MAX_FC 8
 #define MS_MAX_TENSORS (2 * (MS_MAX_CONV + MS_MAX_FC))
@@ -92,13 +94,39 @@ typedef struct ms_dropout {
     uint32_t step;
 } ms_dropout_t;
 
-/* The CPU network: the layout plus every buffer one forward and backward pass
- * needs for up to max_b images, allocated once at init. The activation
+typedef struct ms_net ms_net_t;
+
+/* The kernels a network runs on, and how its buffers are laid out for them.
+ * ms_net_forward and ms_net_backward walk the layers once for every backend
+ * and call the kernels through this table: the CPU's (ms_net_ops_cpu, the
+ * kernels of kernels.h) or the GPU's (src/gpu/nn_gpu.c, kernels_gpu.h). */
+typedef struct ms_net_ops {
+    size_t align;       /* every buffer starts at a multiple of align bytes (a power of 2) */
+    size_t scratch_min; /* floats of scratch at least */
+    /* Floats of scratch the forward and backward passes of one conv block,
+     * (C, H, W) -> F with kernel side K and padding P, need for net->max_b
+     * images and net->threads threads. */
+    size_t (*conv_scratch)(const ms_net_t *net, int C, int H, int W, int F, int K, int P);
+    ms_conv_relu_pool_forward_fn *conv_forward;
+    ms_conv_relu_pool_backward_fn *conv_backward;
+    ms_linear_forward_fn *linear_forward;
+    ms_linear_backward_fn *linear_backward;
+    ms_relu_dropout_forward_fn *relu_dropout_forward;
+    ms_relu_dropout_backward_fn *relu_dropout_backward;
+} ms_net_ops_t;
+
+/* The CPU's table (ms_net_init sets it). */
+extern const ms_net_ops_t ms_net_ops_cpu;
+
+/* The network: the layout plus every buffer one forward and backward pass
+ * needs for up to max_b images, allocated once at init, on the CPU
+ * (ms_net_init) or, inside gpu.h's ms_gpu_net_t, on a GPU. The activation
  * pointers are public so analyses can read them after ms_net_forward. */
-typedef struct ms_net {
+struct ms_net {
     ms_layout_t L;
     int max_b;
-    int threads; /* worker threads for this network's kernels (>= 1) */
+    int threads;             /* worker threads for this network's kernels (>= 1) */
+    const ms_net_ops_t *ops; /* the kernels it runs on */
     /* Activations of the last forward pass (B = last batch size). */
     float *conv_act[MS_MAX_CONV];  /* (B, C, H, W) after ReLU, before pooling */
     int32_t *pool_idx[MS_MAX_CONV]; /* (B, C, H/2, W/2) argmax offset inside conv_act */
@@ -114,7 +142,7 @@ typedef struct ms_net {
     int last_b;
     int dropout_active;            /* the last forward pass applied dropout */
     void *mem;                     /* the single allocation behind every pointer above */
-} ms_net_t;
+};
 
 /* Allocates every buffer for batches of up to max_b, with per-thread scratch
  * for max(threads, ms_kernels_threads()) threads (the kernels' thread count is
@@ -122,21 +150,35 @@ typedef struct ms_net {
 int ms_net_init(ms_net_t *net, const ms_arch_t *arch, int max_b, int threads);
 void ms_net_free(ms_net_t *net);
 
+/* For a backend that allocates its own memory (the GPU network of gpu.h):
+ * ms_net_init's checks without the allocation. ms_net_prepare fills net's
+ * layout, max_b, threads and ops; then ms_net_carve(net, NULL) returns the
+ * bytes all buffers need together and ms_net_carve(net, mem) points them into
+ * mem (aligned to ops->align), in the same order. ms_net_take reserves count
+ * elements of size bytes at *off, padded to align bytes, and returns their
+ * address inside base (NULL when base is NULL: only counting). */
+int ms_net_prepare(ms_net_t *net, const ms_arch_t *arch, int max_b, int threads,
+                   const ms_net_ops_t *ops);
+size_t ms_net_carve(ms_net_t *net, char *base);
+void *ms_net_take(char *base, size_t *off, size_t count, size_t size, size_t align);
+
 /* Forward pass of B images x (B, in_c, in_h, in_w). drop = NULL evaluates
  * (no dropout). Results: net->fc_act[n_fc-1] holds the logits (B, classes). */
 void ms_net_forward(ms_net_t *net, const float *params, const float *x, int B,
                     const ms_dropout_t *drop);
 
-/* Mean cross-entropy of the last forward pass against labels y, accumulated
- * in double; also stores dL/dlogits = (softmax - onehot) / B in d_fc[n_fc-1].
- * If loss_per_sample is not NULL it receives each sample's CE. */
+/* Mean cross-entropy of the last forward pass (of a CPU network) against
+ * labels y, accumulated in double; also stores dL/dlogits =
+ * (softmax - onehot) / B in d_fc[n_fc-1]. If loss_per_sample is not NULL
+ * it receives each sample's CE. */
 double ms_net_ce_loss(ms_net_t *net, const uint8_t *y, int B, double *loss_per_sample);
 
 /* Backward pass after ms_net_forward and ms_net_ce_loss on the same batch:
  * overwrites grad (n_params floats) with dL/dparams. x is the same input. */
 void ms_net_backward(ms_net_t *net, const float *params, const float *x, int B, float *grad);
 
-/* Predicted class of each of the B images of the last forward pass. */
+/* Predicted class of each of the B images of the last forward pass (of a
+ * CPU network). */
 void ms_net_argmax(const ms_net_t *net, int B, uint8_t *pred);
 
 #endif

@@ -9,28 +9,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "modsweep/kernels.h"
+
 typedef struct {
     const char *name;
-    void (*linear_forward)(float *z, const float *x, const float *w, const float *b, int B, int NI,
-                           int O);
-    void (*linear_backward)(float *dx, float *dw, float *db, const float *dz, const float *x,
-                            const float *w, int B, int NI, int O);
-    void (*relu_dropout_forward)(float *a, int B, int O, float drop_p, uint64_t seed, uint32_t step,
-                                 uint64_t base);
-    void (*relu_dropout_backward)(float *d, const float *a, int n, float drop_p);
-    void (*conv_relu_pool_forward)(float *act, float *pooled, int32_t *idx, const float *x,
-                                   const float *w, const float *b, int B, int C, int H, int W,
-                                   int F, int K, int P, float *scratch);
-    void (*conv_relu_pool_backward)(float *dx, float *dw, float *db, const float *dpooled,
-                                    const float *act, const int32_t *idx, const float *x,
-                                    const float *w, int B, int C, int H, int W, int F, int K, int P,
-                                    float *partial);
-    double (*ce_loss)(const float *logits, const uint8_t *y, int B, int NC, float *dlogits,
-                      double *per_sample);
-    void (*sgd_step)(float *p, const float *g, float *buf, size_t n, float lr, float momentum,
-                     long t);
-    void (*adam_step)(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
-                      float beta2, float eps, long t);
+    ms_linear_forward_fn *linear_forward;
+    ms_linear_backward_fn *linear_backward;
+    ms_relu_dropout_forward_fn *relu_dropout_forward;
+    ms_relu_dropout_backward_fn *relu_dropout_backward;
+    ms_conv_relu_pool_forward_fn *conv_relu_pool_forward;
+    ms_conv_relu_pool_backward_fn *conv_relu_pool_backward;
+    ms_ce_loss_fn *ce_loss;
+    ms_sgd_step_fn *sgd_step;
+    ms_adam_step_fn *adam_step;
 } ms__kernel_table_t;
 
 extern const ms__kernel_table_t ms__kernels_generic, ms__kernels_avx2, ms__kernels_avx512;

@@ -1,5 +1,7 @@
-/* Models: parameter layout, initialisation, and the CPU network built on the
- * kernels of kernels.c (nn.h).
+/* Models: parameter layout, initialisation, and the network (nn.h): one walk
+ * of the layers, forward and backward, for every backend, calling the kernels
+ * of the network's table (ms_net_ops_t): the CPU's, defined here on the
+ * kernels of kernels.h, or the GPU's (src/gpu/nn_gpu.c).
  *
  * Dimension letters: B batch, C channels, H W image size, F filters, K kernel
  * side, O fc outputs, NI fc inputs. */
@@ -147,20 +149,42 @@ double ms_params_penalty(const ms_layout_t *L, const float *params, float *grad,
 
 /* ---- the network ------------------------------------------------------------ */
 
-/* Lays out (or, with base == NULL, only counts) every buffer of the network
- * inside one allocation; returns its size in bytes. */
-static size_t carve(ms_net_t *net, char *base) {
+/* The CPU's scratch for one conv block: the larger of the forward pass's
+ * per-thread im2col rows for max(net->threads, OpenMP's threads) threads and
+ * the backward pass's per-chunk partial sums. */
+static size_t cpu_conv_scratch(const ms_net_t *net, int C, int H, int W, int F, int K, int P) {
+    size_t per_thread = ms_conv_scratch_floats(C, H, W, P);
+    size_t s1 = per_thread * (size_t)(net->threads > omp_get_max_threads() ? net->threads
+                                                                           : omp_get_max_threads());
+    size_t s2 = ms_conv_backward_partial_floats(net->max_b, C, H, W, F, K, P);
+    return s1 > s2 ? s1 : s2;
+}
+
+const ms_net_ops_t ms_net_ops_cpu = {.align = 64,
+                                     .scratch_min = 0,
+                                     .conv_scratch = cpu_conv_scratch,
+                                     .conv_forward = ms_conv_relu_pool_forward,
+                                     .conv_backward = ms_conv_relu_pool_backward,
+                                     .linear_forward = ms_linear_forward,
+                                     .linear_backward = ms_linear_backward,
+                                     .relu_dropout_forward = ms_relu_dropout_forward,
+                                     .relu_dropout_backward = ms_relu_dropout_backward};
+
+void *ms_net_take(char *base, size_t *off, size_t count, size_t size, size_t align) {
+    void *p = base ? base + *off : NULL;
+    *off += (count * size + align - 1) & ~(align - 1);
+    return p;
+}
+
+size_t ms_net_carve(ms_net_t *net, char *base) {
     const ms_layout_t *L = &net->L;
     const ms_arch_t *a = &L->arch;
+    const ms_net_ops_t *ops = net->ops;
     const size_t B = (size_t)net->max_b;
     size_t off = 0;
 #define TAKE(ptr, type, count)                                                                     \
-    do {                                                                                           \
-        size_t bytes_ = ((size_t)(count) * sizeof(type) + 63) & ~(size_t)63;                       \
-        if (base) (ptr) = (type *)(void *)(base + off);                                            \
-        off += bytes_;                                                                             \
-    } while (0)
-    size_t scratch = 0;
+    ((ptr) = (type *)ms_net_take(base, &off, (size_t)(count), sizeof(type), ops->align))
+    size_t scratch = ops->scratch_min;
     for (int l = 0; l < a->n_conv; l++) {
         size_t f = a->conv_c[l], ho = L->conv_h[l], wo = L->conv_w[l];
         size_t pooled = B * f * L->pool_h[l] * L->pool_w[l];
@@ -169,13 +193,9 @@ static size_t carve(ms_net_t *net, char *base) {
         TAKE(net->pool_out[l], float, pooled);
         TAKE(net->d_conv[l], float, pooled); /* gradient w.r.t. the pooled output */
         int in_h = l ? L->pool_h[l - 1] : a->in_h, in_w = l ? L->pool_w[l - 1] : a->in_w;
-        size_t per_thread = ms_conv_scratch_floats(L->conv_in_c[l], in_h, in_w, a->conv_pad);
-        size_t s1 = per_thread * (size_t)(net->threads > omp_get_max_threads() ? net->threads
-                                                                           : omp_get_max_threads());
-        size_t s2 = ms_conv_backward_partial_floats(net->max_b, L->conv_in_c[l], in_h, in_w,
-                                                    a->conv_c[l], a->conv_k, a->conv_pad);
-        if (s1 > scratch) scratch = s1;
-        if (s2 > scratch) scratch = s2;
+        size_t s = ops->conv_scratch(net, L->conv_in_c[l], in_h, in_w, a->conv_c[l], a->conv_k,
+                                     a->conv_pad);
+        if (s > scratch) scratch = s;
     }
     for (int l = 0; l < a->n_fc; l++) {
         TAKE(net->fc_act[l], float, B * a->fc_out[l]);
@@ -188,23 +208,33 @@ static size_t carve(ms_net_t *net, char *base) {
     return off;
 }
 
-int ms_net_init(ms_net_t *net, const ms_arch_t *arch, int max_b, int threads) {
+int ms_net_prepare(ms_net_t *net, const ms_arch_t *arch, int max_b, int threads,
+                   const ms_net_ops_t *ops) {
     memset(net, 0, sizeof *net);
     int rc = ms_layout_init(&net->L, arch);
     if (rc) return rc;
     if (max_b < 1) return ms_err_set(MS_EINVAL, "network: batch size %d", max_b);
     net->max_b = max_b;
+    net->threads = threads;
+    net->ops = ops;
+    return 0;
+}
+
+int ms_net_init(ms_net_t *net, const ms_arch_t *arch, int max_b, int threads) {
     /* Scratch is sized for the larger of the requested and the process's
      * kernel thread count; the count itself is set by ms_kernels_set_threads. */
-    net->threads = threads > ms_kernels_threads() ? threads : ms_kernels_threads();
-    size_t bytes = carve(net, NULL);
+    int rc = ms_net_prepare(net, arch, max_b,
+                            threads > ms_kernels_threads() ? threads : ms_kernels_threads(),
+                            &ms_net_ops_cpu);
+    if (rc) return rc;
+    size_t bytes = ms_net_carve(net, NULL);
     net->mem = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!net->mem) {
         memset(net, 0, sizeof *net);
         return ms_err_set(MS_ENOMEM, "network: cannot allocate %zu bytes of buffers", bytes);
     }
     memset(net->mem, 0, bytes);
-    carve(net, net->mem);
+    ms_net_carve(net, net->mem);
     return 0;
 }
 
@@ -213,18 +243,19 @@ void ms_net_free(ms_net_t *net) {
     memset(net, 0, sizeof *net);
 }
 
+/* The walk below runs on every backend: the kernels come from net->ops. */
 void ms_net_forward(ms_net_t *net, const float *params, const float *x, int B,
                     const ms_dropout_t *drop) {
     const ms_layout_t *L = &net->L;
     const ms_arch_t *a = &L->arch;
+    const ms_net_ops_t *ops = net->ops;
     const float *in = x;
     int c = a->in_c, h = a->in_h, w = a->in_w;
     for (int l = 0; l < a->n_conv; l++) {
         const float *wt = params + L->t[L->conv_weight[l]].off;
         const float *bt = L->conv_bias_t[l] >= 0 ? params + L->t[L->conv_bias_t[l]].off : NULL;
-        ms_conv_relu_pool_forward(net->conv_act[l], net->pool_out[l], net->pool_idx[l], in, wt,
-                                  bt, B, c, h, w, a->conv_c[l], a->conv_k, a->conv_pad,
-                                  net->scratch);
+        ops->conv_forward(net->conv_act[l], net->pool_out[l], net->pool_idx[l], in, wt, bt, B, c,
+                          h, w, a->conv_c[l], a->conv_k, a->conv_pad, net->scratch);
         in = net->pool_out[l];
         c = a->conv_c[l];
         h = L->pool_h[l];
@@ -236,11 +267,11 @@ void ms_net_forward(ms_net_t *net, const float *params, const float *x, int B,
         const int O = a->fc_out[l], NI = L->fc_in[l];
         const float *wt = params + L->t[L->fc_weight[l]].off;
         const float *bt = L->fc_bias_t[l] >= 0 ? params + L->t[L->fc_bias_t[l]].off : NULL;
-        ms_linear_forward(net->fc_act[l], in, wt, bt, B, NI, O);
+        ops->linear_forward(net->fc_act[l], in, wt, bt, B, NI, O);
         if (l < a->n_fc - 1) {
             float p = drop ? a->dropout : 0.0f;
-            ms_relu_dropout_forward(net->fc_act[l], B, O, p, drop ? drop->seed : 0,
-                                    drop ? drop->step : 0, base);
+            ops->relu_dropout_forward(net->fc_act[l], B, O, p, drop ? drop->seed : 0,
+                                      drop ? drop->step : 0, base);
             base += (uint64_t)B * O;
         }
         in = net->fc_act[l];
@@ -259,6 +290,7 @@ double ms_net_ce_loss(ms_net_t *net, const uint8_t *y, int B, double *loss_per_s
 void ms_net_backward(ms_net_t *net, const float *params, const float *x, int B, float *grad) {
     const ms_layout_t *L = &net->L;
     const ms_arch_t *a = &L->arch;
+    const ms_net_ops_t *ops = net->ops;
     const float p = net->dropout_active ? a->dropout : 0.0f;
     for (int l = a->n_fc - 1; l >= 0; l--) {
         const int O = a->fc_out[l], NI = L->fc_in[l];
@@ -269,8 +301,9 @@ void ms_net_backward(ms_net_t *net, const float *params, const float *x, int B, 
         /* The gradient w.r.t. this layer's input is needed unless it is the
          * network input (no conv blocks below the first fc layer). */
         float *dx = l ? net->d_fc[l - 1] : (a->n_conv ? net->d_in0 : NULL);
-        ms_linear_backward(dx, dw, db, net->d_fc[l], in, wt, B, NI, O);
-        if (l) ms_relu_dropout_backward(net->d_fc[l - 1], net->fc_act[l - 1], B * L->fc_in[l], p);
+        ops->linear_backward(dx, dw, db, net->d_fc[l], in, wt, B, NI, O);
+        if (l)
+            ops->relu_dropout_backward(net->d_fc[l - 1], net->fc_act[l - 1], B * L->fc_in[l], p);
     }
     const float *dpooled = net->d_in0;
     for (int l = a->n_conv - 1; l >= 0; l--) {
@@ -283,9 +316,8 @@ void ms_net_backward(ms_net_t *net, const float *params, const float *x, int B, 
         /* d_conv[l-1] holds the gradient w.r.t. the pooled output of block l-1,
          * which is this block's input. */
         float *dx = l ? net->d_conv[l - 1] : NULL;
-        ms_conv_relu_pool_backward(dx, dw, db, dpooled, net->conv_act[l], net->pool_idx[l], in,
-                                   wt, B, C, H, W, a->conv_c[l], a->conv_k, a->conv_pad,
-                                   net->scratch);
+        ops->conv_backward(dx, dw, db, dpooled, net->conv_act[l], net->pool_idx[l], in, wt, B, C,
+                           H, W, a->conv_c[l], a->conv_k, a->conv_pad, net->scratch);
         dpooled = dx;
     }
 }

@@ -33,7 +33,7 @@ int ms_gpu_trainer_init(ms_gpu_trainer_t *gt, const ms_settings_t *s, int n_trai
     gt->s = s;
     int rc = ms_gpu_net_init(&gt->net, &s->arch, s->batch);
     if (rc) return rc;
-    gt->L = &gt->net.L;
+    gt->L = &gt->net.net.L;
     const size_t P = gt->L->n_params;
     const int B = s->batch, S = (n_train + B - 1) / B;
     gt->steps_per_epoch = S;

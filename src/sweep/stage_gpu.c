@@ -138,8 +138,8 @@ double ms__stage_gpu_evaluate(ms_ctx_t *ctx, const ms_settings_t *s, const float
     double acc = NAN;
     *rc = ms_gpu_net_init(&net, &s->arch, s->batch);
     if (*rc) return acc;
-    *rc = ms_gpu_alloc((void **)&d, sizeof(float) * net.L.n_params);
-    if (!*rc) *rc = ms_gpu_h2d(d, params, sizeof(float) * net.L.n_params);
+    *rc = ms_gpu_alloc((void **)&d, sizeof(float) * net.net.L.n_params);
+    if (!*rc) *rc = ms_gpu_h2d(d, params, sizeof(float) * net.net.L.n_params);
     if (!*rc) acc = ms_evaluate_gpu(&net, d, ctx->gpu_test, -1, classwise, NULL);
     ms_gpu_free(d);
     ms_gpu_net_free(&net);
