@@ -62,9 +62,12 @@ static void test_task_refused(void) {
         int kind, m, li;
         const char *want;
     } bad[] = {
-        {MS_TASK_TRAIN, -1, -1, "model -1"},   {MS_TASK_ANALYSE, 4, -1, "model 4"},
-        {MS_TASK_PRUNE, 0, 3, "label index 3"}, {MS_TASK_PRUNE, 1, -1, "label index -1"},
-        {MS_TASK_PRUNE, 4, 0, "model 4"},      {3, 0, 0, "task kind 3"},
+        {MS_TASK_TRAIN, -1, -1, "model -1"},
+        {MS_TASK_ANALYSE, 4, -1, "model 4"},
+        {MS_TASK_PRUNE, 0, 3, "label index 3"},
+        {MS_TASK_PRUNE, 1, -1, "label index -1"},
+        {MS_TASK_PRUNE, 4, 0, "model 4"},
+        {3, 0, 0, "task kind 3"},
         {-1, 0, 0, "task kind -1"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

@@ -72,9 +72,9 @@ int ms_stage_prune(ms_ctx_t *ctx, const ms_task_t *task, MPI_Comm team, char *re
 int ms_prune_label(ms_ctx_t *ctx, const ms_task_t *task, MPI_Comm team, char *reason);
 /* The circuit columns of a prune task (circuit_stage.c): the exact mask
  * judged on the find images xfind (NF) and the held-out test images held (NH). */
-int ms__circuit_label(ms_ctx_t *ctx, const ms_task_t *task, const ms_layout_t *L, const float *params,
-                      const uint8_t *mask, const float *xfind, int NF, const int32_t *held,
-                      int NH);
+int ms__circuit_label(ms_ctx_t *ctx, const ms_task_t *task, const ms_layout_t *L,
+                      const float *params, const uint8_t *mask, const float *xfind, int NF,
+                      const int32_t *held, int NH);
 
 /* The GPU side of the stages (src/sweep/stage_gpu.c): ms_stage_train on the GPU
  * trainer (same rows); the NCCL team of a prune team (NULL when NCCL cannot

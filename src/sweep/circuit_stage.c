@@ -66,9 +66,9 @@ const ms_col_t ms_circuit_cols[] = {
 };
 /* clang-format on */
 
-int ms__circuit_label(ms_ctx_t *ctx, const ms_task_t *task, const ms_layout_t *L, const float *params,
-                      const uint8_t *mask, const float *xfind, int NF, const int32_t *held,
-                      int NH) {
+int ms__circuit_label(ms_ctx_t *ctx, const ms_task_t *task, const ms_layout_t *L,
+                      const float *params, const uint8_t *mask, const float *xfind, int NF,
+                      const int32_t *held, int NH) {
     const ms_settings_t *s = &task->s;
     const int m = task->model, li = task->label_index, label = task->label;
     int32_t heldout_n = 0;

@@ -124,8 +124,8 @@ int ms_stage_analyse(ms_ctx_t *ctx, const ms_task_t *task, char *reason) {
     const int m = task->model;
     reason[0] = 0;
     double t0 = ms_now();
-    int rc = ms_cluster_analyse(ctx, task, reason);           /* cluster.h: BSGC, curves, ablation */
-    if (!rc) rc = ms_measures_analyse(ctx, task, reason);     /* measures.h: seeds 002, 003, 004 */
+    int rc = ms_cluster_analyse(ctx, task, reason);       /* cluster.h: BSGC, curves, ablation */
+    if (!rc) rc = ms_measures_analyse(ctx, task, reason); /* measures.h: seeds 002, 003, 004 */
     double secs = ms_now() - t0;
     if (!rc) rc = ms_machine_write(ctx->res, MS_TASK_ANALYSE, m, -1); /* machine.h */
     if (rc && !reason[0]) snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());

@@ -12,8 +12,9 @@ int ms_task_make(const ms_grid_t *g, int kind, int m, int li, ms_task_t *t) {
                           g->n_models - 1);
     const int prune = kind == MS_TASK_PRUNE;
     if (prune && (li < 0 || li >= g->n_labels))
-        return ms_err_set(MS_EINVAL, "prune task of model %d: label index %d, the grid has %d labels",
-                          m, li, g->n_labels);
+        return ms_err_set(MS_EINVAL,
+                          "prune task of model %d: label index %d, the grid has %d labels", m, li,
+                          g->n_labels);
     t->kind = kind;
     t->model = m;
     t->label_index = prune ? li : -1;
