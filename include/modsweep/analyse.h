@@ -23,9 +23,10 @@
  * training (columns models/part_train, models/gradsim, models/gradsim_steps). */
 int ms_cluster_train_write(const ms_cluster_train_t *ct, ms_results_t *res, long m);
 
-/* The cluster analysis of trained model m: reads its parameters, training
- * partition and gradient similarity from the results file and writes the
- * curves, partitions, ablations and search-space reductions. */
-int ms_cluster_analyse(ms_ctx_t *ctx, int m, char *reason);
+/* The cluster analysis of the trained model of an analyse task: reads its
+ * parameters, training partition and gradient similarity from the results
+ * file and writes the curves, partitions, ablations and search-space
+ * reductions. */
+int ms_cluster_analyse(ms_ctx_t *ctx, const ms_task_t *task, char *reason);
 
 #endif

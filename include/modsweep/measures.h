@@ -43,9 +43,9 @@ void ms_measures_dims(ms_dims_t *d, const ms_settings_t *s);
 /* Whether settings s switch on any analysis of this module. */
 int ms_measures_any(const ms_settings_t *s);
 
-/* The analyse-stage part of this module for model m: computes and writes
- * every measure switched on (nothing when none is). */
-int ms_measures_analyse(ms_ctx_t *ctx, int m, char *reason);
+/* The analyse-stage part of this module for the model of an analyse task:
+ * computes and writes every measure switched on (nothing when none is). */
+int ms_measures_analyse(ms_ctx_t *ctx, const ms_task_t *task, char *reason);
 
 /* Writes the results of dynamic sparse training of model m (sp may be NULL:
  * nothing to write). */

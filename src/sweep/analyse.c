@@ -347,10 +347,11 @@ static int planted_ari(const ms_ctx_t *ctx, const an_t *a, ms_results_t *res, in
     return rc;
 }
 
-int ms_cluster_analyse(ms_ctx_t *ctx, int m, char *reason) {
+int ms_cluster_analyse(ms_ctx_t *ctx, const ms_task_t *task, char *reason) {
+    const int m = task->model;
     an_t a;
     memset(&a, 0, sizeof a);
-    ms_grid_model_settings(ctx->g, m, &a.s);
+    a.s = task->s;
     const ms_settings_t *s = &a.s;
     const ms_dims_t *d = ms_results_dims(ctx->res);
     ms_results_t *res = ctx->res;
@@ -368,7 +369,7 @@ int ms_cluster_analyse(ms_ctx_t *ctx, int m, char *reason) {
         goto out;
     }
     if ((rc = an_alloc(&a))) goto out;
-    rc = ms_stage_load_params(ctx, m, a.params);
+    rc = ms_stage_load_params(ctx, task, a.params);
     if (!rc) rc = ms_results_read(res, "models/part_train", m, -1, a.part_train);
     if (!rc && a.ng > 0) rc = ms_results_read(res, "models/gradsim", m, -1, a.gs);
     if (rc) goto out;

@@ -66,10 +66,11 @@ const ms_col_t ms_circuit_cols[] = {
 };
 /* clang-format on */
 
-int ms__circuit_label(ms_ctx_t *ctx, const ms_settings_t *s, const ms_layout_t *L, int m, int li,
+int ms__circuit_label(ms_ctx_t *ctx, const ms_task_t *task, const ms_layout_t *L,
                       const float *params, const uint8_t *mask, const float *xfind, int NF,
                       const int32_t *held, int NH) {
-    const int label = ctx->g->labels[li];
+    const ms_settings_t *s = &task->s;
+    const int m = task->model, li = task->label_index, label = task->label;
     int32_t heldout_n = 0;
     for (int n = 0; n < NH; n++)
         heldout_n += ctx->test->y[held[n]] == label;

@@ -8,6 +8,8 @@
 #include "modsweep/isa.h"
 #include "modsweep/results.h"
 
+#include "tasks.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,7 +102,9 @@ static void add_value(values_t *vs, const char *v, int kind) {
 
 int ms_machine_status(struct ms_results *r, const int8_t *status, FILE *out) {
     const ms_dims_t *d = ms_results_dims(r);
-    const long n[3] = {d->M, d->M, d->M * d->L}, off[3] = {0, d->M, 2 * d->M};
+    long n[3], off[3];
+    for (int k = 0; k < 3; k++) /* tasks.h's numbering */
+        n[k] = ms_task_kind_count(k, d->M, d->L), off[k] = ms_task_first(k, d->M);
     long most = n[0] > n[2] ? n[0] : n[2];
     char *buf = malloc((size_t)(most > 0 ? most : 1) * MS_STR_LEN);
     if (!buf) return ms_err_set(MS_ENOMEM, "status: out of memory");

@@ -680,9 +680,9 @@ static int write_rows(ms_results_t *res, int m, const rows_t *r, int32_t samples
     return rc;
 }
 
-int ms_measures_analyse(ms_ctx_t *ctx, int m, char *reason) {
-    ms_settings_t s;
-    ms_grid_model_settings(ctx->g, m, &s);
+int ms_measures_analyse(ms_ctx_t *ctx, const ms_task_t *task, char *reason) {
+    const ms_settings_t s = task->s;
+    const int m = task->model;
     if (!ms_measures_any(&s)) return 0;
     const double t0 = ms_now();
     const ms_dims_t *d = ms_results_dims(ctx->res);
@@ -697,7 +697,7 @@ int ms_measures_analyse(ms_ctx_t *ctx, int m, char *reason) {
     for (long v = 0; v < d->NV && !rc; v++)
         if (!(params[v] = malloc(sizeof(float) * L.n_params)))
             rc = ms_err_set(MS_ENOMEM, "measures: out of memory");
-    if (!rc) rc = ms_stage_load_params(ctx, m, params[0]);
+    if (!rc) rc = ms_stage_load_params(ctx, task, params[0]);
     if (!rc && d->NV > 1) ms_params_init(&L, params[1], s.seed);
     int N = ctx->test->n;
     if (s.meas.samples > 0 && s.meas.samples < N) N = s.meas.samples;

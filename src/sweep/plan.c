@@ -9,6 +9,7 @@
 #include "modsweep/config.h"
 
 #include "config_int.h"
+#include "tasks.h"
 
 double ms_grid_train_estimate(const ms_grid_t *g, long n_train) {
     dims_t d;
@@ -194,7 +195,7 @@ void ms_grid_print_plan(const ms_grid_t *g, FILE *f) {
     long long M = g->n_models, L = g->n_labels;
     fprintf(
         f, "tasks: train %lld, analyse %lld, prune %lld (%lld models x %lld labels); %lld in all\n",
-        M, M, M * L, M, L, 2 * M + M * L);
+        M, M, M * L, M, L, (long long)ms_task_count(M, L));
 
     /* The estimate. Training costs about 3 forward passes per image
      * (forward, and a backward pass of about twice its cost), 2 FLOP per

@@ -47,15 +47,14 @@ const ms_col_t ms_prune_cols[] = {
     {NULL, 0, 0, 0, {0}, NULL},
 };
 
-int ms_prune_label(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason) {
-    ms_settings_t s;
-    ms_grid_model_settings(ctx->g, m, &s);
+int ms_prune_label(ms_ctx_t *ctx, const ms_task_t *task, MPI_Comm team, char *reason) {
+    const ms_settings_t *s = &task->s;
+    const int m = task->model, li = task->label_index, label = task->label;
     ms_layout_t L;
-    int rc = ms_layout_init(&L, &s.arch);
-    const int label = ctx->g->labels[li];
+    int rc = ms_layout_init(&L, &s->arch);
     const ms_split_t *test = ctx->test;
     /* The find set: the label's first `samples` test or training images. */
-    const ms_split_t *fsplit = s.prune_find_train && ctx->train ? ctx->train : test;
+    const ms_split_t *fsplit = s->prune_find_train && ctx->train ? ctx->train : test;
     const size_t D = (size_t)test->c * test->h * test->w;
     float *params = malloc(sizeof(float) * L.n_params);
     int32_t *idx = malloc(sizeof(int32_t) * (size_t)(fsplit->n > 0 ? fsplit->n : 1));
@@ -67,13 +66,13 @@ int ms_prune_label(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason) {
     int team_rank = 0, team_size = 1;
     MPI_Comm_rank(team, &team_rank);
     MPI_Comm_size(team, &team_size);
-    if (!rc && s.prune_find_train && !ctx->train)
+    if (!rc && s->prune_find_train && !ctx->train)
         rc = ms_err_set(MS_EINVAL, "prune model %d label %d: find_set = train, but no training "
                         "images are loaded", m, label);
     if (!rc && (!params || !idx || !held || !mask))
         rc = ms_err_set(MS_ENOMEM, "prune model %d label %d: out of memory", m, label);
     /* The team's leader reads the trained model; the others get it by message. */
-    if (!rc && team_rank == 0) rc = ms_stage_load_params(ctx, m, params);
+    if (!rc && team_rank == 0) rc = ms_stage_load_params(ctx, task, params);
     MPI_Bcast(&rc, 1, MPI_INT, 0, team);
     if (rc) goto done;
     /* A team of GPU ranks shares it through NCCL when it can, else through MPI. */
@@ -86,7 +85,7 @@ int ms_prune_label(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason) {
     if (rc) goto done;
     int N = 0;
     ms_circuit_sets(test->y, test->n, ctx->train ? ctx->train->y : NULL,
-                    ctx->train ? ctx->train->n : 0, label, s.prune_find_train, s.prune_samples,
+                    ctx->train ? ctx->train->n : 0, label, s->prune_find_train, s->prune_samples,
                     idx, &N, held, &NH);
     x = malloc(sizeof(float) * D * (size_t)(N > 0 ? N : 1));
     if (!x) {
@@ -95,9 +94,9 @@ int ms_prune_label(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason) {
     }
     for (int i = 0; i < N; i++) memcpy(x + D * i, fsplit->x + D * idx[i], sizeof(float) * D);
     ms_prune_cfg_t cfg = {.label = label,
-                          .layers = s.prune_layers,
-                          .window = s.prune_window,
-                          .naive = s.prune_naive,
+                          .layers = s->prune_layers,
+                          .window = s->prune_window,
+                          .naive = s->prune_naive,
                           .comm = team,
                           .verbose = ctx->verbose > 1};
     ms_prune_result_t res = {.mask = mask};
@@ -105,14 +104,14 @@ int ms_prune_label(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason) {
                       : ms_prune(&L, params, x, N, &cfg, &res);
     if (rc || team_rank != 0) goto done;
     /* The circuit judged on the find and held-out sets (before params are masked). */
-    if ((rc = ms__circuit_label(ctx, &s, &L, m, li, params, mask, x, N, held, NH))) goto done;
+    if ((rc = ms__circuit_label(ctx, task, &L, params, mask, x, N, held, NH))) goto done;
     /* The pruned model's class-wise accuracy on the whole test split. */
     ms_prune_apply_mask(&L, params, mask);
     double classwise[MS_MAX_CLASSES], acc = NAN;
     if (ctx->use_gpu) {
-        acc = ms__stage_gpu_evaluate(ctx, &s, params, classwise, &rc);
+        acc = ms__stage_gpu_evaluate(ctx, s, params, classwise, &rc);
     } else {
-        rc = ms_net_init(&net, &s.arch, s.batch, ctx->threads);
+        rc = ms_net_init(&net, &s->arch, s->batch, ctx->threads);
         if (!rc) acc = ms_evaluate(&net, params, test, -1, classwise, NULL);
     }
     if (rc) goto done;

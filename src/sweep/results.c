@@ -921,7 +921,9 @@ int ms_results_all_tasks(ms_results_t *r, int8_t *status, int32_t *attempts) {
     const long off[3] = {ms_task_first(MS_TASK_TRAIN, M), ms_task_first(MS_TASK_ANALYSE, M),
                          ms_task_first(MS_TASK_PRUNE, M)};
     int rc = status ? ms_results_all_status(r, status + off[0], status + off[1], status + off[2]) : 0;
-    const long n[3] = {M, M, M * L};
+    const long n[3] = {ms_task_kind_count(MS_TASK_TRAIN, M, L),
+                       ms_task_kind_count(MS_TASK_ANALYSE, M, L),
+                       ms_task_kind_count(MS_TASK_PRUNE, M, L)};
     for (int k = 0; k < 3 && !rc && attempts; k++)
         if (n[k] > 0) rc = ms_results_read_all(r, attempts_col[k], attempts + off[k]);
     for (long t = 0; t < T && !rc && attempts; t++)

@@ -577,7 +577,7 @@ static void identify_child(const char *path, int fd) {
             id_attr_str(f, "created", id.created, sizeof id.created);
             id.has_data_files =
                 id_attr_str(f, "data_files", id.data_files, sizeof id.data_files) == 0;
-            id.total = 2 * M + M * L;
+            id.total = ms_task_count(M, L);
             if (id_count(f, "models/status_train", M, &id) ||
                 id_count(f, "models/status_analyse", M, &id) ||
                 id_count(f, "labels/status", M * L, &id)) {

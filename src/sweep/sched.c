@@ -127,8 +127,7 @@ static int wait_request(MPI_Request *req) {
 
 /* ---- the coordinator's state ----------------------------------------------- */
 
-/* Tasks are numbered: train m -> m, analyse m -> M + m, prune (m, li) ->
- * 2M + m L + li. */
+/* Tasks are numbered as tasks.h says (ms_task_id). */
 typedef struct queue {
     long *v;
     long cap, head, n;
@@ -211,11 +210,23 @@ static long model_dependents(const coord_t *c, long m, long *out) {
     return n;
 }
 
-static void task_text(const farm_t *f, int kind, long m, long li, char *buf, size_t n) {
-    if (kind == MS_TASK_PRUNE)
-        snprintf(buf, n, "prune model %ld label %d", m, f->ctx->g->labels[li]);
+/* A task's name in log lines and MODSWEEP_TEST_FAIL ("prune model 3 label 7"). */
+static void task_name(const ms_task_t *t, char *buf, size_t n) {
+    if (t->kind == MS_TASK_PRUNE)
+        snprintf(buf, n, "prune model %d label %d", t->model, t->label);
     else
-        snprintf(buf, n, "%s model %ld", kind_name[kind], m);
+        snprintf(buf, n, "%s model %d", kind_name[t->kind], t->model);
+}
+
+/* The name of the task (kind, m, li) of the grid (the coordinator's side). */
+static void task_text(const farm_t *f, int kind, long m, long li, char *buf, size_t n) {
+    ms_task_t t;
+    if (ms_task_make(f->ctx->g, kind, (int)m, (int)li, &t) == 0) {
+        task_name(&t, buf, n);
+    } else {
+        snprintf(buf, n, "task (%d, %ld, %ld)", kind, m, li); /* not of the grid: never sent */
+        ms_err_clear();
+    }
 }
 
 static void fmt_secs(double s, char *buf, size_t n) {
@@ -660,18 +671,22 @@ static void run_order(farm_t *f, const order_t *o, report_t *rep) {
     rep->type = REP_DONE;
     rep->kind = o->kind, rep->m = o->m, rep->li = o->li;
     double t0 = ms_now();
-    int rc;
-    char what[96];
-    task_text(f, o->kind, o->m, o->li, what, sizeof what);
-    if (f->fail_attempts && o->attempt <= f->fail_attempts && !strcmp(what, f->fail_task)) {
+    char what[96] = "";
+    /* The task value, built once here and handed to its stage. */
+    ms_task_t task;
+    int rc = ms_task_make(ctx->g, o->kind, o->m, o->li, &task);
+    if (!rc) task_name(&task, what, sizeof what);
+    if (rc) {
+        snprintf(reason, sizeof reason, "%s", ms_err_msg());
+    } else if (f->fail_attempts && o->attempt <= f->fail_attempts && !strcmp(what, f->fail_task)) {
         snprintf(reason, sizeof reason, "injected failure (MODSWEEP_TEST_FAIL)");
         rc = MS_EINVAL;
-    } else if (o->kind == MS_TASK_TRAIN)
-        rc = ms_stage_train(ctx, o->m, reason);
-    else if (o->kind == MS_TASK_ANALYSE)
-        rc = ms_stage_analyse(ctx, o->m, reason);
+    } else if (task.kind == MS_TASK_TRAIN)
+        rc = ms_stage_train(ctx, &task, reason);
+    else if (task.kind == MS_TASK_ANALYSE)
+        rc = ms_stage_analyse(ctx, &task, reason);
     else
-        rc = ms_stage_prune(ctx, o->m, o->li, o->team ? f->team : MPI_COMM_SELF, reason);
+        rc = ms_stage_prune(ctx, &task, o->team ? f->team : MPI_COMM_SELF, reason);
     rep->seconds = ms_now() - t0;
     if (o->kind == MS_TASK_PRUNE && o->team && f->team_rank != 0) {
         rep->outcome = OUT_MEMBER; /* the team's first rank writes and reports */

@@ -39,12 +39,12 @@ static int stop_gpu(void *vctx, ms_gpu_trainer_t *gt, long step) {
     return 0;
 }
 
-int ms_stage_train_gpu(ms_ctx_t *ctx, int m, char *reason) {
-    ms_settings_t s;
-    ms_grid_model_settings(ctx->g, m, &s);
+int ms_stage_train_gpu(ms_ctx_t *ctx, const ms_task_t *task, char *reason) {
+    const ms_settings_t *s = &task->s;
+    const int m = task->model;
     /* The grid check refuses these settings with device = cuda; a model
      * that reaches here with one anyway fails rather than train without it. */
-    const char *gap = ms_gpu_unsupported(&s, s.lambda);
+    const char *gap = ms_gpu_unsupported(s, s->lambda);
     if (gap) {
         const int rc =
             ms_err_set(MS_EINVAL, "model %d: %s is not supported by the GPU trainer", m, gap);
@@ -53,7 +53,7 @@ int ms_stage_train_gpu(ms_ctx_t *ctx, int m, char *reason) {
     }
     ms_gpu_trainer_t gt;
     const double t0 = ms_now();
-    int rc = ms_gpu_trainer_init(&gt, &s, ctx->train->n);
+    int rc = ms_gpu_trainer_init(&gt, s, ctx->train->n);
     if (rc) {
         snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
         return rc;
@@ -63,7 +63,7 @@ int ms_stage_train_gpu(ms_ctx_t *ctx, int m, char *reason) {
      * partition, zero gradient-similarity steps). */
     ms_cluster_train_t ct;
     ms_train_hooks_t unused;
-    if ((rc = ms_cluster_train_init(&ct, &s, gt.L, NULL, &unused))) {
+    if ((rc = ms_cluster_train_init(&ct, s, gt.L, NULL, &unused))) {
         snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
         ms_gpu_trainer_free(&gt);
         return rc;

@@ -53,13 +53,13 @@ static int write_epoch(void *vctx, ms_trainer_t *tr, const ms_epoch_report_t *re
     return ms_stage_write_epoch(sink->ctx, sink->m, tr->s->epochs, rep, "");
 }
 
-int ms_stage_train(ms_ctx_t *ctx, int m, char *reason) {
-    if (ctx->use_gpu) return ms_stage_train_gpu(ctx, m, reason);
-    ms_settings_t s;
-    ms_grid_model_settings(ctx->g, m, &s);
+int ms_stage_train(ms_ctx_t *ctx, const ms_task_t *task, char *reason) {
+    if (ctx->use_gpu) return ms_stage_train_gpu(ctx, task, reason);
+    const ms_settings_t *s = &task->s;
+    const int m = task->model;
     ms_trainer_t tr;
     double t0 = ms_now();
-    int rc = ms_trainer_init(&tr, &s, ctx->train->n);
+    int rc = ms_trainer_init(&tr, s, ctx->train->n);
     if (rc) {
         snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
         return rc;
@@ -71,8 +71,8 @@ int ms_stage_train(ms_ctx_t *ctx, int m, char *reason) {
      * clusterability regulariser and gradient similarity (cluster.h) chained
      * in front of them. */
     ms_cluster_train_t ct = {0};
-    rc = ms_sparse_create(&sink.sparse, &s, tr.L);
-    if (!rc) rc = ms_cluster_train_init(&ct, &s, tr.L, &sink_hooks, &hooks);
+    rc = ms_sparse_create(&sink.sparse, s, tr.L);
+    if (!rc) rc = ms_cluster_train_init(&ct, s, tr.L, &sink_hooks, &hooks);
     if (rc) snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
     if (!rc) rc = ms_train(&tr, ctx->train, ctx->test, &hooks, reason);
     if (!rc && (rc = ms_measures_write_sparse(ctx, m, sink.sparse)))
@@ -102,16 +102,15 @@ int ms_stage_train(ms_ctx_t *ctx, int m, char *reason) {
     return rc;
 }
 
-int ms_stage_load_params(ms_ctx_t *ctx, int m, float *params) {
+int ms_stage_load_params(ms_ctx_t *ctx, const ms_task_t *task, float *params) {
+    const int m = task->model;
     int rc = ms_results_read(ctx->res, "models/params", m, -1, params);
     if (rc) return rc;
     /* Training fails a model rather than store parameters that are not
      * finite, so a NaN or Inf here was written by something else (or the
      * file is damaged); no analysis or pruning of it would mean anything. */
-    ms_settings_t s;
-    ms_grid_model_settings(ctx->g, m, &s);
     ms_layout_t L;
-    if ((rc = ms_layout_init(&L, &s.arch))) return rc;
+    if ((rc = ms_layout_init(&L, &task->s.arch))) return rc;
     const char *bad = ms_first_nonfinite(&L, params);
     if (bad)
         return ms_err_set(MS_ENUMERIC,
@@ -121,11 +120,12 @@ int ms_stage_load_params(ms_ctx_t *ctx, int m, float *params) {
     return 0;
 }
 
-int ms_stage_analyse(ms_ctx_t *ctx, int m, char *reason) {
+int ms_stage_analyse(ms_ctx_t *ctx, const ms_task_t *task, char *reason) {
+    const int m = task->model;
     reason[0] = 0;
     double t0 = ms_now();
-    int rc = ms_cluster_analyse(ctx, m, reason);           /* cluster.h: BSGC, curves, ablation */
-    if (!rc) rc = ms_measures_analyse(ctx, m, reason);     /* measures.h: seeds 002, 003, 004 */
+    int rc = ms_cluster_analyse(ctx, task, reason);       /* cluster.h: BSGC, curves, ablation */
+    if (!rc) rc = ms_measures_analyse(ctx, task, reason); /* measures.h: seeds 002, 003, 004 */
     double secs = ms_now() - t0;
     if (!rc) rc = ms_machine_write(ctx->res, MS_TASK_ANALYSE, m, -1); /* machine.h */
     if (rc && !reason[0]) snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
@@ -134,6 +134,6 @@ int ms_stage_analyse(ms_ctx_t *ctx, int m, char *reason) {
     return rc;
 }
 
-int ms_stage_prune(ms_ctx_t *ctx, int m, int li, MPI_Comm team, char *reason) {
-    return ms_prune_label(ctx, m, li, team, reason);
+int ms_stage_prune(ms_ctx_t *ctx, const ms_task_t *task, MPI_Comm team, char *reason) {
+    return ms_prune_label(ctx, task, team, reason);
 }

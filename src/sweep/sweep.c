@@ -21,6 +21,8 @@
 #include "modsweep/stages.h"
 #include "modsweep/version.h"
 
+#include "tasks.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -479,8 +481,9 @@ static void print_summary(ms_results_t *res, const ms_grid_t *g) {
         double acc = NAN;
         ms_results_get_status(res, MS_TASK_TRAIN, m, -1, &st, NULL, reason);
         ms_results_read(res, "models/test_acc", m, -1, &acc);
-        ms_settings_t s;
-        ms_grid_model_settings(g, (int)m, &s);
+        ms_task_t task; /* the model's train task: its settings */
+        ms_task_make(g, MS_TASK_TRAIN, (int)m, -1, &task);
+        const ms_settings_t s = task.s;
         if (st == MS_ST_DONE)
             printf("model %ld (seed %llu, lambda %g, k %d): test accuracy %.4f\n", m,
                    (unsigned long long)s.seed, s.lambda, s.k, acc);
@@ -673,18 +676,20 @@ int ms_sweep_status(const char *results_path, FILE *out) {
         return MS_EXIT_ERROR;
     }
     const ms_dims_t *d = ms_results_dims(res);
-    const long M = d->M, L = d->L, ML = M * L;
-    /* Every task in task order; st[k], att[k], secs[k] are kind k's part. */
-    const size_t T = (size_t)(2 * M + ML);
+    const long M = d->M, L = d->L;
+    /* Every task in task order (tasks.h); st[k], att[k], secs[k] are kind k's part. */
+    const size_t T = (size_t)ms_task_count(M, L);
     int8_t *st_all = calloc(T + 1, 1);
     int32_t *att_all = calloc(T + 1, sizeof(int32_t));
     double *secs_all = calloc(T + 1, sizeof(double));
-    const long n[3] = {M, M, ML}, off[3] = {0, M, 2 * M};
+    long n[3], off[3];
     int8_t *st[3];
     int32_t *att[3];
     double *secs[3];
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 3; k++) {
+        n[k] = ms_task_kind_count(k, M, L), off[k] = ms_task_first(k, M);
         st[k] = st_all + off[k], att[k] = att_all + off[k], secs[k] = secs_all + off[k];
+    }
     static const char *time_col[] = {"models/time_train", "models/time_analyse", "labels/time"};
     int rc = !st_all || !att_all || !secs_all ? ms_err_set(MS_ENOMEM, "out of memory") : 0;
     if (!rc) rc = ms_results_all_tasks(res, st_all, att_all);
@@ -694,16 +699,10 @@ int ms_sweep_status(const char *results_path, FILE *out) {
         fprintf(stderr, "modsweep: %s\n", ms_err_msg());
     } else {
         static const char *names[] = {"train", "analyse", "prune"};
-        /* The label values, from the grid text stored in the file. */
-        int labels[MS_MAX_CLASSES];
+        /* The grid text stored in the file, for the label values of prune
+         * tasks (their label index where it cannot be parsed). */
         ms_grid_t g;
-        for (long li = 0; li < L && li < MS_MAX_CLASSES; li++)
-            labels[li] = (int)li;
-        if (ms_grid_parse(&g, results_path, ms_results_grid_text(res)) == 0) {
-            for (long li = 0; li < L && li < g.n_labels; li++)
-                labels[li] = g.labels[li];
-            ms_grid_free(&g);
-        }
+        const int have_grid = ms_grid_parse(&g, results_path, ms_results_grid_text(res)) == 0;
         ms_err_clear();
         fprintf(out, "%s\n", results_path);
         long cnt[3][3] = {{0}}, retrying[3] = {0};
@@ -732,11 +731,17 @@ int ms_sweep_status(const char *results_path, FILE *out) {
                     more++;
                     continue;
                 }
-                long m = k == 2 ? i / L : i, li = k == 2 ? i % L : -1;
-                ms_results_get_status(res, k, m, li, NULL, NULL, reason);
-                if (k == 2)
+                int kind;
+                long m, li;
+                ms_task_of(M, L, off[k] + i, &kind, &m, &li);
+                ms_results_get_status(res, kind, m, li, NULL, NULL, reason);
+                ms_task_t task = {.label = (int)li}; /* the label index without the grid */
+                if (kind == MS_TASK_PRUNE && have_grid &&
+                    ms_task_make(&g, kind, (int)m, (int)li, &task))
+                    ms_err_clear();
+                if (kind == MS_TASK_PRUNE)
                     fprintf(out, "  %s prune of model %ld label %d: %s\n",
-                            failed ? "failed" : "retrying", m, labels[li], reason);
+                            failed ? "failed" : "retrying", m, task.label, reason);
                 else
                     fprintf(out, "  %s %s of model %ld: %s\n", failed ? "failed" : "retrying",
                             names[k], m, reason);
@@ -757,12 +762,11 @@ int ms_sweep_status(const char *results_path, FILE *out) {
         int unknown = 0;
         char parts[512] = "";
         size_t plen = 0;
-        if (cnt[0][0] && !timed[0] && d->E > 0 &&
-            ms_grid_parse(&g, results_path, ms_results_grid_text(res)) == 0) {
+        if (cnt[0][0] && !timed[0] && d->E > 0 && have_grid) {
             /* The training images: steps per epoch x batch (at most that many). */
             plan_train = ms_grid_train_estimate(&g, d->S / d->E * g.base.batch);
-            ms_grid_free(&g);
         }
+        if (have_grid) ms_grid_free(&g);
         ms_err_clear();
         for (int k = 0; k < 3; k++) {
             if (!cnt[k][0]) continue;

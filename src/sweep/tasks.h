@@ -4,6 +4,8 @@
  * fastest). The scheduler numbers its tasks this way and the results file
  * lays the status and attempt columns out in this order (train, analyse,
  * prune), so a task's number is also its place in ms_results_all_tasks.
+ * What a task is (its kind, model, label and the model's settings) is the
+ * task value ms_task_t of stages.h, built once by ms_task_make (tasks.c).
  * Internal to src/sweep. */
 #ifndef MODSWEEP_SWEEP_TASKS_H
 #define MODSWEEP_SWEEP_TASKS_H
@@ -18,6 +20,11 @@ static inline long ms_task_count(long M, long L) {
 /* The first task of a kind (ms_task_kind_t). */
 static inline long ms_task_first(int kind, long M) {
     return kind == MS_TASK_TRAIN ? 0 : kind == MS_TASK_ANALYSE ? M : 2 * M;
+}
+
+/* The number of tasks of a kind: M train, M analyse, M L prune. */
+static inline long ms_task_kind_count(int kind, long M, long L) {
+    return kind == MS_TASK_PRUNE ? M * L : M;
 }
 
 /* The number of a task: its kind, model m and label index li (prune only). */
