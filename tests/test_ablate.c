@@ -79,6 +79,16 @@ static void test_hand_built(void) {
     free(p), free(s.x), free(s.y);
 }
 
+/* Random cluster labels 0..2 drawn from r for every unit of L's fc layers
+ * (ms_units_layout order, its offsets into in_off and out_off). */
+static int32_t *random_units(const ms_layout_t *L, ms_rng_t *r, long *in_off, long *out_off) {
+    const long NU = ms_units_layout(L, in_off, out_off);
+    int32_t *u = malloc(sizeof(int32_t) * NU);
+    for (long i = 0; i < NU; i++)
+        u[i] = (int32_t)ms_rng_below(r, 3);
+    return u;
+}
+
 /* Brute force: zero the weights explicitly and evaluate the whole network. */
 static void test_against_explicit_zeroing(void) {
     ms_arch_t a = ms_test_small_cnn(2, 8, 4, 12, 12);
@@ -92,10 +102,7 @@ static void test_against_explicit_zeroing(void) {
     ms_test_random_split(&s, 300, 2, 8, 8, 1.0f, &r);
     /* fc1 (256 -> 12) and fc2 (12 -> 12), k = 3, random labels with a -1. */
     long in_off[MS_MAX_FC], out_off[MS_MAX_FC];
-    const long NU = ms_units_layout(&L, in_off, out_off);
-    int32_t *u = malloc(sizeof(int32_t) * NU);
-    for (long i = 0; i < NU; i++)
-        u[i] = (int32_t)ms_rng_below(&r, 3);
+    int32_t *u = random_units(&L, &r, in_off, out_off);
     u[out_off[1] + 4] = -1;
     double on[2][3 * 10], off[2][3 * 10];
     ms_ablation_t ab[2];
@@ -181,10 +188,7 @@ static void test_mean_resample_direct(void) {
     ms_test_random_split(&s, N, 1, 6, 6, 2.0f, &r);
     ms_test_random_split(&t, NR, 1, 6, 6, 2.0f, &r);
     long in_off[MS_MAX_FC], out_off[MS_MAX_FC];
-    const long NU = ms_units_layout(&L, in_off, out_off);
-    int32_t *u = malloc(sizeof(int32_t) * NU);
-    for (long i = 0; i < NU; i++)
-        u[i] = (int32_t)ms_rng_below(&r, 3);
+    int32_t *u = random_units(&L, &r, in_off, out_off);
     u[in_off[1] + 2] = -1;
     /* fc1 features (float forward pass) in double, and the full model. */
     double *h = malloc(sizeof(double) * (size_t)(N + NR) * NI0);

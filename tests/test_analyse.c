@@ -48,19 +48,24 @@ static int run_grid(const char *name, const char *cluster, const char *out, int 
     return ms_sweep_run(&o);
 }
 
-/* Runs the grid on 1 thread (NAME.h5) and on 2 threads (NAME-t2.h5) and
- * opens both files into *r and *r2; returns 0 when both are open. */
+/* Runs the grid on `threads` threads (0: the default) into NAME.h5 (2
+ * threads: NAME-t2.h5) and opens the file into *r; returns 0 when it is
+ * open. */
+static int run_and_open(const char *name, const char *cl, int threads, ms_results_t **r) {
+    char out[1200];
+    snprintf(out, sizeof out, "%s/%s%s.h5", dir, name, threads == 2 ? "-t2" : "");
+    CHECK_EQ_INT(run_grid(name, cl, out, threads), 0);
+    *r = NULL;
+    CHECK_OK(ms_results_open(r, out, MPI_COMM_SELF, 0));
+    return *r ? 0 : -1;
+}
+
+/* The grid on 1 thread into *r and on 2 threads into *r2; 0 when both are
+ * open. */
 static int run_on_1_and_2_threads(const char *name, const char *cl, ms_results_t **r,
                                   ms_results_t **r2) {
-    char out[1200], out2[1200];
-    snprintf(out, sizeof out, "%s/%s.h5", dir, name);
-    snprintf(out2, sizeof out2, "%s/%s-t2.h5", dir, name);
-    CHECK_EQ_INT(run_grid(name, cl, out, 1), 0);
-    CHECK_EQ_INT(run_grid(name, cl, out2, 2), 0);
-    *r = NULL, *r2 = NULL;
-    CHECK_OK(ms_results_open(r, out, MPI_COMM_SELF, 0));
-    CHECK_OK(ms_results_open(r2, out2, MPI_COMM_SELF, 0));
-    return *r && *r2 ? 0 : -1;
+    const int rc = run_and_open(name, cl, 1, r);
+    return run_and_open(name, cl, 2, r2) || rc ? -1 : 0;
 }
 
 static void *read_row(ms_results_t *r, const char *col, long m) {
@@ -221,17 +226,12 @@ static void test_blocks_sweep(void) {
 
 /* Spectral: one plain epoch (no curve), then BSGC of |W_fc2| fixes the partition. */
 static void test_spectral_sweep(void) {
-    char out[1200];
-    snprintf(out, sizeof out, "%s/spectral.h5", dir);
-    CHECK_EQ_INT(
-        run_grid("spectral",
-                 "lambda = 2\nk = 2\nlayers = fc2\npartition = spectral\nwarmup_epochs = 1\n"
-                 "curve_k = 2\nbsgc_layers = fc2\nablate = false\n",
-                 out, 0),
-        0);
-    ms_results_t *r = NULL;
-    CHECK_OK(ms_results_open(&r, out, MPI_COMM_SELF, 0));
-    if (!r) return;
+    ms_results_t *r;
+    if (run_and_open("spectral",
+                     "lambda = 2\nk = 2\nlayers = fc2\npartition = spectral\nwarmup_epochs = 1\n"
+                     "curve_k = 2\nbsgc_layers = fc2\nablate = false\n",
+                     0, &r))
+        return;
     const ms_dims_t *d = ms_results_dims(r);
     float *extra = read_row(r, "models/train_extra", 0);
     for (long t = 0; t < d->S; t++)
@@ -256,17 +256,13 @@ static void test_spectral_sweep(void) {
  * clusterability). Without the section the columns are NaN. */
 static void test_null_sweep(void) {
     enum { S = 6, NK = 2 };
-    char out[1200];
-    snprintf(out, sizeof out, "%s/null.h5", dir);
-    CHECK_EQ_INT(run_grid("null",
-                          "lambda = 1\nk = 2\nlayers = fc2\npartition = blocks\ncurve_k = 2, 4\n"
-                          "bsgc_layers = fc2\nablate = false\nkmeans_restarts = 3\n"
-                          "[null]\nshuffles = 6\n",
-                          out, 1),
-                 0);
-    ms_results_t *r = NULL;
-    CHECK_OK(ms_results_open(&r, out, MPI_COMM_SELF, 0));
-    if (!r) return;
+    ms_results_t *r;
+    if (run_and_open("null",
+                     "lambda = 1\nk = 2\nlayers = fc2\npartition = blocks\ncurve_k = 2, 4\n"
+                     "bsgc_layers = fc2\nablate = false\nkmeans_restarts = 3\n"
+                     "[null]\nshuffles = 6\n",
+                     1, &r))
+        return;
     double *obs = read_row(r, "models/cl_curve_w", 0);
     double *mean = read_row(r, "models/null_cl_w_mean", 0);
     double *sd = read_row(r, "models/null_cl_w_sd", 0);
@@ -313,6 +309,7 @@ static void test_null_sweep(void) {
     free(obs), free(mean), free(sd), free(z), free(pv), free(p), free(sh), free(u);
     ms_results_close(r);
     /* Off by default: all NaN. */
+    char out[1200];
     snprintf(out, sizeof out, "%s/spectral.h5", dir);
     CHECK_OK(ms_results_open(&r, out, MPI_COMM_SELF, 0));
     if (!r) return;
