@@ -89,6 +89,14 @@ static int32_t *random_units(const ms_layout_t *L, ms_rng_t *r, long *in_off, lo
     return u;
 }
 
+/* The ablation of fc layer l at k = 3 with the unit labels u (offsets as
+ * random_units gives them), writing its tables to on and off. */
+static ms_ablation_t layer_ablation(int l, const int32_t *u, const long *in_off,
+                                    const long *out_off, double *on, double *off) {
+    return (ms_ablation_t){
+        .layer = l, .k = 3, .row = u + out_off[l], .col = u + in_off[l], .on = on, .off = off};
+}
+
 /* Brute force: zero the weights explicitly and evaluate the whole network. */
 static void test_against_explicit_zeroing(void) {
     ms_arch_t a = ms_test_small_cnn(2, 8, 4, 12, 12);
@@ -107,12 +115,7 @@ static void test_against_explicit_zeroing(void) {
     double on[2][3 * 10], off[2][3 * 10];
     ms_ablation_t ab[2];
     for (int l = 0; l < 2; l++)
-        ab[l] = (ms_ablation_t){.layer = l,
-                                .k = 3,
-                                .row = u + out_off[l],
-                                .col = u + in_off[l],
-                                .on = on[l],
-                                .off = off[l]};
+        ab[l] = layer_ablation(l, u, in_off, out_off, on[l], off[l]);
     CHECK_OK(ms_ablate(&a, p, &s, 64, ab, 2));
     ms_net_t net;
     CHECK_OK(ms_net_init(&net, &a, 50, 0));
@@ -226,12 +229,7 @@ static void test_mean_resample_direct(void) {
         double on[2][3 * 10], off[2][3 * 10], zon[2][3 * 10], zoff[2][3 * 10];
         ms_ablation_t ab[2], zb[2];
         for (int l = 0; l < 2; l++) {
-            ab[l] = (ms_ablation_t){.layer = l,
-                                    .k = 3,
-                                    .row = u + out_off[l],
-                                    .col = u + in_off[l],
-                                    .on = on[l],
-                                    .off = off[l]};
+            ab[l] = layer_ablation(l, u, in_off, out_off, on[l], off[l]);
             zb[l] = ab[l], zb[l].on = zon[l], zb[l].off = zoff[l];
         }
         CHECK_OK(ms_ablate_kind(&a, p, &s, &t, n_ref, kind, seed, 64, ab, 2));
@@ -289,8 +287,7 @@ static void test_mean_resample_direct(void) {
     /* No reference image: a clear error. */
     t.n = 0;
     double on1[30], off1[30];
-    ms_ablation_t one = {
-        .layer = 0, .k = 3, .row = u + out_off[0], .col = u + in_off[0], .on = on1, .off = off1};
+    ms_ablation_t one = layer_ablation(0, u, in_off, out_off, on1, off1);
     CHECK(ms_ablate_kind(&a, p, &s, &t, 0, MS_ABL_MEAN, seed, 64, &one, 1) < 0);
     CHECK(strstr(ms_err_msg(), "reference images") != NULL);
     ms_err_clear();
