@@ -145,6 +145,16 @@ def _done(df, task):
     return df[df[f'status_{task}'] == 'done']
 
 
+def _analysed(p, res):
+    """The models table's rows whose analyse task is done, or None with
+    p.skipped saying that no model is analysed yet."""
+    df = _done(res.models, 'analyse')
+    if df.empty:
+        p.skipped = 'no model analysed yet'
+        return None
+    return df
+
+
 # ---- seed 000: clusterability vs k ----
 
 
@@ -153,9 +163,8 @@ def clusterability_curve(res, out, name='clusterability_curve'):
     if res.dims.get('NK', 0) == 0:
         p.skipped = 'no clusterability curve in this sweep ([cluster] curve_k = none)'
         return p
-    df = _done(res.models, 'analyse')
-    if df.empty:
-        p.skipped = 'no model analysed yet'
+    df = _analysed(p, res)
+    if df is None:
         return p
     ks = np.asarray(res.h5['models/cl_curve_k'][int(df.index[0])])
     keys, gs = groups(res, df)
@@ -650,10 +659,10 @@ def _measure(p, res, dims, off, col):
     if any(res.dims.get(d, 0) == 0 for d in dims):
         p.skipped = f'measure off ([measures] {off})'
         return None, None
-    idx = sorted(int(m) for m in _done(res.models, 'analyse').index)
-    if not idx:
-        p.skipped = 'no model analysed yet'
+    df = _analysed(p, res)
+    if df is None:
         return None, None
+    idx = sorted(int(m) for m in df.index)
     data = np.asarray(res.h5['models/' + col][idx], dtype=float)
     if not np.isfinite(data).any():
         p.skipped = f'{col} holds no value'
@@ -843,9 +852,8 @@ def planted_recovery(res, out, name='planted_recovery'):
     if not has_planted(res):
         p.skipped = 'no planted recovery scores (not dataset = planted, or fc1 not analysed)'
         return p
-    df = _done(res.models, 'analyse')
-    if df.empty:
-        p.skipped = 'no model analysed yet'
+    df = _analysed(p, res)
+    if df is None:
         return p
     g = res.h5['models']
     x_key = 'lambda' if 'lambda' in df and df['lambda'].nunique() > 1 else None

@@ -1,4 +1,5 @@
-"""Writer of MSFX fixture files read by tests/fixture.c.
+"""Writer of MSFX fixture files read by tests/fixture.c, and the generated
+matrices that several fixture scripts cluster (weight_like, gradsim_like).
 
 Format "MSFX0001", little-endian: uint32 count, then per tensor: uint16 name
 length, name, uint8 dtype (0 f32, 1 f64, 2 i32, 3 u8, 4 i64), uint8 ndim,
@@ -29,6 +30,26 @@ def write_fixture(path, tensors):
             for d in arr.shape:
                 f.write(struct.pack('<q', d))
             f.write(arr.tobytes())
+
+
+def weight_like(rng, o, ni, k, boost):
+    """A Gaussian weight matrix whose k contiguous blocks are `boost` times larger."""
+    rl = np.minimum(np.arange(o) // (o // k), k - 1)
+    cl = np.minimum(np.arange(ni) // (ni // k), k - 1)
+    m = rng.normal(0, 1, (o, ni)) * (1 + boost * (rl[:, None] == cl[None, :]))
+    return m[rng.permutation(o)][:, rng.permutation(ni)]
+
+
+def gradsim_like(rng, d, k, steps, rows):
+    """sum_t g^T g / ||g||^2 of rows x d gradients whose columns move in k groups."""
+    group = rng.permutation(np.minimum(np.arange(d) // (d // k), k - 1))
+    s = np.zeros((d, d))
+    for _ in range(steps):
+        c = rng.integers(k)
+        g = rng.normal(0, 0.3, (rows, d))
+        g[:, group == c] += rng.normal(0, 1, (rows, 1))
+        s += g.T @ g / np.sum(g * g)
+    return s
 
 
 def read_fixture(path):

@@ -26,7 +26,7 @@ from scipy.sparse.linalg import svds
 from sklearn.cluster import KMeans
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixtures_lib import write_fixture  # noqa: E402
+from fixtures_lib import gradsim_like, weight_like, write_fixture  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'bsgc_seed.msfx')
 warnings.filterwarnings('ignore')  # sklearn 1.2's n_init FutureWarning
@@ -63,26 +63,6 @@ def planted(rng, o, ni, k, noise):
     return m[rng.permutation(o)][:, rng.permutation(ni)]
 
 
-def weight_like(rng, o, ni, k, boost):
-    """A Gaussian weight matrix whose k contiguous blocks are `boost` times larger."""
-    rl = np.minimum(np.arange(o) // (o // k), k - 1)
-    cl = np.minimum(np.arange(ni) // (ni // k), k - 1)
-    m = rng.normal(0, 1, (o, ni)) * (1 + boost * (rl[:, None] == cl[None, :]))
-    return m[rng.permutation(o)][:, rng.permutation(ni)]
-
-
-def gradsim_like(rng, d, k, steps):
-    """sum_t g^T g / ||g||^2 of gradients whose columns move in k groups."""
-    group = rng.permutation(np.minimum(np.arange(d) // (d // k), k - 1))
-    s = np.zeros((d, d))
-    for _ in range(steps):
-        c = rng.integers(k)
-        g = rng.normal(0, 0.3, (d, d))
-        g[:, group == c] += rng.normal(0, 1, (d, 1))
-        s += g.T @ g / np.sum(g * g)
-    return s
-
-
 def scaled(rng, m, spread):
     """Rows and columns scaled by log-normal factors: unequal degrees, so the
     D_U^-1/2 A D_V^-1/2 normalisation changes the answer."""
@@ -109,7 +89,7 @@ def main():
         (planted(rng, 30, 40, 3, 0.6), 3, False),
         (planted(rng, 64, 64, 5, 0.5), 5, False),
         (weight_like(rng, 64, 64, 4, 2.0), 4, False),
-        (gradsim_like(rng, 48, 4, 300), 4, False),
+        (gradsim_like(rng, 48, 4, 300, 48), 4, False),
         (scaled(rng, planted(rng, 64, 64, 4, 0.5), 0.7), 4, True),
         (scaled(rng, planted(rng, 40, 60, 3, 0.5), 0.7), 3, True),
         (scaled(rng, planted(rng, 30, 50, 2, 0.8), 0.7), 2, True),

@@ -29,7 +29,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fixtures_lib import write_fixture  # noqa: E402
+from fixtures_lib import gradsim_like, weight_like, write_fixture  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'kmeans_sklearn.msfx')
 warnings.filterwarnings('ignore')
@@ -42,24 +42,6 @@ def spectral_embedding(m, k):
     dv = 1 / np.sqrt(a.sum(0))
     u, _, _ = np.linalg.svd(du[:, None] * a * dv[None, :])
     return np.ascontiguousarray(u[:, :k])
-
-
-def weight_like(rng, o, ni, k, boost):
-    rl = np.minimum(np.arange(o) // (o // k), k - 1)
-    cl = np.minimum(np.arange(ni) // (ni // k), k - 1)
-    m = rng.normal(0, 1, (o, ni)) * (1 + boost * (rl[:, None] == cl[None, :]))
-    return m[rng.permutation(o)][:, rng.permutation(ni)]
-
-
-def gradsim_like(rng, d, k, steps):
-    group = rng.permutation(np.minimum(np.arange(d) // (d // k), k - 1))
-    s = np.zeros((d, d))
-    for _ in range(steps):
-        c = rng.integers(k)
-        g = rng.normal(0, 0.3, (8, d))
-        g[:, group == c] += rng.normal(0, 1, (8, 1))
-        s += g.T @ g / np.sum(g * g)
-    return s
 
 
 def blobs(rng, n, k, dk, spread):
@@ -81,8 +63,8 @@ def main():
         spectral_embedding(weight_like(rng, 256, 128, 10, 0.3), 10),
         spectral_embedding(weight_like(rng, 100, 100, 14, 0.0), 14),
         spectral_embedding(weight_like(rng, 256, 256, 12, 1.0), 12),
-        spectral_embedding(gradsim_like(rng, 64, 4, 300), 4),
-        spectral_embedding(gradsim_like(rng, 128, 8, 500), 8),
+        spectral_embedding(gradsim_like(rng, 64, 4, 300, 8), 4),
+        spectral_embedding(gradsim_like(rng, 128, 8, 500, 8), 8),
         blobs(rng, 300, 5, 2, 0.15),
         blobs(rng, 500, 10, 3, 0.08),
         rng.uniform(0, 1, (200, 2)),

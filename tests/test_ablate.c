@@ -4,6 +4,7 @@
  * parameter counts worked out by hand for the paper CNN. */
 #include "paper_cnn.h"
 #include "check.h"
+#include "testdata.h"
 #include "modsweep/ablate.h"
 #include "modsweep/circuit.h"
 #include "modsweep/cluster.h"
@@ -78,50 +79,43 @@ static void test_hand_built(void) {
     free(p), free(s.x), free(s.y);
 }
 
+/* Random cluster labels 0..2 drawn from r for every unit of L's fc layers
+ * (ms_units_layout order, its offsets into in_off and out_off). */
+static int32_t *random_units(const ms_layout_t *L, ms_rng_t *r, long *in_off, long *out_off) {
+    const long NU = ms_units_layout(L, in_off, out_off);
+    int32_t *u = malloc(sizeof(int32_t) * NU);
+    for (long i = 0; i < NU; i++)
+        u[i] = (int32_t)ms_rng_below(r, 3);
+    return u;
+}
+
+/* The ablation of fc layer l at k = 3 with the unit labels u (offsets as
+ * random_units gives them), writing its tables to on and off. */
+static ms_ablation_t layer_ablation(int l, const int32_t *u, const long *in_off,
+                                    const long *out_off, double *on, double *off) {
+    return (ms_ablation_t){
+        .layer = l, .k = 3, .row = u + out_off[l], .col = u + in_off[l], .on = on, .off = off};
+}
+
 /* Brute force: zero the weights explicitly and evaluate the whole network. */
 static void test_against_explicit_zeroing(void) {
-    ms_arch_t a = {.in_c = 2,
-                   .in_h = 8,
-                   .in_w = 8,
-                   .n_conv = 1,
-                   .conv_c = {4},
-                   .conv_k = 3,
-                   .conv_pad = 1,
-                   .conv_bias = 1,
-                   .n_fc = 3,
-                   .fc_out = {12, 12, 10},
-                   .fc_bias = 1};
+    ms_arch_t a = ms_test_small_cnn(2, 8, 4, 12, 12);
     ms_layout_t L;
     CHECK_OK(ms_layout_init(&L, &a));
     float *p = malloc(sizeof(float) * L.n_params), *q = malloc(sizeof(float) * L.n_params);
     ms_params_init(&L, p, 5);
-    ms_split_t s = {.n = 300, .c = 2, .h = 8, .w = 8, .n_classes = 10};
-    s.x = malloc(sizeof(float) * 300 * 128);
-    s.y = malloc(300);
+    ms_split_t s;
     ms_rng_t r;
     ms_rng_init(&r, 9, MS_RNG_TESTDATA, 0);
-    for (int i = 0; i < 300; i++) {
-        s.y[i] = (uint8_t)(i % 10);
-        s.class_count[i % 10]++;
-        for (int e = 0; e < 128; e++)
-            s.x[i * 128 + e] = ms_rng_float(&r) + (e % 10 == s.y[i]);
-    }
+    ms_test_random_split(&s, 300, 2, 8, 8, 1.0f, &r);
     /* fc1 (256 -> 12) and fc2 (12 -> 12), k = 3, random labels with a -1. */
     long in_off[MS_MAX_FC], out_off[MS_MAX_FC];
-    const long NU = ms_units_layout(&L, in_off, out_off);
-    int32_t *u = malloc(sizeof(int32_t) * NU);
-    for (long i = 0; i < NU; i++)
-        u[i] = (int32_t)ms_rng_below(&r, 3);
+    int32_t *u = random_units(&L, &r, in_off, out_off);
     u[out_off[1] + 4] = -1;
     double on[2][3 * 10], off[2][3 * 10];
     ms_ablation_t ab[2];
     for (int l = 0; l < 2; l++)
-        ab[l] = (ms_ablation_t){.layer = l,
-                                .k = 3,
-                                .row = u + out_off[l],
-                                .col = u + in_off[l],
-                                .on = on[l],
-                                .off = off[l]};
+        ab[l] = layer_ablation(l, u, in_off, out_off, on[l], off[l]);
     CHECK_OK(ms_ablate(&a, p, &s, 64, ab, 2));
     ms_net_t net;
     CHECK_OK(ms_net_init(&net, &a, 50, 0));
@@ -182,42 +176,22 @@ static int plain_forward(const ms_layout_t *L, const double *const *w, const dou
  * activations from a plain forward pass of the full model over the first
  * n_ref reference images) and run forward in double from the fc1 features. */
 static void test_mean_resample_direct(void) {
-    ms_arch_t a = {.in_c = 1,
-                   .in_h = 6,
-                   .in_w = 6,
-                   .n_conv = 1,
-                   .conv_c = {2},
-                   .conv_k = 3,
-                   .conv_pad = 1,
-                   .conv_bias = 1,
-                   .n_fc = 3,
-                   .fc_out = {12, 12, 10},
-                   .fc_bias = 1};
+    ms_arch_t a = ms_test_small_cnn(1, 6, 2, 12, 12);
     ms_layout_t L;
     CHECK_OK(ms_layout_init(&L, &a));
     const int NI0 = L.fc_in[0], N = 200, NR = 90, n_ref = 70;
     CHECK(NI0 <= 64);
     float *p = malloc(sizeof(float) * L.n_params);
     ms_params_init(&L, p, 11);
-    ms_split_t s = {.n = N, .c = 1, .h = 6, .w = 6, .n_classes = 10};
-    ms_split_t t = {.n = NR, .c = 1, .h = 6, .w = 6, .n_classes = 10};
-    s.x = malloc(sizeof(float) * N * 36), s.y = malloc(N);
-    t.x = malloc(sizeof(float) * NR * 36), t.y = malloc(NR);
+    /* The images (s) and the reference images (t) from one stream; N is a
+     * multiple of 10, so t's labels continue s's cycle. */
+    ms_split_t s, t;
     ms_rng_t r;
     ms_rng_init(&r, 4, MS_RNG_TESTDATA, 0);
-    for (int i = 0; i < N + NR; i++) {
-        ms_split_t *d = i < N ? &s : &t;
-        const int n = i < N ? i : i - N;
-        d->y[n] = (uint8_t)(i % 10);
-        d->class_count[i % 10]++;
-        for (int e = 0; e < 36; e++)
-            d->x[n * 36 + e] = ms_rng_float(&r) + 2.0f * (e % 10 == d->y[n]);
-    }
+    ms_test_random_split(&s, N, 1, 6, 6, 2.0f, &r);
+    ms_test_random_split(&t, NR, 1, 6, 6, 2.0f, &r);
     long in_off[MS_MAX_FC], out_off[MS_MAX_FC];
-    const long NU = ms_units_layout(&L, in_off, out_off);
-    int32_t *u = malloc(sizeof(int32_t) * NU);
-    for (long i = 0; i < NU; i++)
-        u[i] = (int32_t)ms_rng_below(&r, 3);
+    int32_t *u = random_units(&L, &r, in_off, out_off);
     u[in_off[1] + 2] = -1;
     /* fc1 features (float forward pass) in double, and the full model. */
     double *h = malloc(sizeof(double) * (size_t)(N + NR) * NI0);
@@ -255,12 +229,7 @@ static void test_mean_resample_direct(void) {
         double on[2][3 * 10], off[2][3 * 10], zon[2][3 * 10], zoff[2][3 * 10];
         ms_ablation_t ab[2], zb[2];
         for (int l = 0; l < 2; l++) {
-            ab[l] = (ms_ablation_t){.layer = l,
-                                    .k = 3,
-                                    .row = u + out_off[l],
-                                    .col = u + in_off[l],
-                                    .on = on[l],
-                                    .off = off[l]};
+            ab[l] = layer_ablation(l, u, in_off, out_off, on[l], off[l]);
             zb[l] = ab[l], zb[l].on = zon[l], zb[l].off = zoff[l];
         }
         CHECK_OK(ms_ablate_kind(&a, p, &s, &t, n_ref, kind, seed, 64, ab, 2));
@@ -318,8 +287,7 @@ static void test_mean_resample_direct(void) {
     /* No reference image: a clear error. */
     t.n = 0;
     double on1[30], off1[30];
-    ms_ablation_t one = {
-        .layer = 0, .k = 3, .row = u + out_off[0], .col = u + in_off[0], .on = on1, .off = off1};
+    ms_ablation_t one = layer_ablation(0, u, in_off, out_off, on1, off1);
     CHECK(ms_ablate_kind(&a, p, &s, &t, 0, MS_ABL_MEAN, seed, 64, &one, 1) < 0);
     CHECK(strstr(ms_err_msg(), "reference images") != NULL);
     ms_err_clear();

@@ -7,9 +7,9 @@
  * sweeps/paper_cifar10.ini and sweeps/mnist_mlp.ini give the seeds' set-ups
  * and switch to Fashion-MNIST with the dataset key alone. */
 #include "check.h"
+#include "testdata.h"
 #include "modsweep/ablate.h"
 #include "modsweep/cluster.h"
-#include "modsweep/datagen.h"
 #include "modsweep/error.h"
 #include "modsweep/nullmodel.h"
 #include "modsweep/results.h"
@@ -29,20 +29,8 @@ static void write_file(const char *path, const char *text) {
 }
 
 static int make_data(void) {
-    ms_images_t tr, te;
-    char a[1200], b[1200], c[1200], d[1200];
     snprintf(dir, sizeof dir, "%s", ms_test_tmpdir());
-    snprintf(a, sizeof a, "%s/train-images-idx3-ubyte.gz", dir);
-    snprintf(b, sizeof b, "%s/train-labels-idx1-ubyte.gz", dir);
-    snprintf(c, sizeof c, "%s/t10k-images-idx3-ubyte.gz", dir);
-    snprintf(d, sizeof d, "%s/t10k-labels-idx1-ubyte.gz", dir);
-    int rc = ms_images_synthetic(&tr, 600, 1, 28, 28, 1);
-    if (!rc) rc = ms_images_synthetic(&te, 300, 1, 28, 28, 2);
-    if (!rc) rc = ms_idx_write(a, b, &tr, 1);
-    if (!rc) rc = ms_idx_write(c, d, &te, 1);
-    ms_images_free(&tr);
-    ms_images_free(&te);
-    return rc;
+    return ms_test_write_mnist(dir, 600, 300);
 }
 
 static int run_grid(const char *name, const char *cluster, const char *out, int threads) {
@@ -58,6 +46,26 @@ static int run_grid(const char *name, const char *cluster, const char *out, int 
     ms_run_opts_t o = {
         .grid_path = path, .output = out, .quiet = 1, .threads = threads, .retries = -1};
     return ms_sweep_run(&o);
+}
+
+/* Runs the grid on `threads` threads (0: the default) into NAME.h5 (2
+ * threads: NAME-t2.h5) and opens the file into *r; returns 0 when it is
+ * open. */
+static int run_and_open(const char *name, const char *cl, int threads, ms_results_t **r) {
+    char out[1200];
+    snprintf(out, sizeof out, "%s/%s%s.h5", dir, name, threads == 2 ? "-t2" : "");
+    CHECK_EQ_INT(run_grid(name, cl, out, threads), 0);
+    *r = NULL;
+    CHECK_OK(ms_results_open(r, out, MPI_COMM_SELF, 0));
+    return *r ? 0 : -1;
+}
+
+/* The grid on 1 thread into *r and on 2 threads into *r2; 0 when both are
+ * open. */
+static int run_on_1_and_2_threads(const char *name, const char *cl, ms_results_t **r,
+                                  ms_results_t **r2) {
+    const int rc = run_and_open(name, cl, 1, r);
+    return run_and_open(name, cl, 2, r2) || rc ? -1 : 0;
 }
 
 static void *read_row(ms_results_t *r, const char *col, long m) {
@@ -93,17 +101,10 @@ enum { IN1 = 0, OUT1 = 784, IN2 = 816, OUT2 = 848, IN3 = 880, OUT3 = 912, NU = 9
 static const int NPARAMS = 784 * 32 + 32 * 32 + 32 * 10;
 
 static void test_blocks_sweep(void) {
-    char out[1200], out2[1200];
-    snprintf(out, sizeof out, "%s/blocks.h5", dir);
-    snprintf(out2, sizeof out2, "%s/blocks-t2.h5", dir);
     const char *cl = "lambda = 0, 5\nk = 2, 3\nlayers = fc2\npartition = blocks\ncurve_k = 2, 4\n"
                      "kmeans_restarts = 4\n";
-    CHECK_EQ_INT(run_grid("blocks", cl, out, 1), 0);
-    CHECK_EQ_INT(run_grid("blocks", cl, out2, 2), 0);
-    ms_results_t *r = NULL, *r2 = NULL;
-    CHECK_OK(ms_results_open(&r, out, MPI_COMM_SELF, 0));
-    CHECK_OK(ms_results_open(&r2, out2, MPI_COMM_SELF, 0));
-    if (!r || !r2) return;
+    ms_results_t *r, *r2;
+    if (run_on_1_and_2_threads("blocks", cl, &r, &r2)) return;
     const ms_dims_t *d = ms_results_dims(r);
     CHECK_EQ_INT(d->M, 4);
     CHECK_EQ_INT(d->KMAX, 3);
@@ -225,17 +226,12 @@ static void test_blocks_sweep(void) {
 
 /* Spectral: one plain epoch (no curve), then BSGC of |W_fc2| fixes the partition. */
 static void test_spectral_sweep(void) {
-    char out[1200];
-    snprintf(out, sizeof out, "%s/spectral.h5", dir);
-    CHECK_EQ_INT(
-        run_grid("spectral",
-                 "lambda = 2\nk = 2\nlayers = fc2\npartition = spectral\nwarmup_epochs = 1\n"
-                 "curve_k = 2\nbsgc_layers = fc2\nablate = false\n",
-                 out, 0),
-        0);
-    ms_results_t *r = NULL;
-    CHECK_OK(ms_results_open(&r, out, MPI_COMM_SELF, 0));
-    if (!r) return;
+    ms_results_t *r;
+    if (run_and_open("spectral",
+                     "lambda = 2\nk = 2\nlayers = fc2\npartition = spectral\nwarmup_epochs = 1\n"
+                     "curve_k = 2\nbsgc_layers = fc2\nablate = false\n",
+                     0, &r))
+        return;
     const ms_dims_t *d = ms_results_dims(r);
     float *extra = read_row(r, "models/train_extra", 0);
     for (long t = 0; t < d->S; t++)
@@ -260,17 +256,13 @@ static void test_spectral_sweep(void) {
  * clusterability). Without the section the columns are NaN. */
 static void test_null_sweep(void) {
     enum { S = 6, NK = 2 };
-    char out[1200];
-    snprintf(out, sizeof out, "%s/null.h5", dir);
-    CHECK_EQ_INT(run_grid("null",
-                          "lambda = 1\nk = 2\nlayers = fc2\npartition = blocks\ncurve_k = 2, 4\n"
-                          "bsgc_layers = fc2\nablate = false\nkmeans_restarts = 3\n"
-                          "[null]\nshuffles = 6\n",
-                          out, 1),
-                 0);
-    ms_results_t *r = NULL;
-    CHECK_OK(ms_results_open(&r, out, MPI_COMM_SELF, 0));
-    if (!r) return;
+    ms_results_t *r;
+    if (run_and_open("null",
+                     "lambda = 1\nk = 2\nlayers = fc2\npartition = blocks\ncurve_k = 2, 4\n"
+                     "bsgc_layers = fc2\nablate = false\nkmeans_restarts = 3\n"
+                     "[null]\nshuffles = 6\n",
+                     1, &r))
+        return;
     double *obs = read_row(r, "models/cl_curve_w", 0);
     double *mean = read_row(r, "models/null_cl_w_mean", 0);
     double *sd = read_row(r, "models/null_cl_w_sd", 0);
@@ -317,6 +309,7 @@ static void test_null_sweep(void) {
     free(obs), free(mean), free(sd), free(z), free(pv), free(p), free(sh), free(u);
     ms_results_close(r);
     /* Off by default: all NaN. */
+    char out[1200];
     snprintf(out, sizeof out, "%s/spectral.h5", dir);
     CHECK_OK(ms_results_open(&r, out, MPI_COMM_SELF, 0));
     if (!r) return;
@@ -422,18 +415,11 @@ static void test_sweep_files(void) {
  * are left NaN (zero not listed), the two kinds differ from each other
  * somewhere, and every value is the same on 1 and 2 threads. */
 static void test_ablation_kinds_sweep(void) {
-    char out[1200], out2[1200];
-    snprintf(out, sizeof out, "%s/kinds.h5", dir);
-    snprintf(out2, sizeof out2, "%s/kinds-t2.h5", dir);
     const char *cl = "lambda = 5\nk = 2\nlayers = fc2\npartition = blocks\ncurve_k = none\n"
                      "bsgc_layers = fc2\nkmeans_restarts = 2\nablation = mean, resample\n"
                      "ablation_images = 100\n";
-    CHECK_EQ_INT(run_grid("kinds", cl, out, 1), 0);
-    CHECK_EQ_INT(run_grid("kinds", cl, out2, 2), 0);
-    ms_results_t *r = NULL, *r2 = NULL;
-    CHECK_OK(ms_results_open(&r, out, MPI_COMM_SELF, 0));
-    CHECK_OK(ms_results_open(&r2, out2, MPI_COMM_SELF, 0));
-    if (!r || !r2) return;
+    ms_results_t *r, *r2;
+    if (run_on_1_and_2_threads("kinds", cl, &r, &r2)) return;
     static const char *const cols[] = {
         "models/ablate_train_on_mean",     "models/ablate_train_off_mean",
         "models/ablate_w_on_mean",         "models/ablate_w_off_mean",

@@ -20,38 +20,16 @@ import subprocess
 import sys
 import time
 
-os.environ.setdefault('HDF5_USE_FILE_LOCKING', 'FALSE')
-import h5py  # noqa: E402
-import numpy as np  # noqa: E402
+from analysis_checks import FAILS, check, h5, same  # first: sets the source path and HDF5 env
+import h5py
+import numpy as np
+from analysis import open_results
+from analysis import figures
+from analysis.report import build_report
 
-sys.path.insert(0, os.environ.get('MS_SOURCE_DIR', os.path.join(os.path.dirname(__file__), '..')))
-from analysis import open_results  # noqa: E402
-from analysis import figures  # noqa: E402
-from analysis.report import build_report  # noqa: E402
-
-FAILS = []
 FIGS = ['training_curves', 'clusterability_curve', 'cluster_onoff', 'ecs_per_label',
         'circuit_layers', 'grid_summary', 'info_heatmaps', 'ablation_kl', 'assoc_q',
         'assoc_align', 'circuit_faithfulness']
-
-
-def check(cond, what):
-    print(('ok   ' if cond else 'FAIL ') + what)
-    if not cond:
-        FAILS.append(what)
-
-
-def same(a, b):
-    """Equal arrays, NaN equal to NaN."""
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
-
-
-def h5(path):
-    try:
-        return h5py.File(path, 'r', locking=False)
-    except TypeError:
-        return h5py.File(path, 'r')
 
 
 def fc_layout(f):

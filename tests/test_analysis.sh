@@ -6,23 +6,8 @@
 # interrupted sweep leaves it, and a file read while a sweep writes it and
 # then left by killing that sweep with SIGTERM. Needs Debian's python3 with
 # h5py, numpy, pandas and matplotlib (skipped otherwise).
-set -uo pipefail
-bin=${MS_BIN:?}
-src=${MS_SOURCE_DIR:?}
-build=${MS_BUILD_DIR:?}
-py=${MS_PYTHON:-/usr/bin/python3}
-if ! "$py" -c 'import h5py, numpy, pandas, matplotlib' 2>/dev/null; then
-  echo "skipped: $py lacks h5py, numpy, pandas or matplotlib"
-  exit 77
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-check() { # description, condition
-  if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi
-}
-export MS_SOURCE_DIR=$src MPLBACKEND=Agg
-"$build/tests/synth_data" "$tmp/data" 600 300 || exit 1
+source "$(dirname "$0")/lib.sh"
+analysis_test_setup 600 300
 grid() { # name: a grid file in $tmp
   cat > "$tmp/$1.ini" <<EOF
 [sweep]

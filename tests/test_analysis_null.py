@@ -11,29 +11,15 @@ shuffles = 5. OFF.h5: the same grid with shuffles = 0."""
 import os
 import sys
 
-os.environ.setdefault('HDF5_USE_FILE_LOCKING', 'FALSE')
-import h5py  # noqa: E402
-import numpy as np  # noqa: E402
+from analysis_checks import FAILS, check, same  # first: sets the source path and HDF5 env
+import h5py
+import numpy as np
+from analysis import figures, open_results
+from analysis.report import build_report
 
-sys.path.insert(0, os.environ.get('MS_SOURCE_DIR', os.path.join(os.path.dirname(__file__), '..')))
-from analysis import figures, open_results  # noqa: E402
-from analysis.report import build_report  # noqa: E402
-
-FAILS = []
 METHODS = ['forward_cov', 'forward_jac', 'backward_jac', 'backward_hess', 'forward_cov_norm',
            'forward_jac_norm', 'backward_jac_norm', 'backward_hess_norm']
 S = 5
-
-
-def check(cond, what):
-    print(('ok   ' if cond else 'FAIL ') + what)
-    if not cond:
-        FAILS.append(what)
-
-
-def same(a, b):
-    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
 
 
 def captured_bands(res, out):

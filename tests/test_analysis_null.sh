@@ -5,19 +5,8 @@
 # the null band of the clusterability figure (its drawn band against the
 # stored null mean and sd) and the report's null table. Needs Debian's
 # python3 with h5py, numpy, pandas and matplotlib (skipped otherwise).
-set -uo pipefail
-bin=${MS_BIN:?}
-src=${MS_SOURCE_DIR:?}
-build=${MS_BUILD_DIR:?}
-py=${MS_PYTHON:-/usr/bin/python3}
-if ! "$py" -c 'import h5py, numpy, pandas, matplotlib' 2>/dev/null; then
-  echo "skipped: $py lacks h5py, numpy, pandas or matplotlib"
-  exit 77
-fi
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-export MS_SOURCE_DIR=$src MPLBACKEND=Agg
-"$build/tests/synth_data" "$tmp/data" 300 200 || exit 1
+source "$(dirname "$0")/lib.sh"
+analysis_test_setup 300 200
 cd "$tmp"
 cat > nul.ini <<EOF2
 [sweep]

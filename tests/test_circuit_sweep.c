@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "check.h"
+#include "testdata.h"
 #include "modsweep/circuit.h"
-#include "modsweep/datagen.h"
 #include "modsweep/error.h"
 #include "modsweep/prune.h"
 #include "modsweep/results.h"
@@ -295,18 +295,7 @@ static void test_ref_train(void) {
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     snprintf(dir, sizeof dir, "%s", ms_test_tmpdir());
-    ms_images_t tr, te;
-    char a[1024], b[1024];
-    CHECK_OK(ms_images_synthetic(&tr, 600, 1, 28, 28, 1));
-    CHECK_OK(ms_images_synthetic(&te, 400, 1, 28, 28, 2));
-    snprintf(a, sizeof a, "%s/train-images-idx3-ubyte.gz", dir);
-    snprintf(b, sizeof b, "%s/train-labels-idx1-ubyte.gz", dir);
-    CHECK_OK(ms_idx_write(a, b, &tr, 1));
-    snprintf(a, sizeof a, "%s/t10k-images-idx3-ubyte.gz", dir);
-    snprintf(b, sizeof b, "%s/t10k-labels-idx1-ubyte.gz", dir);
-    CHECK_OK(ms_idx_write(a, b, &te, 1));
-    ms_images_free(&tr);
-    ms_images_free(&te);
+    CHECK_OK(ms_test_write_mnist(dir, 600, 400));
     RUN_TEST(test_bad_keys);
     RUN_TEST(test_find_on_test);
     RUN_TEST(test_find_on_train);

@@ -3,15 +3,9 @@
 # sweep file; bad input (malformed grid, unknown key, missing file, unknown
 # option) exits non-zero with a message naming the file and line, and leaves
 # no output file behind.
-set -uo pipefail
+source "$(dirname "$0")/lib.sh"
 bin=${MS_BIN:?}
 src=${MS_SOURCE_DIR:?}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-check() { # description, condition
-  if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi
-}
 out=$("$bin" --help); rc=$?
 check "--help exits 0 and documents status" "[ $rc -eq 0 ] && grep -q 'modsweep status' <<<\"\$out\""
 out=$("$bin" --version); rc=$?

@@ -132,6 +132,26 @@ static void test_gradient_fd(void) {
     }
 }
 
+/* Within-cluster sum of squares of labels about their means, brute force. */
+static double wss(const double *x, int N, int DK, int k, const int32_t *lab) {
+    double tot = 0.0;
+    for (int c = 0; c < k; c++) {
+        double mu[16] = {0};
+        int n = 0;
+        for (int i = 0; i < N; i++)
+            if (lab[i] == c) {
+                n++;
+                for (int j = 0; j < DK; j++)
+                    mu[j] += x[i * DK + j];
+            }
+        for (int i = 0; i < N; i++)
+            if (lab[i] == c)
+                for (int j = 0; j < DK; j++)
+                    tot += pow(x[i * DK + j] - mu[j] / n, 2);
+    }
+    return tot;
+}
+
 /* ---- k-means -------------------------------------------------------------------------- */
 
 static void test_kmeans(void) {
@@ -151,21 +171,7 @@ static void test_kmeans(void) {
     CHECK_OK(ms_kmeans(x, N, DK, K, 10, 7, 0, lab, &in10));
     CHECK(same_partition(lab, truth, N));
     /* Inertia is the within-cluster sum of squares of the labels. */
-    double ref = 0;
-    for (int c = 0; c < K; c++) {
-        double mu[DK] = {0};
-        int n = 0;
-        for (int i = 0; i < N; i++)
-            if (lab[i] == c) {
-                n++;
-                for (int j = 0; j < DK; j++)
-                    mu[j] += x[i * DK + j];
-            }
-        for (int i = 0; i < N; i++)
-            if (lab[i] == c)
-                for (int j = 0; j < DK; j++)
-                    ref += pow(x[i * DK + j] - mu[j] / n, 2);
-    }
+    const double ref = wss(x, N, DK, K, lab);
     CHECK_NEAR(in10, ref, 1e-9 * ref);
     /* Deterministic; more restarts are never worse than the first alone. */
     CHECK_OK(ms_kmeans(x, N, DK, K, 10, 7, 0, lab2, NULL));
@@ -182,26 +188,6 @@ static void test_kmeans(void) {
     for (int i = 0; i < 4; i++)
         CHECK(dl[i] != dl[4] && dl[i] != dl[5]);
     CHECK(in0 == 0.0);
-}
-
-/* Within-cluster sum of squares of labels about their means, brute force. */
-static double wss(const double *x, int N, int DK, int k, const int32_t *lab) {
-    double tot = 0.0;
-    for (int c = 0; c < k; c++) {
-        double mu[16] = {0};
-        int n = 0;
-        for (int i = 0; i < N; i++)
-            if (lab[i] == c) {
-                n++;
-                for (int j = 0; j < DK; j++)
-                    mu[j] += x[i * DK + j];
-            }
-        for (int i = 0; i < N; i++)
-            if (lab[i] == c)
-                for (int j = 0; j < DK; j++)
-                    tot += pow(x[i * DK + j] - mu[j] / n, 2);
-    }
-    return tot;
 }
 
 /* The k-means objective against sklearn's KMeans(n_init=10, random_state=42)

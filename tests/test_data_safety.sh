@@ -13,13 +13,6 @@
 #   5. the requeue decision after SIGTERM to mpirun: `status --check` says 75
 #      (work left), after resuming 0; the file equals the reference.
 source "$(dirname "$0")/mpi_common.sh"
-mounted=()
-cleanup() {
-  local m
-  for m in "${mounted[@]}"; do umount "$m" 2>/dev/null; done
-  rm -rf "$dir"
-}
-trap cleanup EXIT
 # ok TEXT: prints what a block checked, or that it failed (checks since the last ok).
 ok() {
   if [ "$failures" -eq "${_seen:-0}" ]; then echo "ok   $*"; else echo "FAILED: $*"; fi
@@ -35,8 +28,7 @@ ms 2 -q grid.ini -o ref.h5 || fail "reference run: exit $?"
 write_grid "$dir/big.ini" "0, 5, 10, 20" # 16 models: a larger file
 # Room for the old file and a little more, not for its larger replacement.
 small_kb=$(( $(stat -c %s "$dir/ref.h5") / 1024 + 200 ))
-if mkdir -p "$dir/small" && mount -t tmpfs -o size=${small_kb}k tmpfs "$dir/small" 2>/dev/null; then
-  mounted+=("$dir/small")
+if mount_tmpfs "$dir/small" "${small_kb}k"; then
   cp "$dir/ref.h5" "$dir/small/r.h5" || fail "cannot copy to the tmpfs"
   ms 2 big.ini -o small/r.h5 --restart 2> "$dir/r1.log"
   rc=$?
@@ -108,13 +100,7 @@ done
 
 # ---- 4. resume after the data changed -----------------------------------------------
 # A file half done: model 7 and the prunings of model 6 back to pending.
-cp "$dir/ref.h5" "$dir/half.h5"
-for col in status attempts; do
-  for t in "models/${col}_train 7" "models/${col}_analyse 7" "labels/$col 18" "labels/$col 19" \
-           "labels/$col 20" "labels/$col 21" "labels/$col 22" "labels/$col 23"; do
-    "$MS_H5TOOL" set "$dir/half.h5" $t 0 || fail "cannot reset $t"
-  done
-done
+half_done ref.h5 half.h5
 cp "$dir/half.h5" "$dir/half.before"
 img=$dir/data/t10k-images-idx3-ubyte
 cp "$img" "$dir/img.orig"

@@ -13,22 +13,12 @@
 #   at creation): the sweep does not notice and finishes equal to that run.
 source "$(dirname "$0")/mpi_common.sh"
 
-mounted=()
-cleanup_mounts() {
-  local m
-  for m in "${mounted[@]}"; do umount "$m" 2>/dev/null; done
-  rm -rf "$dir"
-}
-trap cleanup_mounts EXIT
 # tmpfs DIR SIZE: mounts a tmpfs of SIZE at DIR (or skips the test).
 tmpfs() {
-  mkdir -p "$1"
-  local err
-  if ! err=$(mount -t tmpfs -o "size=$2" tmpfs "$1" 2>&1); then
-    echo "SKIPPED: mounting a tmpfs is not permitted here (needs root with CAP_SYS_ADMIN): $err"
+  if ! mount_tmpfs "$1" "$2"; then
+    echo "SKIPPED: mounting a tmpfs is not permitted here (needs root with CAP_SYS_ADMIN): $mount_err"
     exit 77
   fi
-  mounted+=("$1")
 }
 fill() { # fill DIR: takes all the space left
   dd if=/dev/zero of="$1/filler" bs=4k status=none 2>/dev/null
@@ -49,11 +39,7 @@ echo "ok   disk too small: $(grep -m1 modsweep: "$dir/small.log")"
 
 # ---- a sweep stopped partway (SIGTERM to the rank) ------------------------------------------------
 export MODSWEEP_TEST_TASK_SLEEP_MS=150
-(cd "$dir" && exec mpirun --oversubscribe -n 1 "$MS_BIN" grid.ini -o part.h5 2> "$dir/p.log") &
-mp=$!
-wait_done_lines "$dir/p.log" 60 6 || fail "partial run: no progress"
-for p in $(pgrep -P "$mp"); do kill -TERM "$p"; done # to the rank, as Slurm sends it
-wait "$mp"
+term_midsweep "partial run" 1 part.h5 p.log 60 6 # SIGTERM to the rank, as Slurm sends it
 rc=$?
 unset MODSWEEP_TEST_TASK_SLEEP_MS
 [ "$rc" -eq 75 ] || fail "partial run: exit $rc, not 75"

@@ -12,13 +12,7 @@ source "$(dirname "$0")/mpi_common.sh"
 ms 2 -q grid.ini -o ref.h5 || fail "reference run: exit $?"
 # A file half done: model 7 and the prunings of model 6 back to pending (a
 # stopped sweep leaves the same), so resuming it would write.
-cp "$dir/ref.h5" "$dir/part.h5"
-for col in status attempts; do
-  for t in "models/${col}_train 7" "models/${col}_analyse 7" "labels/$col 18" "labels/$col 19" \
-           "labels/$col 20" "labels/$col 21" "labels/$col 22" "labels/$col 23"; do
-    "$MS_H5TOOL" set "$dir/part.h5" $t 0 || fail "cannot reset $t"
-  done
-done
+half_done ref.h5 part.h5
 "$MS_BIN" status "$dir/part.h5" | grep -q "8 tasks pending" || fail "part.h5 is not half done"
 
 # refused NAME FILE PATTERN: resuming FILE exits 1 with a message matching

@@ -15,17 +15,11 @@
 # - real settings stored as written (models/lr is 1e-3, not its float), and
 #   training bitwise the same as with the float's own digits.
 # Every refusal exits 1 (options: 2) and leaves no results file behind.
-set -uo pipefail
+source "$(dirname "$0")/lib.sh"
 bin=${MS_BIN:?}
 build=${MS_BUILD_DIR:?}
 synth=${MS_SYNTH_DATA:-$build/tests/synth_data}
 h5tool=${MS_H5TOOL:-$build/tests/ms_h5tool}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-check() { # description, condition
-  if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi
-}
 cd "$tmp"
 "$synth" data 200 100 || exit 1
 "$synth" data1456 200 100 14x56 || exit 1

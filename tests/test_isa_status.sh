@@ -30,11 +30,7 @@ fi
 # Stopped mid-sweep under generic (each task naps 150 ms so that SIGTERM
 # lands mid-sweep), resumed under avx2.
 export MODSWEEP_TEST_TASK_SLEEP_MS=150
-(cd "$dir" && exec mpirun --oversubscribe -n 1 "$MS_BIN" grid.ini -o mix.h5 2> "$dir/mix1.log") &
-mp=$!
-wait_done_lines "$dir/mix1.log" 60 6 || fail "first run: no progress"
-for p in $(pgrep -P "$mp"); do kill -TERM "$p"; done
-wait "$mp"
+term_midsweep "first run" 1 mix.h5 mix1.log 60 6
 rc=$?
 [ "$rc" -eq 75 ] || fail "first run: exit $rc, not 75 (stopped by the signal)"
 unset MODSWEEP_TEST_TASK_SLEEP_MS

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "modsweep/datagen.h"
+#include "testdata.h"
 #include "modsweep/error.h"
 #include "modsweep/results.h"
 #include "modsweep/sweep.h"
@@ -237,18 +237,7 @@ static void test_cnn(void) {
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     snprintf(dir, sizeof dir, "%s", ms_test_tmpdir());
-    ms_images_t tr, te;
-    char a[1024], b[1024];
-    CHECK_OK(ms_images_synthetic(&tr, 640, 1, 28, 28, 1));
-    CHECK_OK(ms_images_synthetic(&te, 200, 1, 28, 28, 2));
-    snprintf(a, sizeof a, "%s/train-images-idx3-ubyte.gz", dir);
-    snprintf(b, sizeof b, "%s/train-labels-idx1-ubyte.gz", dir);
-    CHECK_OK(ms_idx_write(a, b, &tr, 1));
-    snprintf(a, sizeof a, "%s/t10k-images-idx3-ubyte.gz", dir);
-    snprintf(b, sizeof b, "%s/t10k-labels-idx1-ubyte.gz", dir);
-    CHECK_OK(ms_idx_write(a, b, &te, 1));
-    ms_images_free(&tr);
-    ms_images_free(&te);
+    CHECK_OK(ms_test_write_mnist(dir, 640, 200));
     RUN_TEST(test_mlp);
     RUN_TEST(test_cnn);
     MPI_Finalize();

@@ -39,11 +39,7 @@ echo "SIGKILL: $n1 tasks done before the kill, $(echo "$done2" | grep -c .) afte
 
 # ---- SIGTERM to every rank ------------------------------------------------------
 export MODSWEEP_TEST_TASK_SLEEP_MS=150
-(cd "$dir" && exec mpirun --oversubscribe -n 2 "$MS_BIN" grid.ini -o t.h5 2> "$dir/t1.log") &
-mp=$!
-wait_done_lines "$dir/t1.log" 30 4 || fail "SIGTERM run: no progress"
-for p in $(pgrep -P "$mp"); do kill -TERM "$p"; done
-wait "$mp"
+term_midsweep "SIGTERM run" 2 t.h5 t1.log 30 4
 rc=$?
 [ "$rc" -eq 75 ] || fail "SIGTERM: exit $rc, not 75"
 grep -q "run the same command again to resume" "$dir/t1.log" || fail "SIGTERM: no resume hint"

@@ -10,6 +10,7 @@
  *   against the uniform distribution;
  * - a planted block-structured layer gets a small p and a large z. */
 #include "check.h"
+#include "testdata.h"
 #include "modsweep/cluster.h"
 #include "modsweep/error.h"
 #include "modsweep/nullmodel.h"
@@ -30,17 +31,7 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 static void test_shuffle_multiset(void) {
-    ms_arch_t a = {.in_c = 2,
-                   .in_h = 8,
-                   .in_w = 8,
-                   .n_conv = 1,
-                   .conv_c = {4},
-                   .conv_k = 3,
-                   .conv_pad = 1,
-                   .conv_bias = 1,
-                   .n_fc = 3,
-                   .fc_out = {20, 16, 10},
-                   .fc_bias = 1};
+    ms_arch_t a = ms_test_small_cnn(2, 8, 4, 20, 16);
     ms_layout_t L;
     CHECK_OK(ms_layout_init(&L, &a));
     float *p = malloc(sizeof(float) * L.n_params), *s1 = malloc(sizeof(float) * L.n_params);

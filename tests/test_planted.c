@@ -23,21 +23,28 @@
 
 enum { H = 12, W = 12, P = H * W };
 
-/* The sub-label strip b of image img shows: the band of the largest mean. */
-static int read_sub(const uint8_t *img, int blocks, int sub, int b) {
+/* The bar position in rows [y0, y0 + m) of strip b: the band of the
+ * largest mean. */
+static int read_bar(const uint8_t *img, int blocks, int sub, int b, int y0, int m) {
     const int bw = W / blocks, x0 = b * bw, x1 = b == blocks - 1 ? W : x0 + bw;
     int best = -1;
     double bm = -1;
     for (int s = 0; s < sub; s++) {
         double sum = 0;
         int cnt = 0;
-        for (int y = 0; y < H; y++)
-            if (y * sub / H == s)
+        for (int y = 0; y < m; y++)
+            if (y * sub / m == s)
                 for (int x = x0; x < x1; x++)
-                    sum += img[y * W + x], cnt++;
+                    sum += img[(y0 + y) * W + x], cnt++;
         if (sum / cnt > bm) bm = sum / cnt, best = s;
     }
     return best;
+}
+
+/* The sub-label strip b of image img shows: the band of the largest mean
+ * over all its rows. */
+static int read_sub(const uint8_t *img, int blocks, int sub, int b) {
+    return read_bar(img, blocks, sub, b, 0, H);
 }
 
 static void test_labels(void) {
@@ -136,24 +143,6 @@ static void test_recovery(void) {
         free(mean), free(C);
         ms_images_free(&im);
     }
-}
-
-/* The bar position in rows [y0, y0 + m) of strip b: the band of the
- * largest mean. */
-static int read_bar(const uint8_t *img, int blocks, int sub, int b, int y0, int m) {
-    const int bw = W / blocks, x0 = b * bw, x1 = b == blocks - 1 ? W : x0 + bw;
-    int best = -1;
-    double bm = -1;
-    for (int s = 0; s < sub; s++) {
-        double sum = 0;
-        int cnt = 0;
-        for (int y = 0; y < m; y++)
-            if (y * sub / m == s)
-                for (int x = x0; x < x1; x++)
-                    sum += img[(y0 + y) * W + x], cnt++;
-        if (sum / cnt > bm) bm = sum / cnt, best = s;
-    }
-    return best;
 }
 
 /* The paired planted set: every label is sum_b ((a_b + c_b) mod sub) sub^b

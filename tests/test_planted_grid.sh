@@ -7,15 +7,9 @@
 # there are checked and kept, other files are refused naming the file;
 # planted_* keys without dataset = planted and too many classes are grid
 # errors naming the line; a short sweep on the planted data trains.
-set -uo pipefail
+source "$(dirname "$0")/lib.sh"
 bin=${MS_BIN:?}
 build=${MS_BUILD_DIR:?}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-check() { # description, condition
-  if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi
-}
 cd "$tmp"
 mkdir g
 cat > g/pl.ini <<EOF2

@@ -32,22 +32,13 @@ int main(int argc, char **argv) {
     const int threads = argc > 4 ? atoi(argv[4]) : 1;
     const int ig_steps = argc > 5 ? atoi(argv[5]) : 8;
     ms_kernels_set_threads(threads);
-    ms_data_cfg_t dc;
-    ms_data_cfg_defaults(&dc, MS_DATA_FASHION);
-    dc.layout = MS_LAYOUT_3X32X32;
-    dc.train_limit = n_train;
     ms_split_t train, test;
-    MS_CHECK(ms_data_load(&dc, &train, &test));
-    ms_settings_t s = bench_settings(0);
     ms_trainer_t tr;
-    char reason[MS_REASON_MAX];
-    MS_CHECK(ms_trainer_init(&tr, &s, train.n));
-    double t0 = ms_now();
-    MS_CHECK(ms_train(&tr, &train, NULL, NULL, reason));
+    const double secs = bench_train_paper_fashion(n_train, &train, &test, &tr);
     printf("trained the paper CNN on %d images in %.1f s: test accuracy %.4f; %d thread(s), "
            "find set = first %d test images of the label, ig %d steps\n",
-           train.n, ms_now() - t0, ms_evaluate(&tr.net, tr.params, &test, -1, NULL, NULL), threads,
-           samples, ig_steps);
+           train.n, secs, ms_evaluate(&tr.net, tr.params, &test, -1, NULL, NULL), threads, samples,
+           ig_steps);
     const ms_layout_t *L = tr.L;
     const size_t D = 3 * 32 * 32, NW = L->n_fc_weights;
     int32_t *find = malloc(sizeof(int32_t) * test.n), *held = malloc(sizeof(int32_t) * test.n);

@@ -29,22 +29,13 @@ int main(int argc, char **argv) {
     const int n_train = argc > 3 ? atoi(argv[3]) : 60000;
     const int threads = argc > 4 ? atoi(argv[4]) : 1;
     ms_kernels_set_threads(threads);
-    ms_data_cfg_t dc;
-    ms_data_cfg_defaults(&dc, MS_DATA_FASHION);
-    dc.layout = MS_LAYOUT_3X32X32;
-    dc.train_limit = n_train;
     ms_split_t train, test;
-    MS_CHECK(ms_data_load(&dc, &train, &test));
-    ms_settings_t s = bench_settings(0);
     ms_trainer_t tr;
-    char reason[MS_REASON_MAX];
-    MS_CHECK(ms_trainer_init(&tr, &s, train.n));
-    double t0 = ms_now();
-    MS_CHECK(ms_train(&tr, &train, NULL, NULL, reason));
+    const double secs = bench_train_paper_fashion(n_train, &train, &test, &tr);
     double acc = ms_evaluate(&tr.net, tr.params, &test, -1, NULL, NULL);
     if (rank == 0)
-        printf("trained the paper CNN on %d images in %.1f s: test accuracy %.4f\n", train.n,
-               ms_now() - t0, acc);
+        printf("trained the paper CNN on %d images in %.1f s: test accuracy %.4f\n", train.n, secs,
+               acc);
     int32_t *idx = malloc(sizeof(int32_t) * test.n);
     int N = ms_split_class_indices(&test, label, idx);
     if (N > max_images) N = max_images;
