@@ -200,4 +200,43 @@ for g, cnn, side, chans in [('mlp', 0, 28, 1), ('pad', 0, 32, 3), ('cnn', 1, 28,
 sys.exit(0 if ok else 1)
 EOF3
 check "the planted columns recomputed with numpy" "[ $rc -eq 0 ]"
+# The analysis package: the models table's planted columns are the file's,
+# the report has the planted table and draws the figure.
+if "$py" -c 'import pandas, matplotlib' 2>/dev/null; then
+  MPLBACKEND=Agg PYTHONPATH=${MS_SOURCE_DIR:?} "$py" - <<'EOF4'; rc=$?
+import sys
+import h5py
+import numpy as np
+from analysis.results import open_results
+from analysis.report import build_report
+ok = True
+res = open_results('mlp.h5')
+df = res.models
+f = h5py.File('mlp.h5', 'r')
+q = f['models/planted_ari_assoc'][0]
+want = {'planted_ari_w': f['models/planted_ari_w'][0],
+        'planted_ari_hidden_w': f['models/planted_ari_hidden_w'][0],
+        'planted_ari_assoc_fc1_forward_cov': q[0, 0, 0],
+        'planted_ari_assoc_fc2_backward_jac_norm_untrained': q[1, 1, 6],
+        'planted_circuit_share': f['labels/planted_circuit_share'][0, 0]}
+for c, v in want.items():
+    good = c in df and abs(df[c].iloc[0] - v) < 1e-12
+    print(('ok   ' if good else 'FAIL ') + f'models table {c} = the file\'s {v:.6f}')
+    ok &= good
+build_report(res, 'rep', strict=True)
+html = open('rep/report.html', encoding='utf-8').read()
+good = 'Recovery of the planted modules</h2>' in html and 'ARI Newman fc2 (mean of 8)' in html
+print(('ok   ' if good else 'FAIL ') + 'report.html has the planted table with the Newman ARI')
+ok &= good
+res.close()
+res = open_results('cnn.h5')
+build_report(res, 'repc', strict=True)
+html = open('repc/report.html', encoding='utf-8').read()
+good = 'planted_recovery.png' in html and 'ARI fc1 units' in html and 'ARI Newman' not in html
+print(('ok   ' if good else 'FAIL ') + 'the CNN report draws the planted figure and table')
+ok &= good
+sys.exit(0 if ok else 1)
+EOF4
+  check "the analysis package shows the new planted columns" "[ $rc -eq 0 ]"
+fi
 exit $fail
