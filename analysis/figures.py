@@ -840,11 +840,35 @@ def assoc_align(res, out):
 # ---- dataset = planted: recovery of the planted modules ----
 
 
+PLANTED_ARI = ('planted_ari_w', 'planted_ari_hidden_w', 'planted_ari_assoc')
+"""The planted ARI columns of the models group (dataset = planted)."""
+
+
 def has_planted(res):
     """Whether the file holds planted recovery scores (dataset = planted)."""
     g = res.h5['models']
-    return 'planted_ari_w' in g and bool(np.isfinite(np.asarray(g['planted_ari_w'][()],
-                                                                 dtype=float)).any())
+    return any(c in g and g[c].size > 0
+               and bool(np.isfinite(np.asarray(g[c][()], dtype=float)).any())
+               for c in PLANTED_ARI)
+
+
+def _planted_newman(res, idx):
+    """{'fc<l>': per model of idx the mean over the 8 association methods of
+    the Newman partitions' ARI (trained variant)}, for the association
+    layers with a finite value; {} without Newman measures."""
+    g = res.h5['models']
+    if 'planted_ari_assoc' not in g or 'assoc_layers' not in g or g['planted_ari_assoc'].size == 0:
+        return {}
+    v = np.asarray(g['planted_ari_assoc'][()], dtype=float)[idx]
+    layers = np.asarray(g['assoc_layers'][()])[idx]
+    out = {}
+    for li in range(v.shape[2]):
+        vals = v[:, 0, li, :]
+        if np.isfinite(vals).any():
+            with np.errstate(all='ignore'):
+                out[f'fc{int(layers[0][li])}'] = np.array(
+                    [np.nanmean(r) if np.isfinite(r).any() else np.nan for r in vals])
+    return out
 
 
 def planted_recovery(res, out, name='planted_recovery'):
@@ -861,6 +885,9 @@ def planted_recovery(res, out, name='planted_recovery'):
     sel = [(df[x_key] == x).values if x_key else np.ones(len(df), bool) for x in xs]
     idx = df.index.values.astype(int)
     ari = np.asarray(g['planted_ari_w'][()], dtype=float)[idx]
+    hid = (np.asarray(g['planted_ari_hidden_w'][()], dtype=float)[idx]
+           if 'planted_ari_hidden_w' in g else np.full(len(idx), np.nan))
+    newman = _planted_newman(res, idx)
     share = np.full(len(idx), np.nan)
     if 'planted_circuit_share' in res.h5['labels']:
         sh = np.asarray(res.h5['labels/planted_circuit_share'][()], dtype=float)[idx]
@@ -875,27 +902,45 @@ def planted_recovery(res, out, name='planted_recovery'):
             with np.errstate(all='ignore'):
                 a.plot(ks, np.nanmean(curve[s], axis=0), 'o-', color=f'C{j}',
                        label=fmt_setting(x_key, x) if x_key else 'all models')
+        if 'planted_ari_hidden_curve_w' in g:
+            hc = np.asarray(g['planted_ari_hidden_curve_w'][()], dtype=float)[idx]
+            for j, s in enumerate(sel):
+                if np.isfinite(hc[s]).any():
+                    with np.errstate(all='ignore'):
+                        a.plot(ks, np.nanmean(hc[s], axis=0), 's--', color=f'C{j}', alpha=0.6,
+                               label='fc1 units (rows)' if j == 0 else None)
         a.set(xlabel='number of clusters k', xticks=ks)
-    a.set(ylabel='ARI of fc1 input clusters vs planted', ylim=(-0.05, 1.05),
+    a.set(ylabel='ARI of fc1 input clusters vs planted', ylim=(-0.25, 1.05),
           title='BSGC partition at each curve k')
     a.grid(alpha=0.3)
     legend(a, fontsize=7)
     a = ax[0][1]
-    for vals, color, lab in ((ari, '#CC0000', 'ARI at the model\'s k'),
-                             (share, '#0000CC', 'circuit share (mean over labels)')):
+    lines = [(ari, '#CC0000', 'o-', 'ARI of fc1 inputs at the model\'s k'),
+             (hid, '#E69F00', 's-', 'ARI of fc1 units (BSGC rows) at the model\'s k')]
+    lines += [(v, f'C{2 + 2 * j}', '^--', f'ARI of the Newman partitions of {fc} (mean of 8)')
+              for j, (fc, v) in enumerate(newman.items())]
+    lines.append((share, '#0000CC', 'o-', 'circuit share (mean over labels)'))
+    for vals, color, fmt, lab in lines:
+        if not np.isfinite(vals).any():
+            continue
         means = [np.nanmean(vals[s]) if np.isfinite(vals[s]).any() else np.nan for s in sel]
         sds = [np.nanstd(vals[s], ddof=1) if np.isfinite(vals[s]).sum() > 1 else 0 for s in sel]
-        errorbar(a, xs, means, yerr=sds, fmt='o-', color=color, capsize=3, label=lab)
-    a.set(xlabel=GREEK.get(x_key, x_key) if x_key else '', ylim=(-0.05, 1.05),
+        errorbar(a, xs, means, yerr=sds, fmt=fmt, color=color, capsize=3, label=lab)
+    a.set(xlabel=GREEK.get(x_key, x_key) if x_key else '', ylim=(-0.25, 1.05),
           title='recovery per setting (mean ± sd over seeds)')
     a.grid(alpha=0.3)
     legend(a, fontsize=7)
     p.files = save(fig, out, p.name)
     p.caption = ('Left: adjusted Rand index of the weight-based BSGC clusters of fc1\'s input '
-                 'pixels against the planted strips at each curve k (1 = the strips exactly). '
-                 'Right: that ARI at the model\'s k, and the circuit share: of each pruned '
-                 'label\'s kept fc1 weights, the share inside the strip its hidden unit reads '
-                 'most from (1 = every hidden unit of the circuit reads one strip).')
+                 'pixels against the planted strips at each curve k (1 = the strips exactly; '
+                 'dashed: of fc1\'s output units against their planted modules). '
+                 'Right: that ARI at the model\'s k; the ARI of the BSGC clusters of fc1\'s '
+                 'output units (its rows) and, with Newman measures, of the Newman partitions '
+                 'of each association layer (mean over the 8 associations, trained models) '
+                 'against the hidden units\' planted modules (the strip of the largest '
+                 'absolute weight mass traced back to the pixels); and the circuit share: of '
+                 'each pruned label\'s kept fc1 weights, the share inside the strip its hidden '
+                 'unit reads most from (1 = every hidden unit of the circuit reads one strip).')
     return p
 
 

@@ -133,6 +133,31 @@ def null_table(res):
     return t
 
 
+def planted_table(res):
+    """dataset = planted: one row per analysed model with its recovery
+    scores (ARI of BSGC's fc1 inputs and units, the mean ARI of the Newman
+    partitions of each association layer over the 8 associations of the
+    trained model, the mean circuit share); None without planted scores."""
+    df = res.models
+    if not any(c.startswith('planted_') for c in df.columns):
+        return None
+    rows = df[df['status_analyse'] == 'done']
+    t = pd.DataFrame(index=[f'{m}: {model_desc(res, m)}' for m in rows.index])
+    for c, name in (('planted_ari_w', 'ARI fc1 inputs'), ('planted_ari_hidden_w', 'ARI fc1 units')):
+        if c in rows:
+            t[name] = rows[c].values
+    newman = {}
+    for c in rows.columns:
+        if c.startswith('planted_ari_assoc_') and not c.endswith('_untrained'):
+            newman.setdefault(c.split('_')[3], []).append(c)
+    for fc, cs in newman.items():
+        with np.errstate(all='ignore'):
+            t[f'ARI Newman {fc} (mean of {len(cs)})'] = np.nanmean(rows[cs].values, axis=1)
+    if 'planted_circuit_share' in rows:
+        t['circuit share'] = rows['planted_circuit_share'].values
+    return t
+
+
 def ecs_pivot(res):
     lab = res.labels
     if lab.empty:
@@ -218,6 +243,14 @@ def build_report(res, out, strict=False, parts=None):
                  '&lt;layer&gt;) and the Newman Q of an association (Q &lt;layer&gt; '
                  '&lt;method&gt;). z = (observed - null mean) / null sd; p = (1 + shuffles at '
                  'least as modular) / (1 + shuffles).</p>' + _table_html(nulls))
+    pl = planted_table(res)
+    if pl is not None:
+        h.append('<h2>Recovery of the planted modules</h2><p class="cap">Adjusted Rand index of '
+                 'the weight-based BSGC clusters of fc1\'s inputs against the planted strips, '
+                 'and of fc1\'s output units and of the Newman partitions (mean over the '
+                 'associations) against the hidden units\' planted modules; circuit share: mean '
+                 'over the pruned labels (models.csv has every association '
+                 'separately).</p>' + _table_html(pl))
     piv = ecs_pivot(res)
     if piv is not None and piv.notna().any().any():
         h.append('<h2>Effective circuit size per model and label</h2>' + _table_html(piv))

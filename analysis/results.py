@@ -432,6 +432,7 @@ class Results:
                 lambda s: int((s == 'failed').sum())).reindex(range(M)).values
             d['ecs_mean'] = lab.groupby('model')['ecs'].mean().reindex(range(M)).values
         d.update(self._null_columns(done_an))
+        d.update(self._planted_columns(done_an))
         for name in ('time_analyse', 'time_measures'):
             if name in g:
                 d[name] = blank(self._col('models/' + name), done_an)
@@ -477,6 +478,44 @@ class Results:
                             tail = '_untrained' if vi == 1 else ''
                             put(f'null_assoc_q_{stat}_fc{int(l0[li])}_{meth}{tail}',
                                 v[:, vi, li, j])
+        return d
+
+    def _planted_columns(self, done):
+        """dataset = planted: the recovery scores as flat columns, only where
+        some model has a finite value: planted_ari_w (BSGC fc1 inputs against
+        the strips), planted_ari_hidden_w (BSGC fc1 output units against the
+        hidden units' planted modules), planted_ari_assoc_<fc>_<method> (each
+        Newman partition; the untrained variant ends in _untrained) and
+        planted_circuit_share (mean over the model's done labels). NaN for
+        models not analysed."""
+        g, d = self.h5['models'], {}
+
+        def put(name, v):
+            v = np.asarray(v, dtype=float).copy()
+            v[~done] = np.nan
+            if np.isfinite(v).any():
+                d[name] = v
+
+        for name in ('planted_ari_w', 'planted_ari_hidden_w'):
+            if name in g:
+                put(name, self._col('models/' + name))
+        if 'planted_ari_assoc' in g and 'assoc_layers' in g and g['planted_ari_assoc'].shape[1] > 0:
+            layers = np.asarray(self._col('models/assoc_layers'))
+            l0 = layers[int(np.argmax(done))] if done.any() else layers[0]
+            v = np.asarray(self._col('models/planted_ari_assoc'), dtype=float)
+            for vi in range(v.shape[1]):
+                for li in range(v.shape[2]):
+                    for j, meth in enumerate(ASSOC_METHODS[:v.shape[3]]):
+                        tail = '_untrained' if vi == 1 else ''
+                        put(f'planted_ari_assoc_fc{int(l0[li])}_{meth}{tail}', v[:, vi, li, j])
+        if 'planted_circuit_share' in self.h5['labels'] and self.L > 0:
+            sh = np.asarray(self._col('labels/planted_circuit_share'), dtype=float)
+            st = self._status('labels/status')
+            if st.shape == sh.shape:
+                sh = np.where(st == 1, sh, np.nan)
+            with np.errstate(all='ignore'):
+                put('planted_circuit_share',
+                    [np.nanmean(r) if np.isfinite(r).any() else np.nan for r in sh])
         return d
 
     @property

@@ -24,4 +24,13 @@ typedef enum ms_planted_task {
  * dataset = planted: returns 0 and does nothing. */
 int ms_planted_prepare(const ms_grid_t *g);
 
+/* dataset = planted: the planted strip of each of fc1's L->fc_in[0] inputs
+ * for a model with settings s (ms_planted_input_modules, recovery.h: the
+ * 28 x 28 planted image, padded by 2 pixels for layout 3x32x32; -1 for
+ * inputs that read padding only), in a new array the caller frees; *module
+ * is NULL for a grid without dataset = planted. 0, MS_EINVAL or
+ * MS_ENOMEM. */
+int ms_planted_fc1_modules(const ms_grid_t *g, const ms_settings_t *s, const ms_layout_t *L,
+                           int32_t **module);
+
 #endif

@@ -12,6 +12,8 @@
 #include "modsweep/error.h"
 #include "modsweep/log.h"
 #include "modsweep/nullmodel.h"
+#include "modsweep/planted.h"
+#include "modsweep/recovery.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -68,10 +70,17 @@ const ms_col_t ms_cluster_cols[] = {
     /* dataset = planted: recovery of the planted modules. */
     {"models/planted_ari_w", MS_ROW_MODEL, MS_DT_F64, 0, {0},
      "dataset = planted: adjusted Rand index of the weight-based BSGC labels of fc1's inputs "
-     "(part_w) against the planted modules (strips) of the pixels; NaN when fc1 is not a bsgc "
-     "layer, for cnn or layout 3x32x32, and for other datasets"},
+     "(part_w) against the planted modules (strips) of the pixels (for a cnn or layout 3x32x32: "
+     "of fc1's input positions, ms_planted_input_modules; inputs that read padding only left "
+     "out); NaN when fc1 is not a bsgc layer, and for other datasets"},
     {"models/planted_ari_curve_w", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_NK},
      "dataset = planted: planted_ari_w at each curve k (part_curve_w)"},
+    {"models/planted_ari_hidden_w", MS_ROW_MODEL, MS_DT_F64, 0, {0},
+     "dataset = planted: adjusted Rand index of the weight-based BSGC labels of fc1's output "
+     "units (part_w's fc1 rows) against their planted modules (the strip of the largest "
+     "absolute input weight mass, ms_planted_unit_modules); NaN as planted_ari_w"},
+    {"models/planted_ari_hidden_curve_w", MS_ROW_MODEL, MS_DT_F64, 1, {MS_DIM_NK},
+     "dataset = planted: planted_ari_hidden_w at each curve k (part_curve_w)"},
     /* Partitions at the model's k and their clusterability. */
     {"models/part_w", MS_ROW_MODEL, MS_DT_I32, 1, {MS_DIM_NU},
      "weight-based BSGC labels at the model's k (layers with k > min(O, NI) get -1)" UNITS_DOC},
@@ -326,24 +335,39 @@ static int has_any(const int32_t *u, long n) {
 }
 
 /* dataset = planted: the ARI of fc1's input labels (part_w and each curve
- * k's) against the planted strips; NaN where they cannot be compared. */
+ * k's) against the planted strips, and of fc1's output labels against the
+ * hidden units' planted modules; NaN where they cannot be compared. */
 static int planted_ari(const ms_ctx_t *ctx, const an_t *a, ms_results_t *res, int m) {
-    double ari = NAN, curve[MS_MAX_CURVE_K];
+    double ari = NAN, curve[MS_MAX_CURVE_K], hid = NAN, hcurve[MS_MAX_CURVE_K];
     const long nk = a->nk < MS_MAX_CURVE_K ? a->nk : MS_MAX_CURVE_K;
     for (long ki = 0; ki < nk; ki++)
-        curve[ki] = NAN;
-    const ms_grid_t *g = ctx->g;
-    const int P = 28 * 28;
-    if (g->planted.blocks > 0 && a->L.arch.n_conv == 0 && a->L.fc_in[0] == P) {
-        int32_t module[28 * 28];
-        ms_planted_modules(28, 28, g->planted.blocks, module);
-        if (a->part_w[a->in_off[0]] >= 0) ari = ms_part_ari(a->part_w + a->in_off[0], module, P);
-        for (long ki = 0; ki < nk; ki++)
-            if (a->pc_w[ki * a->nu + a->in_off[0]] >= 0)
-                curve[ki] = ms_part_ari(a->pc_w + ki * a->nu + a->in_off[0], module, P);
+        curve[ki] = hcurve[ki] = NAN;
+    int32_t *module = NULL, *unit = NULL;
+    int rc = ms_planted_fc1_modules(ctx->g, &a->s, &a->L, &module);
+    if (!rc && module && !(unit = malloc(sizeof(int32_t) * (size_t)a->L.arch.fc_out[0])))
+        rc = ms_err_set(MS_ENOMEM, "planted recovery: out of memory");
+    if (!rc && module)
+        rc = ms_planted_unit_modules(&a->L, a->params, module, ctx->g->planted.blocks, 0, unit);
+    if (!rc && module) {
+        const int P = a->L.fc_in[0], O = a->L.arch.fc_out[0];
+        const int32_t *in = a->part_w + a->in_off[0], *out = a->part_w + a->out_off[0];
+        if (has_any(in, P)) ari = ms_part_ari(in, module, P);
+        if (has_any(out, O)) hid = ms_part_ari(out, unit, O);
+        for (long ki = 0; ki < nk; ki++) {
+            const int32_t *pc = a->pc_w + ki * a->nu;
+            if (has_any(pc + a->in_off[0], P))
+                curve[ki] = ms_part_ari(pc + a->in_off[0], module, P);
+            if (has_any(pc + a->out_off[0], O))
+                hcurve[ki] = ms_part_ari(pc + a->out_off[0], unit, O);
+        }
     }
-    int rc = ms_results_write(res, "models/planted_ari_w", m, -1, &ari);
+    free(module);
+    free(unit);
+    if (!rc) rc = ms_results_write(res, "models/planted_ari_w", m, -1, &ari);
     if (!rc && a->nk > 0) rc = ms_results_write(res, "models/planted_ari_curve_w", m, -1, curve);
+    if (!rc) rc = ms_results_write(res, "models/planted_ari_hidden_w", m, -1, &hid);
+    if (!rc && a->nk > 0)
+        rc = ms_results_write(res, "models/planted_ari_hidden_curve_w", m, -1, hcurve);
     return rc;
 }
 

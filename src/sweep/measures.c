@@ -5,12 +5,15 @@
  * of a layer, NB samples of a block. */
 #include "modsweep/measures.h"
 #include "modsweep/assoc.h"
+#include "modsweep/cluster.h"
 #include "modsweep/error.h"
 #include "modsweep/infotheory.h"
 #include "modsweep/kernels.h"
 #include "modsweep/log.h"
 #include "modsweep/modularity.h"
 #include "modsweep/nullmodel.h"
+#include "modsweep/planted.h"
+#include "modsweep/recovery.h"
 #include "modsweep/rng.h"
 
 #include <math.h>
@@ -99,6 +102,11 @@ const ms_col_t ms_measures_cols[] = {
      "z-score (assoc_q - null mean) / null sd (NaN when the sd is 0)"},
     {"models/null_assoc_q_p", MS_ROW_MODEL, MS_DT_F64, 3, {MS_DIM_NV, MS_DIM_NAL, NA},
      "empirical p-value (1 + shuffled networks with Q >= assoc_q) / (1 + shuffles)"},
+    {"models/planted_ari_assoc", MS_ROW_MODEL, MS_DT_F64, 3, {MS_DIM_NV, MS_DIM_NAL, NA},
+     "dataset = planted: adjusted Rand index of assoc_labels (dead units left out) against the "
+     "hidden units' planted modules (the strip of the largest absolute weight mass traced back "
+     "to fc1's inputs through the product of the absolute weight matrices, of the variant's own "
+     "weights, ms_planted_unit_modules); NaN for other datasets"},
     {"models/assoc_matrix", MS_ROW_MODEL, MS_DT_F32, 5,
      {MS_DIM_NV, MS_DIM_NAL, NA, MS_DIM_MUS, MS_DIM_MUS},
      "the association matrices (assoc_store; NaN beyond the layer's width)"},
@@ -175,6 +183,7 @@ typedef struct rows {
     float *amat;
     double *hb, *hc;
     double *nq; /* (4, V, NAL, NA): null mean, sd, z, p of assoc_q */
+    double *pari; /* (V, NAL, NA): planted_ari_assoc */
     long vla;   /* V * NAL * NA */
 } rows_t;
 
@@ -220,6 +229,9 @@ static int rows_alloc(rows_t *r, const ms_dims_t *d) {
     r->nq = alloc_row(4 * VLA, sizeof(double), &ok);
     for (long i = 0; ok && i < 4 * VLA; i++)
         r->nq[i] = NAN;
+    r->pari = alloc_row(VLA, sizeof(double), &ok);
+    for (long i = 0; ok && i < VLA; i++)
+        r->pari[i] = NAN;
     for (long i = 0; i < VLA * d->MU; i++)
         r->labels[i] = -1;
     for (long i = 0; i < VLA * d->MUS * d->MUS; i++)
@@ -232,7 +244,7 @@ static void rows_free(rows_t *r) {
                  r->ab_dkl,       r->ab_ddh,    r->maxkl_dir, r->st_kl,     r->st_iters, r->st_conv,
                  r->assoc_layers, r->q,         r->q_spec,    r->eff,       r->temp,     r->nclus,
                  r->dead,         r->labels,    r->align,     r->align_p,   r->spear,    r->tq,
-                 r->amat,         r->hb,        r->hc,        r->nq};
+                 r->amat,         r->hb,        r->hc,        r->nq,        r->pari};
     for (size_t i = 0; i < sizeof p / sizeof p[0]; i++)
         free(p[i]);
     memset(r, 0, sizeof *r);
@@ -247,6 +259,8 @@ typedef struct job {
     const ms_split_t *test;
     int N, threads, m, verbose;
     rows_t *r;
+    const int32_t *planted; /* dataset = planted: fc1's input strips (NULL otherwise) */
+    int planted_blocks;
 } job_t;
 
 /* Forward passes over the N samples: accuracy, the info layers' outputs
@@ -498,6 +512,22 @@ static int assoc_null(const job_t *jb, int v, const float *params, double *const
     return rc;
 }
 
+/* dataset = planted: the ARI of each method's labels of fc layer l (assoc
+ * layer k) against the planted modules of its units. */
+static int planted_assoc_ari(const job_t *jb, int v, const float *params, int l, int k) {
+    const ms_dims_t *d = jb->d;
+    const int U = jb->L->arch.fc_out[l];
+    int32_t *unit = malloc(sizeof(int32_t) * (size_t)U);
+    int rc = unit ? ms_planted_unit_modules(jb->L, params, jb->planted, jb->planted_blocks, l, unit)
+                  : ms_err_set(MS_ENOMEM, "associations: out of memory");
+    for (int mt = 0; mt < NA && !rc; mt++) {
+        const size_t at = ((size_t)v * d->NAL + k) * NA + mt;
+        jb->r->pari[at] = ms_part_ari(jb->r->labels + at * d->MU, unit, U);
+    }
+    free(unit);
+    return rc;
+}
+
 static int run_assoc(const job_t *jb, int v, const float *params) {
     const ms_settings_t *s = jb->s;
     const ms_meas_cfg_t *me = &s->meas;
@@ -559,6 +589,7 @@ static int run_assoc(const job_t *jb, int v, const float *params) {
                 r->spear[at] = ms_mod_spearman(assoc + ma * uu, assoc + mb * uu, U, both);
                 r->tq[at] = ms_mod_q(assoc + ma * uu, U, labels + (size_t)mb * U);
             }
+        if (!rc && jb->planted) rc = planted_assoc_ari(jb, v, params, l, k);
         k++;
     }
     if (!rc && s->null_weight_shuffles > 0) rc = assoc_null(jb, v, params, raw, assoc, labels);
@@ -673,6 +704,7 @@ static int write_rows(ms_results_t *res, int m, const rows_t *r, int32_t samples
         {"models/null_assoc_q_sd", r->nq + r->vla},
         {"models/null_assoc_q_z", r->nq + 2 * r->vla},
         {"models/null_assoc_q_p", r->nq + 3 * r->vla},
+        {"models/planted_ari_assoc", r->pari},
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof w / sizeof w[0] && !rc; i++)
@@ -699,6 +731,8 @@ int ms_measures_analyse(ms_ctx_t *ctx, const ms_task_t *task, char *reason) {
             rc = ms_err_set(MS_ENOMEM, "measures: out of memory");
     if (!rc) rc = ms_stage_load_params(ctx, task, params[0]);
     if (!rc && d->NV > 1) ms_params_init(&L, params[1], s.seed);
+    int32_t *planted = NULL; /* dataset = planted: fc1's input strips */
+    if (!rc && d->NAL) rc = ms_planted_fc1_modules(ctx->g, &s, &L, &planted);
     int N = ctx->test->n;
     if (s.meas.samples > 0 && s.meas.samples < N) N = s.meas.samples;
     job_t jb = {.s = &s,
@@ -709,7 +743,9 @@ int ms_measures_analyse(ms_ctx_t *ctx, const ms_task_t *task, char *reason) {
                 .threads = ctx->threads,
                 .m = m,
                 .verbose = ctx->verbose,
-                .r = &r};
+                .r = &r,
+                .planted = planted,
+                .planted_blocks = ctx->g->planted.blocks};
     for (long v = 0; v < d->NV && !rc; v++)
         rc = run_variant(&jb, (int)v, params[v]);
     if (!rc)
@@ -730,6 +766,7 @@ int ms_measures_analyse(ms_ctx_t *ctx, const ms_task_t *task, char *reason) {
     }
     if (rc) snprintf(reason, MS_REASON_MAX, "measures: %s", ms_err_msg());
     rows_free(&r);
+    free(planted);
     free(params[0]);
     free(params[1]);
     return rc;

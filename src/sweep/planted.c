@@ -6,9 +6,11 @@
 #include "modsweep/data.h"
 #include "modsweep/datagen.h"
 #include "modsweep/error.h"
+#include "modsweep/recovery.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -63,5 +65,20 @@ int ms_planted_prepare(const ms_grid_t *g) {
                           strerror(errno));
     int rc = split(g, "train", g->planted.n_train, g->planted.seed);
     if (!rc) rc = split(g, "t10k", g->planted.n_test, g->planted.seed + 1);
+    return rc;
+}
+
+int ms_planted_fc1_modules(const ms_grid_t *g, const ms_settings_t *s, const ms_layout_t *L,
+                           int32_t **module) {
+    *module = NULL;
+    if (g->planted.blocks <= 0) return 0;
+    int32_t *m = malloc(sizeof(int32_t) * (size_t)L->fc_in[0]);
+    if (!m) return ms_err_set(MS_ENOMEM, "planted modules: out of memory");
+    const int pad = s->data.layout == MS_LAYOUT_3X32X32 ? 2 : 0;
+    int rc = ms_planted_input_modules(L, 28, 28, pad, g->planted.blocks, m);
+    if (rc)
+        free(m);
+    else
+        *module = m;
     return rc;
 }

@@ -4,6 +4,7 @@
 #include "modsweep/datagen.h"
 #include "modsweep/error.h"
 #include "modsweep/machine.h"
+#include "modsweep/planted.h"
 #include "modsweep/gpu.h"
 #include "modsweep/log.h"
 #include "modsweep/prune.h"
@@ -22,9 +23,10 @@ const ms_col_t ms_prune_cols[] = {
     {"labels/kept", MS_ROW_LABEL, MS_DT_I64, 1, {MS_DIM_NFC}, "kept weights per fc layer"},
     {"labels/planted_circuit_share", MS_ROW_LABEL, MS_DT_F64, 0, {0},
      "dataset = planted: share of the circuit's kept fc1 weights whose input pixel lies in the "
-     "planted module (strip) that its hidden unit reads most from (ms_circuit_module_share): 1 "
-     "when every hidden unit of the circuit reads one strip only; NaN for cnn, layout 3x32x32 "
-     "and other datasets"},
+     "planted module (strip) that its hidden unit reads most from "
+     "(ms_circuit_module_share_known; for a cnn or layout 3x32x32 fc1's input positions, "
+     "ms_planted_input_modules, and kept weights of inputs that read padding only left out): 1 "
+     "when every hidden unit of the circuit reads one strip only; NaN for other datasets"},
     {"labels/ecs", MS_ROW_LABEL, MS_DT_F64, 0, {0},
      "effective circuit size: kept share of all fc weights"},
     {"labels/loss0", MS_ROW_LABEL, MS_DT_F64, 0, {0},
@@ -123,12 +125,12 @@ int ms_prune_label(ms_ctx_t *ctx, const ms_task_t *task, MPI_Comm team, char *re
     ms_results_t *r = ctx->res;
     rc = ms_results_write(r, "labels/mask", m, li, mask);
     double share = NAN; /* dataset = planted: the circuit's module share in fc1 */
-    if (ctx->g->planted.blocks > 0 && L.arch.n_conv == 0 && L.fc_in[0] == 28 * 28) {
-        int32_t module[28 * 28];
-        ms_planted_modules(28, 28, ctx->g->planted.blocks, module);
-        share = ms_circuit_module_share(mask, L.arch.fc_out[0], L.fc_in[0], module,
-                                        ctx->g->planted.blocks);
-    }
+    int32_t *module = NULL;
+    if (!rc) rc = ms_planted_fc1_modules(ctx->g, &s, &L, &module);
+    if (module)
+        share = ms_circuit_module_share_known(mask, L.arch.fc_out[0], L.fc_in[0], module,
+                                              ctx->g->planted.blocks);
+    free(module);
     if (!rc) rc = ms_results_write(r, "labels/planted_circuit_share", m, li, &share);
     if (!rc) rc = ms_results_write(r, "labels/kept", m, li, kept);
     if (!rc) rc = ms_results_write(r, "labels/ecs", m, li, &res.ecs);
