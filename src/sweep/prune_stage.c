@@ -126,7 +126,7 @@ int ms_prune_label(ms_ctx_t *ctx, const ms_task_t *task, MPI_Comm team, char *re
     rc = ms_results_write(r, "labels/mask", m, li, mask);
     double share = NAN; /* dataset = planted: the circuit's module share in fc1 */
     int32_t *module = NULL;
-    if (!rc) rc = ms_planted_fc1_modules(ctx->g, &s, &L, &module);
+    if (!rc) rc = ms_planted_fc1_modules(ctx->g, s, &L, &module);
     if (module)
         share = ms_circuit_module_share_known(mask, L.arch.fc_out[0], L.fc_in[0], module,
                                               ctx->g->planted.blocks);
