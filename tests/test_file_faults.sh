@@ -68,14 +68,14 @@ cp "$dir/part.h5" "$dir/att.h5"
 "$MS_H5TOOL" set "$dir/att.h5" models/attempts_train 2 -3 || fail "cannot write attempts"
 refused "negative attempts" att.h5 "has -3 attempts: the file is damaged"
 
-# Written by a newer modsweep (schema version 3), and by an older one (1).
+# Written by a newer modsweep (schema version 4), and by an older one (2).
 cp "$dir/part.h5" "$dir/new.h5"
-"$MS_H5TOOL" setattr "$dir/new.h5" schema_version 3 || fail "cannot write the schema version"
-refused "newer schema" new.h5 "results schema version 3, .* reads version 2 \(written by a newer modsweep\)"
+"$MS_H5TOOL" setattr "$dir/new.h5" schema_version 4 || fail "cannot write the schema version"
+refused "newer schema" new.h5 "results schema version 4, .* reads version 3 \(written by a newer modsweep\)"
 status_refused "newer schema" new.h5 "written by a newer modsweep"
 cp "$dir/part.h5" "$dir/old.h5"
-"$MS_H5TOOL" setattr "$dir/old.h5" schema_version 1 || fail "cannot write the schema version"
-refused "older schema" old.h5 "results schema version 1, .* reads version 2 \(written by an older modsweep"
+"$MS_H5TOOL" setattr "$dir/old.h5" schema_version 2 || fail "cannot write the schema version"
+refused "older schema" old.h5 "results schema version 2, .* reads version 3 \(written by an older modsweep"
 status_refused "older schema" old.h5 "written by an older modsweep"
 
 # Not an HDF5 file at all.
