@@ -161,6 +161,17 @@ class ModelView:
         return self._res.ablation(self.index, kind)
 
 
+def _putter(d, done):
+    """A function put(name, v) that stores v (as floats, NaN where not done)
+    in d under name when some value is finite."""
+    def put(name, v):
+        v = np.asarray(v, dtype=float).copy()
+        v[~done] = np.nan
+        if np.isfinite(v).any():
+            d[name] = v
+    return put
+
+
 class Results:
     """A results file opened read-only. Tables are read when first used and
     cached; call refresh() to re-read a file a sweep is still writing."""
@@ -453,11 +464,7 @@ class Results:
         models not analysed."""
         g, d = self.h5['models'], {}
 
-        def put(name, v):
-            v = np.asarray(v, dtype=float).copy()
-            v[~done] = np.nan
-            if np.isfinite(v).any():
-                d[name] = v
+        put = _putter(d, done)
 
         if 'null_cl_w_z' in g and 'cl_curve_k' in g and g['null_cl_w_z'].shape[1] > 0:
             ks = np.asarray(self._col('models/cl_curve_k'))
@@ -490,11 +497,7 @@ class Results:
         models not analysed."""
         g, d = self.h5['models'], {}
 
-        def put(name, v):
-            v = np.asarray(v, dtype=float).copy()
-            v[~done] = np.nan
-            if np.isfinite(v).any():
-                d[name] = v
+        put = _putter(d, done)
 
         for name in ('planted_ari_w', 'planted_ari_hidden_w'):
             if name in g:

@@ -7,8 +7,10 @@
 #include <math.h>
 #include <stdlib.h>
 
-double ms_circuit_module_share(const uint8_t *mask, int n_out, int n_in, const int32_t *module,
-                               int n_modules) {
+/* The module share; known_only: inputs in no module count neither inside
+ * nor in the total (else they count in the total only). */
+static double module_share(const uint8_t *mask, int n_out, int n_in, const int32_t *module,
+                           int n_modules, int known_only) {
     if (n_modules < 1 || n_modules > 64) return NAN;
     long total = 0, inside = 0;
     for (int j = 0; j < n_out; j++) {
@@ -16,8 +18,10 @@ double ms_circuit_module_share(const uint8_t *mask, int n_out, int n_in, const i
         const uint8_t *row = mask + (long)j * n_in;
         for (int i = 0; i < n_in; i++) {
             if (!row[i]) continue;
+            const int known = module[i] >= 0 && module[i] < n_modules;
+            if (known_only && !known) continue;
             total++;
-            if (module[i] >= 0 && module[i] < n_modules) cnt[module[i]]++;
+            if (known) cnt[module[i]]++;
         }
         long best = 0;
         for (int b = 0; b < n_modules; b++)
@@ -27,24 +31,14 @@ double ms_circuit_module_share(const uint8_t *mask, int n_out, int n_in, const i
     return total ? (double)inside / (double)total : NAN;
 }
 
+double ms_circuit_module_share(const uint8_t *mask, int n_out, int n_in, const int32_t *module,
+                               int n_modules) {
+    return module_share(mask, n_out, n_in, module, n_modules, 0);
+}
+
 double ms_circuit_module_share_known(const uint8_t *mask, int n_out, int n_in,
                                      const int32_t *module, int n_modules) {
-    if (n_modules < 1 || n_modules > 64) return NAN;
-    long total = 0, inside = 0;
-    for (int j = 0; j < n_out; j++) {
-        long cnt[64] = {0};
-        const uint8_t *row = mask + (long)j * n_in;
-        for (int i = 0; i < n_in; i++) {
-            if (!row[i] || module[i] < 0 || module[i] >= n_modules) continue;
-            total++;
-            cnt[module[i]]++;
-        }
-        long best = 0;
-        for (int b = 0; b < n_modules; b++)
-            best = cnt[b] > best ? cnt[b] : best;
-        inside += best;
-    }
-    return total ? (double)inside / (double)total : NAN;
+    return module_share(mask, n_out, n_in, module, n_modules, 1);
 }
 
 /* The strip of image column x (as ms_planted_modules). */
