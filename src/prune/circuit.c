@@ -16,6 +16,26 @@
 
 #define FEATURE_BATCH 256
 
+/* Blocks of JB images, one image per vector lane: each lane does the
+ * one-image code's operations in its order, a multiply and an add (never
+ * contracted: -ffp-contract=off), so every clone gives its bits. */
+#define JB 8
+typedef double vjb_t __attribute__((vector_size(JB * sizeof(double))));
+typedef long long vjbi_t __attribute__((vector_size(JB * sizeof(long long))));
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                          \
+    !defined(MS_PRUNE_NO_CLONES)
+#define JUDGE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define JUDGE_CLONES
+#endif
+
+/* x in every lane of *v (bit for bit, -0 included). */
+static inline void splat(vjb_t *v, double x) {
+    for (int j = 0; j < JB; j++)
+        (*v)[j] = x;
+}
+
 static const char *const kind_names[MS_ABL_KINDS] = {"zero", "mean", "resample"};
 static const char *const method_names[MS_CM_METHODS] = {"magnitude", "attribution", "ig"};
 
@@ -108,6 +128,86 @@ static void plan_free(plan_t *p) {
     memset(p, 0, sizeof *p);
 }
 
+/* Resample's constant part of fc layer l, c (NR, O): c[r][o] = the bias
+ * plus the sum over the removed inputs i of output o, ascending, of
+ * w[o][i] * a_l(r)[i], as plan_init's one-image loop adds it, for blocks of
+ * JB find images at once (ref->act_t). Each output's removed inputs are
+ * listed once; the blocks are split among the threads in a fixed way and
+ * each entry of c is written by one of them. */
+int ms__circuit_plan_scalar = 0;
+
+/* Four blocks of JB find images from block rb on (blocks past the last
+ * repeat it and are not stored). */
+#define RG 4
+JUDGE_CLONES
+static void resample_group(int O, int NI, int NR, const int *rs, const int *ri, const double *rw,
+                           const double *bias, const vjb_t *at, int rb, double *c) {
+    const int nrb = (NR + JB - 1) / JB;
+    const vjb_t *A[RG];
+    for (int g = 0; g < RG; g++)
+        A[g] = at + (size_t)(rb + g < nrb ? rb + g : nrb - 1) * NI;
+    for (int o = 0; o < O; o++) {
+        vjb_t z0;
+        splat(&z0, bias[o]);
+        vjb_t z1 = z0, z2 = z0, z3 = z0;
+        for (int k = rs[o]; k < rs[o + 1]; k++) {
+            const double w = rw[k];
+            const int i = ri[k];
+            const vjb_t t0 = w * A[0][i], t1 = w * A[1][i], t2 = w * A[2][i], t3 = w * A[3][i];
+            z0 = z0 + t0;
+            z1 = z1 + t1;
+            z2 = z2 + t2;
+            z3 = z3 + t3;
+        }
+        const vjb_t z[RG] = {z0, z1, z2, z3};
+        for (int g = 0; g < RG; g++)
+            for (int j = 0; j < JB; j++) {
+                const int r = (rb + g) * JB + j;
+                if (r < NR && rb + g < nrb) c[(size_t)r * O + o] = z[g][j];
+            }
+    }
+}
+
+static int resample_const(const ms_layout_t *L, const float *params, const uint8_t *m, int l,
+                          const ms_circuit_ref_t *ref, double *c) {
+    const int O = L->arch.fc_out[l], NI = L->fc_in[l], NR = ref->NF;
+    const float *w = fc_w(L, params, l), *b = fc_b(L, params, l);
+    long nrm = 0;
+    for (size_t j = 0; j < (size_t)O * NI; j++)
+        nrm += !m[j];
+    int *rs = malloc(sizeof(int) * (size_t)(O + 1)), *ri = malloc(sizeof(int) * (size_t)(nrm + 1));
+    double *rw = malloc(sizeof(double) * (size_t)(nrm + 1)), *bias = malloc(sizeof(double) * O);
+    if (!rs || !ri || !rw || !bias) {
+        free(rs);
+        free(ri);
+        free(rw);
+        free(bias);
+        return -1;
+    }
+    long k = 0;
+    for (int o = 0; o < O; o++) {
+        rs[o] = (int)k;
+        bias[o] = b ? (double)b[o] : 0.0;
+        for (int i = 0; i < NI; i++)
+            if (!m[(size_t)o * NI + i]) {
+                ri[k] = i;
+                rw[k++] = (double)w[(size_t)o * NI + i];
+            }
+    }
+    rs[O] = (int)k;
+    const int ngr = ((NR + JB - 1) / JB + RG - 1) / RG, T = ms_kernels_threads();
+    const vjb_t *at = (const vjb_t *)ref->act_t[l];
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1 && ngr > 1)
+    for (int t = 0; t < T; t++)
+        for (int gr = (int)((long)ngr * t / T); gr < (int)((long)ngr * (t + 1) / T); gr++)
+            resample_group(O, NI, NR, rs, ri, rw, bias, at, gr * RG, c);
+    free(rs);
+    free(ri);
+    free(rw);
+    free(bias);
+    return 0;
+}
+
 static int plan_init(plan_t *p, const ms_layout_t *L, const float *params, const uint8_t *mask,
                      int kind, const ms_circuit_ref_t *ref) {
     const ms_arch_t *a = &L->arch;
@@ -140,6 +240,14 @@ static int plan_init(plan_t *p, const ms_layout_t *L, const float *params, const
                 }
         }
         p->row_start[l][O] = (int)k;
+        if (kind == MS_ABL_RESAMPLE && !ms__circuit_plan_scalar && ref->act_t[l]) {
+            if (resample_const(L, params, m, l, ref, p->c[l])) {
+                plan_free(p);
+                return ms_err_set(MS_ENOMEM, "circuit: out of memory for a masked model");
+            }
+            moff += (size_t)O * NI;
+            continue;
+        }
         for (int r = 0; r < NR; r++) {
             const double *src = kind == MS_ABL_MEAN       ? ref->mean[l]
                                 : kind == MS_ABL_RESAMPLE ? ref->act[l] + (size_t)r * NI
@@ -192,17 +300,6 @@ static void masked_forward(const ms_layout_t *L, const plan_t *p, int kind,
  * the same order as masked_forward, with a multiply and an add (never
  * contracted: -ffp-contract=off), so every clone gives masked_forward's bits
  * (tests/test_circuit.c compares them). ba, bb: max_width * JB doubles. */
-#define JB 8
-typedef double vjb_t __attribute__((vector_size(JB * sizeof(double))));
-typedef long long vjbi_t __attribute__((vector_size(JB * sizeof(long long))));
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                          \
-    !defined(MS_PRUNE_NO_CLONES)
-#define JUDGE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define JUDGE_CLONES
-#endif
-
 JUDGE_CLONES
 static void masked_forward_block(const ms_layout_t *L, const plan_t *p, int kind,
                                  const ms_circuit_ref_t *ref, const long *id, const vjb_t *h,
@@ -309,7 +406,8 @@ void ms_circuit_ref_free(ms_circuit_ref_t *ref) {
     for (int l = 0; l < MS_MAX_FC; l++) {
         free(ref->act[l]);
         free(ref->mean[l]);
-        ref->act[l] = ref->mean[l] = NULL;
+        free(ref->act_t[l]);
+        ref->act[l] = ref->mean[l] = ref->act_t[l] = NULL;
     }
 }
 
@@ -351,6 +449,23 @@ int ms_circuit_ref_init(ms_circuit_ref_t *ref, const ms_layout_t *L, const float
                 ref->mean[l][i] += ref->act[l][(size_t)f * NI + i];
         for (int i = 0; i < NI; i++)
             ref->mean[l][i] /= NF;
+    }
+    /* The same activations in blocks of JB images for resample's plans. */
+    const int nrb = (NF + JB - 1) / JB;
+    for (int l = 0; l < a->n_fc; l++) {
+        const int NI = L->fc_in[l];
+        ref->act_t[l] = aligned_alloc(sizeof(vjb_t), sizeof(vjb_t) * (size_t)nrb * NI);
+        if (!ref->act_t[l]) {
+            ms_circuit_ref_free(ref);
+            return ms_err_set(MS_ENOMEM, "circuit: cannot hold the find set's activations");
+        }
+        for (int rb = 0; rb < nrb; rb++)
+            for (int i = 0; i < NI; i++)
+                for (int j = 0; j < JB; j++) {
+                    const int f = rb * JB + j;
+                    ref->act_t[l][((size_t)rb * NI + i) * JB + j] =
+                        f < NF ? ref->act[l][(size_t)f * NI + i] : 0.0;
+                }
     }
     return 0;
 }
@@ -469,8 +584,10 @@ int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *m
 /* ---- gradients and scores ----------------------------------------------------------------------
  */
 
-int ms_circuit_grad(const ms_layout_t *L, const float *params, double alpha, const double *h0,
-                    int N, int label, double *grad) {
+/* The reference: one image at a time, forward, softmax, backward, each
+ * image's d * in added to grad as soon as it is known. */
+static int grad_scalar(const ms_layout_t *L, const float *params, double alpha, const double *h0,
+                       int N, int label, double *grad) {
     const ms_arch_t *a = &L->arch;
     const int nf = a->n_fc, NC = a->fc_out[nf - 1];
     size_t off[MS_MAX_FC + 1], hoff[MS_MAX_FC + 1];
@@ -540,6 +657,225 @@ int ms_circuit_grad(const ms_layout_t *L, const float *params, double alpha, con
     free(h);
     free(d);
     free(dp);
+    return 0;
+}
+
+/* ms_circuit_grad over blocks of JB images, one image per vector lane
+ * (the same terms in the same order as grad_scalar in every lane). Phase 1
+ * runs each block's forward pass, softmax and backward pass and keeps every
+ * image's d (the loss's derivative by each layer's pre-activation) and the
+ * inputs of the hidden layers; phase 2 adds d * in to grad image by image in
+ * image order, as grad_scalar does, so grad has its bits. Phase 1's blocks
+ * and phase 2's column tiles are split among the threads in a fixed way,
+ * each writing only its own rows or columns: the result does not depend on
+ * the number of threads. */
+int ms__circuit_grad_scalar = 0;
+
+typedef struct grad_ctx {
+    const ms_layout_t *L;
+    int nf, NC, label;
+    size_t off[MS_MAX_FC + 1];  /* layer l's weights in grad (and aw) */
+    size_t hoff[MS_MAX_FC + 1]; /* layer l's input in a block's vectors; logits at hoff[nf] */
+    size_t doff[MS_MAX_FC + 1]; /* layer l's d in an image's row of dimg */
+    size_t soff[MS_MAX_FC + 1]; /* layer l's input (l >= 1) in an image's row of himg */
+    const double *aw;           /* (NW): alpha * w, row-major like grad */
+    const double *awt;          /* layers >= 1: alpha * w transposed, (NI, O), at off[l] */
+    const double *bias;         /* (sum O): layer l's at doff[l] */
+    double *dimg, *himg;        /* (N, doff[nf]), (N, soff[nf]) */
+} grad_ctx_t;
+
+/* Softmax minus the one-hot label of each lane's logits z (NC vectors) into
+ * d, with grad_scalar's operations. */
+static void grad_softmax(const vjb_t *z, int NC, int label, vjb_t *d) {
+    for (int j = 0; j < JB; j++) {
+        double m = z[0][j], s = 0.0;
+        for (int c = 1; c < NC; c++)
+            if (z[c][j] > m) m = z[c][j];
+        for (int c = 0; c < NC; c++)
+            s += exp(z[c][j] - m);
+        for (int c = 0; c < NC; c++)
+            d[c][j] = exp(z[c][j] - m) / s - (c == label ? 1.0 : 0.0);
+    }
+}
+
+/* One block: images n0 .. n0 + nj - 1 of h0 (idle lanes repeat image n0).
+ * h: hoff[nf] + NC vectors; d, dp: max_width vectors. */
+JUDGE_CLONES
+static void grad_block(const grad_ctx_t *g, const double *h0, int n0, int nj, vjb_t *h, vjb_t *d,
+                       vjb_t *dp) {
+    const ms_layout_t *L = g->L;
+    const int nf = g->nf, NI0 = L->fc_in[0];
+    const vjb_t zero = {0};
+    for (int j = 0; j < JB; j++) {
+        const double *src = h0 + (size_t)(n0 + (j < nj ? j : 0)) * NI0;
+        for (int i = 0; i < NI0; i++)
+            h[i][j] = src[i];
+    }
+    for (int l = 0; l < nf; l++) {
+        const int O = L->arch.fc_out[l], NI = L->fc_in[l], hidden = l + 1 < nf;
+        const double *aw = g->aw + g->off[l], *bias = g->bias + g->doff[l];
+        const vjb_t *in = h + g->hoff[l];
+        vjb_t *out = h + g->hoff[l + 1];
+        int o = 0;
+        /* Four outputs at once (four independent sums, each in input order). */
+        for (; o + 4 <= O; o += 4) {
+            const double *w0 = aw + (size_t)o * NI, *w1 = w0 + NI, *w2 = w1 + NI, *w3 = w2 + NI;
+            vjb_t z0, z1, z2, z3;
+            splat(&z0, bias[o]);
+            splat(&z1, bias[o + 1]);
+            splat(&z2, bias[o + 2]);
+            splat(&z3, bias[o + 3]);
+            for (int i = 0; i < NI; i++) {
+                const vjb_t x = in[i];
+                const vjb_t t0 = w0[i] * x, t1 = w1[i] * x, t2 = w2[i] * x, t3 = w3[i] * x;
+                z0 = z0 + t0;
+                z1 = z1 + t1;
+                z2 = z2 + t2;
+                z3 = z3 + t3;
+            }
+            out[o] = hidden ? (vjb_t)((vjbi_t)z0 & (z0 > zero)) : z0;
+            out[o + 1] = hidden ? (vjb_t)((vjbi_t)z1 & (z1 > zero)) : z1;
+            out[o + 2] = hidden ? (vjb_t)((vjbi_t)z2 & (z2 > zero)) : z2;
+            out[o + 3] = hidden ? (vjb_t)((vjbi_t)z3 & (z3 > zero)) : z3;
+        }
+        for (; o < O; o++) {
+            const double *w0 = aw + (size_t)o * NI;
+            vjb_t z0;
+            splat(&z0, bias[o]);
+            for (int i = 0; i < NI; i++) {
+                const vjb_t t0 = w0[i] * in[i];
+                z0 = z0 + t0;
+            }
+            out[o] = hidden ? (vjb_t)((vjbi_t)z0 & (z0 > zero)) : z0;
+        }
+    }
+    grad_softmax(h + g->hoff[nf], g->NC, g->label, d);
+    for (int l = nf - 1; l >= 0; l--) {
+        const int O = L->arch.fc_out[l], NI = L->fc_in[l];
+        for (int j = 0; j < nj; j++)
+            for (int o = 0; o < O; o++)
+                g->dimg[(size_t)(n0 + j) * g->doff[nf] + g->doff[l] + o] = d[o][j];
+        if (l == 0) break;
+        const vjb_t *in = h + g->hoff[l];
+        for (int j = 0; j < nj; j++)
+            for (int i = 0; i < NI; i++)
+                g->himg[(size_t)(n0 + j) * g->soff[nf] + g->soff[l] + i] = in[i][j];
+        /* Through layer l's scaled weights and the ReLU of layer l - 1. */
+        const double *awt = g->awt + g->off[l];
+        for (int i = 0; i < NI; i++) {
+            const double *wt = awt + (size_t)i * O;
+            vjb_t v = zero;
+            for (int o = 0; o < O; o++) {
+                const vjb_t t = wt[o] * d[o];
+                v = v + t;
+            }
+            dp[i] = (vjb_t)((vjbi_t)v & (in[i] > zero));
+        }
+        vjb_t *tmp = d;
+        d = dp;
+        dp = tmp;
+    }
+}
+
+/* Columns i0 .. i1 - 1 of layer l's gradient: d * in of every image, in
+ * image order. */
+JUDGE_CLONES
+static void grad_accumulate(const grad_ctx_t *g, const double *h0, int N, int l, int i0, int i1,
+                            double *grad) {
+    const int O = g->L->arch.fc_out[l], NI = g->L->fc_in[l];
+    double *gl = grad + g->off[l];
+    for (int n = 0; n < N; n++) {
+        const double *in = l == 0 ? h0 + (size_t)n * NI : g->himg + (size_t)n * g->soff[g->nf] +
+                                                              g->soff[l];
+        const double *dn = g->dimg + (size_t)n * g->doff[g->nf] + g->doff[l];
+        for (int o = 0; o < O; o++) {
+            const double dd = dn[o];
+            double *row = gl + (size_t)o * NI;
+            for (int i = i0; i < i1; i++) {
+                const double t = dd * in[i];
+                row[i] = row[i] + t;
+            }
+        }
+    }
+}
+
+#define GRAD_TILE 256
+
+int ms_circuit_grad(const ms_layout_t *L, const float *params, double alpha, const double *h0,
+                    int N, int label, double *grad) {
+    if (ms__circuit_grad_scalar) return grad_scalar(L, params, alpha, h0, N, label, grad);
+    const ms_arch_t *a = &L->arch;
+    grad_ctx_t g = {.L = L, .nf = a->n_fc, .NC = a->fc_out[a->n_fc - 1], .label = label};
+    const int nf = g.nf;
+    for (int l = 0; l < nf; l++) {
+        g.off[l + 1] = g.off[l] + L->t[L->fc_weight[l]].n;
+        g.hoff[l + 1] = g.hoff[l] + (size_t)L->fc_in[l];
+        g.doff[l + 1] = g.doff[l] + (size_t)a->fc_out[l];
+        g.soff[l + 1] = g.soff[l] + (l ? (size_t)L->fc_in[l] : 0);
+    }
+    const size_t NW = g.off[nf];
+    const int MW = max_width(L), T = ms_kernels_threads();
+    const int nblk = (N + JB - 1) / JB;
+    double *aw = malloc(sizeof(double) * (NW ? NW : 1));
+    double *awt = malloc(sizeof(double) * (NW ? NW : 1));
+    double *bias = malloc(sizeof(double) * g.doff[nf]);
+    double *dimg = malloc(sizeof(double) * (size_t)(N > 0 ? N : 1) * g.doff[nf]);
+    double *himg = malloc(sizeof(double) * (size_t)(N > 0 ? N : 1) * (g.soff[nf] ? g.soff[nf] : 1));
+    const size_t per_t = g.hoff[nf] + (size_t)g.NC + 2 * (size_t)MW;
+    vjb_t *vb = aligned_alloc(sizeof(vjb_t), sizeof(vjb_t) * per_t * T);
+    if (!aw || !awt || !bias || !dimg || !himg || !vb) {
+        free(aw);
+        free(awt);
+        free(bias);
+        free(dimg);
+        free(himg);
+        free(vb);
+        return ms_err_set(MS_ENOMEM, "circuit: out of memory for gradients");
+    }
+    /* alpha * w as grad_scalar rounds it, row-major and (hidden layers) transposed. */
+    for (int l = 0; l < nf; l++) {
+        const int O = a->fc_out[l], NI = L->fc_in[l];
+        const float *w = fc_w(L, params, l), *b = fc_b(L, params, l);
+        for (int o = 0; o < O; o++) {
+            bias[g.doff[l] + o] = b ? (double)b[o] : 0.0;
+            for (int i = 0; i < NI; i++) {
+                const double v = alpha * (double)w[(size_t)o * NI + i];
+                aw[g.off[l] + (size_t)o * NI + i] = v;
+                if (l) awt[g.off[l] + (size_t)i * O + o] = v;
+            }
+        }
+    }
+    g.aw = aw;
+    g.awt = awt;
+    g.bias = bias;
+    g.dimg = dimg;
+    g.himg = himg;
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1 && nblk > 1)
+    for (int t = 0; t < T; t++) {
+        vjb_t *h = vb + per_t * t, *d = h + g.hoff[nf] + g.NC, *dp = d + MW;
+        for (int blk = (int)((long)nblk * t / T); blk < (int)((long)nblk * (t + 1) / T); blk++) {
+            const int n0 = blk * JB;
+            grad_block(&g, h0, n0, N - n0 < JB ? N - n0 : JB, h, d, dp);
+        }
+    }
+    for (size_t j = 0; j < NW; j++)
+        grad[j] = 0.0;
+    for (int l = 0; l < nf; l++) {
+        const int NI = L->fc_in[l], nt = (NI + GRAD_TILE - 1) / GRAD_TILE;
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1 && nt > 1)
+        for (int t = 0; t < T; t++)
+            for (int k = (int)((long)nt * t / T); k < (int)((long)nt * (t + 1) / T); k++)
+                grad_accumulate(&g, h0, N, l, k * GRAD_TILE,
+                                (k + 1) * GRAD_TILE < NI ? (k + 1) * GRAD_TILE : NI, grad);
+    }
+    for (size_t j = 0; j < NW; j++)
+        grad[j] /= N;
+    free(aw);
+    free(awt);
+    free(bias);
+    free(dimg);
+    free(himg);
+    free(vb);
     return 0;
 }
 
