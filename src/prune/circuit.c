@@ -778,22 +778,39 @@ static void grad_block(const grad_ctx_t *g, const double *h0, int n0, int nj, vj
 }
 
 /* Columns i0 .. i1 - 1 of layer l's gradient: d * in of every image, in
- * image order. */
+ * image order (four images at a time: each entry adds image n's term, then
+ * n + 1's, ..., as grad_scalar does). */
 JUDGE_CLONES
 static void grad_accumulate(const grad_ctx_t *g, const double *h0, int N, int l, int i0, int i1,
                             double *grad) {
-    const int O = g->L->arch.fc_out[l], NI = g->L->fc_in[l];
+    const int O = g->L->arch.fc_out[l], NI = g->L->fc_in[l], nf = g->nf;
     double *gl = grad + g->off[l];
-    for (int n = 0; n < N; n++) {
-        const double *in = l == 0 ? h0 + (size_t)n * NI : g->himg + (size_t)n * g->soff[g->nf] +
-                                                              g->soff[l];
-        const double *dn = g->dimg + (size_t)n * g->doff[g->nf] + g->doff[l];
+    const double *in[4], *dn[4];
+    for (int n = 0; n < N; n += 4) {
+        const int nk = N - n < 4 ? N - n : 4;
+        for (int k = 0; k < 4; k++) {
+            const int m = n + (k < nk ? k : 0);
+            in[k] = l == 0 ? h0 + (size_t)m * NI : g->himg + (size_t)m * g->soff[nf] + g->soff[l];
+            dn[k] = g->dimg + (size_t)m * g->doff[nf] + g->doff[l];
+        }
         for (int o = 0; o < O; o++) {
-            const double dd = dn[o];
             double *row = gl + (size_t)o * NI;
-            for (int i = i0; i < i1; i++) {
-                const double t = dd * in[i];
-                row[i] = row[i] + t;
+            const double d0 = dn[0][o], d1 = dn[1][o], d2 = dn[2][o], d3 = dn[3][o];
+            const double *x0 = in[0], *x1 = in[1], *x2 = in[2], *x3 = in[3];
+            if (nk == 4) {
+                for (int i = i0; i < i1; i++) {
+                    const double t0 = d0 * x0[i], t1 = d1 * x1[i], t2 = d2 * x2[i],
+                                 t3 = d3 * x3[i];
+                    row[i] = (((row[i] + t0) + t1) + t2) + t3;
+                }
+            } else {
+                for (int k = 0; k < nk; k++) {
+                    const double dk = dn[k][o], *xk = in[k];
+                    for (int i = i0; i < i1; i++) {
+                        const double t = dk * xk[i];
+                        row[i] = row[i] + t;
+                    }
+                }
             }
         }
     }
