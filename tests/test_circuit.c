@@ -651,8 +651,8 @@ static void test_grad_block_equals_scalar(void) {
            compared);
 }
 
-/* Resample's constant part built over blocks of find images gives the
- * one-image build's bits: dense, sparse, empty and full masks, find sets
+/* The find set's activations and resample's constant part built over
+ * blocks of find images give the one-image build's bits: dense, sparse, empty and full masks, find sets
  * of 3, 13 and 37 images (not multiples of 8, under and over one group of
  * four blocks), 1 and 3 threads. */
 static void test_resample_plan_block_equals_scalar(void) {
@@ -677,8 +677,21 @@ static void test_resample_plan_block_equals_scalar(void) {
     long compared = 0;
     double ce_dense = 0, ce_sparse = 0;
     for (int fi = 0; fi < 3; fi++) {
-        ms_circuit_ref_t ref;
+        ms_circuit_ref_t ref, ref1;
+        /* The find set's activations: over blocks and one image at a time. */
+        ms__circuit_plan_scalar = 1;
+        CHECK_OK(ms_circuit_ref_init(&ref1, &L, params, hf, NFs[fi], 17 + fi));
+        ms__circuit_plan_scalar = 0;
+        ms_kernels_set_threads(1 + 2 * (fi == 2));
         CHECK_OK(ms_circuit_ref_init(&ref, &L, params, hf, NFs[fi], 17 + fi));
+        ms_kernels_set_threads(1);
+        for (int l = 0; l < a.n_fc; l++) {
+            CHECK(memcmp(ref.act[l], ref1.act[l], sizeof(double) * NFs[fi] * L.fc_in[l]) == 0);
+            CHECK(memcmp(ref.mean[l], ref1.mean[l], sizeof(double) * L.fc_in[l]) == 0);
+            CHECK(memcmp(ref.act_t[l], ref1.act_t[l],
+                         sizeof(double) * ((NFs[fi] + 7) / 8 * 8) * L.fc_in[l]) == 0);
+        }
+        ms_circuit_ref_free(&ref1);
         for (int mi = 0; mi < 4; mi++) {
             ms_circuit_eval_t e[3];
             for (int v = 0; v < 3; v++) {

@@ -134,9 +134,9 @@ int ms_circuit_judge_many(const ms_layout_t *L, const float *params, int np,
 extern int ms__circuit_judge_scalar;
 
 /* Test hooks: non-zero makes ms_circuit_grad run its one-image-at-a-time
- * reference pass (grad_scalar), and resample's masked-model constant part be
- * built one find image at a time (plan_scalar), instead of over blocks of
- * images (same bits). */
+ * reference pass (grad_scalar), and ms_circuit_ref_init's hidden layers and
+ * resample's masked-model constant part be computed one find image at a
+ * time (plan_scalar), instead of over blocks of images (same bits). */
 extern int ms__circuit_grad_scalar;
 extern int ms__circuit_plan_scalar;
 

@@ -133,7 +133,9 @@ static void plan_free(plan_t *p) {
  * w[o][i] * a_l(r)[i], as plan_init's one-image loop adds it, for blocks of
  * JB find images at once (ref->act_t). Each output's removed inputs are
  * listed once; the blocks are split among the threads in a fixed way and
- * each entry of c is written by one of them. */
+ * each entry of c is written by one of them. With m NULL every input counts
+ * (the full model's pre-activation, as ms_circuit_ref_init's one-image loop
+ * sums it). */
 int ms__circuit_plan_scalar = 0;
 
 /* Four blocks of JB find images from block rb on (blocks past the last
@@ -174,7 +176,7 @@ static int resample_const(const ms_layout_t *L, const float *params, const uint8
     const float *w = fc_w(L, params, l), *b = fc_b(L, params, l);
     long nrm = 0;
     for (size_t j = 0; j < (size_t)O * NI; j++)
-        nrm += !m[j];
+        nrm += !m || !m[j];
     int *rs = malloc(sizeof(int) * (size_t)(O + 1)), *ri = malloc(sizeof(int) * (size_t)(nrm + 1));
     double *rw = malloc(sizeof(double) * (size_t)(nrm + 1)), *bias = malloc(sizeof(double) * O);
     if (!rs || !ri || !rw || !bias) {
@@ -189,7 +191,7 @@ static int resample_const(const ms_layout_t *L, const float *params, const uint8
         rs[o] = (int)k;
         bias[o] = b ? (double)b[o] : 0.0;
         for (int i = 0; i < NI; i++)
-            if (!m[(size_t)o * NI + i]) {
+            if (!m || !m[(size_t)o * NI + i]) {
                 ri[k] = i;
                 rw[k++] = (double)w[(size_t)o * NI + i];
             }
@@ -411,6 +413,18 @@ void ms_circuit_ref_free(ms_circuit_ref_t *ref) {
     }
 }
 
+/* act_t[l] from act[l]. */
+static void ref_blocks(ms_circuit_ref_t *ref, const ms_layout_t *L, int l) {
+    const int NI = L->fc_in[l], NF = ref->NF, nrb = (NF + JB - 1) / JB;
+    for (int rb = 0; rb < nrb; rb++)
+        for (int i = 0; i < NI; i++)
+            for (int j = 0; j < JB; j++) {
+                const int f = rb * JB + j;
+                ref->act_t[l][((size_t)rb * NI + i) * JB + j] =
+                    f < NF ? ref->act[l][(size_t)f * NI + i] : 0.0;
+            }
+}
+
 int ms_circuit_ref_init(ms_circuit_ref_t *ref, const ms_layout_t *L, const float *params,
                         const double *h0_find, int NF, uint64_t seed) {
     memset(ref, 0, sizeof *ref);
@@ -427,10 +441,34 @@ int ms_circuit_ref_init(ms_circuit_ref_t *ref, const ms_layout_t *L, const float
         }
     }
     memcpy(ref->act[0], h0_find, sizeof(double) * (size_t)NF * L->fc_in[0]);
-    /* The full model's hidden layers, layer by layer for every find image. */
+    /* The activations in blocks of JB images (resample's plans and the pass
+     * below read them). */
+    const int nrb = (NF + JB - 1) / JB;
+    for (int l = 0; l < a->n_fc; l++) {
+        ref->act_t[l] = aligned_alloc(sizeof(vjb_t), sizeof(vjb_t) * (size_t)nrb * L->fc_in[l]);
+        if (!ref->act_t[l]) {
+            ms_circuit_ref_free(ref);
+            return ms_err_set(MS_ENOMEM, "circuit: cannot hold the find set's activations");
+        }
+    }
+    ref_blocks(ref, L, 0);
+    /* The full model's hidden layers, layer by layer for every find image:
+     * over blocks of images (the same sums in the same order), or one image
+     * at a time when ms__circuit_plan_scalar is set. */
     for (int l = 0; l + 1 < a->n_fc; l++) {
         const int O = a->fc_out[l], NI = L->fc_in[l];
         const float *w = fc_w(L, params, l), *b = fc_b(L, params, l);
+        if (!ms__circuit_plan_scalar) {
+            double *out = ref->act[l + 1];
+            if (resample_const(L, params, NULL, l, ref, out)) {
+                ms_circuit_ref_free(ref);
+                return ms_err_set(MS_ENOMEM, "circuit: cannot hold the find set's activations");
+            }
+            for (size_t j = 0; j < (size_t)NF * O; j++)
+                out[j] = out[j] > 0.0 ? out[j] : 0.0;
+            ref_blocks(ref, L, l + 1);
+            continue;
+        }
         for (int f = 0; f < NF; f++) {
             const double *in = ref->act[l] + (size_t)f * NI;
             double *out = ref->act[l + 1] + (size_t)f * O;
@@ -441,6 +479,7 @@ int ms_circuit_ref_init(ms_circuit_ref_t *ref, const ms_layout_t *L, const float
                 out[o] = z > 0.0 ? z : 0.0;
             }
         }
+        ref_blocks(ref, L, l + 1);
     }
     for (int l = 0; l < a->n_fc; l++) {
         const int NI = L->fc_in[l];
@@ -449,23 +488,6 @@ int ms_circuit_ref_init(ms_circuit_ref_t *ref, const ms_layout_t *L, const float
                 ref->mean[l][i] += ref->act[l][(size_t)f * NI + i];
         for (int i = 0; i < NI; i++)
             ref->mean[l][i] /= NF;
-    }
-    /* The same activations in blocks of JB images for resample's plans. */
-    const int nrb = (NF + JB - 1) / JB;
-    for (int l = 0; l < a->n_fc; l++) {
-        const int NI = L->fc_in[l];
-        ref->act_t[l] = aligned_alloc(sizeof(vjb_t), sizeof(vjb_t) * (size_t)nrb * NI);
-        if (!ref->act_t[l]) {
-            ms_circuit_ref_free(ref);
-            return ms_err_set(MS_ENOMEM, "circuit: cannot hold the find set's activations");
-        }
-        for (int rb = 0; rb < nrb; rb++)
-            for (int i = 0; i < NI; i++)
-                for (int j = 0; j < JB; j++) {
-                    const int f = rb * JB + j;
-                    ref->act_t[l][((size_t)rb * NI + i) * JB + j] =
-                        f < NF ? ref->act[l][(size_t)f * NI + i] : 0.0;
-                }
     }
     return 0;
 }
