@@ -652,11 +652,12 @@ static void test_grad_block_equals_scalar(void) {
 }
 
 /* The find set's activations and resample's constant part built over
- * blocks of find images give the one-image build's bits: dense, sparse, empty and full masks, find sets
- * of 3, 13 and 37 images (not multiples of 8, under and over one group of
- * four blocks), 1 and 3 threads. */
+ * blocks of find images give the one-image build's bits: dense, sparse,
+ * empty and full masks, find sets of 3, 13 and 37 images (not multiples of
+ * 8, under and over one group of four blocks), 1 and 3 threads. */
 static void test_resample_plan_block_equals_scalar(void) {
-    ms_arch_t a = {.in_c = 1, .in_h = 6, .in_w = 6, .n_fc = 3, .fc_out = {20, 12, 10}, .fc_bias = 1};
+    ms_arch_t a = {
+        .in_c = 1, .in_h = 6, .in_w = 6, .n_fc = 3, .fc_out = {20, 12, 10}, .fc_bias = 1};
     ms_layout_t L;
     CHECK_OK(ms_layout_init(&L, &a));
     const int NC = 10, NI0 = L.fc_in[0], N = 77;
