@@ -599,11 +599,142 @@ static void test_block_equals_scalar(void) {
     free(params);
 }
 
+/* Gradients over blocks of images (the path the program takes) give the
+ * one-image reference's bits: alpha 1 and 0.37, image counts below, at and
+ * past one block of 8 and not a multiple of it, 1 and 3 threads, and a model
+ * without hidden layers. */
+static void test_grad_block_equals_scalar(void) {
+    const ms_arch_t archs[2] = {
+        {.in_c = 1, .in_h = 6, .in_w = 6, .n_fc = 3, .fc_out = {21, 12, 10}, .fc_bias = 1},
+        {.in_c = 1, .in_h = 5, .in_w = 5, .n_fc = 1, .fc_out = {7}, .fc_bias = 0}};
+    const int Ns[] = {1, 5, 8, 13, 70};
+    const double alphas[] = {1.0, 0.37};
+    long compared = 0, differ_by_alpha = 0;
+    for (int ai = 0; ai < 2; ai++) {
+        ms_layout_t L;
+        CHECK_OK(ms_layout_init(&L, &archs[ai]));
+        const int NI0 = L.fc_in[0], Nmax = 70;
+        const size_t NW = L.n_fc_weights;
+        float *params = random_params(&L, 31 + ai);
+        float *x = random_images(Nmax, (size_t)NI0, 32 + ai);
+        double *h0 = malloc(sizeof(double) * Nmax * NI0);
+        CHECK_OK(ms_circuit_features(&L, params, x, Nmax, h0));
+        double *ref = malloc(sizeof(double) * NW), *g = malloc(sizeof(double) * NW);
+        double *g1 = malloc(sizeof(double) * NW);
+        for (int ni = 0; ni < 5; ni++)
+            for (int al = 0; al < 2; al++) {
+                const int N = Ns[ni], label = (ni + al) % archs[ai].fc_out[archs[ai].n_fc - 1];
+                ms__circuit_grad_scalar = 1;
+                CHECK_OK(ms_circuit_grad(&L, params, alphas[al], h0, N, label, ref));
+                ms__circuit_grad_scalar = 0;
+                for (int th = 1; th <= 3; th += 2) {
+                    ms_kernels_set_threads(th);
+                    for (size_t j = 0; j < NW; j++)
+                        g[j] = NAN;
+                    CHECK_OK(ms_circuit_grad(&L, params, alphas[al], h0, N, label, g));
+                    CHECK(memcmp(ref, g, sizeof(double) * NW) == 0);
+                    compared++;
+                }
+                ms_kernels_set_threads(1);
+                if (al == 1) differ_by_alpha += memcmp(g, g1, sizeof(double) * NW) != 0;
+                memcpy(g1, g, sizeof(double) * NW);
+            }
+        free(ref);
+        free(g);
+        free(g1);
+        free(h0);
+        free(x);
+        free(params);
+    }
+    CHECK(differ_by_alpha == 10); /* alpha really changes the gradient */
+    printf("  %ld gradients, block pass on 1 and 3 threads and reference bitwise equal\n",
+           compared);
+}
+
+/* The find set's activations and resample's constant part built over
+ * blocks of find images give the one-image build's bits: dense, sparse,
+ * empty and full masks, find sets of 3, 13 and 37 images (not multiples of
+ * 8, under and over one group of four blocks), 1 and 3 threads. */
+static void test_resample_plan_block_equals_scalar(void) {
+    ms_arch_t a = {
+        .in_c = 1, .in_h = 6, .in_w = 6, .n_fc = 3, .fc_out = {20, 12, 10}, .fc_bias = 1};
+    ms_layout_t L;
+    CHECK_OK(ms_layout_init(&L, &a));
+    const int NC = 10, NI0 = L.fc_in[0], N = 77;
+    const size_t NW = L.n_fc_weights;
+    float *params = random_params(&L, 41);
+    float *xf = random_images(37, 36, 42), *x = random_images(N, 36, 43);
+    double *hf = malloc(sizeof(double) * 37 * NI0), *hx = malloc(sizeof(double) * N * NI0);
+    CHECK_OK(ms_circuit_features(&L, params, xf, 37, hf));
+    CHECK_OK(ms_circuit_features(&L, params, x, N, hx));
+    uint8_t *y = malloc(N);
+    for (int n = 0; n < N; n++)
+        y[n] = (uint8_t)(n % 3 == 0 ? 4 : n * 7 % NC);
+    uint8_t *masks[4] = {random_mask(&L, 44, 0.9f), random_mask(&L, 45, 0.05f), malloc(NW),
+                         malloc(NW)};
+    memset(masks[2], 0, NW);
+    memset(masks[3], 1, NW);
+    const int NFs[3] = {3, 13, 37};
+    long compared = 0;
+    double ce_dense = 0, ce_sparse = 0;
+    for (int fi = 0; fi < 3; fi++) {
+        ms_circuit_ref_t ref, ref1;
+        /* The find set's activations: over blocks and one image at a time. */
+        ms__circuit_plan_scalar = 1;
+        CHECK_OK(ms_circuit_ref_init(&ref1, &L, params, hf, NFs[fi], 17 + fi));
+        ms__circuit_plan_scalar = 0;
+        ms_kernels_set_threads(1 + 2 * (fi == 2));
+        CHECK_OK(ms_circuit_ref_init(&ref, &L, params, hf, NFs[fi], 17 + fi));
+        ms_kernels_set_threads(1);
+        for (int l = 0; l < a.n_fc; l++) {
+            CHECK(memcmp(ref.act[l], ref1.act[l], sizeof(double) * NFs[fi] * L.fc_in[l]) == 0);
+            CHECK(memcmp(ref.mean[l], ref1.mean[l], sizeof(double) * L.fc_in[l]) == 0);
+            CHECK(memcmp(ref.act_t[l], ref1.act_t[l],
+                         sizeof(double) * ((NFs[fi] + 7) / 8 * 8) * L.fc_in[l]) == 0);
+        }
+        ms_circuit_ref_free(&ref1);
+        for (int mi = 0; mi < 4; mi++) {
+            ms_circuit_eval_t e[3];
+            for (int v = 0; v < 3; v++) {
+                ms__circuit_plan_scalar = v == 0;
+                ms_kernels_set_threads(v == 2 ? 3 : 1);
+                CHECK_OK(ms_circuit_judge(&L, params, masks[mi], MS_ABL_RESAMPLE, &ref, NULL, NULL,
+                                          hx, y, NULL, N, 4, &e[v]));
+            }
+            ms__circuit_plan_scalar = 0;
+            ms_kernels_set_threads(1);
+            CHECK(e[0].label_ce == e[0].label_ce);
+            for (int v = 1; v < 3; v++) {
+                CHECK(memcmp(&e[0].label_ce, &e[v].label_ce, sizeof(double)) == 0);
+                for (int c = 0; c < NC; c++)
+                    CHECK(memcmp(&e[0].class_acc[c], &e[v].class_acc[c], sizeof(double)) == 0);
+            }
+            if (mi == 0) ce_dense = e[0].label_ce;
+            if (mi == 1) ce_sparse = e[0].label_ce;
+            compared++;
+        }
+        CHECK(ce_dense != ce_sparse); /* the masks really differ */
+        ms_circuit_ref_free(&ref);
+    }
+    printf("  %ld resample judgements, block-built and one-image-built plans bitwise equal\n",
+           compared);
+    for (int mi = 0; mi < 4; mi++)
+        free(masks[mi]);
+    free(y);
+    free(hf);
+    free(hx);
+    free(x);
+    free(xf);
+    free(params);
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     ms_kernels_set_threads(1);
     RUN_TEST(test_ablation_direct);
     RUN_TEST(test_block_equals_scalar);
+    RUN_TEST(test_grad_block_equals_scalar);
+    RUN_TEST(test_resample_plan_block_equals_scalar);
     RUN_TEST(test_attribution_fd);
     RUN_TEST(test_sets_disjoint);
     RUN_TEST(test_assess_known_circuit);

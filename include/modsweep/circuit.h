@@ -85,6 +85,10 @@ typedef struct ms_circuit_ref {
     uint64_t seed;
     double *act[MS_MAX_FC];  /* (NF, NI_l): input of fc layer l in the full model */
     double *mean[MS_MAX_FC]; /* (NI_l): its mean over the find set */
+    /* act[l] in blocks of 8 find images, (ceil(NF / 8), NI_l, 8): image
+     * 8 * rb + j's input i at act_t[l][(rb * NI_l + i) * 8 + j], 0 past NF
+     * (resample's constant part, one image per vector lane). */
+    double *act_t[MS_MAX_FC];
 } ms_circuit_ref_t;
 
 /* h0_find: the find set's features (NF, NI0). */
@@ -128,6 +132,13 @@ int ms_circuit_judge_many(const ms_layout_t *L, const float *params, int np,
 /* Test hook: non-zero makes ms_circuit_judge run its one-image-at-a-time
  * reference pass instead of the pass over blocks of images (same bits). */
 extern int ms__circuit_judge_scalar;
+
+/* Test hooks: non-zero makes ms_circuit_grad run its one-image-at-a-time
+ * reference pass (grad_scalar), and ms_circuit_ref_init's hidden layers and
+ * resample's masked-model constant part be computed one find image at a
+ * time (plan_scalar), instead of over blocks of images (same bits). */
+extern int ms__circuit_grad_scalar;
+extern int ms__circuit_plan_scalar;
 
 /* dL/dw (NW doubles, mask order) with every fc weight scaled by alpha (biases
  * and conv as they are), L = mean CE toward label over the N images h0. */

@@ -8,6 +8,7 @@
 #include "modsweep/error.h"
 #include "modsweep/kernels.h"
 #include "modsweep/rng.h"
+#include "circuit_lanes.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -31,23 +32,6 @@ static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int max_width(const ms_layout_t *L) {
-    int m = 0;
-    for (int l = 0; l < L->arch.n_fc; l++) {
-        if (L->fc_in[l] > m) m = L->fc_in[l];
-        if (L->arch.fc_out[l] > m) m = L->arch.fc_out[l];
-    }
-    return m;
-}
-
-static const float *fc_w(const ms_layout_t *L, const float *params, int l) {
-    return params + L->t[L->fc_weight[l]].off;
-}
-
-static const float *fc_b(const ms_layout_t *L, const float *params, int l) {
-    return L->fc_bias_t[l] >= 0 ? params + L->t[L->fc_bias_t[l]].off : NULL;
 }
 
 /* ---- features ------------------------------------------------------------------------ */
@@ -108,6 +92,90 @@ static void plan_free(plan_t *p) {
     memset(p, 0, sizeof *p);
 }
 
+/* Test hook (circuit.h): non-zero takes the one-image loops of plan_init
+ * and ms_circuit_ref_init instead of resample_const. */
+int ms__circuit_plan_scalar = 0;
+
+/* Four blocks of JB find images from block rb on (blocks past the last
+ * repeat it and are not stored). */
+#define RG 4
+JUDGE_CLONES
+static void resample_group(int O, int NI, int NR, const int *rs, const int *ri, const double *rw,
+                           const double *bias, const vjb_t *at, int rb, double *c) {
+    const int nrb = (NR + JB - 1) / JB;
+    const vjb_t *A[RG];
+    for (int g = 0; g < RG; g++)
+        A[g] = at + (size_t)(rb + g < nrb ? rb + g : nrb - 1) * NI;
+    for (int o = 0; o < O; o++) {
+        vjb_t z0;
+        splat(&z0, bias[o]);
+        vjb_t z1 = z0, z2 = z0, z3 = z0;
+        for (int k = rs[o]; k < rs[o + 1]; k++) {
+            const double w = rw[k];
+            const int i = ri[k];
+            const vjb_t t0 = w * A[0][i], t1 = w * A[1][i], t2 = w * A[2][i], t3 = w * A[3][i];
+            z0 = z0 + t0;
+            z1 = z1 + t1;
+            z2 = z2 + t2;
+            z3 = z3 + t3;
+        }
+        const vjb_t z[RG] = {z0, z1, z2, z3};
+        for (int g = 0; g < RG; g++)
+            for (int j = 0; j < JB; j++) {
+                const int r = (rb + g) * JB + j;
+                if (r < NR && rb + g < nrb) c[(size_t)r * O + o] = z[g][j];
+            }
+    }
+}
+
+/* Resample's constant part of fc layer l, c (NR, O): c[r][o] = the bias
+ * plus the sum over the removed inputs i of output o, ascending, of
+ * w[o][i] * a_l(r)[i], as plan_init's one-image loop adds it, for blocks of
+ * JB find images at once (ref->act_t). Each output's removed inputs are
+ * listed once; the groups of blocks are split among the threads in a fixed
+ * way and each entry of c is written by one of them. With m NULL every
+ * input counts (the full model's pre-activation, as ms_circuit_ref_init's
+ * one-image loop sums it). Returns -1 when out of memory. */
+static int resample_const(const ms_layout_t *L, const float *params, const uint8_t *m, int l,
+                          const ms_circuit_ref_t *ref, double *c) {
+    const int O = L->arch.fc_out[l], NI = L->fc_in[l], NR = ref->NF;
+    const float *w = fc_w(L, params, l), *b = fc_b(L, params, l);
+    long nrm = 0;
+    for (size_t j = 0; j < (size_t)O * NI; j++)
+        nrm += !m || !m[j];
+    int *rs = malloc(sizeof(int) * (size_t)(O + 1)), *ri = malloc(sizeof(int) * (size_t)(nrm + 1));
+    double *rw = malloc(sizeof(double) * (size_t)(nrm + 1)), *bias = malloc(sizeof(double) * O);
+    if (!rs || !ri || !rw || !bias) {
+        free(rs);
+        free(ri);
+        free(rw);
+        free(bias);
+        return -1;
+    }
+    long k = 0;
+    for (int o = 0; o < O; o++) {
+        rs[o] = (int)k;
+        bias[o] = b ? (double)b[o] : 0.0;
+        for (int i = 0; i < NI; i++)
+            if (!m || !m[(size_t)o * NI + i]) {
+                ri[k] = i;
+                rw[k++] = (double)w[(size_t)o * NI + i];
+            }
+    }
+    rs[O] = (int)k;
+    const int ngr = ((NR + JB - 1) / JB + RG - 1) / RG, T = ms_kernels_threads();
+    const vjb_t *at = (const vjb_t *)ref->act_t[l];
+#pragma omp parallel for schedule(static) num_threads(T) if (T > 1 && ngr > 1)
+    for (int t = 0; t < T; t++)
+        for (int gr = (int)((long)ngr * t / T); gr < (int)((long)ngr * (t + 1) / T); gr++)
+            resample_group(O, NI, NR, rs, ri, rw, bias, at, gr * RG, c);
+    free(rs);
+    free(ri);
+    free(rw);
+    free(bias);
+    return 0;
+}
+
 static int plan_init(plan_t *p, const ms_layout_t *L, const float *params, const uint8_t *mask,
                      int kind, const ms_circuit_ref_t *ref) {
     const ms_arch_t *a = &L->arch;
@@ -140,6 +208,14 @@ static int plan_init(plan_t *p, const ms_layout_t *L, const float *params, const
                 }
         }
         p->row_start[l][O] = (int)k;
+        if (kind == MS_ABL_RESAMPLE && !ms__circuit_plan_scalar && ref->act_t[l]) {
+            if (resample_const(L, params, m, l, ref, p->c[l])) {
+                plan_free(p);
+                return ms_err_set(MS_ENOMEM, "circuit: out of memory for a masked model");
+            }
+            moff += (size_t)O * NI;
+            continue;
+        }
         for (int r = 0; r < NR; r++) {
             const double *src = kind == MS_ABL_MEAN       ? ref->mean[l]
                                 : kind == MS_ABL_RESAMPLE ? ref->act[l] + (size_t)r * NI
@@ -192,17 +268,6 @@ static void masked_forward(const ms_layout_t *L, const plan_t *p, int kind,
  * the same order as masked_forward, with a multiply and an add (never
  * contracted: -ffp-contract=off), so every clone gives masked_forward's bits
  * (tests/test_circuit.c compares them). ba, bb: max_width * JB doubles. */
-#define JB 8
-typedef double vjb_t __attribute__((vector_size(JB * sizeof(double))));
-typedef long long vjbi_t __attribute__((vector_size(JB * sizeof(long long))));
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                          \
-    !defined(MS_PRUNE_NO_CLONES)
-#define JUDGE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define JUDGE_CLONES
-#endif
-
 JUDGE_CLONES
 static void masked_forward_block(const ms_layout_t *L, const plan_t *p, int kind,
                                  const ms_circuit_ref_t *ref, const long *id, const vjb_t *h,
@@ -309,8 +374,21 @@ void ms_circuit_ref_free(ms_circuit_ref_t *ref) {
     for (int l = 0; l < MS_MAX_FC; l++) {
         free(ref->act[l]);
         free(ref->mean[l]);
-        ref->act[l] = ref->mean[l] = NULL;
+        free(ref->act_t[l]);
+        ref->act[l] = ref->mean[l] = ref->act_t[l] = NULL;
     }
+}
+
+/* act_t[l] from act[l]. */
+static void ref_blocks(ms_circuit_ref_t *ref, const ms_layout_t *L, int l) {
+    const int NI = L->fc_in[l], NF = ref->NF, nrb = (NF + JB - 1) / JB;
+    for (int rb = 0; rb < nrb; rb++)
+        for (int i = 0; i < NI; i++)
+            for (int j = 0; j < JB; j++) {
+                const int f = rb * JB + j;
+                ref->act_t[l][((size_t)rb * NI + i) * JB + j] =
+                    f < NF ? ref->act[l][(size_t)f * NI + i] : 0.0;
+            }
 }
 
 int ms_circuit_ref_init(ms_circuit_ref_t *ref, const ms_layout_t *L, const float *params,
@@ -329,10 +407,34 @@ int ms_circuit_ref_init(ms_circuit_ref_t *ref, const ms_layout_t *L, const float
         }
     }
     memcpy(ref->act[0], h0_find, sizeof(double) * (size_t)NF * L->fc_in[0]);
-    /* The full model's hidden layers, layer by layer for every find image. */
+    /* The activations in blocks of JB images (resample's plans and the pass
+     * below read them). */
+    const int nrb = (NF + JB - 1) / JB;
+    for (int l = 0; l < a->n_fc; l++) {
+        ref->act_t[l] = aligned_alloc(sizeof(vjb_t), sizeof(vjb_t) * (size_t)nrb * L->fc_in[l]);
+        if (!ref->act_t[l]) {
+            ms_circuit_ref_free(ref);
+            return ms_err_set(MS_ENOMEM, "circuit: cannot hold the find set's activations");
+        }
+    }
+    ref_blocks(ref, L, 0);
+    /* The full model's hidden layers, layer by layer for every find image:
+     * over blocks of images (the same sums in the same order), or one image
+     * at a time when ms__circuit_plan_scalar is set. */
     for (int l = 0; l + 1 < a->n_fc; l++) {
         const int O = a->fc_out[l], NI = L->fc_in[l];
         const float *w = fc_w(L, params, l), *b = fc_b(L, params, l);
+        if (!ms__circuit_plan_scalar) {
+            double *out = ref->act[l + 1];
+            if (resample_const(L, params, NULL, l, ref, out)) {
+                ms_circuit_ref_free(ref);
+                return ms_err_set(MS_ENOMEM, "circuit: cannot hold the find set's activations");
+            }
+            for (size_t j = 0; j < (size_t)NF * O; j++)
+                out[j] = out[j] > 0.0 ? out[j] : 0.0;
+            ref_blocks(ref, L, l + 1);
+            continue;
+        }
         for (int f = 0; f < NF; f++) {
             const double *in = ref->act[l] + (size_t)f * NI;
             double *out = ref->act[l + 1] + (size_t)f * O;
@@ -343,6 +445,7 @@ int ms_circuit_ref_init(ms_circuit_ref_t *ref, const ms_layout_t *L, const float
                 out[o] = z > 0.0 ? z : 0.0;
             }
         }
+        ref_blocks(ref, L, l + 1);
     }
     for (int l = 0; l < a->n_fc; l++) {
         const int NI = L->fc_in[l];
@@ -466,82 +569,7 @@ int ms_circuit_judge(const ms_layout_t *L, const float *params, const uint8_t *m
                                  out);
 }
 
-/* ---- gradients and scores ----------------------------------------------------------------------
- */
-
-int ms_circuit_grad(const ms_layout_t *L, const float *params, double alpha, const double *h0,
-                    int N, int label, double *grad) {
-    const ms_arch_t *a = &L->arch;
-    const int nf = a->n_fc, NC = a->fc_out[nf - 1];
-    size_t off[MS_MAX_FC + 1], hoff[MS_MAX_FC + 1];
-    off[0] = hoff[0] = 0;
-    for (int l = 0; l < nf; l++) {
-        off[l + 1] = off[l] + L->t[L->fc_weight[l]].n;
-        hoff[l + 1] = hoff[l] + (size_t)L->fc_in[l];
-    }
-    const size_t NW = off[nf];
-    const int MW = max_width(L);
-    /* h: every layer's input for one image (layer l at hoff[l]); the logits after. */
-    double *h = malloc(sizeof(double) * (hoff[nf] + NC));
-    double *d = malloc(sizeof(double) * MW), *dp = malloc(sizeof(double) * MW);
-    if (!h || !d || !dp) {
-        free(h);
-        free(d);
-        free(dp);
-        return ms_err_set(MS_ENOMEM, "circuit: out of memory for gradients");
-    }
-    for (size_t j = 0; j < NW; j++)
-        grad[j] = 0.0;
-    for (int n = 0; n < N; n++) {
-        memcpy(h, h0 + (size_t)n * L->fc_in[0], sizeof(double) * L->fc_in[0]);
-        for (int l = 0; l < nf; l++) {
-            const int O = a->fc_out[l], NI = L->fc_in[l];
-            const float *w = fc_w(L, params, l), *b = fc_b(L, params, l);
-            const double *in = h + hoff[l];
-            double *out = h + hoff[l + 1];
-            for (int o = 0; o < O; o++) {
-                double z = b ? (double)b[o] : 0.0;
-                for (int i = 0; i < NI; i++)
-                    z += alpha * (double)w[(size_t)o * NI + i] * in[i];
-                out[o] = l + 1 < nf ? (z > 0.0 ? z : 0.0) : z;
-            }
-        }
-        /* dCE/dlogits = softmax - onehot(label). */
-        const double *z = h + hoff[nf];
-        double m = z[0], s = 0.0;
-        for (int c = 1; c < NC; c++)
-            if (z[c] > m) m = z[c];
-        for (int c = 0; c < NC; c++)
-            s += exp(z[c] - m);
-        for (int c = 0; c < NC; c++)
-            d[c] = exp(z[c] - m) / s - (c == label ? 1.0 : 0.0);
-        for (int l = nf - 1; l >= 0; l--) {
-            const int O = a->fc_out[l], NI = L->fc_in[l];
-            const float *w = fc_w(L, params, l);
-            const double *in = h + hoff[l];
-            double *g = grad + off[l];
-            for (int o = 0; o < O; o++)
-                for (int i = 0; i < NI; i++)
-                    g[(size_t)o * NI + i] += d[o] * in[i];
-            if (l == 0) break;
-            /* Through layer l's scaled weights and the ReLU of layer l - 1
-             * (its output is this layer's input: positive iff z > 0). */
-            for (int i = 0; i < NI; i++) {
-                double v = 0.0;
-                for (int o = 0; o < O; o++)
-                    v += alpha * (double)w[(size_t)o * NI + i] * d[o];
-                dp[i] = in[i] > 0.0 ? v : 0.0;
-            }
-            memcpy(d, dp, sizeof(double) * NI);
-        }
-    }
-    for (size_t j = 0; j < NW; j++)
-        grad[j] /= N;
-    free(h);
-    free(d);
-    free(dp);
-    return 0;
-}
+/* ---- scores (the gradients: circuit_grad.c) ------------------------------------------------- */
 
 int ms_circuit_scores(const ms_layout_t *L, const float *params, int method, int ig_steps,
                       const double *h0_find, int NF, int label, double *score) {
