@@ -269,14 +269,10 @@ int ms_circuit_grad(const ms_layout_t *L, const float *params, double alpha, con
     double *himg = malloc(sizeof(double) * (size_t)(N > 0 ? N : 1) * (g.soff[nf] ? g.soff[nf] : 1));
     const size_t per_t = g.hoff[nf] + (size_t)g.NC + 2 * (size_t)MW;
     vjb_t *vb = aligned_alloc(sizeof(vjb_t), sizeof(vjb_t) * per_t * T);
+    int rc = 0;
     if (!aw || !awt || !bias || !dimg || !himg || !vb) {
-        free(aw);
-        free(awt);
-        free(bias);
-        free(dimg);
-        free(himg);
-        free(vb);
-        return ms_err_set(MS_ENOMEM, "circuit: out of memory for gradients");
+        rc = ms_err_set(MS_ENOMEM, "circuit: out of memory for gradients");
+        goto done;
     }
     /* alpha * w as grad_scalar rounds it, row-major and (hidden layers) transposed. */
     for (int l = 0; l < nf; l++) {
@@ -316,11 +312,12 @@ int ms_circuit_grad(const ms_layout_t *L, const float *params, double alpha, con
     }
     for (size_t j = 0; j < NW; j++)
         grad[j] /= N;
+done:
     free(aw);
     free(awt);
     free(bias);
     free(dimg);
     free(himg);
     free(vb);
-    return 0;
+    return rc;
 }
