@@ -99,7 +99,7 @@ int ms__circuit_plan_scalar = 0;
 /* Four blocks of JB find images from block rb on (blocks past the last
  * repeat it and are not stored). */
 #define RG 4
-JUDGE_CLONES
+MS_PRUNE_CLONES
 static void resample_group(int O, int NI, int NR, const int *rs, const int *ri, const double *rw,
                            const double *bias, const vjb_t *at, int rb, double *c) {
     const int nrb = (NR + JB - 1) / JB;
@@ -268,7 +268,7 @@ static void masked_forward(const ms_layout_t *L, const plan_t *p, int kind,
  * the same order as masked_forward, with a multiply and an add (never
  * contracted: -ffp-contract=off), so every clone gives masked_forward's bits
  * (tests/test_circuit.c compares them). ba, bb: max_width * JB doubles. */
-JUDGE_CLONES
+MS_PRUNE_CLONES
 static void masked_forward_block(const ms_layout_t *L, const plan_t *p, int kind,
                                  const ms_circuit_ref_t *ref, const long *id, const vjb_t *h,
                                  vjb_t *ba, vjb_t *bb, vjb_t *logits) {

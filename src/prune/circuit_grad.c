@@ -130,7 +130,7 @@ static void grad_softmax(const vjb_t *z, int NC, int label, vjb_t *d) {
 
 /* One block: images n0 .. n0 + nj - 1 of h0 (idle lanes repeat image n0).
  * h: hoff[nf] + NC vectors; d, dp: max_width vectors. */
-JUDGE_CLONES
+MS_PRUNE_CLONES
 static void grad_block(const grad_ctx_t *g, const double *h0, int n0, int nj, vjb_t *h, vjb_t *d,
                        vjb_t *dp) {
     const ms_layout_t *L = g->L;
@@ -210,7 +210,7 @@ static void grad_block(const grad_ctx_t *g, const double *h0, int n0, int nj, vj
 /* Columns i0 .. i1 - 1 of layer l's gradient: d * in of every image, in
  * image order (four images at a time: each entry adds image n's term, then
  * n + 1's, ..., as grad_scalar does). */
-JUDGE_CLONES
+MS_PRUNE_CLONES
 static void grad_accumulate(const grad_ctx_t *g, const double *h0, int N, int l, int i0, int i1,
                             double *grad) {
     const int O = g->L->arch.fc_out[l], NI = g->L->fc_in[l], nf = g->nf;

@@ -6,6 +6,7 @@
 #define MODSWEEP_PRUNE_CIRCUIT_LANES_H
 
 #include "modsweep/nn.h"
+#include "clones.h"
 
 /* Blocks of JB images, one image per vector lane: each lane does the
  * one-image code's operations in its order, a multiply and an add (never
@@ -14,11 +15,6 @@
 typedef double vjb_t __attribute__((vector_size(JB * sizeof(double))));
 typedef long long vjbi_t __attribute__((vector_size(JB * sizeof(long long))));
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(MS_PRUNE_NO_CLONES)
-#define JUDGE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define JUDGE_CLONES
-#endif
 
 /* x in every lane of *v (bit for bit, -0 included). */
 static inline void splat(vjb_t *v, double x) {

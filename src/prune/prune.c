@@ -14,6 +14,7 @@
 #include "modsweep/kernels.h"
 #include "modsweep/log.h"
 
+#include "clones.h"
 #include "rowtree.h"
 
 #include <float.h>
@@ -541,20 +542,10 @@ row_block(const prune_run_t *r, const dstream_t *ds, block_buf_t *bb, int d, int
 /* The losses of samples n0 .. n0+bs-1 when the pre-activation of the pruned
  * row is z[n0..] (bb->q); with commit, the new values are written into the
  * state. Exactly canonical_tail + canonical_ce for each lane. */
-/* The hot loop of the pruning, compiled for the baseline and, with GCC on
- * x86-64, also for x86-64-v3 (AVX2) and x86-64-v4 (AVX-512): the program
- * picks the clone for the CPU when it starts (GCC's function multi-
- * versioning). No clone contracts a*b+c (-ffp-contract=off) and each lane is
- * one sample, so every clone gives the same bits (test_prune*,
- * test_canon_vec). -DMS_PRUNE_NO_CLONES builds the baseline alone. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                          \
-    !defined(MS_PRUNE_NO_CLONES)
-#define PRUNE_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define PRUNE_CLONES
-#endif
+/* The hot loop of the pruning, cloned per instruction set (clones.h); every
+ * clone gives the same bits (test_prune*, test_canon_vec). */
 
-PRUNE_CLONES
+MS_PRUNE_CLONES
 static void block_eval(prune_run_t *r, const dstream_t *ds, block_buf_t *bb, const double *z,
                        int n0, int bs, int commit) {
     const int l = ds->l, o = ds->o, nf = r->nf, NC = r->NC, N = r->N, y = r->cfg->label;
