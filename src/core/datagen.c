@@ -198,6 +198,16 @@ static float proto_at(const proto_t *p, float y, float x, int h, int w) {
     return u > v ? u : v;
 }
 
+/* One pixel byte: 255 (base + noise) rounded and clamped to [0, 255], the
+ * noise the mean of three uniforms of r, centred: a bell in [-0.3, 0.3). */
+static uint8_t noisy_pixel(ms_rng_t *r, float base) {
+    const float u = ms_rng_float(r) + ms_rng_float(r) + ms_rng_float(r);
+    const float noise = (u / 3.0f - 0.5f) * 0.6f;
+    float v = 255.0f * (base + noise) + 0.5f;
+    v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
+    return (uint8_t)v;
+}
+
 int ms_images_synthetic(ms_images_t *out, int n, int c, int h, int w, uint64_t seed) {
     memset(out, 0, sizeof *out);
     if (n < 1 || c < 1 || c > 3 || h < 4 || w < 4)
@@ -235,14 +245,9 @@ int ms_images_synthetic(ms_images_t *out, int n, int c, int h, int w, uint64_t s
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++) {
                 const float base = contrast * proto_at(p, (float)(y - dy), (float)(x - dx), h, w);
-                for (int ch = 0; ch < c; ch++) {
-                    /* Mean of three uniforms, centred: a bell in [-0.3, 0.3). */
-                    const float u = ms_rng_float(&r) + ms_rng_float(&r) + ms_rng_float(&r);
-                    const float noise = (u / 3.0f - 0.5f) * 0.6f;
-                    float v = 255.0f * (p->gain[ch] * base + noise) + 0.5f;
-                    v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
-                    img[(size_t)ch * plane + (size_t)y * w + x] = (uint8_t)v;
-                }
+                for (int ch = 0; ch < c; ch++)
+                    img[(size_t)ch * plane + (size_t)y * w + x] =
+                        noisy_pixel(&r, p->gain[ch] * base);
             }
     }
     return 0;
@@ -295,12 +300,7 @@ int ms_images_planted(ms_images_t *out, int n, int h, int w, int blocks, int sub
                 b = b < blocks - 1 ? b : blocks - 1;
                 /* The bar of sub-label s covers rows [s h / sub, (s + 1) h / sub). */
                 const int band = y * sub / h;
-                const float base = band == s[b] ? contrast[b] : 0.0f;
-                const float u = ms_rng_float(&r) + ms_rng_float(&r) + ms_rng_float(&r);
-                const float noise = (u / 3.0f - 0.5f) * 0.6f;
-                float v = 255.0f * (base + noise) + 0.5f;
-                v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
-                img[(size_t)y * w + x] = (uint8_t)v;
+                img[(size_t)y * w + x] = noisy_pixel(&r, band == s[b] ? contrast[b] : 0.0f);
             }
     }
     return 0;
@@ -347,12 +347,7 @@ int ms_images_planted_pairs(ms_images_t *out, int n, int h, int w, int blocks, i
                  * m / sub) for a half of m rows. */
                 const int lower = y >= hh, m = lower ? h - hh : hh, yy = lower ? y - hh : y;
                 const int band = yy * sub / m, pos = lower ? bot[b] : top[b];
-                const float base = band == pos ? contrast[b] : 0.0f;
-                const float u = ms_rng_float(&r) + ms_rng_float(&r) + ms_rng_float(&r);
-                const float noise = (u / 3.0f - 0.5f) * 0.6f;
-                float v = 255.0f * (base + noise) + 0.5f;
-                v = v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : v;
-                img[(size_t)y * w + x] = (uint8_t)v;
+                img[(size_t)y * w + x] = noisy_pixel(&r, band == pos ? contrast[b] : 0.0f);
             }
     }
     return 0;
