@@ -44,17 +44,26 @@ for o in $(find CMakeFiles/modsweep.dir CMakeFiles/modsweep_base.dir CMakeFiles/
     fi
 done
 [ $objs -ge 20 ] || { echo "FAIL: only $objs engine objects found under $MS_BUILD_DIR"; fail=1; }
-# The clones (GCC on x86-64) exist and hold such instructions.
-prune_o=$(find CMakeFiles/modsweep_base.dir -name 'prune.c.o' | head -1)
-dis=$( [ -n "$prune_o" ] && objdump -d --no-show-raw-insn "$prune_o")
-if [ -n "$prune_o" ] && nm "$prune_o" | grep '__asan_' >/dev/null; then
+# The clones (GCC on x86-64) exist and hold such instructions: the pruning's
+# hot loop is the cone's block evaluation (src/prune/cone.c).
+cone_o=$(find CMakeFiles/modsweep_base.dir -name 'cone.c.o' | head -1)
+dis=$( [ -n "$cone_o" ] && objdump -d --no-show-raw-insn "$cone_o")
+if [ -z "$cone_o" ]; then
+    echo "FAIL: no cone.c.o under $MS_BUILD_DIR"
+    fail=1
+elif nm "$cone_o" | grep '__asan_' >/dev/null; then
     # Sanitizer instrumentation keeps GCC from vectorising the clone's loops.
     echo "skip the clones' AVX2 content: a sanitizer build (checked in the release build)"
+elif [ "$(uname -m)" != x86_64 ]; then
+    echo "skip the clones: not x86-64"
 elif grep -q '\.arch_x86_64_v3>:' <<<"$dis"; then
     n=$(awk '/^[0-9a-f]+ <.*>:$/ { fn = $2 }
         fn ~ /\.arch_x86_64_v3/ && /%ymm/ { n++ } END { print n + 0 }' <<<"$dis")
     [ "$n" -gt 20 ] || { echo "FAIL: the pruning's x86-64-v3 clone holds no AVX2 code ($n)"; fail=1; }
     echo "ok   the pruning's x86-64-v3 clone holds $n ymm instructions"
+else
+    echo "FAIL: $cone_o holds no x86-64-v3 clone of the pruning's block evaluation"
+    fail=1
 fi
 # The check must see the dispatched kernels' instructions: it can fail.
 allowed=""

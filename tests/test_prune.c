@@ -106,6 +106,15 @@ static void test_layer_subset(void) {
     compare_paths("mlp fc1+fc3 only", &a, 2000, 2, 5, 50, 0x5);
 }
 
+static void test_blocks_threads(void) {
+    /* 200 images: three full blocks of samples and a partial one, split
+     * among 3 threads; biases (the cone's bias operations). */
+    ms_arch_t a = {.in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {16, 12, 10}, .fc_bias = 1};
+    ms_kernels_set_threads(3);
+    compare_paths("mlp 200 images, 3 threads", &a, 2000, 2, 4, 200, 0x7);
+    ms_kernels_set_threads(1);
+}
+
 int main(int argc, char **argv) {
     MPI_Init(&argc, &argv);
     ms_kernels_set_threads(1);
@@ -114,6 +123,7 @@ int main(int argc, char **argv) {
     RUN_TEST(test_mlp_bias);
     RUN_TEST(test_cnn);
     RUN_TEST(test_layer_subset);
+    RUN_TEST(test_blocks_threads);
     int rc = ms_test_summary();
     MPI_Finalize();
     return rc;

@@ -15,6 +15,7 @@
 #include "modsweep/log.h"
 
 #include "clones.h"
+#include "cone.h"
 #include "rowtree.h"
 
 #include <float.h>
@@ -81,27 +82,6 @@ static double row_tree(const float *w, const double *h, int NI, const float *bia
     const int root = NI > 0 && pres[0];
     if (bias) return root ? (double)*bias + buf[0] : (double)*bias;
     return root ? buf[0] : 0.0;
-}
-
-/* canonical_ce when only the logits listed in chg differ from a state whose
- * exp terms (ez_old, exp(z[c] - m_old)) are known: if the maximum is the same,
- * the other terms are the same doubles and are reused. Writes the new terms
- * and maximum; the result is bitwise ms_canon_ce(z). */
-static double ce_cached(const double *z, int NC, int y, const double *ez_old, double m_old,
-                        const int *chg, int nchg, double *ez_new, double *m_new) {
-    double m = -DBL_MAX;
-    for (int c = 0; c < NC; c++)
-        if (z[c] > m) m = z[c];
-    if (m == m_old) {
-        memcpy(ez_new, ez_old, sizeof(double) * NC);
-        for (int k = 0; k < nchg; k++) ez_new[chg[k]] = ms_exact_exp(z[chg[k]] - m);
-    } else {
-        for (int c = 0; c < NC; c++) ez_new[c] = ms_exact_exp(z[c] - m);
-    }
-    double s = 0.0;
-    for (int c = 0; c < NC; c++) s = s + ez_new[c];
-    *m_new = m;
-    return (m + ms_exact_log(s)) - z[y];
 }
 
 /* The conv part (if any) of every image in double, canonical order: bias,
@@ -276,8 +256,6 @@ typedef struct prune_run {
     /* The fast path's state, sample index last (one vector lane per sample): */
     double *hinT[MS_MAX_FC]; /* (NI_l, N) input of fc layer l */
     double *logT;            /* (NC, N) logits */
-    double *ezT;             /* (NC, N) exp(logit - max) terms */
-    double *mz;              /* (N) maximum logit */
     i128 *q;                 /* (N) fixed-point losses */
     i128 s_cur, s0, tie_tol;
     long ties, evaluated, windows;
@@ -321,387 +299,7 @@ static void naive_layer(prune_run_t *r, int l, uint8_t *mask) {
     }
 }
 
-/* ---- the fast path: downstream propagation ------------------------------------------ */
-
-/* A downstream layer in sparse form: each row's non-zero weights in
- * ascending input order, and for each input the rows that read it. */
-typedef struct readers {
-    int *start;     /* (NI + 1) */
-    int *row;       /* rows reading each input */
-    int *row_start; /* (O + 1) */
-    int *row_idx;   /* input index of each non-zero, ascending within a row */
-    double *row_w;  /* its weight */
-} readers_t;
-
-static void readers_free(readers_t *s) {
-    free(s->start);
-    free(s->row);
-    free(s->row_start);
-    free(s->row_idx);
-    free(s->row_w);
-    memset(s, 0, sizeof *s);
-}
-
-static int readers_build(readers_t *s, const ms_layout_t *L, const float *w, int l) {
-    const int O = L->arch.fc_out[l], NI = L->fc_in[l];
-    const float *wl = w + L->t[L->fc_weight[l]].off;
-    long nnz = 0;
-    for (size_t j = 0; j < (size_t)O * NI; j++) nnz += wl[j] != 0.0f;
-    s->start = calloc((size_t)NI + 1, sizeof(int));
-    s->row = malloc(sizeof(int) * (size_t)(nnz + 1));
-    s->row_start = malloc(sizeof(int) * (size_t)(O + 1));
-    s->row_idx = malloc(sizeof(int) * (size_t)(nnz + 1));
-    s->row_w = malloc(sizeof(double) * (size_t)(nnz + 1));
-    int *fill = calloc((size_t)NI + 1, sizeof(int));
-    if (!s->start || !s->row || !s->row_start || !s->row_idx || !s->row_w || !fill) {
-        free(fill);
-        readers_free(s);
-        return ms_err_set(MS_ENOMEM, "pruning: out of memory");
-    }
-    long k = 0;
-    for (int o = 0; o < O; o++) {
-        s->row_start[o] = (int)k;
-        for (int i = 0; i < NI; i++) {
-            const float v = wl[(size_t)o * NI + i];
-            if (v == 0.0f) continue;
-            s->row_idx[k] = i;
-            s->row_w[k++] = (double)v;
-            s->start[i + 1]++;
-        }
-    }
-    s->row_start[O] = (int)k;
-    for (int i = 0; i < NI; i++) s->start[i + 1] += s->start[i];
-    for (int o = 0; o < O; o++)
-        for (int q = s->row_start[o]; q < s->row_start[o + 1]; q++) {
-            const int i = s->row_idx[q];
-            s->row[s->start[i] + fill[i]++] = o;
-        }
-    free(fill);
-    return 0;
-}
-
-/* ---- the fast path: the downstream of a pruned row, over blocks of samples ---- */
-
-#define BS 64 /* samples per block: one vector lane each */
-
-/* What can change downstream when output o of layer l changes: the rows of
- * each later layer that (transitively) read it. Fixed while row o is pruned,
- * the same for every sample, so the downstream is evaluated for a block of
- * samples at once with control flow that depends on indices only; each lane
- * performs exactly the scalar canonical operations. */
-typedef struct dstream {
-    int l, o;
-    int n_rows[MS_MAX_FC]; /* rows of layer d (> l) that can change */
-    int *rows[MS_MAX_FC];
-    int *slot[MS_MAX_FC];  /* (NI_d) block buffer holding input i of layer d, or -1 (committed) */
-    uint8_t *logit_may_change; /* (NC) */
-    readers_t rd[MS_MAX_FC];
-} dstream_t;
-
-static void dstream_free(dstream_t *ds, int nf) {
-    for (int d = 0; d < nf; d++) {
-        free(ds->rows[d]);
-        free(ds->slot[d]);
-        readers_free(&ds->rd[d]);
-    }
-    free(ds->logit_may_change);
-    memset(ds, 0, sizeof *ds);
-}
-
-/* Readers of every layer after l (from the current weights) and buffers. */
-static int dstream_init(dstream_t *ds, prune_run_t *r, int l) {
-    memset(ds, 0, sizeof *ds);
-    const ms_layout_t *L = r->L;
-    ds->l = l;
-    ds->logit_may_change = calloc((size_t)r->NC, 1);
-    if (!ds->logit_may_change) return ms_err_set(MS_ENOMEM, "pruning: out of memory");
-    for (int d = l + 1; d < r->nf; d++) {
-        int rc = readers_build(&ds->rd[d], L, r->w, d);
-        if (rc) return rc;
-        ds->rows[d] = malloc(sizeof(int) * (size_t)L->arch.fc_out[d]);
-        ds->slot[d] = malloc(sizeof(int) * (size_t)L->fc_in[d]);
-        if (!ds->rows[d] || !ds->slot[d]) return ms_err_set(MS_ENOMEM, "pruning: out of memory");
-    }
-    return 0;
-}
-
-/* The rows that can change when output o of layer l changes. */
-static void dstream_set_row(dstream_t *ds, const prune_run_t *r, int o) {
-    const ms_layout_t *L = r->L;
-    const int l = ds->l, nf = r->nf;
-    ds->o = o;
-    memset(ds->logit_may_change, 0, (size_t)r->NC);
-    if (l == nf - 1) {
-        ds->logit_may_change[o] = 1;
-        return;
-    }
-    /* Inputs of layer d that can change: o for d = l + 1, then rows of d - 1. */
-    int prev_n = 1, prev_list[1] = {o};
-    const int *prev = prev_list;
-    for (int d = l + 1; d < nf; d++) {
-        const int NI = L->fc_in[d], O = L->arch.fc_out[d];
-        for (int i = 0; i < NI; i++) ds->slot[d][i] = -1;
-        for (int k = 0; k < prev_n; k++) ds->slot[d][prev[k]] = k;
-        /* Rows reading any changing input, ascending. */
-        int n = 0;
-        for (int row = 0; row < O; row++) {
-            const readers_t *rd = &ds->rd[d];
-            int reads = 0;
-            for (int q = rd->row_start[row]; q < rd->row_start[row + 1] && !reads; q++)
-                reads = ds->slot[d][rd->row_idx[q]] >= 0;
-            if (reads) ds->rows[d][n++] = row;
-        }
-        ds->n_rows[d] = n;
-        if (d == nf - 1)
-            for (int k = 0; k < n; k++) ds->logit_may_change[ds->rows[d][k]] = 1;
-        prev = ds->rows[d];
-        prev_n = n;
-    }
-}
-
-/* A thread's buffers for one block. */
-typedef struct block_buf {
-    double *in[MS_MAX_FC]; /* layer d's changing inputs: (NI_d, BS) at most */
-    double *stack;         /* (33, BS) */
-    double *logit;         /* (NC, BS) */
-    double *ez;            /* (NC, BS) */
-    double m[BS], s[BS];
-    i128 q[BS];
-} __attribute__((aligned(128))) block_buf_t;
-
-static void block_buf_free(block_buf_t *b) {
-    for (int d = 0; d < MS_MAX_FC; d++) free(b->in[d]);
-    free(b->stack);
-    free(b->logit);
-    free(b->ez);
-}
-
-static int block_buf_init(block_buf_t *b, const prune_run_t *r) {
-    memset(b, 0, sizeof *b);
-    for (int d = 0; d < r->nf; d++) {
-        b->in[d] = malloc(sizeof(double) * (size_t)(r->L->fc_in[d] + 1) * BS);
-        if (!b->in[d]) goto oom;
-    }
-    b->stack = malloc(sizeof(double) * 33 * BS);
-    b->logit = malloc(sizeof(double) * (size_t)r->NC * BS);
-    b->ez = malloc(sizeof(double) * (size_t)r->NC * BS);
-    if (b->stack && b->logit && b->ez) return 0;
-oom:
-    block_buf_free(b);
-    return ms_err_set(MS_ENOMEM, "pruning: cannot allocate block buffers");
-}
-
-/* tree_sparse of row `row` of layer d for lanes 0..bs-1: input i comes from
- * the block buffer (slot >= 0) or the committed state hinT[d][i][n0..]. */
-static inline __attribute__((always_inline)) void
-row_block(const prune_run_t *r, const dstream_t *ds, block_buf_t *bb, int d, int row, int n0,
-          int bs, double *out) {
-    const readers_t *rd = &ds->rd[d];
-    const int q0 = rd->row_start[row], nnz = rd->row_start[row + 1] - q0;
-    const int *idx = rd->row_idx + q0;
-    const double *w = rd->row_w + q0;
-    const float *bd = fc_bias(r->L, r->w, d);
-    int gap[33], top = -1;
-    for (int k = 0; k < nnz; k++) {
-        const int i = idx[k], sl = ds->slot[d][i];
-        const double *src = sl >= 0 ? bb->in[d] + (size_t)sl * BS : r->hinT[d] + (size_t)i * r->N + n0;
-        if (top >= 0) {
-            const int g = 32 - __builtin_clz((unsigned)(idx[k - 1] ^ i));
-            while (top >= 1 && gap[top - 1] < g) {
-                double *x = bb->stack + (size_t)(top - 1) * BS, *y = x + BS;
-                for (int e = 0; e < bs; e++) x[e] = x[e] + y[e];
-                top--;
-            }
-            gap[top] = g;
-        }
-        top++;
-        double *v = bb->stack + (size_t)top * BS;
-        const double wv = w[k];
-        for (int e = 0; e < bs; e++) v[e] = wv * src[e];
-    }
-    while (top >= 1) {
-        double *x = bb->stack + (size_t)(top - 1) * BS, *y = x + BS;
-        for (int e = 0; e < bs; e++) x[e] = x[e] + y[e];
-        top--;
-    }
-    const double *v = bb->stack;
-    if (bd) {
-        const double bias = (double)bd[row];
-        if (top == 0)
-            for (int e = 0; e < bs; e++) out[e] = bias + v[e];
-        else
-            for (int e = 0; e < bs; e++) out[e] = bias;
-    } else {
-        if (top == 0)
-            memcpy(out, v, sizeof(double) * bs);
-        else
-            memset(out, 0, sizeof(double) * bs);
-    }
-}
-
-/* The losses of samples n0 .. n0+bs-1 when the pre-activation of the pruned
- * row is z[n0..] (bb->q); with commit, the new values are written into the
- * state. Exactly canonical_tail + canonical_ce for each lane. */
-/* The hot loop of the pruning, cloned per instruction set (clones.h); every
- * clone gives the same bits (test_prune*, test_canon_vec). */
-
-MS_PRUNE_CLONES
-static void block_eval(prune_run_t *r, const dstream_t *ds, block_buf_t *bb, const double *z,
-                       int n0, int bs, int commit) {
-    const int l = ds->l, o = ds->o, nf = r->nf, NC = r->NC, N = r->N, y = r->cfg->label;
-    /* Logits that may change are recomputed into the block buffer; the others
-     * are read in place from the committed state. */
-    const double *lg[MS_MAX_CLASSES];
-    for (int c = 0; c < NC; c++)
-        lg[c] = ds->logit_may_change[c] ? bb->logit + (size_t)c * BS : r->logT + (size_t)c * N + n0;
-    if (l == nf - 1) {
-        memcpy(bb->logit + (size_t)o * BS, z + n0, sizeof(double) * bs);
-    } else {
-        double *h = bb->in[l + 1];
-        for (int e = 0; e < bs; e++) h[e] = relu_d(z[n0 + e]);
-        for (int d = l + 1; d < nf; d++) {
-            const int last = d == nf - 1;
-            for (int k = 0; k < ds->n_rows[d]; k++) {
-                const int row = ds->rows[d][k];
-                double *out = last ? bb->logit + (size_t)row * BS : bb->in[d + 1] + (size_t)k * BS;
-                row_block(r, ds, bb, d, row, n0, bs, out);
-                if (!last)
-                    for (int e = 0; e < bs; e++) out[e] = relu_d(out[e]);
-            }
-        }
-    }
-    /* canonical_ce per lane, reusing the committed exp terms where the
-     * maximum and the logit are unchanged (the same doubles). */
-    for (int e = 0; e < bs; e++) bb->m[e] = -DBL_MAX;
-    for (int c = 0; c < NC; c++) {
-        const double *zc = lg[c];
-        for (int e = 0; e < bs; e++)
-            if (zc[e] > bb->m[e]) bb->m[e] = zc[e];
-    }
-    int same_max = 1;
-    for (int e = 0; e < bs; e++) same_max &= bb->m[e] == r->mz[n0 + e];
-    for (int e = 0; e < bs; e++) bb->s[e] = 0.0;
-    for (int c = 0; c < NC; c++) {
-        const double *zc = lg[c];
-        const double *ezc = r->ezT + (size_t)c * N + n0;
-        double *ec = bb->ez + (size_t)c * BS;
-        if (!ds->logit_may_change[c] && same_max) {
-            /* The committed terms, summed in place (stored only on commit). */
-            for (int e = 0; e < bs; e++) bb->s[e] = bb->s[e] + ezc[e];
-            if (commit) memcpy(ec, ezc, sizeof(double) * bs);
-            continue;
-        } else {
-            /* exp_core where it is ms_exact_exp, the full function elsewhere. */
-            int in_core = 1;
-            for (int e = 0; e < bs; e++) {
-                const double x = zc[e] - bb->m[e];
-                in_core &= x >= -700.0;
-                ec[e] = ms_canon_exp_core(x > -700.0 ? x : -700.0);
-            }
-            if (!in_core)
-                for (int e = 0; e < bs; e++)
-                    if (!(zc[e] - bb->m[e] >= -700.0)) ec[e] = ms_exact_exp(zc[e] - bb->m[e]);
-            if (!ds->logit_may_change[c])
-                for (int e = 0; e < bs; e++)
-                    if (bb->m[e] == r->mz[n0 + e]) ec[e] = ezc[e];
-        }
-        for (int e = 0; e < bs; e++) bb->s[e] = bb->s[e] + ec[e];
-    }
-    const double *zy = lg[y];
-    /* s is in [1, NC]: a positive normal double, where ms_exact_log is log_core. */
-    for (int e = 0; e < bs; e++) bb->s[e] = (bb->m[e] + ms_canon_log_core(bb->s[e])) - zy[e];
-    for (int e = 0; e < bs; e++) bb->q[e] = ms_canon_fixed_loss(bb->s[e]);
-    if (!commit) return;
-    if (l < nf - 1) {
-        double *dst = r->hinT[l + 1] + (size_t)o * N + n0;
-        memcpy(dst, bb->in[l + 1], sizeof(double) * bs);
-        for (int d = l + 1; d < nf - 1; d++)
-            for (int k = 0; k < ds->n_rows[d]; k++)
-                memcpy(r->hinT[d + 1] + (size_t)ds->rows[d][k] * N + n0,
-                       bb->in[d + 1] + (size_t)k * BS, sizeof(double) * bs);
-    }
-    for (int c = 0; c < NC; c++) {
-        if (ds->logit_may_change[c])
-            memcpy(r->logT + (size_t)c * N + n0, bb->logit + (size_t)c * BS, sizeof(double) * bs);
-        memcpy(r->ezT + (size_t)c * N + n0, bb->ez + (size_t)c * BS, sizeof(double) * bs);
-    }
-    memcpy(r->mz + n0, bb->m, sizeof(double) * bs);
-    for (int e = 0; e < bs; e++) r->q[n0 + e] = bb->q[e];
-}
-
-/* Per-sample memo of a window: the pruned row's pre-activation and the loss
- * of each sample at the last state evaluated (initially the committed one).
- * A block whose lanes all kept their pre-activation keeps its losses. */
-typedef struct memo {
-    double *z; /* (N) */
-    i128 *q;   /* (N) */
-} memo_t;
-
-/* What one block of samples contributes: a change of the loss sum. */
-typedef i128 (*block_fn)(prune_run_t *r, const dstream_t *ds, block_buf_t *bb, const double *z,
-                         memo_t *m, int n0, int bs);
-
-/* Calls fn on every block of samples, the blocks split among the threads in a
- * fixed way, and returns the sum of the results (an integer sum: its value
- * does not depend on the split). */
-static i128 for_blocks(prune_run_t *r, const dstream_t *ds, block_buf_t *bbs, int nthreads,
-                       block_fn fn, const double *z, memo_t *m) {
-    i128 part[64] = {0};
-    const int N = r->N, nb = (N + BS - 1) / BS;
-#pragma omp parallel for schedule(static) num_threads(nthreads) if (nthreads > 1)
-    for (int t = 0; t < nthreads; t++) {
-        i128 acc = 0;
-        for (int blk = (int)((long)nb * t / nthreads); blk < (int)((long)nb * (t + 1) / nthreads);
-             blk++) {
-            const int n0 = blk * BS, bs = N - n0 < BS ? N - n0 : BS;
-            acc += fn(r, ds, &bbs[t], z, m, n0, bs);
-        }
-        part[t] = acc;
-    }
-    i128 s = 0;
-    for (int t = 0; t < nthreads; t++) s += part[t];
-    return s;
-}
-
-/* A block's change of the loss sum from the memo's state to the state whose
- * pruned-row pre-activations are z; a block whose lanes did not move keeps
- * its losses. Updates the memo. */
-static i128 block_delta(prune_run_t *r, const dstream_t *ds, block_buf_t *bb, const double *z,
-                        memo_t *m, int n0, int bs) {
-    int moved = 0;
-    for (int e = 0; e < bs && !moved; e++) moved = z[n0 + e] != m->z[n0 + e];
-    if (!moved) return 0;
-    block_eval(r, ds, bb, z, n0, bs, 0);
-    i128 acc = 0;
-    for (int e = 0; e < bs; e++) {
-        acc += bb->q[e] - m->q[n0 + e];
-        m->q[n0 + e] = bb->q[e];
-        m->z[n0 + e] = z[n0 + e];
-    }
-    return acc;
-}
-
-/* A block moved to the state whose pruned-row pre-activations are z, written
- * into the committed state; returns its change of the loss sum. */
-static i128 block_commit(prune_run_t *r, const dstream_t *ds, block_buf_t *bb, const double *z,
-                         memo_t *m, int n0, int bs) {
-    (void)m;
-    i128 old = 0, now = 0;
-    for (int e = 0; e < bs; e++) old += r->q[n0 + e];
-    block_eval(r, ds, bb, z, n0, bs, 1);
-    for (int e = 0; e < bs; e++) now += r->q[n0 + e];
-    return now - old;
-}
-
 /* ---- the fast path: one layer ------------------------------------------------------- */
-
-/* Does any downstream row read output o of layer l? If not, no weight of row
- * o can change the logits, and every one is pruned without evaluation. */
-static int output_is_read(const dstream_t *ds, const prune_run_t *r, int l, int o) {
-    if (l == r->nf - 1) return 1;
-    const readers_t *rd = &ds->rd[l + 1];
-    return rd->start[o + 1] > rd->start[o];
-}
 
 static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
     const ms_layout_t *L = r->L;
@@ -711,32 +309,26 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
     int team = 1, me = 0;
     MPI_Comm_size(r->cfg->comm, &team);
     MPI_Comm_rank(r->cfg->comm, &me);
-    const int nb = (N + BS - 1) / BS;
+    const int nb = (N + CONE_BS - 1) / CONE_BS;
     int nth = ms_kernels_threads();
-    if (nth > 64) nth = 64;
     if (nth > nb) nth = nb;
-    dstream_t ds;
+    cone_t cn;
     rowtree_t t;
     memset(&t, 0, sizeof t);
-    block_buf_t *bbs = aligned_alloc(128, sizeof(block_buf_t) * 64);
     double *zb = malloc(sizeof(double) * N);
-    memo_t memo = {.z = malloc(sizeof(double) * N), .q = malloc(sizeof(i128) * N)};
     uint8_t tie_flag[BMAX + 1];
-    int err = dstream_init(&ds, r, l);
+    int err = cone_init(&cn, L, r->w, l, N, r->cfg->label, nth);
     if (!err) err = rowtree_init(&t, NI, N);
-    if (!err && (!bbs || !zb || !memo.z || !memo.q))
-        err = ms_err_set(MS_ENOMEM, "pruning: cannot allocate row buffers for fc%d", l + 1);
-    if (bbs) memset(bbs, 0, sizeof(block_buf_t) * 64);
-    for (int k = 0; k < nth && !err; k++) err = block_buf_init(&bbs[k], r);
+    if (!err && !zb) err = ms_err_set(MS_ENOMEM, "pruning: cannot allocate row buffers for fc%d", l + 1);
     if (err) goto done;
     const double *hT = r->hinT[l];
     int B = r->cfg->window > 0 ? r->cfg->window : 32;
     if (B > BMAX) B = BMAX;
-    for (int o = 0; o < O; o++) {
+    for (int o = 0; o < O && !err; o++) {
         uint8_t *mrow = mask + (size_t)o * NI;
         float *wrow = wl + (size_t)o * NI;
         const float *bo = bl ? bl + o : NULL;
-        if (!output_is_read(&ds, r, l, o)) {
+        if (!cone_output_is_read(&cn, o)) {
             /* Every candidate leaves the logits, hence L, exactly as they are.
              * Every rank of the team decides this row; rank 0 counts its ties
              * (the counts are summed over the team). */
@@ -749,7 +341,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
             for (int n = 0; n < N; n++) r->hinT[l + 1][(size_t)o * N + n] = h; /* read by no one */
             continue;
         }
-        dstream_set_row(&ds, r, o);
+        if ((err = cone_set_row(&cn, o, r->hinT, r->logT, r->q))) break;
         rt_build(&t, wrow, hT);
         int j = 0;
         while (j < NI) {
@@ -758,8 +350,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
              * zeroes candidates j .. j+b-1. */
             const int b0 = 1 + (int)((long)Bw * me / team), b1 = (int)((long)Bw * (me + 1) / team);
             int fail = Bw + 1;
-            rt_z(&t, bo, memo.z); /* the committed state */
-            memcpy(memo.q, r->q, sizeof(i128) * N);
+            cone_memo_reset(&cn); /* the committed state */
             rt_window_begin(&t, j, Bw);
             i128 s_prev = r->s_cur;
             for (int b = 1; b <= b1; b++) {
@@ -768,7 +359,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                 i128 s = s_prev;
                 if (changed || b == b0) {
                     rt_z(&t, bo, zb);
-                    s = s_prev + for_blocks(r, &ds, bbs, nth, block_delta, zb, &memo);
+                    s = s_prev + cone_eval(&cn, zb, 0);
                 }
                 s_prev = s;
                 r->evaluated++;
@@ -795,7 +386,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
             if (gfail <= Bw) mrow[next++] = 1;
             if (accept > 0) {
                 rt_z(&t, bo, zb);
-                r->s_cur += for_blocks(r, &ds, bbs, nth, block_commit, zb, NULL);
+                r->s_cur += cone_eval(&cn, zb, 1);
             }
             /* Window length: grow while windows pass, shrink to twice the run
              * length after a failure. The mask does not depend on it. */
@@ -807,15 +398,12 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
             }
             j = next;
         }
+        err = cone_write_back(&cn, r->hinT, r->logT, r->q);
     }
 done:
-    dstream_free(&ds, r->nf);
-    for (int k = 0; k < 64 && bbs; k++) block_buf_free(&bbs[k]);
-    free(bbs);
+    cone_free(&cn);
     free(t.mem);
     free(zb);
-    free(memo.z);
-    free(memo.q);
     return err;
 }
 
@@ -832,8 +420,6 @@ int ms_prune(const ms_layout_t *L, const float *params, const float *x, int N,
     r.w = malloc(sizeof(float) * L->n_params);
     r.q = malloc(sizeof(i128) * N);
     r.logT = malloc(sizeof(double) * (size_t)N * r.NC);
-    r.ezT = malloc(sizeof(double) * (size_t)N * r.NC);
-    r.mz = malloc(sizeof(double) * (size_t)N);
     r.ba = malloc(sizeof(double) * MW);
     r.bb = malloc(sizeof(double) * MW);
     int oom = err != 0;
@@ -845,7 +431,7 @@ int ms_prune(const ms_layout_t *L, const float *params, const float *x, int N,
         if ((cfg->naive || l == 0) && !r.hin[l]) oom = 1;
         if (!cfg->naive && !r.hinT[l]) oom = 1;
     }
-    if (oom || !r.w || !r.q || !r.logT || !r.ezT || !r.mz || !r.ba || !r.bb) {
+    if (oom || !r.w || !r.q || !r.logT || !r.ba || !r.bb) {
         err = ms_err_set(MS_ENOMEM, "pruning: cannot allocate state for %d images", N);
         goto done;
     }
@@ -867,16 +453,11 @@ int ms_prune(const ms_layout_t *L, const float *params, const float *x, int N,
     }
     r.s0 = 0;
     for (int n = 0; n < N; n++) {
-        double zn[MS_MAX_CLASSES], ez[MS_MAX_CLASSES];
+        double zn[MS_MAX_CLASSES];
         for (int c = 0; c < r.NC; c++) zn[c] = r.logT[(size_t)c * N + n];
         r.q[n] = ms_canon_fixed_loss(ms_canon_ce(zn, r.NC, cfg->label));
-        /* The exp terms of each sample, for the cached CE (which must agree). */
-        const double ce = ce_cached(zn, r.NC, cfg->label, ez, NAN, NULL, 0, ez, &r.mz[n]);
-        if (ms_canon_fixed_loss(ce) != r.q[n]) err = ms_err_set(MS_EINVAL, "pruning: cached CE differs (bug)");
-        for (int c = 0; c < r.NC; c++) r.ezT[(size_t)c * N + n] = ez[c];
         r.s0 += r.q[n];
     }
-    if (err) goto done;
     r.s_cur = r.s0;
     /* |L - L0| < 1e-9 in fixed point: 1e-9 * N * 2^53. */
     r.tie_tol = (i128)(1e-9 * 9007199254740992.0) * N;
@@ -950,8 +531,6 @@ done:
     free(r.w);
     free(r.q);
     free(r.logT);
-    free(r.ezT);
-    free(r.mz);
     free(r.ba);
     free(r.bb);
     for (int l = 0; l < a->n_fc; l++) {

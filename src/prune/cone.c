@@ -1,0 +1,498 @@
+/* The downstream cone of the fast pruner (cone.h). Built with
+ * -ffp-contract=off like prune.c: every a * b + c is a rounded product then
+ * a rounded sum. IEEE addition is commutative, so adding a constant subtree
+ * to a changing one in either order gives the node of row_tree bit for bit. */
+#include "cone.h"
+
+#include "clones.h"
+#include "rowtree.h"
+
+#include "modsweep/error.h"
+
+#include <float.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef ms_i128 i128;
+
+enum { OP_LEAF, OP_ADD, OP_ADDK, OP_BIAS, OP_RELU };
+
+#define BS CONE_BS
+
+/* ---- the sparse later layers --------------------------------------------------------- */
+
+static void readers_free(cone_readers_t *s) {
+    free(s->start);
+    free(s->row);
+    free(s->row_start);
+    free(s->row_idx);
+    free(s->row_w);
+    memset(s, 0, sizeof *s);
+}
+
+static int readers_build(cone_readers_t *s, const ms_layout_t *L, const float *w, int l) {
+    const int O = L->arch.fc_out[l], NI = L->fc_in[l];
+    const float *wl = w + L->t[L->fc_weight[l]].off;
+    long nnz = 0;
+    for (size_t j = 0; j < (size_t)O * NI; j++) nnz += wl[j] != 0.0f;
+    s->start = calloc((size_t)NI + 1, sizeof(int));
+    s->row = malloc(sizeof(int) * (size_t)(nnz + 1));
+    s->row_start = malloc(sizeof(int) * (size_t)(O + 1));
+    s->row_idx = malloc(sizeof(int) * (size_t)(nnz + 1));
+    s->row_w = malloc(sizeof(double) * (size_t)(nnz + 1));
+    int *fill = calloc((size_t)NI + 1, sizeof(int));
+    if (!s->start || !s->row || !s->row_start || !s->row_idx || !s->row_w || !fill) {
+        free(fill);
+        readers_free(s);
+        return ms_err_set(MS_ENOMEM, "pruning: out of memory");
+    }
+    long k = 0;
+    for (int o = 0; o < O; o++) {
+        s->row_start[o] = (int)k;
+        for (int i = 0; i < NI; i++) {
+            const float v = wl[(size_t)o * NI + i];
+            if (v == 0.0f) continue;
+            s->row_idx[k] = i;
+            s->row_w[k++] = (double)v;
+            s->start[i + 1]++;
+        }
+    }
+    s->row_start[O] = (int)k;
+    for (int i = 0; i < NI; i++) s->start[i + 1] += s->start[i];
+    for (int o = 0; o < O; o++)
+        for (int q = s->row_start[o]; q < s->row_start[o + 1]; q++) {
+            const int i = s->row_idx[q];
+            s->row[s->start[i] + fill[i]++] = o;
+        }
+    free(fill);
+    return 0;
+}
+
+/* Levels of row_tree above the leaves for NI inputs: the root covers [0, 2^K). */
+static int tree_levels(int NI) {
+    int k = 0;
+    while ((1 << k) < NI) k++;
+    return k;
+}
+
+int cone_init(cone_t *c, const ms_layout_t *L, const float *w, int l, int N, int label, int nth) {
+    memset(c, 0, sizeof *c);
+    c->L = L;
+    c->w = w;
+    c->l = l;
+    c->nf = L->arch.n_fc;
+    c->N = N;
+    c->NC = L->arch.fc_out[c->nf - 1];
+    c->y = label;
+    c->nb = (N + BS - 1) / BS;
+    c->nth = nth < 1 ? 1 : nth > CONE_MAX_THREADS ? CONE_MAX_THREADS : nth;
+    const size_t P = (size_t)c->nb * BS;
+    int maxw = c->NC, levels = 1;
+    for (int d = l + 1; d < c->nf; d++) {
+        int rc = readers_build(&c->rd[d], L, w, d);
+        if (rc) return rc;
+        c->rows[d] = malloc(sizeof(int) * (size_t)L->arch.fc_out[d]);
+        c->row_reg[d] = malloc(sizeof(int) * (size_t)L->arch.fc_out[d]);
+        c->chg[d] = malloc(sizeof(int) * (size_t)L->fc_in[d]);
+        if (!c->rows[d] || !c->row_reg[d] || !c->chg[d]) goto oom;
+        if (L->fc_in[d] > maxw) maxw = L->fc_in[d];
+        if (tree_levels(L->fc_in[d]) + 1 > levels) levels = tree_levels(L->fc_in[d]) + 1;
+    }
+    c->perm = malloc(sizeof(int) * P);
+    c->hin = aligned_alloc(64, sizeof(double) * P);
+    c->hcur = malloc(sizeof(double) * P);
+    c->hmemo = malloc(sizeof(double) * P);
+    c->qcur = malloc(sizeof(i128) * P);
+    c->qmemo = malloc(sizeof(i128) * P);
+    c->active = malloc(sizeof(int) * (size_t)c->nb);
+    c->free_regs = malloc(sizeof(int) * (size_t)(maxw + 1) * (size_t)(c->nf + 1));
+    c->tmp = malloc(sizeof(double) * (size_t)(levels + 1) * N);
+    if (c->perm && c->hin && c->hcur && c->hmemo && c->qcur && c->qmemo && c->active &&
+        c->free_regs && c->tmp)
+        return 0;
+oom:
+    cone_free(c);
+    return ms_err_set(MS_ENOMEM, "pruning: cannot allocate the downstream of fc%d", l + 1);
+}
+
+void cone_free(cone_t *c) {
+    for (int d = 0; d < MS_MAX_FC; d++) {
+        readers_free(&c->rd[d]);
+        free(c->rows[d]);
+        free(c->row_reg[d]);
+        free(c->chg[d]);
+    }
+    for (int t = 0; t < CONE_MAX_THREADS; t++) free(c->regs[t]);
+    free(c->ops);
+    free(c->fixed);
+    free(c->free_regs);
+    free(c->perm);
+    free(c->K);
+    free(c->hin);
+    free(c->hcur);
+    free(c->hmemo);
+    free(c->qcur);
+    free(c->qmemo);
+    free(c->active);
+    free(c->tmp);
+    memset(c, 0, sizeof *c);
+}
+
+int cone_output_is_read(const cone_t *c, int o) {
+    if (c->l == c->nf - 1) return 1;
+    const cone_readers_t *rd = &c->rd[c->l + 1];
+    return rd->start[o + 1] > rd->start[o];
+}
+
+/* ---- compiling row o's program --------------------------------------------------------- */
+
+enum { N_ABSENT, N_FIXED, N_REG };
+typedef struct cnode {
+    int kind, reg;
+    cone_fixed_t f;
+} cnode_t;
+
+static int new_reg(cone_t *c) { return c->n_free ? c->free_regs[--c->n_free] : c->nregs++; }
+
+static int emit(cone_t *c, int kind, int dst, int src, double w) {
+    if (c->nops == c->cap_ops) {
+        const int cap = c->cap_ops ? 2 * c->cap_ops : 256;
+        cone_op_t *p = realloc(c->ops, sizeof *p * (size_t)cap);
+        if (!p) return ms_err_set(MS_ENOMEM, "pruning: out of memory");
+        c->ops = p;
+        c->cap_ops = cap;
+    }
+    c->ops[c->nops++] = (cone_op_t){.kind = kind, .dst = dst, .src = src, .w = w};
+    return 0;
+}
+
+static int add_fixed(cone_t *c, cone_fixed_t f, int *k) {
+    if (c->nconst == c->cap_const) {
+        const int cap = c->cap_const ? 2 * c->cap_const : 64;
+        cone_fixed_t *p = realloc(c->fixed, sizeof *p * (size_t)cap);
+        if (!p) return ms_err_set(MS_ENOMEM, "pruning: out of memory");
+        c->fixed = p;
+        c->cap_const = cap;
+    }
+    *k = c->nconst;
+    c->fixed[c->nconst++] = f;
+    return 0;
+}
+
+/* Node (k, t) of row `row` of layer d, whose present leaves are the row's
+ * non-zeros qa .. qb-1: absent, fixed (no changing input below it), or
+ * computed into a register by the emitted operations. */
+static int compile_node(cone_t *c, int d, int row, int qa, int qb, int k, int t, cnode_t *out) {
+    const cone_readers_t *rd = &c->rd[d];
+    if (qa == qb) {
+        out->kind = N_ABSENT;
+        return 0;
+    }
+    int changing = 0;
+    for (int q = qa; q < qb && !changing; q++) changing = c->chg[d][rd->row_idx[q]] >= 0;
+    if (!changing) {
+        *out = (cnode_t){.kind = N_FIXED, .f = {.d = d, .row = row, .qa = qa, .qb = qb, .k = k, .t = t}};
+        return 0;
+    }
+    if (k == 0) {
+        out->kind = N_REG;
+        out->reg = new_reg(c);
+        return emit(c, OP_LEAF, out->reg, c->chg[d][rd->row_idx[qa]], rd->row_w[qa]);
+    }
+    const int mid = (2 * t + 1) << (k - 1);
+    int qm = qa;
+    while (qm < qb && rd->row_idx[qm] < mid) qm++;
+    cnode_t a, b;
+    int rc = compile_node(c, d, row, qa, qm, k - 1, 2 * t, &a);
+    if (!rc) rc = compile_node(c, d, row, qm, qb, k - 1, 2 * t + 1, &b);
+    if (rc) return rc;
+    if (a.kind == N_ABSENT) {
+        *out = b;
+        return 0;
+    }
+    if (b.kind == N_ABSENT) {
+        *out = a;
+        return 0;
+    }
+    out->kind = N_REG;
+    if (a.kind == N_REG && b.kind == N_REG) {
+        out->reg = a.reg;
+        c->free_regs[c->n_free++] = b.reg;
+        return emit(c, OP_ADD, a.reg, b.reg, 0.0);
+    }
+    const cnode_t *r = a.kind == N_REG ? &a : &b, *f = a.kind == N_REG ? &b : &a;
+    int kc = 0;
+    out->reg = r->reg;
+    rc = add_fixed(c, f->f, &kc);
+    return rc ? rc : emit(c, OP_ADDK, r->reg, kc, 0.0);
+}
+
+/* The rows that can change and their program, layer by layer. */
+static int compile_row(cone_t *c, int o) {
+    const ms_layout_t *L = c->L;
+    const int l = c->l, nf = c->nf;
+    c->o = o;
+    c->nops = c->nconst = c->n_free = 0;
+    c->nregs = 1; /* register 0: the input, row o's output */
+    for (int cl = 0; cl < c->NC; cl++) c->logit_reg[cl] = c->logit_const[cl] = -1;
+    if (l == nf - 1) {
+        c->logit_reg[o] = 0;
+    } else {
+        for (int d = l + 1; d < nf; d++) {
+            const int NI = L->fc_in[d], O = L->arch.fc_out[d], last = d == nf - 1;
+            const cone_readers_t *rd = &c->rd[d];
+            for (int i = 0; i < NI; i++) c->chg[d][i] = -1;
+            if (d == l + 1)
+                c->chg[d][o] = 0;
+            else
+                for (int k = 0; k < c->n_rows[d - 1]; k++)
+                    c->chg[d][c->rows[d - 1][k]] = c->row_reg[d - 1][k];
+            const float *bias = fc_bias(L, c->w, d);
+            const int K = tree_levels(NI);
+            int n = 0;
+            for (int row = 0; row < O; row++) {
+                int reads = 0;
+                for (int q = rd->row_start[row]; q < rd->row_start[row + 1] && !reads; q++)
+                    reads = c->chg[d][rd->row_idx[q]] >= 0;
+                if (!reads) continue;
+                cnode_t root;
+                int rc = compile_node(c, d, row, rd->row_start[row], rd->row_start[row + 1], K, 0, &root);
+                if (!rc && bias) rc = emit(c, OP_BIAS, root.reg, 0, (double)bias[row]);
+                if (!rc && !last) rc = emit(c, OP_RELU, root.reg, 0, 0.0);
+                if (rc) return rc;
+                c->rows[d][n] = row;
+                c->row_reg[d][n++] = root.reg;
+                if (last) c->logit_reg[row] = root.reg;
+            }
+            c->n_rows[d] = n;
+        }
+    }
+    /* The logits that cannot change: constants too. */
+    for (int cl = 0; cl < c->NC; cl++) {
+        if (c->logit_reg[cl] >= 0) continue;
+        int rc = add_fixed(c, (cone_fixed_t){.d = -1, .row = cl}, &c->logit_const[cl]);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* ---- the constants ------------------------------------------------------------------- */
+
+/* The values (N) of a fixed node, from the layer's committed input hT (NI, N);
+ * scratch: one N-vector per level below. Returns whether it is present. */
+static int node_values(const cone_readers_t *rd, int qa, int qb, int k, int t, const double *hT,
+                       int N, double *out, double *scratch) {
+    if (qa == qb) return 0;
+    if (k == 0) {
+        const double wv = rd->row_w[qa];
+        const double *h = hT + (size_t)rd->row_idx[qa] * N;
+        for (int n = 0; n < N; n++) out[n] = wv * h[n];
+        return 1;
+    }
+    const int mid = (2 * t + 1) << (k - 1);
+    int qm = qa;
+    while (qm < qb && rd->row_idx[qm] < mid) qm++;
+    const int pa = node_values(rd, qa, qm, k - 1, 2 * t, hT, N, out, scratch);
+    if (!pa) return node_values(rd, qm, qb, k - 1, 2 * t + 1, hT, N, out, scratch);
+    if (node_values(rd, qm, qb, k - 1, 2 * t + 1, hT, N, scratch, scratch + N))
+        for (int n = 0; n < N; n++) out[n] = out[n] + scratch[n];
+    return 1;
+}
+
+int cone_set_row(cone_t *c, int o, double *const *hT, const double *logT, const i128 *q) {
+    const int N = c->N, nb = c->nb, hidden = c->l < c->nf - 1;
+    int rc = compile_row(c, o);
+    if (rc) return rc;
+    /* Registers: (nregs, BS) per thread. */
+    if (c->nregs > c->cap_regs) {
+        for (int t = 0; t < c->nth; t++) {
+            free(c->regs[t]);
+            c->regs[t] = aligned_alloc(64, sizeof(double) * BS * (size_t)c->nregs);
+            if (!c->regs[t]) return ms_err_set(MS_ENOMEM, "pruning: out of memory");
+        }
+        c->cap_regs = c->nregs;
+    }
+    const size_t nK = (size_t)nb * c->nconst * BS;
+    if (nK > c->cap_K) {
+        free(c->K);
+        c->K = aligned_alloc(64, sizeof(double) * nK);
+        if (!c->K) {
+            c->cap_K = 0;
+            return ms_err_set(MS_ENOMEM, "pruning: cannot allocate %zu constants of the downstream of fc%d",
+                              nK, c->l + 1);
+        }
+        c->cap_K = nK;
+    }
+    /* Samples whose input is non-zero first, each group in sample order. */
+    const double *h = hidden ? hT[c->l + 1] + (size_t)o * N : logT + (size_t)o * N;
+    int p = 0;
+    for (int n = 0; n < N; n++)
+        if (!hidden || h[n] != 0.0) c->perm[p++] = n;
+    for (int n = 0; n < N && hidden; n++)
+        if (h[n] == 0.0) c->perm[p++] = n;
+    for (; p < nb * BS; p++) c->perm[p] = -1;
+    for (p = 0; p < nb * BS; p++) {
+        const int n = c->perm[p];
+        c->hcur[p] = n >= 0 ? h[n] : 0.0;
+        c->qcur[p] = n >= 0 ? q[n] : 0;
+    }
+    for (int k = 0; k < c->nconst; k++) {
+        const cone_fixed_t *f = &c->fixed[k];
+        const double *v = c->tmp;
+        if (f->d < 0)
+            v = logT + (size_t)f->row * N;
+        else
+            node_values(&c->rd[f->d], f->qa, f->qb, f->k, f->t, hT[f->d], N, c->tmp, c->tmp + N);
+        for (p = 0; p < nb * BS; p++) {
+            const int n = c->perm[p];
+            c->K[((size_t)(p / BS) * c->nconst + k) * BS + p % BS] = n >= 0 ? v[n] : 0.0;
+        }
+    }
+    return 0;
+}
+
+void cone_memo_reset(cone_t *c) {
+    const size_t P = (size_t)c->nb * BS;
+    memcpy(c->hmemo, c->hcur, sizeof(double) * P);
+    memcpy(c->qmemo, c->qcur, sizeof(i128) * P);
+}
+
+/* ---- evaluation ------------------------------------------------------------------------ */
+
+/* The losses q (BS) of block blk: its input in c->hin, registers R
+ * (nregs, BS). The hot loop of the pruning, cloned per instruction set
+ * (clones.h); every clone gives the same bits (test_prune*). */
+MS_PRUNE_CLONES
+static void cone_block(const cone_t *c, int blk, double *R, i128 *q) {
+    const double *K = c->K + (size_t)blk * c->nconst * BS;
+    memcpy(R, c->hin + (size_t)blk * BS, sizeof(double) * BS);
+    for (int i = 0; i < c->nops; i++) {
+        const cone_op_t *op = &c->ops[i];
+        double *x = R + (size_t)op->dst * BS;
+        const double wv = op->w;
+        switch (op->kind) {
+        case OP_LEAF: {
+            const double *s = R + (size_t)op->src * BS;
+            for (int e = 0; e < BS; e++) x[e] = wv * s[e];
+            break;
+        }
+        case OP_ADD: {
+            const double *s = R + (size_t)op->src * BS;
+            for (int e = 0; e < BS; e++) x[e] = x[e] + s[e];
+            break;
+        }
+        case OP_ADDK: {
+            const double *s = K + (size_t)op->src * BS;
+            for (int e = 0; e < BS; e++) x[e] = x[e] + s[e];
+            break;
+        }
+        case OP_BIAS:
+            for (int e = 0; e < BS; e++) x[e] = wv + x[e];
+            break;
+        default:
+            for (int e = 0; e < BS; e++) x[e] = relu_d(x[e]);
+            break;
+        }
+    }
+    /* canonical_ce per lane: the maximum, the exp terms in class order, log. */
+    const int NC = c->NC;
+    const double *z[MS_MAX_CLASSES];
+    for (int cl = 0; cl < NC; cl++)
+        z[cl] = c->logit_reg[cl] >= 0 ? R + (size_t)c->logit_reg[cl] * BS
+                                      : K + (size_t)c->logit_const[cl] * BS;
+    double m[BS], s[BS], ex[BS];
+    for (int e = 0; e < BS; e++) m[e] = -DBL_MAX;
+    for (int cl = 0; cl < NC; cl++) {
+        const double *zc = z[cl];
+        for (int e = 0; e < BS; e++) m[e] = zc[e] > m[e] ? zc[e] : m[e];
+    }
+    for (int e = 0; e < BS; e++) s[e] = 0.0;
+    for (int cl = 0; cl < NC; cl++) {
+        const double *zc = z[cl];
+        /* exp_core where it is ms_exact_exp, the full function elsewhere. */
+        int in_core = 1;
+        for (int e = 0; e < BS; e++) {
+            const double x = zc[e] - m[e];
+            in_core &= x >= -700.0;
+            ex[e] = ms_canon_exp_core(x > -700.0 ? x : -700.0);
+        }
+        if (!in_core)
+            for (int e = 0; e < BS; e++)
+                if (!(zc[e] - m[e] >= -700.0)) ex[e] = ms_canon_exp(zc[e] - m[e]);
+        for (int e = 0; e < BS; e++) s[e] = s[e] + ex[e];
+    }
+    const double *zy = z[c->y];
+    /* s is in [1, NC]: a positive normal double, where ms_canon_log is log_core. */
+    for (int e = 0; e < BS; e++) s[e] = (m[e] + ms_canon_log_core(s[e])) - zy[e];
+    for (int e = 0; e < BS; e++) q[e] = ms_canon_fixed_loss(s[e]);
+}
+
+ms_i128 cone_eval(cone_t *c, const double *z, int commit) {
+    const int N = c->N, nb = c->nb, hidden = c->l < c->nf - 1;
+    double *ref = commit ? c->hcur : c->hmemo;
+    i128 *refq = commit ? c->qcur : c->qmemo;
+    int na = 0;
+    for (int b = 0; b < nb; b++) {
+        const int *pm = c->perm + (size_t)b * BS;
+        double *hb = c->hin + (size_t)b * BS;
+        const double *rb = ref + (size_t)b * BS;
+        int moved = 0;
+        for (int e = 0; e < BS; e++) {
+            const int n = pm[e];
+            const double v = n >= 0 ? (hidden ? relu_d(z[n]) : z[n]) : 0.0;
+            hb[e] = v;
+            moved |= v != rb[e];
+        }
+        if (moved) c->active[na++] = b;
+    }
+    (void)N;
+    if (!na) return 0;
+    i128 part[CONE_MAX_THREADS] = {0};
+    const int nth = c->nth < na ? c->nth : na;
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
+    for (int t = 0; t < nth; t++) {
+        i128 acc = 0, qb[BS];
+        for (int a = (int)((long)na * t / nth); a < (int)((long)na * (t + 1) / nth); a++) {
+            const int b = c->active[a];
+            cone_block(c, b, c->regs[t], qb);
+            for (int e = 0; e < BS; e++) {
+                const size_t p = (size_t)b * BS + e;
+                if (c->perm[p] < 0) continue;
+                acc += qb[e] - refq[p];
+                refq[p] = qb[e];
+                ref[p] = c->hin[p];
+            }
+        }
+        part[t] = acc;
+    }
+    i128 s = 0;
+    for (int t = 0; t < nth; t++) s += part[t];
+    return s;
+}
+
+int cone_write_back(cone_t *c, double *const *hT, double *logT, i128 *q) {
+    const int N = c->N, nb = c->nb, nf = c->nf, l = c->l;
+    double *R = c->regs[0];
+    i128 qb[BS];
+    memcpy(c->hin, c->hcur, sizeof(double) * (size_t)nb * BS);
+    double *own = l < nf - 1 ? hT[l + 1] + (size_t)c->o * N : logT + (size_t)c->o * N;
+    for (int b = 0; b < nb; b++) {
+        cone_block(c, b, R, qb);
+        for (int e = 0; e < BS; e++) {
+            const size_t p = (size_t)b * BS + e;
+            const int n = c->perm[p];
+            if (n < 0) continue;
+            if (qb[e] != c->qcur[p])
+                return ms_err_set(MS_EINVAL, "pruning: the downstream of fc%d row %d diverged (bug)",
+                                  l + 1, c->o);
+            q[n] = qb[e];
+            own[n] = c->hcur[p];
+            for (int d = l + 1; d < nf; d++) {
+                double *dst = d < nf - 1 ? hT[d + 1] : logT;
+                for (int k = 0; k < c->n_rows[d]; k++)
+                    dst[(size_t)c->rows[d][k] * N + n] = R[(size_t)c->row_reg[d][k] * BS + e];
+            }
+        }
+    }
+    return 0;
+}

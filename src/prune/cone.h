@@ -1,0 +1,88 @@
+/* The downstream cone of the fast pruner (prune.c): what can change when one
+ * output o of fc layer l changes while that row is pruned. The rows of later
+ * layers that (transitively) read o, compiled into a short program whose
+ * operations are exactly the canonical ones (row_tree's pairwise sums, bias,
+ * ReLU, the cross-entropy), with every subtree that reads no changing input
+ * precomputed once per row as a per-sample constant: those inputs are fixed
+ * while row o is pruned. The samples are permuted so that the ones whose
+ * input is zero (they rarely move) fill whole blocks, which are skipped.
+ * Every lane performs the scalar canonical operations, so the losses are
+ * bitwise those of the canonical evaluation. Internal to src/prune. */
+#ifndef MODSWEEP_PRUNE_CONE_H
+#define MODSWEEP_PRUNE_CONE_H
+
+#include <stdint.h>
+
+#include "modsweep/canon.h"
+#include "modsweep/nn.h"
+
+#define CONE_BS 64 /* samples per block: one vector lane each */
+#define CONE_MAX_THREADS 64
+
+/* A later layer in sparse form: each row's non-zero weights in ascending
+ * input order, and for each input the rows that read it. */
+typedef struct cone_readers {
+    int *start;     /* (NI + 1) */
+    int *row;       /* rows reading each input */
+    int *row_start; /* (O + 1) */
+    int *row_idx;   /* input index of each non-zero, ascending within a row */
+    double *row_w;  /* its weight */
+} cone_readers_t;
+
+typedef struct cone_op {
+    int kind, dst, src;
+    double w;
+} cone_op_t;
+
+/* A subtree of a row that reads no changing input: its value per sample is
+ * a constant of the row's program (or, with d < 0, the logit of class row). */
+typedef struct cone_fixed {
+    int d, row, qa, qb, k, t;
+} cone_fixed_t;
+
+typedef struct cone {
+    const ms_layout_t *L;
+    const float *w; /* current weights */
+    int l, nf, N, NC, y, nth, nb;
+    cone_readers_t rd[MS_MAX_FC]; /* layers l+1 .. nf-1 */
+    /* Row o's program. */
+    int o, nregs, nops, nconst, cap_ops, cap_const;
+    int n_rows[MS_MAX_FC], *rows[MS_MAX_FC], *row_reg[MS_MAX_FC];
+    int *chg[MS_MAX_FC]; /* (NI_d) register of a changing input of layer d, or -1 */
+    cone_op_t *ops;
+    cone_fixed_t *fixed;
+    int logit_reg[MS_MAX_CLASSES], logit_const[MS_MAX_CLASSES];
+    int *free_regs, n_free;
+    /* Per position of the permuted sample order (nb * CONE_BS of them). */
+    int *perm;                /* its sample, or -1 (padding) */
+    double *K;                /* (nb, nconst, CONE_BS) the constants */
+    double *hin;              /* the evaluated state's input (the row's output) */
+    double *hcur, *hmemo;     /* the committed one, and the last evaluated one */
+    ms_i128 *qcur, *qmemo;    /* their losses */
+    int *active;              /* (nb) blocks to evaluate */
+    size_t cap_K;
+    double *regs[CONE_MAX_THREADS]; /* per thread: (nregs, CONE_BS) */
+    int cap_regs;
+    double *tmp; /* (N) and (levels, N) scratch of the constants */
+} cone_t;
+
+/* Readers of every layer after l from the current weights w; nth threads. */
+int cone_init(cone_t *c, const ms_layout_t *L, const float *w, int l, int N, int label, int nth);
+void cone_free(cone_t *c);
+/* Does any later row read output o of layer l (always, for the last layer)? */
+int cone_output_is_read(const cone_t *c, int o);
+/* Prepares row o from the committed state: its program, its constants
+ * (from hT[d], the inputs of the layers, and logT (NC, N)), the permutation,
+ * and the committed input and losses (hT[l+1] or logT row o, and q). */
+int cone_set_row(cone_t *c, int o, double *const *hT, const double *logT, const ms_i128 *q);
+/* The memo (the last evaluated state) back to the committed state. */
+void cone_memo_reset(cone_t *c);
+/* The change of the loss sum when row o's pre-activations are z (N, sample
+ * order): against the memo (which then holds this state), or with commit
+ * against the committed state (which then becomes this one). */
+ms_i128 cone_eval(cone_t *c, const double *z, int commit);
+/* Writes the committed state of row o's cone into hT, logT and q. Returns 0,
+ * or an error if a recomputed loss differs from the committed one (a bug). */
+int cone_write_back(cone_t *c, double *const *hT, double *logT, ms_i128 *q);
+
+#endif
