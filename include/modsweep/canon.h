@@ -188,6 +188,18 @@ MS_HD static inline ms_i128 ms_canon_fixed_loss(double ce) {
     return (ms_i128)(int64_t)hi * ((ms_i128)1 << 53) + lo;
 }
 
+/* The same number in two 64-bit parts, q = hi * 2^53 + lo with 0 <= lo < 2^53
+ * (what vector loops can compute: no 128-bit lanes); ms_canon_fixed_join
+ * puts them together. */
+MS_HD static inline void ms_canon_fixed_parts(double ce, int64_t *hi, int64_t *lo) {
+    const double h = floor(ce);
+    *hi = (int64_t)h;
+    *lo = (int64_t)MS_DMUL(MS_DSUB(ce, h), 9007199254740992.0);
+}
+MS_HD static inline ms_i128 ms_canon_fixed_join(int64_t hi, int64_t lo) {
+    return (ms_i128)hi * ((ms_i128)1 << 53) + lo;
+}
+
 /* Cross-entropy of one sample's logits z (NC) for class y, canonical order. */
 MS_HD static inline double ms_canon_ce(const double *z, int NC, int y) {
     double m = -DBL_MAX;

@@ -84,8 +84,13 @@ int cone_init(cone_t *c, const ms_layout_t *L, const float *w, int l, int N, int
     c->N = N;
     c->NC = L->arch.fc_out[c->nf - 1];
     c->y = label;
-    c->nb = (N + BS - 1) / BS;
     c->nth = nth < 1 ? 1 : nth > CONE_MAX_THREADS ? CONE_MAX_THREADS : nth;
+    c->nb = 0;
+    for (int t = 0; t <= c->nth; t++) {
+        c->n0[t] = (int)((long)N * t / c->nth);
+        c->b0[t] = c->nb;
+        if (t < c->nth) c->nb += (int)(((long)N * (t + 1) / c->nth - c->n0[t] + BS - 1) / BS);
+    }
     const size_t P = (size_t)c->nb * BS;
     int maxw = c->NC, levels = 1;
     for (int d = l + 1; d < c->nf; d++) {
@@ -102,13 +107,14 @@ int cone_init(cone_t *c, const ms_layout_t *L, const float *w, int l, int N, int
     c->hin = aligned_alloc(64, sizeof(double) * P);
     c->hcur = malloc(sizeof(double) * P);
     c->hmemo = malloc(sizeof(double) * P);
-    c->qcur = malloc(sizeof(i128) * P);
-    c->qmemo = malloc(sizeof(i128) * P);
-    c->active = malloc(sizeof(int) * (size_t)c->nb);
+    for (int h = 0; h < 2; h++) {
+        c->qcur[h] = malloc(sizeof(int64_t) * P);
+        c->qmemo[h] = malloc(sizeof(int64_t) * P);
+    }
     c->free_regs = malloc(sizeof(int) * (size_t)(maxw + 1) * (size_t)(c->nf + 1));
     c->tmp = malloc(sizeof(double) * (size_t)(levels + 1) * N);
-    if (c->perm && c->hin && c->hcur && c->hmemo && c->qcur && c->qmemo && c->active &&
-        c->free_regs && c->tmp)
+    if (c->perm && c->hin && c->hcur && c->hmemo && c->qcur[0] && c->qcur[1] && c->qmemo[0] &&
+        c->qmemo[1] && c->free_regs && c->tmp)
         return 0;
 oom:
     cone_free(c);
@@ -131,9 +137,10 @@ void cone_free(cone_t *c) {
     free(c->hin);
     free(c->hcur);
     free(c->hmemo);
-    free(c->qcur);
-    free(c->qmemo);
-    free(c->active);
+    for (int h = 0; h < 2; h++) {
+        free(c->qcur[h]);
+        free(c->qmemo[h]);
+    }
     free(c->tmp);
     memset(c, 0, sizeof *c);
 }
@@ -323,18 +330,24 @@ int cone_set_row(cone_t *c, int o, double *const *hT, const double *logT, const 
         }
         c->cap_K = nK;
     }
-    /* Samples whose input is non-zero first, each group in sample order. */
+    /* In each part, the samples whose input is non-zero first, each group in
+     * sample order, then padding. */
     const double *h = hidden ? hT[c->l + 1] + (size_t)o * N : logT + (size_t)o * N;
     int p = 0;
-    for (int n = 0; n < N; n++)
-        if (!hidden || h[n] != 0.0) c->perm[p++] = n;
-    for (int n = 0; n < N && hidden; n++)
-        if (h[n] == 0.0) c->perm[p++] = n;
-    for (; p < nb * BS; p++) c->perm[p] = -1;
+    for (int t = 0; t < c->nth; t++) {
+        p = c->b0[t] * BS;
+        for (int n = c->n0[t]; n < c->n0[t + 1]; n++)
+            if (!hidden || h[n] != 0.0) c->perm[p++] = n;
+        for (int n = c->n0[t]; n < c->n0[t + 1] && hidden; n++)
+            if (h[n] == 0.0) c->perm[p++] = n;
+        for (; p < c->b0[t + 1] * BS; p++) c->perm[p] = -1;
+    }
     for (p = 0; p < nb * BS; p++) {
         const int n = c->perm[p];
         c->hcur[p] = n >= 0 ? h[n] : 0.0;
-        c->qcur[p] = n >= 0 ? q[n] : 0;
+        /* q = hi * 2^53 + lo, 0 <= lo < 2^53 (ms_canon_fixed_parts). */
+        c->qcur[0][p] = n >= 0 ? (int64_t)(q[n] >> 53) : 0;
+        c->qcur[1][p] = n >= 0 ? (int64_t)(q[n] & (((i128)1 << 53) - 1)) : 0;
     }
     for (int k = 0; k < c->nconst; k++) {
         const cone_fixed_t *f = &c->fixed[k];
@@ -354,7 +367,7 @@ int cone_set_row(cone_t *c, int o, double *const *hT, const double *logT, const 
 void cone_memo_reset(cone_t *c) {
     const size_t P = (size_t)c->nb * BS;
     memcpy(c->hmemo, c->hcur, sizeof(double) * P);
-    memcpy(c->qmemo, c->qcur, sizeof(i128) * P);
+    for (int h = 0; h < 2; h++) memcpy(c->qmemo[h], c->qcur[h], sizeof(int64_t) * P);
 }
 
 /* ---- evaluation ------------------------------------------------------------------------ */
@@ -363,7 +376,7 @@ void cone_memo_reset(cone_t *c) {
  * (nregs, BS). The hot loop of the pruning, cloned per instruction set
  * (clones.h); every clone gives the same bits (test_prune*). */
 MS_PRUNE_CLONES
-static void cone_block(const cone_t *c, int blk, double *R, i128 *q) {
+static void cone_block(const cone_t *c, int blk, double *R, int64_t *qh, int64_t *ql) {
     const double *K = c->K + (size_t)blk * c->nconst * BS;
     memcpy(R, c->hin + (size_t)blk * BS, sizeof(double) * BS);
     for (int i = 0; i < c->nops; i++) {
@@ -424,18 +437,21 @@ static void cone_block(const cone_t *c, int blk, double *R, i128 *q) {
     const double *zy = z[c->y];
     /* s is in [1, NC]: a positive normal double, where ms_canon_log is log_core. */
     for (int e = 0; e < BS; e++) s[e] = (m[e] + ms_canon_log_core(s[e])) - zy[e];
-    for (int e = 0; e < BS; e++) q[e] = ms_canon_fixed_loss(s[e]);
+    for (int e = 0; e < BS; e++) ms_canon_fixed_parts(s[e], &qh[e], &ql[e]);
 }
 
-ms_i128 cone_eval(cone_t *c, const double *z, int commit) {
-    const int N = c->N, nb = c->nb, hidden = c->l < c->nf - 1;
+ms_i128 cone_eval_part(cone_t *c, const double *z, int commit, int t, int me) {
+    const int hidden = c->l < c->nf - 1;
     double *ref = commit ? c->hcur : c->hmemo;
-    i128 *refq = commit ? c->qcur : c->qmemo;
-    int na = 0;
-    for (int b = 0; b < nb; b++) {
-        const int *pm = c->perm + (size_t)b * BS;
-        double *hb = c->hin + (size_t)b * BS;
-        const double *rb = ref + (size_t)b * BS;
+    int64_t *rh = commit ? c->qcur[0] : c->qmemo[0], *rl = commit ? c->qcur[1] : c->qmemo[1];
+    double *R = c->regs[me];
+    int64_t qh[BS], ql[BS];
+    i128 acc = 0;
+    for (int b = c->b0[t]; b < c->b0[t + 1]; b++) {
+        const size_t p0 = (size_t)b * BS;
+        const int *pm = c->perm + p0;
+        double *hb = c->hin + p0;
+        const double *rb = ref + p0;
         int moved = 0;
         for (int e = 0; e < BS; e++) {
             const int n = pm[e];
@@ -443,49 +459,40 @@ ms_i128 cone_eval(cone_t *c, const double *z, int commit) {
             hb[e] = v;
             moved |= v != rb[e];
         }
-        if (moved) c->active[na++] = b;
-    }
-    (void)N;
-    if (!na) return 0;
-    i128 part[CONE_MAX_THREADS] = {0};
-    const int nth = c->nth < na ? c->nth : na;
-#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1)
-    for (int t = 0; t < nth; t++) {
-        i128 acc = 0, qb[BS];
-        for (int a = (int)((long)na * t / nth); a < (int)((long)na * (t + 1) / nth); a++) {
-            const int b = c->active[a];
-            cone_block(c, b, c->regs[t], qb);
-            for (int e = 0; e < BS; e++) {
-                const size_t p = (size_t)b * BS + e;
-                if (c->perm[p] < 0) continue;
-                acc += qb[e] - refq[p];
-                refq[p] = qb[e];
-                ref[p] = c->hin[p];
-            }
+        if (!moved) continue;
+        cone_block(c, b, R, qh, ql);
+        /* Per block, each part's change fits in 64 bits (|hi| is small,
+         * 0 <= lo < 2^53, 64 lanes). */
+        int64_t dh = 0, dl = 0;
+        for (int e = 0; e < BS; e++) {
+            const int ok = pm[e] >= 0;
+            dh += ok ? qh[e] - rh[p0 + e] : 0;
+            dl += ok ? ql[e] - rl[p0 + e] : 0;
         }
-        part[t] = acc;
+        acc += ms_canon_fixed_join(dh, dl);
+        memcpy(rh + p0, qh, sizeof qh);
+        memcpy(rl + p0, ql, sizeof ql);
+        memcpy(ref + p0, hb, sizeof(double) * BS);
     }
-    i128 s = 0;
-    for (int t = 0; t < nth; t++) s += part[t];
-    return s;
+    return acc;
 }
 
 int cone_write_back(cone_t *c, double *const *hT, double *logT, i128 *q) {
     const int N = c->N, nb = c->nb, nf = c->nf, l = c->l;
     double *R = c->regs[0];
-    i128 qb[BS];
+    int64_t qh[BS], ql[BS];
     memcpy(c->hin, c->hcur, sizeof(double) * (size_t)nb * BS);
     double *own = l < nf - 1 ? hT[l + 1] + (size_t)c->o * N : logT + (size_t)c->o * N;
     for (int b = 0; b < nb; b++) {
-        cone_block(c, b, R, qb);
+        cone_block(c, b, R, qh, ql);
         for (int e = 0; e < BS; e++) {
             const size_t p = (size_t)b * BS + e;
             const int n = c->perm[p];
             if (n < 0) continue;
-            if (qb[e] != c->qcur[p])
+            if (qh[e] != c->qcur[0][p] || ql[e] != c->qcur[1][p])
                 return ms_err_set(MS_EINVAL, "pruning: the downstream of fc%d row %d diverged (bug)",
                                   l + 1, c->o);
-            q[n] = qb[e];
+            q[n] = ms_canon_fixed_join(qh[e], ql[e]);
             own[n] = c->hcur[p];
             for (int d = l + 1; d < nf; d++) {
                 double *dst = d < nf - 1 ? hT[d + 1] : logT;

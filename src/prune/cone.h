@@ -44,6 +44,9 @@ typedef struct cone {
     const ms_layout_t *L;
     const float *w; /* current weights */
     int l, nf, N, NC, y, nth, nb;
+    /* The samples are split into nth parts (one per thread): part t holds
+     * samples n0[t] .. n0[t+1]-1 and blocks b0[t] .. b0[t+1]-1. */
+    int n0[CONE_MAX_THREADS + 1], b0[CONE_MAX_THREADS + 1];
     cone_readers_t rd[MS_MAX_FC]; /* layers l+1 .. nf-1 */
     /* Row o's program. */
     int o, nregs, nops, nconst, cap_ops, cap_const;
@@ -58,8 +61,7 @@ typedef struct cone {
     double *K;                /* (nb, nconst, CONE_BS) the constants */
     double *hin;              /* the evaluated state's input (the row's output) */
     double *hcur, *hmemo;     /* the committed one, and the last evaluated one */
-    ms_i128 *qcur, *qmemo;    /* their losses */
-    int *active;              /* (nb) blocks to evaluate */
+    int64_t *qcur[2], *qmemo[2]; /* their losses (ms_canon_fixed_parts: hi, lo) */
     size_t cap_K;
     double *regs[CONE_MAX_THREADS]; /* per thread: (nregs, CONE_BS) */
     int cap_regs;
@@ -77,10 +79,13 @@ int cone_output_is_read(const cone_t *c, int o);
 int cone_set_row(cone_t *c, int o, double *const *hT, const double *logT, const ms_i128 *q);
 /* The memo (the last evaluated state) back to the committed state. */
 void cone_memo_reset(cone_t *c);
-/* The change of the loss sum when row o's pre-activations are z (N, sample
- * order): against the memo (which then holds this state), or with commit
- * against the committed state (which then becomes this one). */
-ms_i128 cone_eval(cone_t *c, const double *z, int commit);
+/* Part t's share of the change of the loss sum when row o's
+ * pre-activations are z (N, sample order; only samples n0[t] .. n0[t+1]-1
+ * are read): against the memo (which then holds this state), or with commit
+ * against the committed state (which then becomes this one). The thread
+ * that computed part t's z evaluates it, with its registers (thread me);
+ * the sum over the parts does not depend on the split. */
+ms_i128 cone_eval_part(cone_t *c, const double *z, int commit, int t, int me);
 /* Writes the committed state of row o's cone into hT, logT and q. Returns 0,
  * or an error if a recomputed loss differs from the committed one (a bug). */
 int cone_write_back(cone_t *c, double *const *hT, double *logT, ms_i128 *q);

@@ -22,6 +22,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 typedef ms_i128 i128;
 
@@ -139,6 +142,99 @@ static int canonical_features(const ms_layout_t *L, const float *params, const f
     }
     free(in);
     free(out);
+    return 0;
+}
+
+/* canonical_features of the fast path, bitwise the same: each output
+ * position's taps (c, ky, kx) ascending with the filters in vector lanes
+ * (which taps fall in the padding depends on the position only, so every
+ * lane adds exactly the terms of ms_canon_conv_at, in its order), the images
+ * split among the threads. Checked against canonical_features by test_prune
+ * (the naive loop's losses) and test_prune_features. */
+static int features_fast(const ms_layout_t *L, const float *params, const float *x, int N,
+                         double *h0) {
+    const ms_arch_t *a = &L->arch;
+    if (a->n_conv == 0) return canonical_features(L, params, x, N, h0);
+    const size_t D = (size_t)a->in_c * a->in_h * a->in_w;
+    const int K = a->conv_k, P = a->conv_pad;
+    size_t maxbuf = D, nwt = 0;
+    int maxF = 0;
+    for (int l = 0; l < a->n_conv; l++) {
+        const size_t s = (size_t)a->conv_c[l] * L->conv_h[l] * L->conv_w[l];
+        if (s > maxbuf) maxbuf = s;
+        if (a->conv_c[l] > maxF) maxF = a->conv_c[l];
+        nwt += L->t[L->conv_weight[l]].n;
+    }
+    /* The weights as doubles, filter index last: wt[l][(c, ky, kx)][f]. */
+    double *wt = malloc(sizeof(double) * nwt);
+    const int nth = ms_kernels_threads();
+    double *bufs = malloc(sizeof(double) * (2 * maxbuf + (size_t)maxF) * (size_t)nth);
+    if (!wt || !bufs) {
+        free(wt);
+        free(bufs);
+        return ms_err_set(MS_ENOMEM, "pruning: cannot allocate conv buffers");
+    }
+    double *wl[MS_MAX_CONV];
+    size_t off = 0;
+    for (int l = 0, C = a->in_c; l < a->n_conv; l++) {
+        const int F = a->conv_c[l], T = C * K * K;
+        const float *w = params + L->t[L->conv_weight[l]].off;
+        wl[l] = wt + off;
+        for (int f = 0; f < F; f++)
+            for (int tp = 0; tp < T; tp++) wl[l][(size_t)tp * F + f] = (double)w[(size_t)f * T + tp];
+        off += (size_t)F * T;
+        C = F;
+    }
+#pragma omp parallel for schedule(static) num_threads(nth) if (nth > 1 && N > 1)
+    for (int n = 0; n < N; n++) {
+        int me = 0;
+#ifdef _OPENMP
+        me = omp_get_thread_num();
+#endif
+        double *in = bufs + (2 * maxbuf + (size_t)maxF) * (size_t)me, *out = in + maxbuf,
+               *acc = out + maxbuf;
+        for (size_t j = 0; j < D; j++) in[j] = (double)x[(size_t)n * D + j];
+        int C = a->in_c, H = a->in_h, W = a->in_w;
+        for (int l = 0; l < a->n_conv; l++) {
+            const int F = a->conv_c[l], HO = L->conv_h[l], WO = L->conv_w[l];
+            const float *b = L->conv_bias_t[l] >= 0 ? params + L->t[L->conv_bias_t[l]].off : NULL;
+            for (int y = 0; y < HO; y++)
+                for (int xo = 0; xo < WO; xo++) {
+                    for (int f = 0; f < F; f++) acc[f] = b ? (double)b[f] : 0.0;
+                    for (int c = 0; c < C; c++)
+                        for (int ky = 0; ky < K; ky++) {
+                            const int yy = y + ky - P;
+                            if (yy < 0 || yy >= H) continue;
+                            for (int kx = 0; kx < K; kx++) {
+                                const int xx = xo + kx - P;
+                                if (xx < 0 || xx >= W) continue;
+                                const double v = in[((size_t)c * H + yy) * W + xx];
+                                const double *wf = wl[l] + ((size_t)(c * K + ky) * K + kx) * F;
+                                for (int f = 0; f < F; f++) acc[f] = acc[f] + wf[f] * v;
+                            }
+                        }
+                    for (int f = 0; f < F; f++)
+                        out[((size_t)f * HO + y) * WO + xo] = relu_d(acc[f]);
+                }
+            const int PH = L->pool_h[l], PW = L->pool_w[l];
+            for (int f = 0; f < F; f++)
+                for (int py = 0; py < PH; py++)
+                    for (int px = 0; px < PW; px++) {
+                        const double *o = out + ((size_t)f * HO + 2 * py) * WO + 2 * px;
+                        double m = o[0];
+                        if (o[1] > m) m = o[1];
+                        if (o[WO] > m) m = o[WO];
+                        if (o[WO + 1] > m) m = o[WO + 1];
+                        in[((size_t)f * PH + py) * PW + px] = m;
+                    }
+            C = F;
+            H = PH;
+            W = PW;
+        }
+        memcpy(h0 + (size_t)n * L->fc_in[0], in, sizeof(double) * (size_t)L->fc_in[0]);
+    }
+    free(wt);
+    free(bufs);
     return 0;
 }
 
@@ -301,6 +397,46 @@ static void naive_layer(prune_run_t *r, int l, uint8_t *mask) {
 
 /* ---- the fast path: one layer ------------------------------------------------------- */
 
+/* What the threads do to the row tree before a state is evaluated (the
+ * presence counts are already up to date): open the window, update the
+ * paths above the leaves zeroed since the last state, or commit. */
+typedef struct tree_step {
+    int begin;        /* copy the committed nodes into the window's scratch */
+    const int *paths; /* leaves whose paths changed */
+    int npaths;
+    int commit_j, commit_n; /* commit leaves commit_j .. +commit_n-1 (commit_n > 0) */
+} tree_step_t;
+
+/* One state: each thread takes its parts of the samples (cone.h): applies
+ * the tree step to them, computes their pre-activations z and evaluates
+ * their blocks of the cone; no thread reads another's samples. Returns the
+ * change of the loss sum against the memo, or with commit against the
+ * committed state. */
+static i128 eval_state(rowtree_t *t, cone_t *cn, const tree_step_t *st, const float *bo, double *zb,
+                       int commit) {
+    i128 part[CONE_MAX_THREADS];
+    const int np = cn->nth;
+#pragma omp parallel num_threads(np) if (np > 1)
+    {
+        int me = 0, nt = 1;
+#ifdef _OPENMP
+        me = omp_get_thread_num();
+        nt = omp_get_num_threads();
+#endif
+        for (int k = me; k < np; k += nt) {
+            const int n0 = cn->n0[k], n1 = cn->n0[k + 1];
+            if (st->begin) rt_window_begin_values(t, n0, n1);
+            for (int q = 0; q < st->npaths; q++) rt_path_values(t, st->paths[q], n0, n1);
+            if (st->commit_n > 0) rt_commit_values(t, st->commit_j, st->commit_n, n0, n1);
+            rt_z(t, bo, zb, n0, n1);
+            part[k] = cone_eval_part(cn, zb, commit, k, me);
+        }
+    }
+    i128 s = 0;
+    for (int k = 0; k < np; k++) s += part[k];
+    return s;
+}
+
 static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
     const ms_layout_t *L = r->L;
     const int O = L->arch.fc_out[l], NI = L->fc_in[l], N = r->N;
@@ -312,11 +448,13 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
     const int nb = (N + CONE_BS - 1) / CONE_BS;
     int nth = ms_kernels_threads();
     if (nth > nb) nth = nb;
+    if (nth > CONE_MAX_THREADS) nth = CONE_MAX_THREADS;
     cone_t cn;
     rowtree_t t;
     memset(&t, 0, sizeof t);
     double *zb = malloc(sizeof(double) * N);
     uint8_t tie_flag[BMAX + 1];
+    int paths[BMAX + 1];
     int err = cone_init(&cn, L, r->w, l, N, r->cfg->label, nth);
     if (!err) err = rowtree_init(&t, NI, N);
     if (!err && !zb) err = ms_err_set(MS_ENOMEM, "pruning: cannot allocate row buffers for fc%d", l + 1);
@@ -342,7 +480,16 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
             continue;
         }
         if ((err = cone_set_row(&cn, o, r->hinT, r->logT, r->q))) break;
-        rt_build(&t, wrow, hT);
+        rt_build_counts(&t, wrow, hT);
+#pragma omp parallel num_threads(nth) if (nth > 1)
+        {
+            int tm = 0, nt = 1;
+#ifdef _OPENMP
+            tm = omp_get_thread_num();
+            nt = omp_get_num_threads();
+#endif
+            for (int k = tm; k < cn.nth; k += nt) rt_build_values(&t, cn.n0[k], cn.n0[k + 1]);
+        }
         int j = 0;
         while (j < NI) {
             const int Bw = NI - j < B ? NI - j : B;
@@ -351,15 +498,17 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
             const int b0 = 1 + (int)((long)Bw * me / team), b1 = (int)((long)Bw * (me + 1) / team);
             int fail = Bw + 1;
             cone_memo_reset(&cn); /* the committed state */
-            rt_window_begin(&t, j, Bw);
+            rt_window_begin_counts(&t, j, Bw);
+            tree_step_t st = {.begin = 1, .paths = paths};
             i128 s_prev = r->s_cur;
             for (int b = 1; b <= b1; b++) {
-                const int changed = rt_window_zero(&t, j + b - 1);
+                if (rt_window_zero_counts(&t, j + b - 1)) paths[st.npaths++] = j + b - 1;
                 if (b < b0) continue;
                 i128 s = s_prev;
-                if (changed || b == b0) {
-                    rt_z(&t, bo, zb);
-                    s = s_prev + cone_eval(&cn, zb, 0);
+                if (st.npaths || b == b0) {
+                    s = s_prev + eval_state(&t, &cn, &st, bo, zb, 0);
+                    st.begin = 0;
+                    st.npaths = 0;
                 }
                 s_prev = s;
                 r->evaluated++;
@@ -381,12 +530,12 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                 mrow[i] = 0;
                 wrow[i] = 0.0f;
             }
-            rt_commit(&t, j, accept);
+            rt_commit_counts(&t, j, accept);
             int next = j + accept;
             if (gfail <= Bw) mrow[next++] = 1;
             if (accept > 0) {
-                rt_z(&t, bo, zb);
-                r->s_cur += cone_eval(&cn, zb, 1);
+                const tree_step_t cs = {.commit_j = j, .commit_n = accept};
+                r->s_cur += eval_state(&t, &cn, &cs, bo, zb, 1);
             }
             /* Window length: grow while windows pass, shrink to twice the run
              * length after a failure. The mask does not depend on it. */
@@ -436,7 +585,7 @@ int ms_prune(const ms_layout_t *L, const float *params, const float *x, int N,
         goto done;
     }
     memcpy(r.w, params, sizeof(float) * L->n_params);
-    if ((err = canonical_features(L, r.w, x, N, r.hin[0]))) goto done;
+    if ((err = (cfg->naive ? canonical_features : features_fast)(L, r.w, x, N, r.hin[0]))) goto done;
     if (cfg->naive) {
         for (int l = 0; l + 1 < a->n_fc; l++)
             canonical_layer(L, r.w, l, N, r.hin[l], NULL, r.hin[l + 1], &r.ts);

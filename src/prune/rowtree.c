@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "modsweep/canon.h"
 #include "modsweep/error.h"
+#include "modsweep/kernels.h"
 
 int rowtree_init(rowtree_t *t, int NI, int N) {
     memset(t, 0, sizeof *t);
@@ -17,7 +19,7 @@ int rowtree_init(rowtree_t *t, int NI, int N) {
         t->nk[t->D + 1] = (t->nk[t->D] + 1) / 2;
         t->D++;
     }
-    size_t doubles = 2 * (size_t)N, ints = 0;
+    size_t doubles = 0, ints = 0;
     for (int k = 1; k <= t->D; k++) doubles += (size_t)t->nk[k] * N, ints += t->nk[k];
     for (int k = 0; k <= t->D; k++) {
         size_t span = (size_t)(BMAX >> k) + 2;
@@ -27,8 +29,6 @@ int rowtree_init(rowtree_t *t, int NI, int N) {
     t->mem = malloc(sizeof(double) * doubles + sizeof(int32_t) * ints);
     if (!t->mem) return ms_err_set(MS_ENOMEM, "pruning: cannot allocate a row tree");
     double *d = t->mem;
-    t->leaf[0] = d, d += N;
-    t->leaf[1] = d, d += N;
     for (int k = 1; k <= t->D; k++) t->val[k] = d, d += (size_t)t->nk[k] * N;
     for (int k = 1; k <= t->D; k++) t->sval[k] = d, d += ((size_t)(BMAX >> k) + 2) * N;
     int32_t *c = (int32_t *)(void *)d;
@@ -37,132 +37,231 @@ int rowtree_init(rowtree_t *t, int NI, int N) {
     return 0;
 }
 
-/* Node v of level k: whether it is present, and its N values (leaves are
- * computed into buf). Inside a window, nodes above the window's leaves come
- * from the scratch copy. */
-static int rt_node(rowtree_t *t, int k, int v, const double **vals, double *buf) {
+/* Whether node v of level k is present (inside a window, nodes above the
+ * window's leaves come from the scratch copy). */
+static int rt_present(const rowtree_t *t, int k, int v) {
     if (v >= t->nk[k]) return 0;
     const int in_win = t->win && v >= t->lo[k] && v <= t->hi[k];
-    if (k == 0) {
-        const int present = in_win ? t->scnt[0][v - t->lo[0]] : t->w[v] != 0.0f;
-        if (present) {
-            const double wv = (double)t->w[v];
-            const double *h = t->hT + (size_t)v * t->N;
-            for (int n = 0; n < t->N; n++) buf[n] = wv * h[n];
-            *vals = buf;
-        }
-        return present;
-    }
-    if (in_win) {
-        *vals = t->sval[k] + (size_t)(v - t->lo[k]) * t->N;
-        return t->scnt[k][v - t->lo[k]] > 0;
-    }
-    *vals = t->val[k] + (size_t)v * t->N;
-    return t->cnt[k][v] > 0;
+    if (k == 0) return in_win ? t->scnt[0][v - t->lo[0]] != 0 : t->w[v] != 0.0f;
+    return in_win ? t->scnt[k][v - t->lo[k]] > 0 : t->cnt[k][v] > 0;
 }
 
-/* Recomputes node u of level k >= 1 from its children (row_tree's rule). */
-static void rt_update(rowtree_t *t, int k, int u) {
-    const double *a = NULL, *b = NULL;
-    const int pa = rt_node(t, k - 1, 2 * u, &a, t->leaf[0]);
-    const int pb = rt_node(t, k - 1, 2 * u + 1, &b, t->leaf[1]);
-    int32_t ca, cb;
-    if (k == 1) {
-        ca = pa;
-        cb = pb;
-    } else {
-        ca = pa ? 1 : 0; /* only presence matters above the leaves */
-        cb = pb ? 1 : 0;
-    }
+/* The N values of node v of level k >= 1 (the scratch copy inside a window). */
+static double *rt_vals(const rowtree_t *t, int k, int v) {
+    const int in_win = t->win && v >= t->lo[k] && v <= t->hi[k];
+    return in_win ? t->sval[k] + (size_t)(v - t->lo[k]) * t->N : t->val[k] + (size_t)v * t->N;
+}
+
+/* The presence count of node u of level k >= 1 from its children. */
+static void rt_update_count(rowtree_t *t, int k, int u) {
+    const int32_t c = rt_present(t, k - 1, 2 * u) + rt_present(t, k - 1, 2 * u + 1);
     const int in_win = t->win && u >= t->lo[k] && u <= t->hi[k];
-    double *out = in_win ? t->sval[k] + (size_t)(u - t->lo[k]) * t->N : t->val[k] + (size_t)u * t->N;
-    int32_t *cnt = in_win ? &t->scnt[k][u - t->lo[k]] : &t->cnt[k][u];
-    const int N = t->N;
-    if (pa && pb)
-        for (int n = 0; n < N; n++) out[n] = a[n] + b[n];
-    else if (pa)
-        memcpy(out, a, sizeof(double) * N);
-    else if (pb)
-        memcpy(out, b, sizeof(double) * N);
-    *cnt = ca + cb;
+    *(in_win ? &t->scnt[k][u - t->lo[k]] : &t->cnt[k][u]) = c;
 }
 
-/* Builds the committed tree of a row from its weights. */
-void rt_build(rowtree_t *t, const float *w, const double *hT) {
+/* The values of node u of level k >= 1 for samples n0 .. n1-1 from its
+ * children (row_tree's rule); the presence counts must be up to date. */
+static void rt_update_value(const rowtree_t *t, int k, int u, int n0, int n1) {
+    const int va = 2 * u, vb = 2 * u + 1;
+    const int pa = rt_present(t, k - 1, va), pb = rt_present(t, k - 1, vb);
+    double *out = rt_vals(t, k, u);
+    if (k == 1) {
+        const double wa = pa ? (double)t->w[va] : 0.0, wb = pb ? (double)t->w[vb] : 0.0;
+        const double *ha = t->hT + (size_t)va * t->N, *hb = t->hT + (size_t)vb * t->N;
+        if (pa && pb)
+            for (int n = n0; n < n1; n++) out[n] = wa * ha[n] + wb * hb[n];
+        else if (pa)
+            for (int n = n0; n < n1; n++) out[n] = wa * ha[n];
+        else if (pb)
+            for (int n = n0; n < n1; n++) out[n] = wb * hb[n];
+        return;
+    }
+    const double *a = pa ? rt_vals(t, k - 1, va) : NULL, *b = pb ? rt_vals(t, k - 1, vb) : NULL;
+    if (pa && pb)
+        for (int n = n0; n < n1; n++) out[n] = a[n] + b[n];
+    else if (pa)
+        memcpy(out + n0, a + n0, sizeof(double) * (size_t)(n1 - n0));
+    else if (pb)
+        memcpy(out + n0, b + n0, sizeof(double) * (size_t)(n1 - n0));
+}
+
+void rt_build_counts(rowtree_t *t, const float *w, const double *hT) {
     t->w = w;
     t->hT = hT;
     t->win = 0;
     for (int k = 1; k <= t->D; k++)
-        for (int u = 0; u < t->nk[k]; u++) rt_update(t, k, u);
+        for (int u = 0; u < t->nk[k]; u++) rt_update_count(t, k, u);
 }
 
-/* The row's pre-activations z (N) from the root (window scratch if active). */
-void rt_z(rowtree_t *t, const float *bias, double *z) {
-    const double *root = NULL;
-    const int present = rt_node(t, t->D, 0, &root, t->leaf[0]);
-    const int N = t->N;
+void rt_build_values(const rowtree_t *t, int n0, int n1) {
+    for (int k = 1; k <= t->D; k++)
+        for (int u = 0; u < t->nk[k]; u++) rt_update_value(t, k, u, n0, n1);
+}
+
+void rt_z(const rowtree_t *t, const float *bias, double *z, int n0, int n1) {
+    const int present = t->D == 0 ? rt_present(t, 0, 0) : rt_present(t, t->D, 0);
+    if (t->D == 0) {
+        /* One input: the root is the leaf. */
+        const double wv = present ? (double)t->w[0] : 0.0;
+        for (int n = n0; n < n1; n++) {
+            const double v = wv * t->hT[n];
+            z[n] = bias ? (present ? (double)*bias + v : (double)*bias) : (present ? v : 0.0);
+        }
+        return;
+    }
+    const double *root = rt_vals(t, t->D, 0);
     if (bias) {
         const double b = (double)*bias;
-        for (int n = 0; n < N; n++) z[n] = present ? b + root[n] : b;
+        for (int n = n0; n < n1; n++) z[n] = present ? b + root[n] : b;
     } else {
-        for (int n = 0; n < N; n++) z[n] = present ? root[n] : 0.0;
+        for (int n = n0; n < n1; n++) z[n] = present ? root[n] : 0.0;
     }
 }
 
-/* Opens a window over leaves j .. j+Bw-1: copies the committed nodes above them. */
-void rt_window_begin(rowtree_t *t, int j, int Bw) {
+void rt_window_begin_counts(rowtree_t *t, int j, int Bw) {
+    t->win = 0;
     for (int k = 0; k <= t->D; k++) {
         t->lo[k] = j >> k;
         t->hi[k] = (j + Bw - 1) >> k;
     }
     for (int v = t->lo[0]; v <= t->hi[0]; v++) t->scnt[0][v - t->lo[0]] = t->w[v] != 0.0f;
-    for (int k = 1; k <= t->D; k++) {
-        const int span = t->hi[k] - t->lo[k] + 1;
-        memcpy(t->sval[k], t->val[k] + (size_t)t->lo[k] * t->N, sizeof(double) * span * t->N);
-        memcpy(t->scnt[k], t->cnt[k] + t->lo[k], sizeof(int32_t) * span);
-    }
+    for (int k = 1; k <= t->D; k++)
+        memcpy(t->scnt[k], t->cnt[k] + t->lo[k], sizeof(int32_t) * (t->hi[k] - t->lo[k] + 1));
     t->win = 1;
 }
 
-/* Inside the window: zeroes leaf c and updates the nodes above it. Returns
- * 0 if the leaf was already absent (nothing changes). */
-int rt_window_zero(rowtree_t *t, int c) {
+void rt_window_begin_values(const rowtree_t *t, int n0, int n1) {
+    for (int k = 1; k <= t->D; k++)
+        for (int v = t->lo[k]; v <= t->hi[k]; v++)
+            memcpy(t->sval[k] + (size_t)(v - t->lo[k]) * t->N + n0,
+                   t->val[k] + (size_t)v * t->N + n0, sizeof(double) * (size_t)(n1 - n0));
+}
+
+int rt_window_zero_counts(rowtree_t *t, int c) {
     int32_t *p = &t->scnt[0][c - t->lo[0]];
     if (!*p) return 0;
     *p = 0;
-    for (int k = 1; k <= t->D; k++) rt_update(t, k, c >> k);
+    for (int k = 1; k <= t->D; k++) rt_update_count(t, k, c >> k);
     return 1;
 }
 
-/* Closes the window and commits the zeroing of leaves j .. j+count-1, whose
- * weights the caller has set to zero. */
-void rt_commit(rowtree_t *t, int j, int count) {
+void rt_path_values(const rowtree_t *t, int c, int n0, int n1) {
+    for (int k = 1; k <= t->D; k++) rt_update_value(t, k, c >> k, n0, n1);
+}
+
+void rt_commit_counts(rowtree_t *t, int j, int count) {
     t->win = 0;
     if (count <= 0) return;
     for (int k = 1; k <= t->D; k++)
-        for (int u = j >> k; u <= (j + count - 1) >> k; u++) rt_update(t, k, u);
+        for (int u = j >> k; u <= (j + count - 1) >> k; u++) rt_update_count(t, k, u);
 }
 
-/* The canonical forward of every fc layer for all samples, vectorised over
- * samples with the row tree: from hT[0] (NI_0, N), fills hT[l] (NI_l, N) for
- * l >= 1 and logits (NC, N). The same doubles as canonical_tail per sample. */
+void rt_commit_values(const rowtree_t *t, int j, int count, int n0, int n1) {
+    if (count <= 0) return;
+    for (int k = 1; k <= t->D; k++)
+        for (int u = j >> k; u <= (j + count - 1) >> k; u++) rt_update_value(t, k, u, n0, n1);
+}
+
+/* The canonical forward of every fc layer for all samples: tiles of FT
+ * samples (one vector lane each) split among the threads, every layer of a
+ * tile in turn, each row's tree summed from its non-zero weights in
+ * ascending input order with ms_canon_tree_sparse's stack (the same
+ * additions, operands and order as row_tree). From hT[0] (NI_0, N), fills
+ * hT[l] (NI_l, N) for l >= 1 and logits (NC, N). */
+#define FT 16
+
+typedef struct sparse_rows {
+    int *start, *idx;
+    double *w;
+} sparse_rows_t;
+
+static void tile_row(const sparse_rows_t *s, int o, const double *hT, size_t N, int n0, int bs,
+                     double *stack, const float *bias, double *out) {
+    int gap[40], top = -1;
+    for (int k = s->start[o]; k < s->start[o + 1]; k++) {
+        const int i = s->idx[k];
+        const double *src = hT + (size_t)i * N + n0;
+        if (top >= 0) {
+            const int g = ms_canon_tree_gap(s->idx[k - 1], i);
+            while (top >= 1 && gap[top - 1] < g) {
+                double *x = stack + (size_t)(top - 1) * FT, *y = x + FT;
+                for (int e = 0; e < FT; e++) x[e] = x[e] + y[e];
+                top--;
+            }
+            gap[top] = g;
+        }
+        top++;
+        double *v = stack + (size_t)top * FT;
+        const double wv = s->w[k];
+        for (int e = 0; e < bs; e++) v[e] = wv * src[e];
+        for (int e = bs; e < FT; e++) v[e] = 0.0;
+    }
+    while (top >= 1) {
+        double *x = stack + (size_t)(top - 1) * FT, *y = x + FT;
+        for (int e = 0; e < FT; e++) x[e] = x[e] + y[e];
+        top--;
+    }
+    for (int e = 0; e < bs; e++) {
+        if (bias)
+            out[e] = top == 0 ? (double)*bias + stack[e] : (double)*bias;
+        else
+            out[e] = top == 0 ? stack[e] : 0.0;
+    }
+}
+
 int forward_T(const ms_layout_t *L, const float *w, int N, double **hT, double *logits) {
     const ms_arch_t *a = &L->arch;
-    for (int l = 0; l < a->n_fc; l++) {
-        rowtree_t t;
-        const int rc = rowtree_init(&t, L->fc_in[l], N);
-        if (rc) return rc;
+    sparse_rows_t s[MS_MAX_FC];
+    memset(s, 0, sizeof s);
+    int err = 0;
+    for (int l = 0; l < a->n_fc && !err; l++) {
+        const int O = a->fc_out[l], NI = L->fc_in[l];
         const float *wl = w + L->t[L->fc_weight[l]].off;
-        const float *bl = fc_bias(L, w, l);
-        const int last = l == a->n_fc - 1;
-        for (int o = 0; o < a->fc_out[l]; o++) {
-            double *out = last ? logits + (size_t)o * N : hT[l + 1] + (size_t)o * N;
-            rt_build(&t, wl + (size_t)o * L->fc_in[l], hT[l]);
-            rt_z(&t, bl ? bl + o : NULL, out);
-            if (!last)
-                for (int n = 0; n < N; n++) out[n] = relu_d(out[n]);
+        size_t nnz = 0;
+        for (size_t j = 0; j < (size_t)O * NI; j++) nnz += wl[j] != 0.0f;
+        s[l].start = malloc(sizeof(int) * (size_t)(O + 1));
+        s[l].idx = malloc(sizeof(int) * (nnz + 1));
+        s[l].w = malloc(sizeof(double) * (nnz + 1));
+        if (!s[l].start || !s[l].idx || !s[l].w) {
+            err = ms_err_set(MS_ENOMEM, "pruning: out of memory");
+            break;
         }
-        free(t.mem);
+        size_t k = 0;
+        for (int o = 0; o < O; o++) {
+            s[l].start[o] = (int)k;
+            for (int i = 0; i < NI; i++)
+                if (wl[(size_t)o * NI + i] != 0.0f) {
+                    s[l].idx[k] = i;
+                    s[l].w[k++] = (double)wl[(size_t)o * NI + i];
+                }
+        }
+        s[l].start[O] = (int)k;
     }
-    return 0;
+    const int nt = (N + FT - 1) / FT;
+    if (!err) {
+#pragma omp parallel num_threads(ms_kernels_threads()) if (ms_kernels_threads() > 1 && nt > 1)
+        {
+            double stack[34 * FT];
+#pragma omp for schedule(static)
+            for (int t = 0; t < nt; t++) {
+                const int n0 = t * FT, bs = N - n0 < FT ? N - n0 : FT;
+                for (int l = 0; l < a->n_fc; l++) {
+                    const float *bl = fc_bias(L, w, l);
+                    const int last = l == a->n_fc - 1;
+                    for (int o = 0; o < a->fc_out[l]; o++) {
+                        double *out = (last ? logits : hT[l + 1]) + (size_t)o * N + n0;
+                        tile_row(&s[l], o, hT[l], (size_t)N, n0, bs, stack, bl ? bl + o : NULL, out);
+                        if (!last)
+                            for (int e = 0; e < bs; e++) out[e] = relu_d(out[e]);
+                    }
+                }
+            }
+        }
+    }
+    for (int l = 0; l < MS_MAX_FC; l++) {
+        free(s[l].start);
+        free(s[l].idx);
+        free(s[l].w);
+    }
+    return err;
 }

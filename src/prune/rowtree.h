@@ -33,24 +33,33 @@ typedef struct rowtree {
     int win, lo[MAX_LEVELS], hi[MAX_LEVELS];
     double *sval[MAX_LEVELS];   /* window scratch: (hi - lo + 1, N) */
     int32_t *scnt[MAX_LEVELS];  /* level 0 too: the window leaves' presence */
-    double *leaf[2];            /* (N) leaf values */
     void *mem;
 } rowtree_t;
 
 /* Allocates the tree of a row with NI inputs for N samples (t->mem; the
  * caller frees it). */
 int rowtree_init(rowtree_t *t, int NI, int N);
+
+/* Every operation is split in two: the presence counts (one caller), then
+ * the values for a range of samples n0 .. n1-1 (the threads of a team each
+ * take their own range; the counts must be up to date first). */
+
 /* Builds the committed tree of a row from its weights. */
-void rt_build(rowtree_t *t, const float *w, const double *hT);
-/* The row's pre-activations z (N) from the root (window scratch if active). */
-void rt_z(rowtree_t *t, const float *bias, double *z);
+void rt_build_counts(rowtree_t *t, const float *w, const double *hT);
+void rt_build_values(const rowtree_t *t, int n0, int n1);
+/* The row's pre-activations z from the root (window scratch if active). */
+void rt_z(const rowtree_t *t, const float *bias, double *z, int n0, int n1);
 /* Opens a window over leaves j .. j+Bw-1: copies the committed nodes above them. */
-void rt_window_begin(rowtree_t *t, int j, int Bw);
-/* Inside the window: zeroes leaf c and updates the nodes above it; 0 if the
- * leaf was already absent. */
-int rt_window_zero(rowtree_t *t, int c);
-/* Closes the window and commits the zeroing of leaves j .. j+count-1. */
-void rt_commit(rowtree_t *t, int j, int count);
+void rt_window_begin_counts(rowtree_t *t, int j, int Bw);
+void rt_window_begin_values(const rowtree_t *t, int n0, int n1);
+/* Inside the window: zeroes leaf c (0 if it was already absent: nothing
+ * changes), then the values of the nodes above it. */
+int rt_window_zero_counts(rowtree_t *t, int c);
+void rt_path_values(const rowtree_t *t, int c, int n0, int n1);
+/* Closes the window and commits the zeroing of leaves j .. j+count-1 (whose
+ * weights the caller has set to zero). */
+void rt_commit_counts(rowtree_t *t, int j, int count);
+void rt_commit_values(const rowtree_t *t, int j, int count, int n0, int n1);
 /* The canonical forward of every fc layer for all samples, vectorised over
  * samples with the row tree: from hT[0] (NI_0, N), fills hT[l] (NI_l, N) for
  * l >= 1 and logits (NC, N). */
