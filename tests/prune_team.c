@@ -73,7 +73,9 @@ static void team_case(const char *name, const ms_arch_t *arch, int label, int ma
 }
 
 int main(int argc, char **argv) {
-    MPI_Init(&argc, &argv);
+    int provided = 0;
+    /* The pruning calls MPI from the master thread of its threads. */
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     ms_kernels_set_threads(1);

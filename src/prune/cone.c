@@ -87,9 +87,14 @@ int cone_init(cone_t *c, const ms_layout_t *L, const float *w, int l, int N, int
     c->nth = nth < 1 ? 1 : nth > CONE_MAX_THREADS ? CONE_MAX_THREADS : nth;
     c->nb = 0;
     for (int t = 0; t <= c->nth; t++) {
-        c->n0[t] = (int)((long)N * t / c->nth);
+        /* Part boundaries on whole cache lines (8 doubles): no line is
+         * written by two threads. */
+        c->n0[t] = t == c->nth ? N : (int)((long)N * t / c->nth) / 8 * 8;
         c->b0[t] = c->nb;
-        if (t < c->nth) c->nb += (int)(((long)N * (t + 1) / c->nth - c->n0[t] + BS - 1) / BS);
+        if (t < c->nth) {
+            const int n1 = t + 1 == c->nth ? N : (int)((long)N * (t + 1) / c->nth) / 8 * 8;
+            c->nb += (n1 - c->n0[t] + BS - 1) / BS;
+        }
     }
     const size_t P = (size_t)c->nb * BS;
     int maxw = c->NC, levels = 1;
@@ -105,11 +110,11 @@ int cone_init(cone_t *c, const ms_layout_t *L, const float *w, int l, int N, int
     }
     c->perm = malloc(sizeof(int) * P);
     c->hin = aligned_alloc(64, sizeof(double) * P);
-    c->hcur = malloc(sizeof(double) * P);
-    c->hmemo = malloc(sizeof(double) * P);
+    c->hcur = aligned_alloc(64, sizeof(double) * P);
+    c->hmemo = aligned_alloc(64, sizeof(double) * P);
     for (int h = 0; h < 2; h++) {
-        c->qcur[h] = malloc(sizeof(int64_t) * P);
-        c->qmemo[h] = malloc(sizeof(int64_t) * P);
+        c->qcur[h] = aligned_alloc(64, sizeof(int64_t) * P);
+        c->qmemo[h] = aligned_alloc(64, sizeof(int64_t) * P);
     }
     c->free_regs = malloc(sizeof(int) * (size_t)(maxw + 1) * (size_t)(c->nf + 1));
     c->tmp = malloc(sizeof(double) * (size_t)(levels + 1) * N);
@@ -368,6 +373,12 @@ void cone_memo_reset(cone_t *c) {
     const size_t P = (size_t)c->nb * BS;
     memcpy(c->hmemo, c->hcur, sizeof(double) * P);
     for (int h = 0; h < 2; h++) memcpy(c->qmemo[h], c->qcur[h], sizeof(int64_t) * P);
+}
+
+void cone_memo_reset_part(cone_t *c, int t) {
+    const size_t p0 = (size_t)c->b0[t] * BS, n = (size_t)(c->b0[t + 1] - c->b0[t]) * BS;
+    memcpy(c->hmemo + p0, c->hcur + p0, sizeof(double) * n);
+    for (int h = 0; h < 2; h++) memcpy(c->qmemo[h] + p0, c->qcur[h] + p0, sizeof(int64_t) * n);
 }
 
 /* ---- evaluation ------------------------------------------------------------------------ */

@@ -79,6 +79,7 @@ int cone_output_is_read(const cone_t *c, int o);
 int cone_set_row(cone_t *c, int o, double *const *hT, const double *logT, const ms_i128 *q);
 /* The memo (the last evaluated state) back to the committed state. */
 void cone_memo_reset(cone_t *c);
+void cone_memo_reset_part(cone_t *c, int t);
 /* Part t's share of the change of the loss sum when row o's
  * pre-activations are z (N, sample order; only samples n0[t] .. n0[t+1]-1
  * are read): against the memo (which then holds this state), or with commit

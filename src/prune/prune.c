@@ -21,6 +21,8 @@
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -397,44 +399,48 @@ static void naive_layer(prune_run_t *r, int l, uint8_t *mask) {
 
 /* ---- the fast path: one layer ------------------------------------------------------- */
 
-/* What the threads do to the row tree before a state is evaluated (the
- * presence counts are already up to date): open the window, update the
- * paths above the leaves zeroed since the last state, or commit. */
-typedef struct tree_step {
-    int begin;        /* copy the committed nodes into the window's scratch */
-    const int *paths; /* leaves whose paths changed */
-    int npaths;
-    int commit_j, commit_n; /* commit leaves commit_j .. +commit_n-1 (commit_n > 0) */
-} tree_step_t;
+/* The threads of a layer share the samples out in parts (cone.h), one part
+ * per thread, and walk every window's states together: each evaluates a
+ * state on its own part (its own view of the row tree, its own blocks of
+ * the cone) and publishes its share of the loss change; each decides from
+ * the published shares, state by state, and runs ahead on the next states
+ * meanwhile, so no thread waits for another within a window. A window ends
+ * with two barriers (the accepted zeroings, then their commit). The shares
+ * are integers, so the sums do not depend on the split. */
+typedef struct post {
+    _Atomic long done; /* the last state posted: a stamp that only grows */
+    char pad[64 - sizeof(long)];
+} post_t;
 
-/* One state: each thread takes its parts of the samples (cone.h): applies
- * the tree step to them, computes their pre-activations z and evaluates
- * their blocks of the cone; no thread reads another's samples. Returns the
- * change of the loss sum against the memo, or with commit against the
- * committed state. */
-static i128 eval_state(rowtree_t *t, cone_t *cn, const tree_step_t *st, const float *bo, double *zb,
-                       int commit) {
-    i128 part[CONE_MAX_THREADS];
-    const int np = cn->nth;
-#pragma omp parallel num_threads(np) if (np > 1)
-    {
-        int me = 0, nt = 1;
-#ifdef _OPENMP
-        me = omp_get_thread_num();
-        nt = omp_get_num_threads();
+static void cpu_relax(int *spins) {
+    if (++*spins > 4000) {
+        *spins = 0;
+        sched_yield(); /* more threads than cores: let the others run */
+    } else {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
 #endif
-        for (int k = me; k < np; k += nt) {
-            const int n0 = cn->n0[k], n1 = cn->n0[k + 1];
-            if (st->begin) rt_window_begin_values(t, n0, n1);
-            for (int q = 0; q < st->npaths; q++) rt_path_values(t, st->paths[q], n0, n1);
-            if (st->commit_n > 0) rt_commit_values(t, st->commit_j, st->commit_n, n0, n1);
-            rt_z(t, bo, zb, n0, n1);
-            part[k] = cone_eval_part(cn, zb, commit, k, me);
+    }
+}
+
+/* Whether every part has posted the state with stamp need (wait: until). */
+static int all_posted(post_t *prog, int np, long need, int wait) {
+    for (int k = 0; k < np; k++) {
+        int spins = 0;
+        while (atomic_load_explicit(&prog[k].done, memory_order_acquire) < need) {
+            if (!wait) return 0;
+            cpu_relax(&spins);
         }
     }
-    i128 s = 0;
-    for (int k = 0; k < np; k++) s += part[k];
-    return s;
+    return 1;
+}
+
+/* One part's pre-activations and its share of the loss change (tree values
+ * already updated). */
+static i128 part_share(const rowtree_t *v, cone_t *cn, const float *bo, double *zb, int k, int me,
+                       int commit) {
+    rt_z(v, bo, zb, cn->n0[k], cn->n0[k + 1]);
+    return cone_eval_part(cn, zb, commit, k, me);
 }
 
 static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
@@ -442,9 +448,9 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
     const int O = L->arch.fc_out[l], NI = L->fc_in[l], N = r->N;
     const float *bl = fc_bias(L, r->w, l);
     float *wl = r->w + L->t[L->fc_weight[l]].off;
-    int team = 1, me = 0;
+    int team = 1, rank = 0;
     MPI_Comm_size(r->cfg->comm, &team);
-    MPI_Comm_rank(r->cfg->comm, &me);
+    MPI_Comm_rank(r->cfg->comm, &rank);
     const int nb = (N + CONE_BS - 1) / CONE_BS;
     int nth = ms_kernels_threads();
     if (nth > nb) nth = nb;
@@ -452,107 +458,173 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
     cone_t cn;
     rowtree_t t;
     memset(&t, 0, sizeof t);
-    double *zb = malloc(sizeof(double) * N);
-    uint8_t tie_flag[BMAX + 1];
-    int paths[BMAX + 1];
+    double *zb = aligned_alloc(64, sizeof(double) * (((size_t)N + 7) / 8 * 8));
+    uint8_t tie_flag[BMAX + 2];
+    i128(*share)[BMAX + 2] = malloc(sizeof(i128) * (BMAX + 2) * (size_t)nth);
+    i128 cshare[CONE_MAX_THREADS];
+    post_t *prog = aligned_alloc(64, sizeof(post_t) * (size_t)nth);
+    int32_t *vmem = NULL;
+    rowtree_t *view = malloc(sizeof(rowtree_t) * (size_t)nth); /* one per part */
+    uint8_t *row_ok = NULL;
     int err = cone_init(&cn, L, r->w, l, N, r->cfg->label, nth);
     if (!err) err = rowtree_init(&t, NI, N);
-    if (!err && !zb) err = ms_err_set(MS_ENOMEM, "pruning: cannot allocate row buffers for fc%d", l + 1);
+    if (!err) vmem = malloc(sizeof(int32_t) * rt_view_ints(&t) * (size_t)nth);
+    if (!err && (!zb || !share || !prog || !vmem || !view))
+        err = ms_err_set(MS_ENOMEM, "pruning: cannot allocate row buffers for fc%d", l + 1);
     if (err) goto done;
+    for (int k = 0; k < nth; k++) atomic_init(&prog[k].done, 0);
     const double *hT = r->hinT[l];
-    int B = r->cfg->window > 0 ? r->cfg->window : 32;
-    if (B > BMAX) B = BMAX;
-    for (int o = 0; o < O && !err; o++) {
-        uint8_t *mrow = mask + (size_t)o * NI;
-        float *wrow = wl + (size_t)o * NI;
-        const float *bo = bl ? bl + o : NULL;
-        if (!cone_output_is_read(&cn, o)) {
-            /* Every candidate leaves the logits, hence L, exactly as they are.
-             * Every rank of the team decides this row; rank 0 counts its ties
-             * (the counts are summed over the team). */
-            if (me == 0 && tie(r, r->s_cur)) r->ties += NI;
-            for (int i = 0; i < NI; i++) {
-                mrow[i] = 0;
-                wrow[i] = 0.0f;
-            }
-            const double h = relu_d(bo ? (double)*bo : 0.0);
-            for (int n = 0; n < N; n++) r->hinT[l + 1][(size_t)o * N + n] = h; /* read by no one */
-            continue;
-        }
-        if ((err = cone_set_row(&cn, o, r->hinT, r->logT, r->q))) break;
-        rt_build_counts(&t, wrow, hT);
+    const int fixed_window = r->cfg->window > 0;
+    int B0 = fixed_window ? r->cfg->window : 32;
+    if (B0 > BMAX) B0 = BMAX;
+    /* Written in a single block, read after it: one flag per row, so a
+     * thread that runs ahead to the next row never changes the one another
+     * thread is about to read. */
+    row_ok = calloc((size_t)O, 1);
+    int accept = 0, gfail = 0;
+    if (!row_ok) {
+        err = ms_err_set(MS_ENOMEM, "pruning: out of memory");
+        goto done;
+    }
+    i128 s_cur0 = r->s_cur;
 #pragma omp parallel num_threads(nth) if (nth > 1)
-        {
-            int tm = 0, nt = 1;
+    {
+        int me = 0, nt = 1;
 #ifdef _OPENMP
-            tm = omp_get_thread_num();
-            nt = omp_get_num_threads();
+        me = omp_get_thread_num();
+        nt = omp_get_num_threads();
 #endif
-            for (int k = tm; k < cn.nth; k += nt) rt_build_values(&t, cn.n0[k], cn.n0[k + 1]);
-        }
-        int j = 0;
-        while (j < NI) {
-            const int Bw = NI - j < B ? NI - j : B;
-            /* This rank's share of the window's states b = 1..Bw: state b
-             * zeroes candidates j .. j+b-1. */
-            const int b0 = 1 + (int)((long)Bw * me / team), b1 = (int)((long)Bw * (me + 1) / team);
-            int fail = Bw + 1;
-            cone_memo_reset(&cn); /* the committed state */
-            rt_window_begin_counts(&t, j, Bw);
-            tree_step_t st = {.begin = 1, .paths = paths};
-            i128 s_prev = r->s_cur;
-            for (int b = 1; b <= b1; b++) {
-                if (rt_window_zero_counts(&t, j + b - 1)) paths[st.npaths++] = j + b - 1;
-                if (b < b0) continue;
-                i128 s = s_prev;
-                if (st.npaths || b == b0) {
-                    s = s_prev + eval_state(&t, &cn, &st, bo, zb, 0);
-                    st.begin = 0;
-                    st.npaths = 0;
-                }
-                s_prev = s;
-                r->evaluated++;
-                tie_flag[b] = (uint8_t)tie(r, s);
-                if (s > r->s0) {
-                    fail = b;
-                    break;
+        long stamp = 0;
+        int B = B0;
+        i128 s_cur = s_cur0;
+        for (int o = 0; o < O; o++) {
+            uint8_t *mrow = mask + (size_t)o * NI;
+            float *wrow = wl + (size_t)o * NI;
+            const float *bo = bl ? bl + o : NULL;
+#pragma omp single
+            {
+                if (err) {
+                } else if (!cone_output_is_read(&cn, o)) {
+                    /* Every candidate leaves the logits, hence L, exactly as
+                     * they are. Every rank of the team decides this row; rank
+                     * 0 counts its ties (the counts are summed over the team). */
+                    if (rank == 0 && tie(r, s_cur)) r->ties += NI;
+                    for (int i = 0; i < NI; i++) {
+                        mrow[i] = 0;
+                        wrow[i] = 0.0f;
+                    }
+                    const double h = relu_d(bo ? (double)*bo : 0.0);
+                    for (int n = 0; n < N; n++)
+                        r->hinT[l + 1][(size_t)o * N + n] = h; /* read by no one */
+                } else if ((err = cone_set_row(&cn, o, r->hinT, r->logT, r->q)) == 0) {
+                    rt_build_counts(&t, wrow, hT);
+                    row_ok[o] = 1;
                 }
             }
-            int gfail = fail;
-            if (team > 1) MPI_Allreduce(&fail, &gfail, 1, MPI_INT, MPI_MIN, r->cfg->comm);
-            r->windows++;
-            /* Ties among this rank's decided states (b <= gfail); states after
-             * the first failure were speculative. */
-            for (int b = b0; b <= b1 && b <= gfail && b <= fail; b++) r->ties += tie_flag[b];
-            /* Accept candidates j .. j+gfail-2; keep j+gfail-1 if it failed. */
-            const int accept = gfail <= Bw ? gfail - 1 : Bw;
-            for (int i = j; i < j + accept; i++) {
-                mrow[i] = 0;
-                wrow[i] = 0.0f;
+            if (err) break;
+            if (!row_ok[o]) continue;
+            for (int k = me; k < nth; k += nt) {
+                rt_view(&t, &view[k], vmem + rt_view_ints(&t) * (size_t)k);
+                rt_build_values(&t, cn.n0[k], cn.n0[k + 1]);
             }
-            rt_commit_counts(&t, j, accept);
-            int next = j + accept;
-            if (gfail <= Bw) mrow[next++] = 1;
-            if (accept > 0) {
-                const tree_step_t cs = {.commit_j = j, .commit_n = accept};
-                r->s_cur += eval_state(&t, &cn, &cs, bo, zb, 1);
+            int j = 0;
+            while (j < NI) {
+                const int Bw = NI - j < B ? NI - j : B;
+                /* This rank's share of the window's states b = 1..Bw: state b
+                 * zeroes candidates j .. j+b-1. */
+                const int b0 = 1 + (int)((long)Bw * rank / team),
+                          b1 = (int)((long)Bw * (rank + 1) / team);
+                int fail = Bw + 1, dec = b0 - 1;
+                i128 s_dec = s_cur;
+                for (int k = me; k < nth; k += nt) {
+                    rt_window_begin_counts(&view[k], j, Bw);
+                    rt_window_begin_values(&view[k], cn.n0[k], cn.n0[k + 1]);
+                    cone_memo_reset_part(&cn, k); /* the committed state */
+                }
+                for (int b = 1; b <= b1 && fail > Bw; b++) {
+                    int changed = 0;
+                    for (int k = me; k < nth; k += nt)
+                        if ((changed = rt_window_zero_counts(&view[k], j + b - 1)))
+                            rt_path_values(&view[k], j + b - 1, cn.n0[k], cn.n0[k + 1]);
+                    if (b < b0) continue;
+                    for (int k = me; k < nth; k += nt) {
+                        share[k][b] =
+                            changed || b == b0 ? part_share(&view[k], &cn, bo, zb, k, me, 0) : 0;
+                        atomic_store_explicit(&prog[k].done, stamp + b, memory_order_release);
+                    }
+                    /* Decide the states every part has posted. */
+                    while (fail > Bw && dec < b && all_posted(prog, nth, stamp + dec + 1, 0)) {
+                        dec++;
+                        for (int k = 0; k < nth; k++) s_dec += share[k][dec];
+                        if (me == 0) tie_flag[dec] = (uint8_t)tie(r, s_dec);
+                        if (s_dec > r->s0) fail = dec;
+                    }
+                }
+                /* The rest of this rank's states, once posted. */
+                while (fail > Bw && dec < b1) {
+                    all_posted(prog, nth, stamp + dec + 1, 1);
+                    dec++;
+                    for (int k = 0; k < nth; k++) s_dec += share[k][dec];
+                    if (me == 0) tie_flag[dec] = (uint8_t)tie(r, s_dec);
+                    if (s_dec > r->s0) fail = dec;
+                }
+                stamp += BMAX + 2;
+#pragma omp barrier
+#pragma omp master
+                {
+                    gfail = fail;
+                    if (team > 1) MPI_Allreduce(&fail, &gfail, 1, MPI_INT, MPI_MIN, r->cfg->comm);
+                    r->windows++;
+                    if (b1 >= b0) r->evaluated += (fail < b1 ? fail : b1) - b0 + 1;
+                    /* Ties among this rank's decided states (b <= gfail);
+                     * states after the first failure were speculative. */
+                    for (int b = b0; b <= b1 && b <= gfail && b <= fail; b++) r->ties += tie_flag[b];
+                    /* Accept candidates j .. j+gfail-2; keep j+gfail-1 if it failed. */
+                    accept = gfail <= Bw ? gfail - 1 : Bw;
+                    for (int i = j; i < j + accept; i++) {
+                        mrow[i] = 0;
+                        wrow[i] = 0.0f;
+                    }
+                    rt_commit_counts(&t, j, accept);
+                    if (gfail <= Bw) mrow[j + accept] = 1;
+                }
+#pragma omp barrier
+                const int acc = accept, gf = gfail;
+                if (acc > 0) {
+                    for (int k = me; k < nth; k += nt) {
+                        view[k].win = 0;
+                        rt_commit_values(&view[k], j, acc, cn.n0[k], cn.n0[k + 1]);
+                        cshare[k] = part_share(&view[k], &cn, bo, zb, k, me, 1);
+                    }
+#pragma omp barrier
+                    for (int k = 0; k < nth; k++) s_cur += cshare[k];
+                }
+                /* Window length: grow while windows pass, shrink to twice the
+                 * run length after a failure. The mask does not depend on it. */
+                if (!fixed_window) {
+                    if (gf > Bw)
+                        B = B * 2 > BMAX ? BMAX : B * 2;
+                    else
+                        B = 2 * gf < 8 * team ? 8 * team : (2 * gf > BMAX ? BMAX : 2 * gf);
+                }
+                j += acc + (gf <= Bw);
             }
-            /* Window length: grow while windows pass, shrink to twice the run
-             * length after a failure. The mask does not depend on it. */
-            if (r->cfg->window <= 0) {
-                if (gfail > Bw)
-                    B = B * 2 > BMAX ? BMAX : B * 2;
-                else
-                    B = 2 * gfail < 8 * team ? 8 * team : (2 * gfail > BMAX ? BMAX : 2 * gfail);
+#pragma omp single
+            {
+                if (!err) err = cone_write_back(&cn, r->hinT, r->logT, r->q);
+                r->s_cur = s_cur;
             }
-            j = next;
         }
-        err = cone_write_back(&cn, r->hinT, r->logT, r->q);
     }
 done:
     cone_free(&cn);
     free(t.mem);
     free(zb);
+    free(share);
+    free(prog);
+    free(vmem);
+    free(view);
+    free(row_ok);
     return err;
 }
 

@@ -13,6 +13,7 @@
 int rowtree_init(rowtree_t *t, int NI, int N) {
     memset(t, 0, sizeof *t);
     t->N = N;
+    t->S = (N + 7) / 8 * 8; /* whole cache lines per node: threads' parts never share one */
     t->NI = NI;
     t->nk[0] = NI;
     while (t->nk[t->D] > 1) {
@@ -20,21 +21,33 @@ int rowtree_init(rowtree_t *t, int NI, int N) {
         t->D++;
     }
     size_t doubles = 0, ints = 0;
-    for (int k = 1; k <= t->D; k++) doubles += (size_t)t->nk[k] * N, ints += t->nk[k];
+    const size_t S = (size_t)t->S;
+    for (int k = 1; k <= t->D; k++) doubles += (size_t)t->nk[k] * S, ints += t->nk[k];
     for (int k = 0; k <= t->D; k++) {
         size_t span = (size_t)(BMAX >> k) + 2;
-        if (k) doubles += span * N;
+        if (k) doubles += span * S;
         ints += span;
     }
-    t->mem = malloc(sizeof(double) * doubles + sizeof(int32_t) * ints);
+    t->mem = aligned_alloc(64, (sizeof(double) * doubles + sizeof(int32_t) * ints + 63) / 64 * 64);
     if (!t->mem) return ms_err_set(MS_ENOMEM, "pruning: cannot allocate a row tree");
     double *d = t->mem;
-    for (int k = 1; k <= t->D; k++) t->val[k] = d, d += (size_t)t->nk[k] * N;
-    for (int k = 1; k <= t->D; k++) t->sval[k] = d, d += ((size_t)(BMAX >> k) + 2) * N;
+    for (int k = 1; k <= t->D; k++) t->val[k] = d, d += (size_t)t->nk[k] * S;
+    for (int k = 1; k <= t->D; k++) t->sval[k] = d, d += ((size_t)(BMAX >> k) + 2) * S;
     int32_t *c = (int32_t *)(void *)d;
     for (int k = 1; k <= t->D; k++) t->cnt[k] = c, c += t->nk[k];
     for (int k = 0; k <= t->D; k++) t->scnt[k] = c, c += (BMAX >> k) + 2;
     return 0;
+}
+
+size_t rt_view_ints(const rowtree_t *t) {
+    size_t n = 0;
+    for (int k = 0; k <= t->D; k++) n += (size_t)(BMAX >> k) + 2;
+    return n;
+}
+
+void rt_view(const rowtree_t *t, rowtree_t *v, int32_t *mem) {
+    *v = *t;
+    for (int k = 0; k <= t->D; k++) v->scnt[k] = mem, mem += (BMAX >> k) + 2;
 }
 
 /* Whether node v of level k is present (inside a window, nodes above the
@@ -49,7 +62,7 @@ static int rt_present(const rowtree_t *t, int k, int v) {
 /* The N values of node v of level k >= 1 (the scratch copy inside a window). */
 static double *rt_vals(const rowtree_t *t, int k, int v) {
     const int in_win = t->win && v >= t->lo[k] && v <= t->hi[k];
-    return in_win ? t->sval[k] + (size_t)(v - t->lo[k]) * t->N : t->val[k] + (size_t)v * t->N;
+    return in_win ? t->sval[k] + (size_t)(v - t->lo[k]) * t->S : t->val[k] + (size_t)v * t->S;
 }
 
 /* The presence count of node u of level k >= 1 from its children. */
@@ -133,8 +146,8 @@ void rt_window_begin_counts(rowtree_t *t, int j, int Bw) {
 void rt_window_begin_values(const rowtree_t *t, int n0, int n1) {
     for (int k = 1; k <= t->D; k++)
         for (int v = t->lo[k]; v <= t->hi[k]; v++)
-            memcpy(t->sval[k] + (size_t)(v - t->lo[k]) * t->N + n0,
-                   t->val[k] + (size_t)v * t->N + n0, sizeof(double) * (size_t)(n1 - n0));
+            memcpy(t->sval[k] + (size_t)(v - t->lo[k]) * t->S + n0,
+                   t->val[k] + (size_t)v * t->S + n0, sizeof(double) * (size_t)(n1 - n0));
 }
 
 int rt_window_zero_counts(rowtree_t *t, int c) {

@@ -25,6 +25,7 @@ static inline const float *fc_bias(const ms_layout_t *L, const float *w, int l) 
  * of the nodes above the window's leaves. */
 typedef struct rowtree {
     int N, NI, D;               /* levels above the leaves; level D is the root */
+    int S;                      /* doubles per node: N rounded up to whole cache lines */
     int nk[MAX_LEVELS];         /* nodes per level; nk[0] = NI */
     double *val[MAX_LEVELS];    /* level k >= 1: (nk[k], N) */
     int32_t *cnt[MAX_LEVELS];   /* level k >= 1: present leaves under each node */
@@ -39,6 +40,12 @@ typedef struct rowtree {
 /* Allocates the tree of a row with NI inputs for N samples (t->mem; the
  * caller frees it). */
 int rowtree_init(rowtree_t *t, int NI, int N);
+
+/* A thread's view of the tree: the same nodes, its own copy of the
+ * window's presence counts (rt_view_ints of them at mem), so each thread can
+ * walk a window's states on its own samples without waiting for the others. */
+size_t rt_view_ints(const rowtree_t *t);
+void rt_view(const rowtree_t *t, rowtree_t *v, int32_t *mem);
 
 /* Every operation is split in two: the presence counts (one caller), then
  * the values for a range of samples n0 .. n1-1 (the threads of a team each
