@@ -537,8 +537,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                 int fail = Bw + 1, dec = b0 - 1;
                 i128 s_dec = s_cur;
                 for (int k = me; k < nth; k += nt) {
-                    rt_window_begin_counts(&view[k], j, Bw);
-                    rt_window_begin_values(&view[k], cn.n0[k], cn.n0[k + 1]);
+                    rt_window_begin(&view[k], j, Bw);
                     cone_memo_reset_part(&cn, k); /* the committed state */
                 }
                 for (int b = 1; b <= b1 && fail > Bw; b++) {

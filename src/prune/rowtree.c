@@ -42,12 +42,13 @@ int rowtree_init(rowtree_t *t, int NI, int N) {
 size_t rt_view_ints(const rowtree_t *t) {
     size_t n = 0;
     for (int k = 0; k <= t->D; k++) n += (size_t)(BMAX >> k) + 2;
-    return n;
+    return 2 * n; /* counts, then the flags (one int's room per flag) */
 }
 
 void rt_view(const rowtree_t *t, rowtree_t *v, int32_t *mem) {
     *v = *t;
     for (int k = 0; k <= t->D; k++) v->scnt[k] = mem, mem += (BMAX >> k) + 2;
+    for (int k = 0; k <= t->D; k++) v->smod[k] = (uint8_t *)mem, mem += (BMAX >> k) + 2;
 }
 
 /* Whether node v of level k is present (inside a window, nodes above the
@@ -59,10 +60,21 @@ static int rt_present(const rowtree_t *t, int k, int v) {
     return in_win ? t->scnt[k][v - t->lo[k]] > 0 : t->cnt[k][v] > 0;
 }
 
-/* The N values of node v of level k >= 1 (the scratch copy inside a window). */
-static double *rt_vals(const rowtree_t *t, int k, int v) {
+/* The values of node v of level k >= 1: inside a window, the scratch once a
+ * zeroing has recomputed it, the committed tree before. */
+static const double *rt_vals(const rowtree_t *t, int k, int v) {
     const int in_win = t->win && v >= t->lo[k] && v <= t->hi[k];
-    return in_win ? t->sval[k] + (size_t)(v - t->lo[k]) * t->S : t->val[k] + (size_t)v * t->S;
+    if (in_win && t->smod[k][v - t->lo[k]]) return t->sval[k] + (size_t)(v - t->lo[k]) * t->S;
+    return t->val[k] + (size_t)v * t->S;
+}
+
+/* Where node v of level k >= 1 is written: the scratch inside a window (now
+ * holding its value), the committed tree outside. */
+static double *rt_out(rowtree_t *t, int k, int v) {
+    const int in_win = t->win && v >= t->lo[k] && v <= t->hi[k];
+    if (!in_win) return t->val[k] + (size_t)v * t->S;
+    t->smod[k][v - t->lo[k]] = 1;
+    return t->sval[k] + (size_t)(v - t->lo[k]) * t->S;
 }
 
 /* The presence count of node u of level k >= 1 from its children. */
@@ -74,10 +86,10 @@ static void rt_update_count(rowtree_t *t, int k, int u) {
 
 /* The values of node u of level k >= 1 for samples n0 .. n1-1 from its
  * children (row_tree's rule); the presence counts must be up to date. */
-static void rt_update_value(const rowtree_t *t, int k, int u, int n0, int n1) {
+static void rt_update_value(rowtree_t *t, int k, int u, int n0, int n1) {
     const int va = 2 * u, vb = 2 * u + 1;
     const int pa = rt_present(t, k - 1, va), pb = rt_present(t, k - 1, vb);
-    double *out = rt_vals(t, k, u);
+    double *out = rt_out(t, k, u);
     if (k == 1) {
         const double wa = pa ? (double)t->w[va] : 0.0, wb = pb ? (double)t->w[vb] : 0.0;
         const double *ha = t->hT + (size_t)va * t->N, *hb = t->hT + (size_t)vb * t->N;
@@ -106,7 +118,7 @@ void rt_build_counts(rowtree_t *t, const float *w, const double *hT) {
         for (int u = 0; u < t->nk[k]; u++) rt_update_count(t, k, u);
 }
 
-void rt_build_values(const rowtree_t *t, int n0, int n1) {
+void rt_build_values(rowtree_t *t, int n0, int n1) {
     for (int k = 1; k <= t->D; k++)
         for (int u = 0; u < t->nk[k]; u++) rt_update_value(t, k, u, n0, n1);
 }
@@ -131,23 +143,18 @@ void rt_z(const rowtree_t *t, const float *bias, double *z, int n0, int n1) {
     }
 }
 
-void rt_window_begin_counts(rowtree_t *t, int j, int Bw) {
+void rt_window_begin(rowtree_t *t, int j, int Bw) {
     t->win = 0;
     for (int k = 0; k <= t->D; k++) {
         t->lo[k] = j >> k;
         t->hi[k] = (j + Bw - 1) >> k;
     }
     for (int v = t->lo[0]; v <= t->hi[0]; v++) t->scnt[0][v - t->lo[0]] = t->w[v] != 0.0f;
-    for (int k = 1; k <= t->D; k++)
+    for (int k = 1; k <= t->D; k++) {
         memcpy(t->scnt[k], t->cnt[k] + t->lo[k], sizeof(int32_t) * (t->hi[k] - t->lo[k] + 1));
+        memset(t->smod[k], 0, (size_t)(t->hi[k] - t->lo[k] + 1));
+    }
     t->win = 1;
-}
-
-void rt_window_begin_values(const rowtree_t *t, int n0, int n1) {
-    for (int k = 1; k <= t->D; k++)
-        for (int v = t->lo[k]; v <= t->hi[k]; v++)
-            memcpy(t->sval[k] + (size_t)(v - t->lo[k]) * t->S + n0,
-                   t->val[k] + (size_t)v * t->S + n0, sizeof(double) * (size_t)(n1 - n0));
 }
 
 int rt_window_zero_counts(rowtree_t *t, int c) {
@@ -158,7 +165,7 @@ int rt_window_zero_counts(rowtree_t *t, int c) {
     return 1;
 }
 
-void rt_path_values(const rowtree_t *t, int c, int n0, int n1) {
+void rt_path_values(rowtree_t *t, int c, int n0, int n1) {
     for (int k = 1; k <= t->D; k++) rt_update_value(t, k, c >> k, n0, n1);
 }
 
@@ -169,7 +176,7 @@ void rt_commit_counts(rowtree_t *t, int j, int count) {
         for (int u = j >> k; u <= (j + count - 1) >> k; u++) rt_update_count(t, k, u);
 }
 
-void rt_commit_values(const rowtree_t *t, int j, int count, int n0, int n1) {
+void rt_commit_values(rowtree_t *t, int j, int count, int n0, int n1) {
     if (count <= 0) return;
     for (int k = 1; k <= t->D; k++)
         for (int u = j >> k; u <= (j + count - 1) >> k; u++) rt_update_value(t, k, u, n0, n1);

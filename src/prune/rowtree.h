@@ -34,6 +34,7 @@ typedef struct rowtree {
     int win, lo[MAX_LEVELS], hi[MAX_LEVELS];
     double *sval[MAX_LEVELS];   /* window scratch: (hi - lo + 1, N) */
     int32_t *scnt[MAX_LEVELS];  /* level 0 too: the window leaves' presence */
+    uint8_t *smod[MAX_LEVELS];  /* whether the scratch holds a node's window value */
     void *mem;
 } rowtree_t;
 
@@ -42,7 +43,7 @@ typedef struct rowtree {
 int rowtree_init(rowtree_t *t, int NI, int N);
 
 /* A thread's view of the tree: the same nodes, its own copy of the
- * window's presence counts (rt_view_ints of them at mem), so each thread can
+ * window's presence counts and scratch flags (rt_view_ints ints at mem), so each thread can
  * walk a window's states on its own samples without waiting for the others. */
 size_t rt_view_ints(const rowtree_t *t);
 void rt_view(const rowtree_t *t, rowtree_t *v, int32_t *mem);
@@ -53,20 +54,21 @@ void rt_view(const rowtree_t *t, rowtree_t *v, int32_t *mem);
 
 /* Builds the committed tree of a row from its weights. */
 void rt_build_counts(rowtree_t *t, const float *w, const double *hT);
-void rt_build_values(const rowtree_t *t, int n0, int n1);
+void rt_build_values(rowtree_t *t, int n0, int n1);
 /* The row's pre-activations z from the root (window scratch if active). */
 void rt_z(const rowtree_t *t, const float *bias, double *z, int n0, int n1);
-/* Opens a window over leaves j .. j+Bw-1: copies the committed nodes above them. */
-void rt_window_begin_counts(rowtree_t *t, int j, int Bw);
-void rt_window_begin_values(const rowtree_t *t, int n0, int n1);
+/* Opens a window over leaves j .. j+Bw-1. Nothing is copied: a node above
+ * the window is read from the committed tree until a zeroing in the window
+ * recomputes it into the scratch (a node's new value never reads its old). */
+void rt_window_begin(rowtree_t *t, int j, int Bw);
 /* Inside the window: zeroes leaf c (0 if it was already absent: nothing
  * changes), then the values of the nodes above it. */
 int rt_window_zero_counts(rowtree_t *t, int c);
-void rt_path_values(const rowtree_t *t, int c, int n0, int n1);
+void rt_path_values(rowtree_t *t, int c, int n0, int n1);
 /* Closes the window and commits the zeroing of leaves j .. j+count-1 (whose
  * weights the caller has set to zero). */
 void rt_commit_counts(rowtree_t *t, int j, int count);
-void rt_commit_values(const rowtree_t *t, int j, int count, int n0, int n1);
+void rt_commit_values(rowtree_t *t, int j, int count, int n0, int n1);
 /* The canonical forward of every fc layer for all samples, vectorised over
  * samples with the row tree: from hT[0] (NI_0, N), fills hT[l] (NI_l, N) for
  * l >= 1 and logits (NC, N). */
