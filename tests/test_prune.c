@@ -107,11 +107,12 @@ static void test_layer_subset(void) {
 }
 
 static void test_blocks_threads(void) {
-    /* 200 images: three full blocks of samples and a partial one, split
-     * among 3 threads; biases (the cone's bias operations). */
+    /* 200 images in three parts, one per thread (64, 64 and 72 samples:
+     * four blocks, two of them partial), the threads walking each window's
+     * states on their own parts; biases (the cone's bias operations). */
     ms_arch_t a = {.in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {16, 12, 10}, .fc_bias = 1};
     ms_kernels_set_threads(3);
-    compare_paths("mlp 200 images, 3 threads", &a, 2000, 2, 4, 200, 0x7);
+    compare_paths("mlp 200 images, 3 threads", &a, 6000, 2, 4, 200, 0x7);
     ms_kernels_set_threads(1);
 }
 
