@@ -10,8 +10,8 @@
  * The vector width (VW floats) and the register tiles fit each path's
  * registers: 16 xmm, 16 ymm or 32 zmm. Every output element is still summed
  * in the same order on every path: the conv forward's lanes are independent
- * outputs, and the conv weight gradient sums the same groups of 16 columns
- * (DW_LANES) whatever the width, so that avx2 and avx512 agree bit for bit.
+ * outputs, and so are the conv weight gradient's lanes (one tap each, the
+ * taps padded to 16 floats), so that avx2 and avx512 agree bit for bit.
  *
  * Parallel work is split into fixed chunks of MS_CHUNK batch rows (or fixed
  * tiles of output rows or columns) that are computed independently, so
@@ -129,31 +129,26 @@ static void k_relu_dropout_backward(float *d, const float *a, int n, float drop_
 /* ---- conv blocks ------------------------------------------------------------- */
 
 /* The path's vector: VW floats (4 in an SSE register, 8 in an AVX2 register,
- * 16 in an AVX-512 register), and its register tiles:
- *   conv forward: FW_FB filters x FW_XV vectors of columns of accumulators,
- *     plus FW_XV input vectors and one broadcast weight;
- *   conv weight gradient: DW_FB filters x 3 taps x DW_NH vectors (one group
- *     of DW_LANES = 16 columns) of accumulators, plus 3 inputs and 1 gradient.
- * 16 xmm: 8 + 2 + 1 and 12 + 3 + 1; 16 ymm: 8 + 2 + 1 and 12 + 3 + 1;
- * 32 zmm: 16 + 2 + 1 and 24 + 3 + 1. */
-#define DW_LANES 16
+ * 16 in an AVX-512 register), and the conv forward's register tile: FW_FB
+ * filters x FW_XV vectors of columns of accumulators, plus FW_XV input
+ * vectors and one broadcast weight (16 xmm: 8 + 2 + 1; 16 ymm: 8 + 2 + 1;
+ * 32 zmm: 16 + 2 + 1). */
 #if defined(__AVX512F__)
 #define VW 16
 #define FW_FB 8
 #define FW_XV 2
-#define DW_FB 8
+#define DW_ACC 16
 #elif defined(__AVX2__)
 #define VW 8
 #define FW_FB 4
 #define FW_XV 2
-#define DW_FB 2
+#define DW_ACC 8
 #else
 #define VW 4
 #define FW_FB 4
 #define FW_XV 2
-#define DW_FB 1
+#define DW_ACC 8
 #endif
-#define DW_NH (DW_LANES / VW)
 
 /* c + a * b, rounded once where the path has FMA units (as the vector code,
  * which the compiler contracts): said explicitly, because the compiler does
@@ -297,50 +292,124 @@ static void k_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, co
     }
 }
 
-/* dw[f0..f0+FB)[c][ky][0..K) += sum over (y, x) of g[f][y][x] * xp[c][y+ky][x+kx]
- * for one image, over the DW_LANES-wide column groups (x < x_vec); scalar
- * tail columns are added by the caller. Lane e of a group (column x0 + e)
- * sums over y and the groups, then the lanes are added in order e = 0..15:
- * the same order on every path (DW_NH vectors of VW lanes per group). FB is
- * a compile-time constant. */
-static inline __attribute__((always_inline)) void
-conv_dw_tile(float *dw, const float *g, const float *xp, int C, int HP, int WP, int K, int HO,
-             int WO, int x_vec, int f0, int c, int ky, const int FB) {
-    /* Three taps at a time, a compile-time count (so that the FB x 3 x DW_NH
-     * accumulators stay in registers); taps past the kernel's width load
-     * zeros and their sums are not stored. */
-    vf acc[DW_FB][3][DW_NH];
-    const int KX = 3;
-    for (int kx0 = 0; kx0 < K; kx0 += 3) {
-        const int nk = K - kx0 < 3 ? K - kx0 : 3;
-        for (int j = 0; j < FB; j++)
-            for (int t = 0; t < 3; t++)
-                for (int h = 0; h < DW_NH; h++)
-                    acc[j][t][h] = (vf){0};
-        for (int y = 0; y < HO; y++) {
-            const float *row = xp + ((size_t)c * HP + y + ky) * WP + kx0;
-            for (int x0 = 0; x0 < x_vec; x0 += DW_LANES) {
-                for (int h = 0; h < DW_NH; h++) {
-                    const int xh = x0 + h * VW;
-                    vf in[3];
-                    for (int t = 0; t < KX; t++)
-                        in[t] = t < nk ? vload(row + xh + t) : (vf){0};
-                    for (int j = 0; j < FB; j++) {
-                        const vf gv = vload(g + ((size_t)(f0 + j) * HO + y) * WO + xh);
-                        for (int t = 0; t < KX; t++)
-                            acc[j][t][h] += gv * in[t];
-                    }
-                }
-            }
+/* The conv weight gradient, sparse: the gradient reaches the conv output
+ * only at one position of each 2x2 pooling window (its maximum) and only
+ * where the ReLU is active, so dw[f] += g * patch, where patch is the
+ * (C, K, K) block of the padded input under that position, once per window
+ * and filter instead of once per output position (a quarter of the work of
+ * the dense sum, or less). A window's four patches are gathered once and
+ * serve all F filters. The lanes of a vector are taps (NL = C*K*K padded,
+ * ms__conv_taps_padded): each weight is one sequential sum over the
+ * windows in a fixed order (image, window row, window column), so its
+ * value does not depend on the vector width: avx2 and avx512 (both FMA)
+ * agree bit for bit. A filter whose ReLU is inactive in a window adds
+ * g = +0, which changes no sum (an accumulator is never -0): no
+ * data-dependent branch. */
+
+/* dst[0 .. C*K*K) = the patch at src (the input under one conv output),
+ * copied 4 floats at a time: a copy that reaches past a row is overwritten
+ * by the next one, and the last writes up to 3 floats into the padding. */
+static inline __attribute__((always_inline)) void gather_patch(float *dst, const float *src, int C,
+                                                               int K, size_t plane, int WP) {
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < K; ky++, dst += K) {
+            const float *s = src + c * plane + (size_t)ky * WP;
+            for (int kx = 0; kx < K; kx += 4)
+                memcpy(dst + kx, s + kx, 4 * sizeof(float));
         }
+}
+
+/* One (image, filter) plane: the gradient g[q] that reaches the conv
+ * output at window q's maximum (dp[q], or +0 where the ReLU is inactive
+ * there), and which of the window's four positions that is, sel[q] =
+ * 2 * dy + dx. Without a branch: whether the ReLU is active, and dy, are
+ * data (mispredicted about half the time). A function of its own, so that
+ * its few pointers stay in registers. */
+static __attribute__((noinline)) void window_grads(float *restrict g, int32_t *restrict sel,
+                                                   const float *restrict dp,
+                                                   const int32_t *restrict ip,
+                                                   const float *restrict ap, int PH, int PW,
+                                                   int WO) {
+    for (int py = 0; py < PH; py++) {
+        for (int px = 0; px < PW; px++) {
+            const int q = py * PW + px, o = ip[q], r = o - (2 * py * WO + 2 * px);
+            uint32_t bits;
+            memcpy(&bits, dp + q, sizeof bits);
+            bits &= -(uint32_t)(ap[o] > 0.0f);
+            memcpy(g + q, &bits, sizeof bits);
+            const int dy = (int)((uint32_t)(WO - 1 - r) >> 31);
+            sel[q] = r - dy * (WO - 2);
+        }
+    }
+}
+
+/* Filters f0..f0+FB-1 of one row of windows: acc (F, NV * VW) +=
+ * g[f][q] * patch (sel[f][q]) of window q = (py, px), px ascending, the
+ * FB x NV accumulators in registers (FB and NV compile-time constants). */
+static inline __attribute__((always_inline)) void
+dw_row_group(float *acc, const float *patch, const float *gq, const int32_t *sel, size_t q0, int PW,
+             size_t PHW, int f0, const int FB, const int NV) {
+    const int n = NV * VW;
+    vf r[DW_ACC];
+    for (int j = 0; j < FB; j++)
+        for (int v = 0; v < NV; v++)
+            r[j * NV + v] = vload(acc + (size_t)(f0 + j) * n + v * VW);
+    for (int px = 0; px < PW; px++) {
+        const float *pp = patch + (size_t)4 * n * px;
         for (int j = 0; j < FB; j++) {
-            float *d = dw + ((size_t)(f0 + j) * C + c) * K * K + ky * K + kx0;
-            for (int t = 0; t < nk; t++) {
-                float sum = 0.0f;
-                for (int h = 0; h < DW_NH; h++)
-                    for (int e = 0; e < VW; e++)
-                        sum += acc[j][t][h][e];
-                d[t] += sum;
+            const size_t e = (size_t)(f0 + j) * PHW + q0 + px;
+            const float g = gq[e];
+            const float *p = pp + (size_t)sel[e] * n;
+            for (int v = 0; v < NV; v++)
+                r[j * NV + v] += g * vload(p + v * VW);
+        }
+    }
+    for (int j = 0; j < FB; j++)
+        for (int v = 0; v < NV; v++)
+            vstore(acc + (size_t)(f0 + j) * n + v * VW, r[j * NV + v]);
+}
+
+/* One image's windows: acc (F, NL) += gq[f][q] * patch (sel[f][q]) of
+ * window q (gq and sel: (F, PH, PW)), row by row of windows. NL = NV * VW
+ * and K = KC are compile-time constants at the usual sizes (so that the
+ * accumulators stay in registers and the copies are unrolled), or NV = 0
+ * and KC = 0 for the general loops over nl floats and k taps. */
+static inline __attribute__((always_inline)) void
+dw_windows(float *acc, float *patch, const float *gq, const int32_t *sel, const float *xp, int C,
+           int k, int HP, int WP, int PH, int PW, int F, int nl, const int NV, const int KC) {
+    const int n = NV ? NV * VW : nl, K = KC ? KC : k;
+    const size_t plane = (size_t)HP * WP, PHW = (size_t)PH * PW;
+    /* Filters per register group: DW_ACC accumulators. */
+    const int FG = NV ? DW_ACC / NV : 1;
+    for (int py = 0; py < PH; py++) {
+        /* The row's patches first (4 per window), then the sums: the
+         * patches are read well after they are written. */
+        for (int px = 0; px < PW; px++) {
+            const float *s0 = xp + (size_t)(2 * py) * WP + 2 * px;
+            float *pp = patch + (size_t)4 * n * px;
+            gather_patch(pp, s0, C, K, plane, WP);
+            gather_patch(pp + n, s0 + 1, C, K, plane, WP);
+            gather_patch(pp + 2 * n, s0 + WP, C, K, plane, WP);
+            gather_patch(pp + 3 * n, s0 + WP + 1, C, K, plane, WP);
+        }
+        const size_t q0 = (size_t)py * PW;
+        if (NV) {
+            int f0 = 0;
+            for (; f0 + FG <= F; f0 += FG)
+                dw_row_group(acc, patch, gq, sel, q0, PW, PHW, f0, FG, NV);
+            for (; f0 < F; f0++)
+                dw_row_group(acc, patch, gq, sel, q0, PW, PHW, f0, 1, NV);
+            continue;
+        }
+        for (int px = 0; px < PW; px++) {
+            const float *pp = patch + (size_t)4 * n * px;
+            for (int f = 0; f < F; f++) {
+                const size_t e = (size_t)f * PHW + q0 + px;
+                const float g = gq[e];
+                const float *p = pp + (size_t)sel[e] * n;
+                float *a = acc + (size_t)f * n;
+                for (int v = 0; v < n; v += VW)
+                    vstore(a + v, vload(a + v) + g * vload(p + v));
             }
         }
     }
@@ -351,8 +420,9 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
                                       const float *w, int B, int C, int H, int W, int F, int K,
                                       int P, float *partial) {
     const int HO = H + 2 * P - K + 1, WO = W + 2 * P - K + 1, HP = H + 2 * P, WP = W + 2 * P;
-    const int PH = HO / 2, PW = WO / 2, x_vec = WO - WO % DW_LANES;
-    const size_t nw = (size_t)F * C * K * K;
+    const int PH = HO / 2, PW = WO / 2;
+    const int CKK = C * K * K, NL = (int)ms__conv_taps_padded(C, K);
+    const size_t nw = (size_t)F * CKK;
     /* One chunk's part of partial (isa.c lays it out). */
     const size_t stride = ms_conv_backward_partial_floats(1, C, H, W, F, K, P);
     const int nc = n_chunks(B);
@@ -361,73 +431,69 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
     for (int ch = 0; ch < nc; ch++) {
         float *pw = partial + (size_t)ch * stride, *pb = pw + nw;
         float *gmap = pb + F, *xp = gmap + (size_t)F * HO * WO;
-        memset(pw, 0, sizeof(float) * (nw + F));
-        memset(xp, 0, sizeof(float) * (size_t)C * HP * WP);
+        float *acc = xp + (size_t)C * HP * WP + 32, *patch = acc + (size_t)F * NL;
+        float *gq = patch + 4 * (size_t)PW * NL;
+        int32_t *sel = (int32_t *)(gq + (size_t)F * PH * PW);
+        float *bsum = gq + 2 * (size_t)F * PH * PW;
+        memset(pb, 0, sizeof(float) * F);
+        /* The padded input with its slack (read by the last patch copies)
+         * and the padded rows (whose spare floats must stay finite). */
+        memset(xp, 0, sizeof(float) * ((size_t)C * HP * WP + 32 + (size_t)(F + 4 * PW) * NL));
         int i1 = (ch + 1) * MS_CHUNK < B ? (ch + 1) * MS_CHUNK : B;
         for (int i = ch * MS_CHUNK; i < i1; i++) {
             const float *xi = x + (size_t)i * C * H * W;
-            /* The dense gradient w.r.t. the conv pre-activation: non-zero only
-             * at each window's maximum where the ReLU is active. */
-            memset(gmap, 0, sizeof(float) * (size_t)F * HO * WO);
-            for (int f = 0; f < F; f++) {
-                const size_t plane = (size_t)i * F + f;
-                const float *dp = dpooled + plane * PH * PW;
-                const int32_t *ip = idx + plane * PH * PW;
-                const float *ap = act + plane * HO * WO;
-                float *gm = gmap + (size_t)f * HO * WO;
-                /* Without a branch (whether the ReLU is active is data, and
-                 * mispredicted about half the time): an inactive maximum
-                 * writes the 0 that is there and adds +0 to bsum, which
-                 * changes no sum (bsum is never -0). */
-                float bsum = 0.0f;
-                for (int q = 0; q < PH * PW; q++) {
-                    const int o = ip[q];
-                    uint32_t bits;
-                    memcpy(&bits, dp + q, sizeof bits);
-                    bits &= -(uint32_t)(ap[o] > 0.0f);
-                    float g;
-                    memcpy(&g, &bits, sizeof g);
-                    gm[o] = g;
-                    bsum += g;
-                }
-                pb[f] += bsum;
+            /* The gradient w.r.t. the conv pre-activation at each window's
+             * maximum (0 where the ReLU is inactive), and which of the
+             * window's four positions that is; the dense map only for dx. */
+            const size_t pl0 = (size_t)i * F;
+            for (int f = 0; f < F; f++)
+                window_grads(gq + (size_t)f * PH * PW, sel + (size_t)f * PH * PW,
+                             dpooled + (pl0 + f) * PH * PW, idx + (pl0 + f) * PH * PW,
+                             act + (pl0 + f) * HO * WO, PH, PW, WO);
+            /* The bias gradient: F independent sums, each in window order. */
+            for (int f = 0; f < F; f++)
+                bsum[f] = 0.0f;
+            for (int q = 0; q < PH * PW; q++)
+                for (int f = 0; f < F; f++)
+                    bsum[f] += gq[(size_t)f * PH * PW + q];
+            for (int f = 0; f < F; f++)
+                pb[f] += bsum[f];
+            if (dx) {
+                memset(gmap, 0, sizeof(float) * (size_t)F * HO * WO);
+                for (int f = 0; f < F; f++)
+                    for (int q = 0; q < PH * PW; q++)
+                        gmap[(size_t)f * HO * WO + idx[(pl0 + f) * PH * PW + q]] =
+                            gq[(size_t)f * PH * PW + q];
             }
             for (int c = 0; c < C; c++)
                 for (int y = 0; y < H; y++)
                     memcpy(xp + ((size_t)c * HP + y + P) * WP + P, xi + ((size_t)c * H + y) * W,
                            sizeof(float) * W);
-            for (int c = 0; c < C; c++) {
-                for (int ky = 0; ky < K; ky++) {
-                    int f0 = 0;
-                    for (; f0 + DW_FB <= F; f0 += DW_FB)
-                        conv_dw_tile(pw, gmap, xp, C, HP, WP, K, HO, WO, x_vec, f0, c, ky, DW_FB);
-                    for (; f0 < F; f0++)
-                        conv_dw_tile(pw, gmap, xp, C, HP, WP, K, HO, WO, x_vec, f0, c, ky, 1);
-                }
-            }
-            /* Columns beyond the last full vector, and the input gradient. */
+            if (NL == 16 && K == 3)
+                dw_windows(acc, patch, gq, sel, xp, C, K, HP, WP, PH, PW, F, NL, 16 / VW, 3);
+            else if (NL == 32 && K == 3)
+                dw_windows(acc, patch, gq, sel, xp, C, K, HP, WP, PH, PW, F, NL, 32 / VW, 3);
+            else if (NL == 32)
+                dw_windows(acc, patch, gq, sel, xp, C, K, HP, WP, PH, PW, F, NL, 32 / VW, 0);
+            else
+                dw_windows(acc, patch, gq, sel, xp, C, K, HP, WP, PH, PW, F, NL, 0, 0);
+            if (!dx) continue;
+            /* The input gradient, from the dense map in (f, y, x, tap) order. */
             for (int f = 0; f < F; f++) {
                 const float *gm = gmap + (size_t)f * HO * WO;
-                float *pwf = pw + (size_t)f * C * K * K;
-                const float *wf = w + (size_t)f * C * K * K;
+                const float *wf = w + (size_t)f * CKK;
                 for (int y = 0; y < HO; y++) {
-                    for (int xo = dx ? 0 : x_vec; xo < WO; xo++) {
+                    for (int xo = 0; xo < WO; xo++) {
                         const float g = gm[(size_t)y * WO + xo];
                         if (g == 0.0f) continue;
                         for (int c = 0; c < C; c++) {
                             for (int ky = 0; ky < K; ky++) {
                                 for (int kx = 0; kx < K; kx++) {
-                                    const size_t wi = (size_t)(c * K + ky) * K + kx;
-                                    if (xo >= x_vec)
-                                        pwf[wi] =
-                                            MADD(g, xp[((size_t)c * HP + y + ky) * WP + xo + kx],
-                                                 pwf[wi]);
-                                    if (!dx) continue;
                                     const int yy = y + ky - P, xx = xo + kx - P;
                                     if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
                                     float *dxe =
                                         dx + (size_t)i * C * H * W + ((size_t)c * H + yy) * W + xx;
-                                    *dxe = MADD(g, wf[wi], *dxe);
+                                    *dxe = MADD(g, wf[(size_t)(c * K + ky) * K + kx], *dxe);
                                 }
                             }
                         }
@@ -435,6 +501,8 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
                 }
             }
         }
+        for (int f = 0; f < F; f++)
+            memcpy(pw + (size_t)f * CKK, acc + (size_t)f * NL, sizeof(float) * CKK);
     }
     /* Chunk partial sums combined in chunk order. */
     memcpy(dw, partial, sizeof(float) * nw);
