@@ -206,7 +206,8 @@ size_t ms_conv_backward_partial_floats(int B, int C, int H, int W, int F, int K,
     const size_t HO = H + 2 * P - K + 1, WO = W + 2 * P - K + 1;
     const size_t HP = H + 2 * P, WP = W + 2 * P;
     const size_t stride = (size_t)F * C * K * K + F + F * HO * WO + (size_t)C * HP * WP + 32 +
-                          (F + 4 * (WO / 2)) * ms__conv_taps_padded(C, K) + 2 * F * (HO / 2) * (WO / 2) + F;
+                          (F + 4 * (WO / 2)) * ms__conv_taps_padded(C, K) +
+                          2 * F * (HO / 2) * (WO / 2) + F;
     return (size_t)((B + MS_CHUNK - 1) / MS_CHUNK) * stride;
 }
 

@@ -322,38 +322,57 @@ static inline __attribute__((always_inline)) void gather_patch(float *dst, const
 /* One (image, filter) plane: the gradient g[q] that reaches the conv
  * output at window q's maximum (dp[q], or +0 where the ReLU is inactive
  * there), and which of the window's four positions that is, sel[q] =
- * 2 * dy + dx. Without a branch: whether the ReLU is active, and dy, are
- * data (mispredicted about half the time). A function of its own, so that
- * its few pointers stay in registers. */
-static __attribute__((noinline)) void window_grads(float *restrict g, int32_t *restrict sel,
-                                                   const float *restrict dp,
-                                                   const int32_t *restrict ip,
-                                                   const float *restrict ap, int PH, int PW,
-                                                   int WO) {
+ * 2 * dy + dx. Without a branch (whether the ReLU is active, and dy, are
+ * data, mispredicted about half the time), and with the activation read
+ * from the window's four values, loaded whatever sel is, so that the
+ * compiler can vectorise the loop without gathers. A function of its own,
+ * so that its few pointers stay in registers. */
+static __attribute__((noinline)) void
+window_grads(float *restrict g, int32_t *restrict sel, const float *restrict dp,
+             const int32_t *restrict ip, const float *restrict ap, int PH, int PW, int WO) {
     for (int py = 0; py < PH; py++) {
+        const float *r0 = ap + (size_t)2 * py * WO, *r1 = r0 + WO;
+        const int32_t *iq = ip + (size_t)py * PW;
+        const float *dq = dp + (size_t)py * PW;
+        float *gq = g + (size_t)py * PW;
+        int32_t *sq = sel + (size_t)py * PW;
         for (int px = 0; px < PW; px++) {
-            const int q = py * PW + px, o = ip[q], r = o - (2 * py * WO + 2 * px);
-            uint32_t bits;
-            memcpy(&bits, dp + q, sizeof bits);
-            bits &= -(uint32_t)(ap[o] > 0.0f);
-            memcpy(g + q, &bits, sizeof bits);
-            const int dy = (int)((uint32_t)(WO - 1 - r) >> 31);
-            sel[q] = r - dy * (WO - 2);
+            const int r = iq[px] - (2 * py * WO + 2 * px);
+            const int dy = (int)((uint32_t)(WO - 1 - r) >> 31), dx = r - dy * WO;
+            /* The maximum's value, selected from the four by masks. */
+            uint32_t v00, v01, v10, v11, bits;
+            memcpy(&v00, r0 + 2 * px, sizeof v00);
+            memcpy(&v01, r0 + 2 * px + 1, sizeof v01);
+            memcpy(&v10, r1 + 2 * px, sizeof v10);
+            memcpy(&v11, r1 + 2 * px + 1, sizeof v11);
+            const uint32_t mx = -(uint32_t)dx, my = -(uint32_t)dy;
+            const uint32_t a0 = (v00 & ~mx) | (v01 & mx), a1 = (v10 & ~mx) | (v11 & mx);
+            const uint32_t a = (a0 & ~my) | (a1 & my);
+            float af;
+            memcpy(&af, &a, sizeof af);
+            memcpy(&bits, dq + px, sizeof bits);
+            bits &= -(uint32_t)(af > 0.0f);
+            memcpy(gq + px, &bits, sizeof bits);
+            sq[px] = 2 * dy + dx;
         }
     }
 }
 
 /* Filters f0..f0+FB-1 of one row of windows: acc (F, NV * VW) +=
- * g[f][q] * patch (sel[f][q]) of window q = (py, px), px ascending, the
- * FB x NV accumulators in registers (FB and NV compile-time constants). */
+ * g[f][q] * patch (sel[f][q]) of window q = (py, px), px ascending, and
+ * bsum[f] += g[f][q], with the FB x NV accumulators and FB sums in
+ * registers (FB and NV compile-time constants). */
 static inline __attribute__((always_inline)) void
-dw_row_group(float *acc, const float *patch, const float *gq, const int32_t *sel, size_t q0, int PW,
-             size_t PHW, int f0, const int FB, const int NV) {
+dw_row_group(float *acc, float *bsum, const float *patch, const float *gq, const int32_t *sel,
+             size_t q0, int PW, size_t PHW, int f0, const int FB, const int NV) {
     const int n = NV * VW;
     vf r[DW_ACC];
-    for (int j = 0; j < FB; j++)
+    float bs[DW_ACC];
+    for (int j = 0; j < FB; j++) {
+        bs[j] = bsum[f0 + j];
         for (int v = 0; v < NV; v++)
             r[j * NV + v] = vload(acc + (size_t)(f0 + j) * n + v * VW);
+    }
     for (int px = 0; px < PW; px++) {
         const float *pp = patch + (size_t)4 * n * px;
         for (int j = 0; j < FB; j++) {
@@ -362,25 +381,33 @@ dw_row_group(float *acc, const float *patch, const float *gq, const int32_t *sel
             const float *p = pp + (size_t)sel[e] * n;
             for (int v = 0; v < NV; v++)
                 r[j * NV + v] += g * vload(p + v * VW);
+            bs[j] += g;
         }
     }
-    for (int j = 0; j < FB; j++)
+    for (int j = 0; j < FB; j++) {
+        bsum[f0 + j] = bs[j];
         for (int v = 0; v < NV; v++)
             vstore(acc + (size_t)(f0 + j) * n + v * VW, r[j * NV + v]);
+    }
 }
 
 /* One image's windows: acc (F, NL) += gq[f][q] * patch (sel[f][q]) of
- * window q (gq and sel: (F, PH, PW)), row by row of windows. NL = NV * VW
+ * window q (gq and sel: (F, PH, PW)), row by row of windows, and the bias
+ * gradient bsum[f] = the sum of gq[f][q] in window order (zeroed here). NL = NV * VW
  * and K = KC are compile-time constants at the usual sizes (so that the
  * accumulators stay in registers and the copies are unrolled), or NV = 0
  * and KC = 0 for the general loops over nl floats and k taps. */
-static inline __attribute__((always_inline)) void
-dw_windows(float *acc, float *patch, const float *gq, const int32_t *sel, const float *xp, int C,
-           int k, int HP, int WP, int PH, int PW, int F, int nl, const int NV, const int KC) {
+static inline __attribute__((always_inline)) void dw_windows(float *acc, float *bsum, float *patch,
+                                                             const float *gq, const int32_t *sel,
+                                                             const float *xp, int C, int k, int HP,
+                                                             int WP, int PH, int PW, int F, int nl,
+                                                             const int NV, const int KC) {
     const int n = NV ? NV * VW : nl, K = KC ? KC : k;
     const size_t plane = (size_t)HP * WP, PHW = (size_t)PH * PW;
     /* Filters per register group: DW_ACC accumulators. */
     const int FG = NV ? DW_ACC / NV : 1;
+    for (int f = 0; f < F; f++)
+        bsum[f] = 0.0f;
     for (int py = 0; py < PH; py++) {
         /* The row's patches first (4 per window), then the sums: the
          * patches are read well after they are written. */
@@ -396,9 +423,9 @@ dw_windows(float *acc, float *patch, const float *gq, const int32_t *sel, const 
         if (NV) {
             int f0 = 0;
             for (; f0 + FG <= F; f0 += FG)
-                dw_row_group(acc, patch, gq, sel, q0, PW, PHW, f0, FG, NV);
+                dw_row_group(acc, bsum, patch, gq, sel, q0, PW, PHW, f0, FG, NV);
             for (; f0 < F; f0++)
-                dw_row_group(acc, patch, gq, sel, q0, PW, PHW, f0, 1, NV);
+                dw_row_group(acc, bsum, patch, gq, sel, q0, PW, PHW, f0, 1, NV);
             continue;
         }
         for (int px = 0; px < PW; px++) {
@@ -410,6 +437,7 @@ dw_windows(float *acc, float *patch, const float *gq, const int32_t *sel, const 
                 float *a = acc + (size_t)f * n;
                 for (int v = 0; v < n; v += VW)
                     vstore(a + v, vload(a + v) + g * vload(p + v));
+                bsum[f] += g;
             }
         }
     }
@@ -450,14 +478,6 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
                 window_grads(gq + (size_t)f * PH * PW, sel + (size_t)f * PH * PW,
                              dpooled + (pl0 + f) * PH * PW, idx + (pl0 + f) * PH * PW,
                              act + (pl0 + f) * HO * WO, PH, PW, WO);
-            /* The bias gradient: F independent sums, each in window order. */
-            for (int f = 0; f < F; f++)
-                bsum[f] = 0.0f;
-            for (int q = 0; q < PH * PW; q++)
-                for (int f = 0; f < F; f++)
-                    bsum[f] += gq[(size_t)f * PH * PW + q];
-            for (int f = 0; f < F; f++)
-                pb[f] += bsum[f];
             if (dx) {
                 memset(gmap, 0, sizeof(float) * (size_t)F * HO * WO);
                 for (int f = 0; f < F; f++)
@@ -470,13 +490,15 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
                     memcpy(xp + ((size_t)c * HP + y + P) * WP + P, xi + ((size_t)c * H + y) * W,
                            sizeof(float) * W);
             if (NL == 16 && K == 3)
-                dw_windows(acc, patch, gq, sel, xp, C, K, HP, WP, PH, PW, F, NL, 16 / VW, 3);
+                dw_windows(acc, bsum, patch, gq, sel, xp, C, K, HP, WP, PH, PW, F, NL, 16 / VW, 3);
             else if (NL == 32 && K == 3)
-                dw_windows(acc, patch, gq, sel, xp, C, K, HP, WP, PH, PW, F, NL, 32 / VW, 3);
+                dw_windows(acc, bsum, patch, gq, sel, xp, C, K, HP, WP, PH, PW, F, NL, 32 / VW, 3);
             else if (NL == 32)
-                dw_windows(acc, patch, gq, sel, xp, C, K, HP, WP, PH, PW, F, NL, 32 / VW, 0);
+                dw_windows(acc, bsum, patch, gq, sel, xp, C, K, HP, WP, PH, PW, F, NL, 32 / VW, 0);
             else
-                dw_windows(acc, patch, gq, sel, xp, C, K, HP, WP, PH, PW, F, NL, 0, 0);
+                dw_windows(acc, bsum, patch, gq, sel, xp, C, K, HP, WP, PH, PW, F, NL, 0, 0);
+            for (int f = 0; f < F; f++)
+                pb[f] += bsum[f];
             if (!dx) continue;
             /* The input gradient, from the dense map in (f, y, x, tap) order. */
             for (int f = 0; f < F; f++) {
