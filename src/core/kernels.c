@@ -298,17 +298,20 @@ static void k_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, co
  * (C, K, K) block of the padded input under that position, once per window
  * and filter instead of once per output position (a quarter of the work of
  * the dense sum, or less). A window's four patches are gathered once and
- * serve all F filters. The lanes of a vector are taps (NL = C*K*K padded,
+ * serve all F filters. The lanes of a vector are taps (a row of NL floats,
  * ms__conv_taps_padded): each weight is one sequential sum over the
  * windows in a fixed order (image, window row, window column), so its
  * value does not depend on the vector width: avx2 and avx512 (both FMA)
- * agree bit for bit. A filter whose ReLU is inactive in a window adds
- * g = +0, which changes no sum (an accumulator is never -0): no
- * data-dependent branch. */
+ * agree bit for bit. The row's last lane holds 1 in every patch, so that
+ * lane sums g itself: the bias gradient, in the same order (g * 1 is
+ * exact, so the sum rounds as a plain sum). A filter whose ReLU is
+ * inactive in a window adds g = +0, which changes no sum (an accumulator
+ * is never -0): no data-dependent branch. */
 
 /* dst[0 .. C*K*K) = the patch at src (the input under one conv output),
  * copied 4 floats at a time: a copy that reaches past a row is overwritten
- * by the next one, and the last writes up to 3 floats into the padding. */
+ * by the next one, and the last writes up to 3 floats into the padding
+ * (never the row's last lane). */
 static inline __attribute__((always_inline)) void gather_patch(float *dst, const float *src, int C,
                                                                int K, size_t plane, int WP) {
     for (int c = 0; c < C; c++)
@@ -319,23 +322,24 @@ static inline __attribute__((always_inline)) void gather_patch(float *dst, const
         }
 }
 
-/* One (image, filter) plane: the gradient g[q] that reaches the conv
- * output at window q's maximum (dp[q], or +0 where the ReLU is inactive
- * there), and which of the window's four positions that is, sel[q] =
- * 2 * dy + dx. Without a branch (whether the ReLU is active, and dy, are
- * data, mispredicted about half the time), and with the activation read
- * from the window's four values, loaded whatever sel is, so that the
+/* One (image, filter) plane: for window q = (py, px), gs[2q] = the
+ * gradient that reaches the conv output at the window's maximum (dp[q], or
+ * +0 where the ReLU is inactive there) and gs[2q + 1] = (as int32) the
+ * offset of the maximum's patch in the row of patches, (4 px + 2 dy + dx)
+ * * n. Without a branch (whether the ReLU is active, and dy, are data,
+ * mispredicted about half the time), and with the activation read from the
+ * window's four values, loaded whatever the maximum is, so that the
  * compiler can vectorise the loop without gathers. A function of its own,
  * so that its few pointers stay in registers. */
-static __attribute__((noinline)) void
-window_grads(float *restrict g, int32_t *restrict sel, const float *restrict dp,
-             const int32_t *restrict ip, const float *restrict ap, int PH, int PW, int WO) {
+static __attribute__((noinline)) void window_grads(float *restrict gs, const float *restrict dp,
+                                                   const int32_t *restrict ip,
+                                                   const float *restrict ap, int PH, int PW, int WO,
+                                                   int n) {
     for (int py = 0; py < PH; py++) {
         const float *r0 = ap + (size_t)2 * py * WO, *r1 = r0 + WO;
         const int32_t *iq = ip + (size_t)py * PW;
         const float *dq = dp + (size_t)py * PW;
-        float *gq = g + (size_t)py * PW;
-        int32_t *sq = sel + (size_t)py * PW;
+        float *gq = gs + (size_t)2 * py * PW;
         for (int px = 0; px < PW; px++) {
             const int r = iq[px] - (2 * py * WO + 2 * px);
             const int dy = (int)((uint32_t)(WO - 1 - r) >> 31), dx = r - dy * WO;
@@ -352,62 +356,55 @@ window_grads(float *restrict g, int32_t *restrict sel, const float *restrict dp,
             memcpy(&af, &a, sizeof af);
             memcpy(&bits, dq + px, sizeof bits);
             bits &= -(uint32_t)(af > 0.0f);
-            memcpy(gq + px, &bits, sizeof bits);
-            sq[px] = 2 * dy + dx;
+            const int32_t off = (4 * px + 2 * dy + dx) * n;
+            memcpy(gq + 2 * px, &bits, sizeof bits);
+            memcpy(gq + 2 * px + 1, &off, sizeof off);
         }
     }
 }
 
 /* Filters f0..f0+FB-1 of one row of windows: acc (F, NV * VW) +=
- * g[f][q] * patch (sel[f][q]) of window q = (py, px), px ascending, and
- * bsum[f] += g[f][q], with the FB x NV accumulators and FB sums in
- * registers (FB and NV compile-time constants). */
-static inline __attribute__((always_inline)) void
-dw_row_group(float *acc, float *bsum, const float *patch, const float *gq, const int32_t *sel,
-             size_t q0, int PW, size_t PHW, int f0, const int FB, const int NV) {
+ * g * patch for each window of the row, px ascending, with the FB x NV
+ * accumulators in registers (FB and NV compile-time constants). gs: this
+ * row's (g, offset) pairs of filter f0, those of the next filter gstride
+ * floats further. */
+static inline __attribute__((always_inline)) void dw_row_group(float *acc, const float *patch,
+                                                               const float *gs, size_t gstride,
+                                                               int PW, int f0, const int FB,
+                                                               const int NV) {
     const int n = NV * VW;
     vf r[DW_ACC];
-    float bs[DW_ACC];
-    for (int j = 0; j < FB; j++) {
-        bs[j] = bsum[f0 + j];
+    for (int j = 0; j < FB; j++)
         for (int v = 0; v < NV; v++)
             r[j * NV + v] = vload(acc + (size_t)(f0 + j) * n + v * VW);
-    }
     for (int px = 0; px < PW; px++) {
-        const float *pp = patch + (size_t)4 * n * px;
         for (int j = 0; j < FB; j++) {
-            const size_t e = (size_t)(f0 + j) * PHW + q0 + px;
-            const float g = gq[e];
-            const float *p = pp + (size_t)sel[e] * n;
+            const float *e = gs + j * gstride + 2 * px;
+            int32_t off;
+            memcpy(&off, e + 1, sizeof off);
+            const float g = e[0], *p = patch + off;
             for (int v = 0; v < NV; v++)
                 r[j * NV + v] += g * vload(p + v * VW);
-            bs[j] += g;
         }
     }
-    for (int j = 0; j < FB; j++) {
-        bsum[f0 + j] = bs[j];
+    for (int j = 0; j < FB; j++)
         for (int v = 0; v < NV; v++)
             vstore(acc + (size_t)(f0 + j) * n + v * VW, r[j * NV + v]);
-    }
 }
 
-/* One image's windows: acc (F, NL) += gq[f][q] * patch (sel[f][q]) of
- * window q (gq and sel: (F, PH, PW)), row by row of windows, and the bias
- * gradient bsum[f] = the sum of gq[f][q] in window order (zeroed here). NL = NV * VW
- * and K = KC are compile-time constants at the usual sizes (so that the
- * accumulators stay in registers and the copies are unrolled), or NV = 0
- * and KC = 0 for the general loops over nl floats and k taps. */
-static inline __attribute__((always_inline)) void dw_windows(float *acc, float *bsum, float *patch,
-                                                             const float *gq, const int32_t *sel,
-                                                             const float *xp, int C, int k, int HP,
-                                                             int WP, int PH, int PW, int F, int nl,
-                                                             const int NV, const int KC) {
+/* One image's windows: acc (F, NL) += g * patch for every window and
+ * filter (gs: (F, PH, PW) pairs of window_grads), row by row of windows.
+ * NL = NV * VW and K = KC are compile-time constants at the usual sizes
+ * (so that the accumulators stay in registers and the copies are
+ * unrolled), or NV = 0 and KC = 0 for the general loops over nl floats and
+ * k taps. */
+static inline __attribute__((always_inline)) void
+dw_windows(float *acc, float *patch, const float *gs, const float *xp, int C, int k, int HP, int WP,
+           int PH, int PW, int F, int nl, const int NV, const int KC) {
     const int n = NV ? NV * VW : nl, K = KC ? KC : k;
-    const size_t plane = (size_t)HP * WP, PHW = (size_t)PH * PW;
+    const size_t plane = (size_t)HP * WP, gstride = (size_t)2 * PH * PW;
     /* Filters per register group: DW_ACC accumulators. */
     const int FG = NV ? DW_ACC / NV : 1;
-    for (int f = 0; f < F; f++)
-        bsum[f] = 0.0f;
     for (int py = 0; py < PH; py++) {
         /* The row's patches first (4 per window), then the sums: the
          * patches are read well after they are written. */
@@ -419,25 +416,24 @@ static inline __attribute__((always_inline)) void dw_windows(float *acc, float *
             gather_patch(pp + 2 * n, s0 + WP, C, K, plane, WP);
             gather_patch(pp + 3 * n, s0 + WP + 1, C, K, plane, WP);
         }
-        const size_t q0 = (size_t)py * PW;
+        const float *gr = gs + (size_t)2 * py * PW;
         if (NV) {
             int f0 = 0;
             for (; f0 + FG <= F; f0 += FG)
-                dw_row_group(acc, bsum, patch, gq, sel, q0, PW, PHW, f0, FG, NV);
+                dw_row_group(acc, patch, gr + f0 * gstride, gstride, PW, f0, FG, NV);
             for (; f0 < F; f0++)
-                dw_row_group(acc, bsum, patch, gq, sel, q0, PW, PHW, f0, 1, NV);
+                dw_row_group(acc, patch, gr + f0 * gstride, gstride, PW, f0, 1, NV);
             continue;
         }
         for (int px = 0; px < PW; px++) {
-            const float *pp = patch + (size_t)4 * n * px;
             for (int f = 0; f < F; f++) {
-                const size_t e = (size_t)f * PHW + q0 + px;
-                const float g = gq[e];
-                const float *p = pp + (size_t)sel[e] * n;
+                const float *e = gr + f * gstride + 2 * px;
+                int32_t off;
+                memcpy(&off, e + 1, sizeof off);
+                const float g = e[0], *p = patch + off;
                 float *a = acc + (size_t)f * n;
                 for (int v = 0; v < n; v += VW)
                     vstore(a + v, vload(a + v) + g * vload(p + v));
-                bsum[f] += g;
             }
         }
     }
@@ -450,7 +446,7 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
     const int HO = H + 2 * P - K + 1, WO = W + 2 * P - K + 1, HP = H + 2 * P, WP = W + 2 * P;
     const int PH = HO / 2, PW = WO / 2;
     const int CKK = C * K * K, NL = (int)ms__conv_taps_padded(C, K);
-    const size_t nw = (size_t)F * CKK;
+    const size_t nw = (size_t)F * CKK, PHW = (size_t)PH * PW;
     /* One chunk's part of partial (isa.c lays it out). */
     const size_t stride = ms_conv_backward_partial_floats(1, C, H, W, F, K, P);
     const int nc = n_chunks(B);
@@ -460,45 +456,49 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
         float *pw = partial + (size_t)ch * stride, *pb = pw + nw;
         float *gmap = pb + F, *xp = gmap + (size_t)F * HO * WO;
         float *acc = xp + (size_t)C * HP * WP + 32, *patch = acc + (size_t)F * NL;
-        float *gq = patch + 4 * (size_t)PW * NL;
-        int32_t *sel = (int32_t *)(gq + (size_t)F * PH * PW);
-        float *bsum = gq + 2 * (size_t)F * PH * PW;
+        float *gs = patch + 4 * (size_t)PW * NL;
         memset(pb, 0, sizeof(float) * F);
-        /* The padded input with its slack (read by the last patch copies)
-         * and the padded rows (whose spare floats must stay finite). */
+        /* The padded input with its slack (read by the last patch copies),
+         * the accumulators and the patches (whose spare lanes must stay
+         * finite), and the bias lane of every patch. */
         memset(xp, 0, sizeof(float) * ((size_t)C * HP * WP + 32 + (size_t)(F + 4 * PW) * NL));
+        for (int t = 0; t < 4 * PW; t++)
+            patch[(size_t)t * NL + NL - 1] = 1.0f;
         int i1 = (ch + 1) * MS_CHUNK < B ? (ch + 1) * MS_CHUNK : B;
         for (int i = ch * MS_CHUNK; i < i1; i++) {
             const float *xi = x + (size_t)i * C * H * W;
             /* The gradient w.r.t. the conv pre-activation at each window's
-             * maximum (0 where the ReLU is inactive), and which of the
-             * window's four positions that is; the dense map only for dx. */
+             * maximum (0 where the ReLU is inactive), and that maximum's
+             * patch; the dense map only for dx. */
             const size_t pl0 = (size_t)i * F;
             for (int f = 0; f < F; f++)
-                window_grads(gq + (size_t)f * PH * PW, sel + (size_t)f * PH * PW,
-                             dpooled + (pl0 + f) * PH * PW, idx + (pl0 + f) * PH * PW,
-                             act + (pl0 + f) * HO * WO, PH, PW, WO);
+                window_grads(gs + 2 * f * PHW, dpooled + (pl0 + f) * PHW, idx + (pl0 + f) * PHW,
+                             act + (pl0 + f) * HO * WO, PH, PW, WO, NL);
             if (dx) {
                 memset(gmap, 0, sizeof(float) * (size_t)F * HO * WO);
                 for (int f = 0; f < F; f++)
-                    for (int q = 0; q < PH * PW; q++)
-                        gmap[(size_t)f * HO * WO + idx[(pl0 + f) * PH * PW + q]] =
-                            gq[(size_t)f * PH * PW + q];
+                    for (size_t q = 0; q < PHW; q++)
+                        gmap[(size_t)f * HO * WO + idx[(pl0 + f) * PHW + q]] =
+                            gs[2 * (f * PHW + q)];
             }
             for (int c = 0; c < C; c++)
                 for (int y = 0; y < H; y++)
                     memcpy(xp + ((size_t)c * HP + y + P) * WP + P, xi + ((size_t)c * H + y) * W,
                            sizeof(float) * W);
-            if (NL == 16 && K == 3)
-                dw_windows(acc, bsum, patch, gq, sel, xp, C, K, HP, WP, PH, PW, F, NL, 16 / VW, 3);
-            else if (NL == 32 && K == 3)
-                dw_windows(acc, bsum, patch, gq, sel, xp, C, K, HP, WP, PH, PW, F, NL, 32 / VW, 3);
-            else if (NL == 32)
-                dw_windows(acc, bsum, patch, gq, sel, xp, C, K, HP, WP, PH, PW, F, NL, 32 / VW, 0);
-            else
-                dw_windows(acc, bsum, patch, gq, sel, xp, C, K, HP, WP, PH, PW, F, NL, 0, 0);
+            /* The bias lanes sum this image's gradients, from +0 (added to
+             * pb afterwards, image by image). */
             for (int f = 0; f < F; f++)
-                pb[f] += bsum[f];
+                acc[(size_t)f * NL + NL - 1] = 0.0f;
+            if (NL == 16 && K == 3)
+                dw_windows(acc, patch, gs, xp, C, K, HP, WP, PH, PW, F, NL, 16 / VW, 3);
+            else if (NL == 32 && K == 3)
+                dw_windows(acc, patch, gs, xp, C, K, HP, WP, PH, PW, F, NL, 32 / VW, 3);
+            else if (NL == 32)
+                dw_windows(acc, patch, gs, xp, C, K, HP, WP, PH, PW, F, NL, 32 / VW, 0);
+            else
+                dw_windows(acc, patch, gs, xp, C, K, HP, WP, PH, PW, F, NL, 0, 0);
+            for (int f = 0; f < F; f++)
+                pb[f] += acc[(size_t)f * NL + NL - 1];
             if (!dx) continue;
             /* The input gradient, from the dense map in (f, y, x, tap) order. */
             for (int f = 0; f < F; f++) {
