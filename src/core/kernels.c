@@ -363,48 +363,60 @@ static __attribute__((noinline)) void window_grads(float *restrict gs, const flo
     }
 }
 
-/* Filters f0..f0+FB-1 of one row of windows: acc (F, NV * VW) +=
- * g * patch for each window of the row, px ascending, with the FB x NV
- * accumulators in registers (FB and NV compile-time constants). gs: this
- * row's (g, offset) pairs of filter f0, those of the next filter gstride
- * floats further. */
+/* Filters f0..f0+FB-1, lanes l0..l0+NV*VW-1, of one row of windows:
+ * acc (F, n) += g * patch for each window of the row, px ascending, with
+ * the FB x NV accumulators in registers (FB and NV compile-time
+ * constants). gs: this row's (g, offset) pairs of filter f0, those of the
+ * next filter gstride floats further. */
 static inline __attribute__((always_inline)) void dw_row_group(float *acc, const float *patch,
                                                                const float *gs, size_t gstride,
-                                                               int PW, int f0, const int FB,
-                                                               const int NV) {
-    const int n = NV * VW;
+                                                               int PW, int f0, int n, int l0,
+                                                               const int FB, const int NV) {
     vf r[DW_ACC];
     for (int j = 0; j < FB; j++)
         for (int v = 0; v < NV; v++)
-            r[j * NV + v] = vload(acc + (size_t)(f0 + j) * n + v * VW);
+            r[j * NV + v] = vload(acc + (size_t)(f0 + j) * n + l0 + v * VW);
+    const float *pl = patch + l0;
     for (int px = 0; px < PW; px++) {
         for (int j = 0; j < FB; j++) {
             const float *e = gs + j * gstride + 2 * px;
             int32_t off;
             memcpy(&off, e + 1, sizeof off);
-            const float g = e[0], *p = patch + off;
+            const float g = e[0], *p = pl + off;
             for (int v = 0; v < NV; v++)
                 r[j * NV + v] += g * vload(p + v * VW);
         }
     }
     for (int j = 0; j < FB; j++)
         for (int v = 0; v < NV; v++)
-            vstore(acc + (size_t)(f0 + j) * n + v * VW, r[j * NV + v]);
+            vstore(acc + (size_t)(f0 + j) * n + l0 + v * VW, r[j * NV + v]);
 }
 
-/* One image's windows: acc (F, NL) += g * patch for every window and
- * filter (gs: (F, PH, PW) pairs of window_grads), row by row of windows.
- * NL = NV * VW and K = KC are compile-time constants at the usual sizes
- * (so that the accumulators stay in registers and the copies are
- * unrolled), or NV = 0 and KC = 0 for the general loops over nl floats and
- * k taps. */
-static inline __attribute__((always_inline)) void
-dw_windows(float *acc, float *patch, const float *gs, const float *xp, int C, int k, int HP, int WP,
-           int PH, int PW, int F, int nl, const int NV, const int KC) {
-    const int n = NV ? NV * VW : nl, K = KC ? KC : k;
+/* All filters, lanes l0..l0+NV*VW-1, of one row of windows: groups of
+ * DW_ACC / NV filters, then single filters. */
+static inline __attribute__((always_inline)) void dw_row_lanes(float *acc, const float *patch,
+                                                               const float *gr, size_t gstride,
+                                                               int PW, int F, int n, int l0,
+                                                               const int NV) {
+    const int FG = DW_ACC / NV;
+    int f0 = 0;
+    for (; f0 + FG <= F; f0 += FG)
+        dw_row_group(acc, patch, gr + f0 * gstride, gstride, PW, f0, n, l0, FG, NV);
+    for (; f0 < F; f0++)
+        dw_row_group(acc, patch, gr + f0 * gstride, gstride, PW, f0, n, l0, 1, NV);
+}
+
+/* One image's windows: acc (F, n) += g * patch for every window and
+ * filter (gs: (F, PH, PW) pairs of window_grads), row by row of windows,
+ * in blocks of 32 lanes (and one of 16 where n is not a multiple of 32).
+ * K = KC is a compile-time constant for the usual kernel side (so that the
+ * copies are unrolled), or 0 for the general loop over k taps. */
+static inline __attribute__((always_inline)) void dw_windows(float *acc, float *patch,
+                                                             const float *gs, const float *xp,
+                                                             int C, int k, int HP, int WP, int PH,
+                                                             int PW, int F, int n, const int KC) {
+    const int K = KC ? KC : k;
     const size_t plane = (size_t)HP * WP, gstride = (size_t)2 * PH * PW;
-    /* Filters per register group: DW_ACC accumulators. */
-    const int FG = NV ? DW_ACC / NV : 1;
     for (int py = 0; py < PH; py++) {
         /* The row's patches first (4 per window), then the sums: the
          * patches are read well after they are written. */
@@ -417,25 +429,10 @@ dw_windows(float *acc, float *patch, const float *gs, const float *xp, int C, in
             gather_patch(pp + 3 * n, s0 + WP + 1, C, K, plane, WP);
         }
         const float *gr = gs + (size_t)2 * py * PW;
-        if (NV) {
-            int f0 = 0;
-            for (; f0 + FG <= F; f0 += FG)
-                dw_row_group(acc, patch, gr + f0 * gstride, gstride, PW, f0, FG, NV);
-            for (; f0 < F; f0++)
-                dw_row_group(acc, patch, gr + f0 * gstride, gstride, PW, f0, 1, NV);
-            continue;
-        }
-        for (int px = 0; px < PW; px++) {
-            for (int f = 0; f < F; f++) {
-                const float *e = gr + f * gstride + 2 * px;
-                int32_t off;
-                memcpy(&off, e + 1, sizeof off);
-                const float g = e[0], *p = patch + off;
-                float *a = acc + (size_t)f * n;
-                for (int v = 0; v < n; v += VW)
-                    vstore(a + v, vload(a + v) + g * vload(p + v));
-            }
-        }
+        int l0 = 0;
+        for (; l0 + 32 <= n; l0 += 32)
+            dw_row_lanes(acc, patch, gr, gstride, PW, F, n, l0, 32 / VW);
+        if (l0 < n) dw_row_lanes(acc, patch, gr, gstride, PW, F, n, l0, 16 / VW);
     }
 }
 
@@ -489,14 +486,10 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
              * pb afterwards, image by image). */
             for (int f = 0; f < F; f++)
                 acc[(size_t)f * NL + NL - 1] = 0.0f;
-            if (NL == 16 && K == 3)
-                dw_windows(acc, patch, gs, xp, C, K, HP, WP, PH, PW, F, NL, 16 / VW, 3);
-            else if (NL == 32 && K == 3)
-                dw_windows(acc, patch, gs, xp, C, K, HP, WP, PH, PW, F, NL, 32 / VW, 3);
-            else if (NL == 32)
-                dw_windows(acc, patch, gs, xp, C, K, HP, WP, PH, PW, F, NL, 32 / VW, 0);
+            if (K == 3)
+                dw_windows(acc, patch, gs, xp, C, K, HP, WP, PH, PW, F, NL, 3);
             else
-                dw_windows(acc, patch, gs, xp, C, K, HP, WP, PH, PW, F, NL, 0, 0);
+                dw_windows(acc, patch, gs, xp, C, K, HP, WP, PH, PW, F, NL, 0);
             for (int f = 0; f < F; f++)
                 pb[f] += acc[(size_t)f * NL + NL - 1];
             if (!dx) continue;
