@@ -11,7 +11,8 @@
  * registers: 16 xmm, 16 ymm or 32 zmm. Every output element is still summed
  * in the same order on every path: the conv forward's lanes are independent
  * outputs, and so are the conv weight gradient's lanes (one tap each, the
- * taps padded to 16 floats), so that avx2 and avx512 agree bit for bit.
+ * taps padded to a multiple of 16 floats), so that avx2 and avx512 agree
+ * bit for bit.
  *
  * Parallel work is split into fixed chunks of MS_CHUNK batch rows (or fixed
  * tiles of output rows or columns) that are computed independently, so
@@ -132,7 +133,9 @@ static void k_relu_dropout_backward(float *d, const float *a, int n, float drop_
  * 16 in an AVX-512 register), and the conv forward's register tile: FW_FB
  * filters x FW_XV vectors of columns of accumulators, plus FW_XV input
  * vectors and one broadcast weight (16 xmm: 8 + 2 + 1; 16 ymm: 8 + 2 + 1;
- * 32 zmm: 16 + 2 + 1). */
+ * 32 zmm: 16 + 2 + 1); the conv weight gradient's DW_ACC accumulators
+ * (a group of filters x a block of lanes), plus one broadcast gradient and
+ * the patch loads: 8 of 16 xmm or ymm, 16 of 32 zmm. */
 #if defined(__AVX512F__)
 #define VW 16
 #define FW_FB 8
