@@ -309,7 +309,10 @@ static void k_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, co
  * lane sums g itself: the bias gradient, in the same order (g * 1 is
  * exact, so the sum rounds as a plain sum). A filter whose ReLU is
  * inactive in a window adds g = +0, which changes no sum (an accumulator
- * is never -0): no data-dependent branch. */
+ * is never -0): no data-dependent branch. It pays on every path: the paper
+ * CNN's block (3 -> 16 channels, 32x32, batch 64) on one Zen 5 core took
+ * 1.84 / 2.07 / 2.43 ms densely and 0.67 / 0.92 / 1.42 ms so on avx512 /
+ * avx2 / generic (bench_train, measured on a loaded machine). */
 
 /* dst[0 .. C*K*K) = the patch at src (the input under one conv output),
  * copied 4 floats at a time: a copy that reaches past a row is overwritten
