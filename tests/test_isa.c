@@ -8,7 +8,10 @@
  *
  * Shapes are chosen to hit every tile and tail: widths that are not
  * multiples of 16, 8 or 4, filter counts not multiples of the filter
- * blocks, kernel sides 3, 4 and 5 (tap groups of 3), several chunks. */
+ * blocks, kernel sides 3, 4 and 5, tap rows of 16, 32 and more floats
+ * (the conv weight gradient's specialised and general loops), several
+ * chunks. Every output of the conv block is also the same bits on 1 and
+ * on 3 threads. */
 #include "check.h"
 #include "modsweep/error.h"
 #include "modsweep/isa.h"
@@ -352,6 +355,7 @@ static void run_path(void) {
     conv_case(2, 1, 20, 37, 11, 3, 1, 1);
     conv_case(3, 2, 12, 50, 9, 4, 0, 0);
     conv_case(2, 3, 9, 23, 5, 5, 2, 1);
+    conv_case(3, 1, 10, 13, 7, 5, 2, 1); /* 25 taps: one 32-float row, K = 5 */
     linear_case(37, 50, 13);
     linear_case(64, 1100, 70); /* several column tiles of the backward GEMMs */
     pointwise_cases();
@@ -383,8 +387,60 @@ static void test_paths(void) {
             free(outs[i].v[k]);
 }
 
+/* The conv block forward and backward on 1 and on 3 threads: every output
+ * the same bits (the images split into chunks of MS_CHUNK whose partial
+ * sums are combined in chunk order, whichever thread computed them). */
+static void conv_threads_case(int B, int C, int H, int W, int F, int K, int P) {
+    const int HO = H + 2 * P - K + 1, WO = W + 2 * P - K + 1, PH = HO / 2, PW = WO / 2;
+    const size_t nx = (size_t)B * C * H * W, nw = (size_t)F * C * K * K;
+    const size_t na = (size_t)B * F * HO * WO, np = (size_t)B * F * PH * PW;
+    ms_rng_init(&rng, 17, 0, (uint32_t)(B * 7 + F));
+    float *x = randv(nx, 1.0f), *w = randv(nw, 0.5f), *b = randv(F, 0.2f), *dp = randv(np, 1.0f);
+    float *out[2][5];
+    int32_t *idx[2];
+    for (int t = 0; t < 2; t++) {
+        const int T = t ? 3 : 1;
+        ms_kernels_set_threads(T);
+        float *act = malloc(sizeof(float) * na), *pooled = malloc(sizeof(float) * np);
+        float *scratch = malloc(sizeof(float) * ms_conv_scratch_floats(C, H, W, P) * T);
+        float *partial =
+            malloc(sizeof(float) * ms_conv_backward_partial_floats(B, C, H, W, F, K, P));
+        float *dx = malloc(sizeof(float) * nx), *dw = malloc(sizeof(float) * nw),
+              *db = malloc(sizeof(float) * F);
+        idx[t] = malloc(sizeof(int32_t) * np);
+        ms_conv_relu_pool_forward(act, pooled, idx[t], x, w, b, B, C, H, W, F, K, P, scratch);
+        ms_conv_relu_pool_backward(dx, dw, db, dp, act, idx[t], x, w, B, C, H, W, F, K, P, partial);
+        out[t][0] = act, out[t][1] = pooled, out[t][2] = dw, out[t][3] = db, out[t][4] = dx;
+        free(scratch), free(partial);
+    }
+    const size_t len[5] = {na, np, nw, (size_t)F, nx};
+    const char *name[5] = {"act", "pooled", "dw", "db", "dx"};
+    for (int k = 0; k < 5; k++)
+        CHECK_MSG(!memcmp(out[0][k], out[1][k], sizeof(float) * len[k]),
+                  "conv B%d C%d %dx%d F%d K%d, path %s: %s differs between 1 and 3 threads", B, C,
+                  H, W, F, K, ms_isa_name(ms_isa_current()), name[k]);
+    CHECK(!memcmp(idx[0], idx[1], sizeof(int32_t) * np));
+    for (int t = 0; t < 2; t++) {
+        for (int k = 0; k < 5; k++)
+            free(out[t][k]);
+        free(idx[t]);
+    }
+    free(x), free(w), free(b), free(dp);
+}
+
+static void test_threads(void) {
+    for (int i = 0; i < MS_ISA_COUNT; i++) {
+        if (!ms_isa_supported((ms_isa_t)i)) continue;
+        CHECK_OK(ms_isa_select((ms_isa_t)i));
+        conv_threads_case(37, 3, 32, 32, 16, 3, 1); /* the paper CNN's block, 3 chunks */
+        conv_threads_case(50, 2, 11, 9, 5, 5, 2);
+    }
+    ms_kernels_set_threads(2);
+}
+
 int main(void) {
     RUN_TEST(test_dispatch);
     RUN_TEST(test_paths);
+    RUN_TEST(test_threads);
     return ms_test_summary();
 }

@@ -197,11 +197,16 @@ size_t ms_conv_scratch_floats(int C, int H, int W, int P) {
 
 /* Per chunk of MS_CHUNK images: the partial dw (F*C*K*K), db (F), then room
  * for one image's dense gradient map (F, HO, WO) and padded input (C, HP, WP),
- * and 32 floats of slack for the widest vector loads. */
+ * 32 floats of slack for the widest loads, then rows of
+ * ms__conv_taps_padded floats (F accumulators and 4 patches for each window
+ * of a row of windows), and each pooling window's gradient and patch
+ * offset (2 * F * HO/2 * WO/2). */
 size_t ms_conv_backward_partial_floats(int B, int C, int H, int W, int F, int K, int P) {
     const size_t HO = H + 2 * P - K + 1, WO = W + 2 * P - K + 1;
     const size_t HP = H + 2 * P, WP = W + 2 * P;
-    const size_t stride = (size_t)F * C * K * K + F + F * HO * WO + (size_t)C * HP * WP + 32;
+    const size_t stride = (size_t)F * C * K * K + F + F * HO * WO + (size_t)C * HP * WP + 32 +
+                          (F + 4 * (WO / 2)) * ms__conv_taps_padded(C, K) +
+                          2 * F * (HO / 2) * (WO / 2);
     return (size_t)((B + MS_CHUNK - 1) / MS_CHUNK) * stride;
 }
 

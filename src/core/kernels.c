@@ -10,8 +10,9 @@
  * The vector width (VW floats) and the register tiles fit each path's
  * registers: 16 xmm, 16 ymm or 32 zmm. Every output element is still summed
  * in the same order on every path: the conv forward's lanes are independent
- * outputs, and the conv weight gradient sums the same groups of 16 columns
- * (DW_LANES) whatever the width, so that avx2 and avx512 agree bit for bit.
+ * outputs, and so are the conv weight gradient's lanes (one tap each, the
+ * taps padded to a multiple of 16 floats), so that avx2 and avx512 agree
+ * bit for bit.
  *
  * Parallel work is split into fixed chunks of MS_CHUNK batch rows (or fixed
  * tiles of output rows or columns) that are computed independently, so
@@ -129,31 +130,28 @@ static void k_relu_dropout_backward(float *d, const float *a, int n, float drop_
 /* ---- conv blocks ------------------------------------------------------------- */
 
 /* The path's vector: VW floats (4 in an SSE register, 8 in an AVX2 register,
- * 16 in an AVX-512 register), and its register tiles:
- *   conv forward: FW_FB filters x FW_XV vectors of columns of accumulators,
- *     plus FW_XV input vectors and one broadcast weight;
- *   conv weight gradient: DW_FB filters x 3 taps x DW_NH vectors (one group
- *     of DW_LANES = 16 columns) of accumulators, plus 3 inputs and 1 gradient.
- * 16 xmm: 8 + 2 + 1 and 12 + 3 + 1; 16 ymm: 8 + 2 + 1 and 12 + 3 + 1;
- * 32 zmm: 16 + 2 + 1 and 24 + 3 + 1. */
-#define DW_LANES 16
+ * 16 in an AVX-512 register), and the conv forward's register tile: FW_FB
+ * filters x FW_XV vectors of columns of accumulators, plus FW_XV input
+ * vectors and one broadcast weight (16 xmm: 8 + 2 + 1; 16 ymm: 8 + 2 + 1;
+ * 32 zmm: 16 + 2 + 1); the conv weight gradient's DW_ACC accumulators
+ * (a group of filters x a block of lanes), plus one broadcast gradient and
+ * the patch loads: 8 of 16 xmm or ymm, 16 of 32 zmm. */
 #if defined(__AVX512F__)
 #define VW 16
 #define FW_FB 8
 #define FW_XV 2
-#define DW_FB 8
+#define DW_ACC 16
 #elif defined(__AVX2__)
 #define VW 8
 #define FW_FB 4
 #define FW_XV 2
-#define DW_FB 2
+#define DW_ACC 8
 #else
 #define VW 4
 #define FW_FB 4
 #define FW_XV 2
-#define DW_FB 1
+#define DW_ACC 8
 #endif
-#define DW_NH (DW_LANES / VW)
 
 /* c + a * b, rounded once where the path has FMA units (as the vector code,
  * which the compiler contracts): said explicitly, because the compiler does
@@ -297,52 +295,150 @@ static void k_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, co
     }
 }
 
-/* dw[f0..f0+FB)[c][ky][0..K) += sum over (y, x) of g[f][y][x] * xp[c][y+ky][x+kx]
- * for one image, over the DW_LANES-wide column groups (x < x_vec); scalar
- * tail columns are added by the caller. Lane e of a group (column x0 + e)
- * sums over y and the groups, then the lanes are added in order e = 0..15:
- * the same order on every path (DW_NH vectors of VW lanes per group). FB is
- * a compile-time constant. */
-static inline __attribute__((always_inline)) void
-conv_dw_tile(float *dw, const float *g, const float *xp, int C, int HP, int WP, int K, int HO,
-             int WO, int x_vec, int f0, int c, int ky, const int FB) {
-    /* Three taps at a time, a compile-time count (so that the FB x 3 x DW_NH
-     * accumulators stay in registers); taps past the kernel's width load
-     * zeros and their sums are not stored. */
-    vf acc[DW_FB][3][DW_NH];
-    const int KX = 3;
-    for (int kx0 = 0; kx0 < K; kx0 += 3) {
-        const int nk = K - kx0 < 3 ? K - kx0 : 3;
-        for (int j = 0; j < FB; j++)
-            for (int t = 0; t < 3; t++)
-                for (int h = 0; h < DW_NH; h++)
-                    acc[j][t][h] = (vf){0};
-        for (int y = 0; y < HO; y++) {
-            const float *row = xp + ((size_t)c * HP + y + ky) * WP + kx0;
-            for (int x0 = 0; x0 < x_vec; x0 += DW_LANES) {
-                for (int h = 0; h < DW_NH; h++) {
-                    const int xh = x0 + h * VW;
-                    vf in[3];
-                    for (int t = 0; t < KX; t++)
-                        in[t] = t < nk ? vload(row + xh + t) : (vf){0};
-                    for (int j = 0; j < FB; j++) {
-                        const vf gv = vload(g + ((size_t)(f0 + j) * HO + y) * WO + xh);
-                        for (int t = 0; t < KX; t++)
-                            acc[j][t][h] += gv * in[t];
-                    }
-                }
-            }
+/* The conv weight gradient, sparse: the gradient reaches the conv output
+ * only at one position of each 2x2 pooling window (its maximum) and only
+ * where the ReLU is active, so dw[f] += g * patch, where patch is the
+ * (C, K, K) block of the padded input under that position, once per window
+ * and filter instead of once per output position (a quarter of the work of
+ * the dense sum, or less). A window's four patches are gathered once and
+ * serve all F filters. The lanes of a vector are taps (a row of NL floats,
+ * ms__conv_taps_padded): each weight is one sequential sum over the
+ * windows in a fixed order (image, window row, window column), so its
+ * value does not depend on the vector width: avx2 and avx512 (both FMA)
+ * agree bit for bit. The row's last lane holds 1 in every patch, so that
+ * lane sums g itself: the bias gradient, in the same order (g * 1 is
+ * exact, so the sum rounds as a plain sum). A filter whose ReLU is
+ * inactive in a window adds g = +0, which changes no sum (an accumulator
+ * is never -0): no data-dependent branch. It pays on every path: the paper
+ * CNN's block (3 -> 16 channels, 32x32, batch 64) on one Zen 5 core took
+ * 1.84 / 2.07 / 2.43 ms densely and 0.67 / 0.92 / 1.42 ms so on avx512 /
+ * avx2 / generic (bench_train, measured on a loaded machine). */
+
+/* dst[0 .. C*K*K) = the patch at src (the input under one conv output),
+ * copied 4 floats at a time: a copy that reaches past a row is overwritten
+ * by the next one, and the last writes up to 3 floats into the padding
+ * (never the row's last lane). */
+static inline __attribute__((always_inline)) void gather_patch(float *dst, const float *src, int C,
+                                                               int K, size_t plane, int WP) {
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < K; ky++, dst += K) {
+            const float *s = src + c * plane + (size_t)ky * WP;
+            for (int kx = 0; kx < K; kx += 4)
+                memcpy(dst + kx, s + kx, 4 * sizeof(float));
         }
+}
+
+/* One (image, filter) plane: for window q = (py, px), gs[2q] = the
+ * gradient that reaches the conv output at the window's maximum (dp[q], or
+ * +0 where the ReLU is inactive there) and gs[2q + 1] = (as int32) the
+ * offset of the maximum's patch in the row of patches, (4 px + 2 dy + dx)
+ * * n. Without a branch (whether the ReLU is active, and dy, are data,
+ * mispredicted about half the time), and with the activation read from the
+ * window's four values, loaded whatever the maximum is, so that the
+ * compiler can vectorise the loop without gathers. A function of its own,
+ * so that its few pointers stay in registers. */
+static __attribute__((noinline)) void window_grads(float *restrict gs, const float *restrict dp,
+                                                   const int32_t *restrict ip,
+                                                   const float *restrict ap, int PH, int PW, int WO,
+                                                   int n) {
+    for (int py = 0; py < PH; py++) {
+        const float *r0 = ap + (size_t)2 * py * WO, *r1 = r0 + WO;
+        const int32_t *iq = ip + (size_t)py * PW;
+        const float *dq = dp + (size_t)py * PW;
+        float *gq = gs + (size_t)2 * py * PW;
+        for (int px = 0; px < PW; px++) {
+            const int r = iq[px] - (2 * py * WO + 2 * px);
+            const int dy = (int)((uint32_t)(WO - 1 - r) >> 31), dx = r - dy * WO;
+            /* The maximum's value, selected from the four by masks. */
+            uint32_t v00, v01, v10, v11, bits;
+            memcpy(&v00, r0 + 2 * px, sizeof v00);
+            memcpy(&v01, r0 + 2 * px + 1, sizeof v01);
+            memcpy(&v10, r1 + 2 * px, sizeof v10);
+            memcpy(&v11, r1 + 2 * px + 1, sizeof v11);
+            const uint32_t mx = -(uint32_t)dx, my = -(uint32_t)dy;
+            const uint32_t a0 = (v00 & ~mx) | (v01 & mx), a1 = (v10 & ~mx) | (v11 & mx);
+            const uint32_t a = (a0 & ~my) | (a1 & my);
+            float af;
+            memcpy(&af, &a, sizeof af);
+            memcpy(&bits, dq + px, sizeof bits);
+            bits &= -(uint32_t)(af > 0.0f);
+            const int32_t off = (4 * px + 2 * dy + dx) * n;
+            memcpy(gq + 2 * px, &bits, sizeof bits);
+            memcpy(gq + 2 * px + 1, &off, sizeof off);
+        }
+    }
+}
+
+/* Filters f0..f0+FB-1, lanes l0..l0+NV*VW-1, of one row of windows:
+ * acc (F, n) += g * patch for each window of the row, px ascending, with
+ * the FB x NV accumulators in registers (FB and NV compile-time
+ * constants). gs: this row's (g, offset) pairs of filter f0, those of the
+ * next filter gstride floats further. */
+static inline __attribute__((always_inline)) void dw_row_group(float *acc, const float *patch,
+                                                               const float *gs, size_t gstride,
+                                                               int PW, int f0, int n, int l0,
+                                                               const int FB, const int NV) {
+    vf r[DW_ACC];
+    for (int j = 0; j < FB; j++)
+        for (int v = 0; v < NV; v++)
+            r[j * NV + v] = vload(acc + (size_t)(f0 + j) * n + l0 + v * VW);
+    const float *pl = patch + l0;
+    for (int px = 0; px < PW; px++) {
         for (int j = 0; j < FB; j++) {
-            float *d = dw + ((size_t)(f0 + j) * C + c) * K * K + ky * K + kx0;
-            for (int t = 0; t < nk; t++) {
-                float sum = 0.0f;
-                for (int h = 0; h < DW_NH; h++)
-                    for (int e = 0; e < VW; e++)
-                        sum += acc[j][t][h][e];
-                d[t] += sum;
-            }
+            const float *e = gs + j * gstride + 2 * px;
+            int32_t off;
+            memcpy(&off, e + 1, sizeof off);
+            const float g = e[0], *p = pl + off;
+            for (int v = 0; v < NV; v++)
+                r[j * NV + v] += g * vload(p + v * VW);
         }
+    }
+    for (int j = 0; j < FB; j++)
+        for (int v = 0; v < NV; v++)
+            vstore(acc + (size_t)(f0 + j) * n + l0 + v * VW, r[j * NV + v]);
+}
+
+/* All filters, lanes l0..l0+NV*VW-1, of one row of windows: groups of
+ * DW_ACC / NV filters, then single filters. */
+static inline __attribute__((always_inline)) void dw_row_lanes(float *acc, const float *patch,
+                                                               const float *gr, size_t gstride,
+                                                               int PW, int F, int n, int l0,
+                                                               const int NV) {
+    const int FG = DW_ACC / NV;
+    int f0 = 0;
+    for (; f0 + FG <= F; f0 += FG)
+        dw_row_group(acc, patch, gr + f0 * gstride, gstride, PW, f0, n, l0, FG, NV);
+    for (; f0 < F; f0++)
+        dw_row_group(acc, patch, gr + f0 * gstride, gstride, PW, f0, n, l0, 1, NV);
+}
+
+/* One image's windows: acc (F, n) += g * patch for every window and
+ * filter (gs: (F, PH, PW) pairs of window_grads), row by row of windows,
+ * in blocks of 32 lanes (and one of 16 where n is not a multiple of 32).
+ * K = KC is a compile-time constant for the usual kernel side (so that the
+ * copies are unrolled), or 0 for the general loop over k taps. */
+static inline __attribute__((always_inline)) void dw_windows(float *acc, float *patch,
+                                                             const float *gs, const float *xp,
+                                                             int C, int k, int HP, int WP, int PH,
+                                                             int PW, int F, int n, const int KC) {
+    const int K = KC ? KC : k;
+    const size_t plane = (size_t)HP * WP, gstride = (size_t)2 * PH * PW;
+    for (int py = 0; py < PH; py++) {
+        /* The row's patches first (4 per window), then the sums: the
+         * patches are read well after they are written. */
+        for (int px = 0; px < PW; px++) {
+            const float *s0 = xp + (size_t)(2 * py) * WP + 2 * px;
+            float *pp = patch + (size_t)4 * n * px;
+            gather_patch(pp, s0, C, K, plane, WP);
+            gather_patch(pp + n, s0 + 1, C, K, plane, WP);
+            gather_patch(pp + 2 * n, s0 + WP, C, K, plane, WP);
+            gather_patch(pp + 3 * n, s0 + WP + 1, C, K, plane, WP);
+        }
+        const float *gr = gs + (size_t)2 * py * PW;
+        int l0 = 0;
+        for (; l0 + 32 <= n; l0 += 32)
+            dw_row_lanes(acc, patch, gr, gstride, PW, F, n, l0, 32 / VW);
+        if (l0 < n) dw_row_lanes(acc, patch, gr, gstride, PW, F, n, l0, 16 / VW);
     }
 }
 
@@ -351,8 +447,9 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
                                       const float *w, int B, int C, int H, int W, int F, int K,
                                       int P, float *partial) {
     const int HO = H + 2 * P - K + 1, WO = W + 2 * P - K + 1, HP = H + 2 * P, WP = W + 2 * P;
-    const int PH = HO / 2, PW = WO / 2, x_vec = WO - WO % DW_LANES;
-    const size_t nw = (size_t)F * C * K * K;
+    const int PH = HO / 2, PW = WO / 2;
+    const int CKK = C * K * K, NL = (int)ms__conv_taps_padded(C, K);
+    const size_t nw = (size_t)F * CKK, PHW = (size_t)PH * PW;
     /* One chunk's part of partial (isa.c lays it out). */
     const size_t stride = ms_conv_backward_partial_floats(1, C, H, W, F, K, P);
     const int nc = n_chunks(B);
@@ -361,73 +458,63 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
     for (int ch = 0; ch < nc; ch++) {
         float *pw = partial + (size_t)ch * stride, *pb = pw + nw;
         float *gmap = pb + F, *xp = gmap + (size_t)F * HO * WO;
-        memset(pw, 0, sizeof(float) * (nw + F));
-        memset(xp, 0, sizeof(float) * (size_t)C * HP * WP);
+        float *acc = xp + (size_t)C * HP * WP + 32, *patch = acc + (size_t)F * NL;
+        float *gs = patch + 4 * (size_t)PW * NL;
+        memset(pb, 0, sizeof(float) * F);
+        /* The padded input with its slack (read by the last patch copies),
+         * the accumulators and the patches (whose spare lanes must stay
+         * finite), and the bias lane of every patch. */
+        memset(xp, 0, sizeof(float) * ((size_t)C * HP * WP + 32 + (size_t)(F + 4 * PW) * NL));
+        for (int t = 0; t < 4 * PW; t++)
+            patch[(size_t)t * NL + NL - 1] = 1.0f;
         int i1 = (ch + 1) * MS_CHUNK < B ? (ch + 1) * MS_CHUNK : B;
         for (int i = ch * MS_CHUNK; i < i1; i++) {
             const float *xi = x + (size_t)i * C * H * W;
-            /* The dense gradient w.r.t. the conv pre-activation: non-zero only
-             * at each window's maximum where the ReLU is active. */
-            memset(gmap, 0, sizeof(float) * (size_t)F * HO * WO);
-            for (int f = 0; f < F; f++) {
-                const size_t plane = (size_t)i * F + f;
-                const float *dp = dpooled + plane * PH * PW;
-                const int32_t *ip = idx + plane * PH * PW;
-                const float *ap = act + plane * HO * WO;
-                float *gm = gmap + (size_t)f * HO * WO;
-                /* Without a branch (whether the ReLU is active is data, and
-                 * mispredicted about half the time): an inactive maximum
-                 * writes the 0 that is there and adds +0 to bsum, which
-                 * changes no sum (bsum is never -0). */
-                float bsum = 0.0f;
-                for (int q = 0; q < PH * PW; q++) {
-                    const int o = ip[q];
-                    uint32_t bits;
-                    memcpy(&bits, dp + q, sizeof bits);
-                    bits &= -(uint32_t)(ap[o] > 0.0f);
-                    float g;
-                    memcpy(&g, &bits, sizeof g);
-                    gm[o] = g;
-                    bsum += g;
-                }
-                pb[f] += bsum;
+            /* The gradient w.r.t. the conv pre-activation at each window's
+             * maximum (0 where the ReLU is inactive), and that maximum's
+             * patch; the dense map only for dx. */
+            const size_t pl0 = (size_t)i * F;
+            for (int f = 0; f < F; f++)
+                window_grads(gs + 2 * f * PHW, dpooled + (pl0 + f) * PHW, idx + (pl0 + f) * PHW,
+                             act + (pl0 + f) * HO * WO, PH, PW, WO, NL);
+            if (dx) {
+                memset(gmap, 0, sizeof(float) * (size_t)F * HO * WO);
+                for (int f = 0; f < F; f++)
+                    for (size_t q = 0; q < PHW; q++)
+                        gmap[(size_t)f * HO * WO + idx[(pl0 + f) * PHW + q]] =
+                            gs[2 * (f * PHW + q)];
             }
             for (int c = 0; c < C; c++)
                 for (int y = 0; y < H; y++)
                     memcpy(xp + ((size_t)c * HP + y + P) * WP + P, xi + ((size_t)c * H + y) * W,
                            sizeof(float) * W);
-            for (int c = 0; c < C; c++) {
-                for (int ky = 0; ky < K; ky++) {
-                    int f0 = 0;
-                    for (; f0 + DW_FB <= F; f0 += DW_FB)
-                        conv_dw_tile(pw, gmap, xp, C, HP, WP, K, HO, WO, x_vec, f0, c, ky, DW_FB);
-                    for (; f0 < F; f0++)
-                        conv_dw_tile(pw, gmap, xp, C, HP, WP, K, HO, WO, x_vec, f0, c, ky, 1);
-                }
-            }
-            /* Columns beyond the last full vector, and the input gradient. */
+            /* The bias lanes sum this image's gradients, from +0 (added to
+             * pb afterwards, image by image). */
+            for (int f = 0; f < F; f++)
+                acc[(size_t)f * NL + NL - 1] = 0.0f;
+            if (K == 3)
+                dw_windows(acc, patch, gs, xp, C, K, HP, WP, PH, PW, F, NL, 3);
+            else
+                dw_windows(acc, patch, gs, xp, C, K, HP, WP, PH, PW, F, NL, 0);
+            for (int f = 0; f < F; f++)
+                pb[f] += acc[(size_t)f * NL + NL - 1];
+            if (!dx) continue;
+            /* The input gradient, from the dense map in (f, y, x, tap) order. */
             for (int f = 0; f < F; f++) {
                 const float *gm = gmap + (size_t)f * HO * WO;
-                float *pwf = pw + (size_t)f * C * K * K;
-                const float *wf = w + (size_t)f * C * K * K;
+                const float *wf = w + (size_t)f * CKK;
                 for (int y = 0; y < HO; y++) {
-                    for (int xo = dx ? 0 : x_vec; xo < WO; xo++) {
+                    for (int xo = 0; xo < WO; xo++) {
                         const float g = gm[(size_t)y * WO + xo];
                         if (g == 0.0f) continue;
                         for (int c = 0; c < C; c++) {
                             for (int ky = 0; ky < K; ky++) {
                                 for (int kx = 0; kx < K; kx++) {
-                                    const size_t wi = (size_t)(c * K + ky) * K + kx;
-                                    if (xo >= x_vec)
-                                        pwf[wi] =
-                                            MADD(g, xp[((size_t)c * HP + y + ky) * WP + xo + kx],
-                                                 pwf[wi]);
-                                    if (!dx) continue;
                                     const int yy = y + ky - P, xx = xo + kx - P;
                                     if (yy < 0 || yy >= H || xx < 0 || xx >= W) continue;
                                     float *dxe =
                                         dx + (size_t)i * C * H * W + ((size_t)c * H + yy) * W + xx;
-                                    *dxe = MADD(g, wf[wi], *dxe);
+                                    *dxe = MADD(g, wf[(size_t)(c * K + ky) * K + kx], *dxe);
                                 }
                             }
                         }
@@ -435,6 +522,8 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
                 }
             }
         }
+        for (int f = 0; f < F; f++)
+            memcpy(pw + (size_t)f * CKK, acc + (size_t)f * NL, sizeof(float) * CKK);
     }
     /* Chunk partial sums combined in chunk order. */
     memcpy(dw, partial, sizeof(float) * nw);

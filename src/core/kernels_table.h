@@ -24,6 +24,14 @@ typedef struct {
     ms_adam_step_fn *adam_step;
 } ms__kernel_table_t;
 
+/* The conv weight gradient's row of C*K*K taps, padded to a multiple of 16
+ * floats (every path's vectors divide it) with at least 4 spare floats: 3
+ * for the gathering of a patch, which copies 4 floats at a time, and the
+ * last for the bias gradient (kernels.c). */
+static inline size_t ms__conv_taps_padded(int C, int K) {
+    return ((size_t)C * K * K + 4 + 15) / 16 * 16;
+}
+
 extern const ms__kernel_table_t ms__kernels_generic, ms__kernels_avx2, ms__kernels_avx512;
 
 #endif

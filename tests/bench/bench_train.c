@@ -7,8 +7,9 @@
  * peak for that path and thread count, measured with an FMA loop (a mul+add
  * loop on the generic path, which has no FMA), and each kernel of a
  * training step timed alone on the model's shapes, with its GFLOP/s and
- * share of that peak. FLOPs count the multiply-adds the kernels execute
- * (2 per multiply-add, the conv weight gradient over every position). The
+ * share of that peak. FLOPs count the model's dense multiply-adds (2 per
+ * multiply-add, the conv weight gradient over every position, although
+ * the kernel sums it only at each pooling window's maximum). The
  * lines starting "peak", "kernel" and "step" are read by the script.
  *
  *   bench_train [cnn|mlp] [threads] [steps] */
