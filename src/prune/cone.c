@@ -34,7 +34,8 @@ static int readers_build(cone_readers_t *s, const ms_layout_t *L, const float *w
     const int O = L->arch.fc_out[l], NI = L->fc_in[l];
     const float *wl = w + L->t[L->fc_weight[l]].off;
     long nnz = 0;
-    for (size_t j = 0; j < (size_t)O * NI; j++) nnz += wl[j] != 0.0f;
+    for (size_t j = 0; j < (size_t)O * NI; j++)
+        nnz += wl[j] != 0.0f;
     s->start = calloc((size_t)NI + 1, sizeof(int));
     s->row = malloc(sizeof(int) * (size_t)(nnz + 1));
     s->row_start = malloc(sizeof(int) * (size_t)(O + 1));
@@ -58,7 +59,8 @@ static int readers_build(cone_readers_t *s, const ms_layout_t *L, const float *w
         }
     }
     s->row_start[O] = (int)k;
-    for (int i = 0; i < NI; i++) s->start[i + 1] += s->start[i];
+    for (int i = 0; i < NI; i++)
+        s->start[i + 1] += s->start[i];
     for (int o = 0; o < O; o++)
         for (int q = s->row_start[o]; q < s->row_start[o + 1]; q++) {
             const int i = s->row_idx[q];
@@ -71,7 +73,8 @@ static int readers_build(cone_readers_t *s, const ms_layout_t *L, const float *w
 /* Levels of row_tree above the leaves for NI inputs: the root covers [0, 2^K). */
 static int tree_levels(int NI) {
     int k = 0;
-    while ((1 << k) < NI) k++;
+    while ((1 << k) < NI)
+        k++;
     return k;
 }
 
@@ -133,7 +136,8 @@ void cone_free(cone_t *c) {
         free(c->row_reg[d]);
         free(c->chg[d]);
     }
-    for (int t = 0; t < CONE_MAX_THREADS; t++) free(c->regs[t]);
+    for (int t = 0; t < CONE_MAX_THREADS; t++)
+        free(c->regs[t]);
     free(c->ops);
     free(c->fixed);
     free(c->free_regs);
@@ -164,7 +168,9 @@ typedef struct cnode {
     cone_fixed_t f;
 } cnode_t;
 
-static int new_reg(cone_t *c) { return c->n_free ? c->free_regs[--c->n_free] : c->nregs++; }
+static int new_reg(cone_t *c) {
+    return c->n_free ? c->free_regs[--c->n_free] : c->nregs++;
+}
 
 static int emit(cone_t *c, int kind, int dst, int src, double w) {
     if (c->nops == c->cap_ops) {
@@ -201,9 +207,11 @@ static int compile_node(cone_t *c, int d, int row, int qa, int qb, int k, int t,
         return 0;
     }
     int changing = 0;
-    for (int q = qa; q < qb && !changing; q++) changing = c->chg[d][rd->row_idx[q]] >= 0;
+    for (int q = qa; q < qb && !changing; q++)
+        changing = c->chg[d][rd->row_idx[q]] >= 0;
     if (!changing) {
-        *out = (cnode_t){.kind = N_FIXED, .f = {.d = d, .row = row, .qa = qa, .qb = qb, .k = k, .t = t}};
+        *out = (cnode_t){.kind = N_FIXED,
+                         .f = {.d = d, .row = row, .qa = qa, .qb = qb, .k = k, .t = t}};
         return 0;
     }
     if (k == 0) {
@@ -213,7 +221,8 @@ static int compile_node(cone_t *c, int d, int row, int qa, int qb, int k, int t,
     }
     const int mid = (2 * t + 1) << (k - 1);
     int qm = qa;
-    while (qm < qb && rd->row_idx[qm] < mid) qm++;
+    while (qm < qb && rd->row_idx[qm] < mid)
+        qm++;
     cnode_t a, b;
     int rc = compile_node(c, d, row, qa, qm, k - 1, 2 * t, &a);
     if (!rc) rc = compile_node(c, d, row, qm, qb, k - 1, 2 * t + 1, &b);
@@ -246,14 +255,16 @@ static int compile_row(cone_t *c, int o) {
     c->o = o;
     c->nops = c->nconst = c->n_free = 0;
     c->nregs = 1; /* register 0: the input, row o's output */
-    for (int cl = 0; cl < c->NC; cl++) c->logit_reg[cl] = c->logit_const[cl] = -1;
+    for (int cl = 0; cl < c->NC; cl++)
+        c->logit_reg[cl] = c->logit_const[cl] = -1;
     if (l == nf - 1) {
         c->logit_reg[o] = 0;
     } else {
         for (int d = l + 1; d < nf; d++) {
             const int NI = L->fc_in[d], O = L->arch.fc_out[d], last = d == nf - 1;
             const cone_readers_t *rd = &c->rd[d];
-            for (int i = 0; i < NI; i++) c->chg[d][i] = -1;
+            for (int i = 0; i < NI; i++)
+                c->chg[d][i] = -1;
             if (d == l + 1)
                 c->chg[d][o] = 0;
             else
@@ -268,7 +279,8 @@ static int compile_row(cone_t *c, int o) {
                     reads = c->chg[d][rd->row_idx[q]] >= 0;
                 if (!reads) continue;
                 cnode_t root;
-                int rc = compile_node(c, d, row, rd->row_start[row], rd->row_start[row + 1], K, 0, &root);
+                int rc = compile_node(c, d, row, rd->row_start[row], rd->row_start[row + 1], K, 0,
+                                      &root);
                 if (!rc && bias) rc = emit(c, OP_BIAS, root.reg, 0, (double)bias[row]);
                 if (!rc && !last) rc = emit(c, OP_RELU, root.reg, 0, 0.0);
                 if (rc) return rc;
@@ -298,16 +310,19 @@ static int node_values(const cone_readers_t *rd, int qa, int qb, int k, int t, c
     if (k == 0) {
         const double wv = rd->row_w[qa];
         const double *h = hT + (size_t)rd->row_idx[qa] * N;
-        for (int n = 0; n < N; n++) out[n] = wv * h[n];
+        for (int n = 0; n < N; n++)
+            out[n] = wv * h[n];
         return 1;
     }
     const int mid = (2 * t + 1) << (k - 1);
     int qm = qa;
-    while (qm < qb && rd->row_idx[qm] < mid) qm++;
+    while (qm < qb && rd->row_idx[qm] < mid)
+        qm++;
     const int pa = node_values(rd, qa, qm, k - 1, 2 * t, hT, N, out, scratch);
     if (!pa) return node_values(rd, qm, qb, k - 1, 2 * t + 1, hT, N, out, scratch);
     if (node_values(rd, qm, qb, k - 1, 2 * t + 1, hT, N, scratch, scratch + N))
-        for (int n = 0; n < N; n++) out[n] = out[n] + scratch[n];
+        for (int n = 0; n < N; n++)
+            out[n] = out[n] + scratch[n];
     return 1;
 }
 
@@ -330,7 +345,8 @@ int cone_set_row(cone_t *c, int o, double *const *hT, const double *logT, const 
         c->K = aligned_alloc(64, sizeof(double) * nK);
         if (!c->K) {
             c->cap_K = 0;
-            return ms_err_set(MS_ENOMEM, "pruning: cannot allocate %zu constants of the downstream of fc%d",
+            return ms_err_set(MS_ENOMEM,
+                              "pruning: cannot allocate %zu constants of the downstream of fc%d",
                               nK, c->l + 1);
         }
         c->cap_K = nK;
@@ -345,7 +361,8 @@ int cone_set_row(cone_t *c, int o, double *const *hT, const double *logT, const 
             if (!hidden || h[n] != 0.0) c->perm[p++] = n;
         for (int n = c->n0[t]; n < c->n0[t + 1] && hidden; n++)
             if (h[n] == 0.0) c->perm[p++] = n;
-        for (; p < c->b0[t + 1] * BS; p++) c->perm[p] = -1;
+        for (; p < c->b0[t + 1] * BS; p++)
+            c->perm[p] = -1;
     }
     for (p = 0; p < nb * BS; p++) {
         const int n = c->perm[p];
@@ -372,13 +389,15 @@ int cone_set_row(cone_t *c, int o, double *const *hT, const double *logT, const 
 void cone_memo_reset(cone_t *c) {
     const size_t P = (size_t)c->nb * BS;
     memcpy(c->hmemo, c->hcur, sizeof(double) * P);
-    for (int h = 0; h < 2; h++) memcpy(c->qmemo[h], c->qcur[h], sizeof(int64_t) * P);
+    for (int h = 0; h < 2; h++)
+        memcpy(c->qmemo[h], c->qcur[h], sizeof(int64_t) * P);
 }
 
 void cone_memo_reset_part(cone_t *c, int t) {
     const size_t p0 = (size_t)c->b0[t] * BS, n = (size_t)(c->b0[t + 1] - c->b0[t]) * BS;
     memcpy(c->hmemo + p0, c->hcur + p0, sizeof(double) * n);
-    for (int h = 0; h < 2; h++) memcpy(c->qmemo[h] + p0, c->qcur[h] + p0, sizeof(int64_t) * n);
+    for (int h = 0; h < 2; h++)
+        memcpy(c->qmemo[h] + p0, c->qcur[h] + p0, sizeof(int64_t) * n);
 }
 
 /* ---- evaluation ------------------------------------------------------------------------ */
@@ -397,24 +416,29 @@ static void cone_block(const cone_t *c, int blk, double *R, int64_t *qh, int64_t
         switch (op->kind) {
         case OP_LEAF: {
             const double *s = R + (size_t)op->src * BS;
-            for (int e = 0; e < BS; e++) x[e] = wv * s[e];
+            for (int e = 0; e < BS; e++)
+                x[e] = wv * s[e];
             break;
         }
         case OP_ADD: {
             const double *s = R + (size_t)op->src * BS;
-            for (int e = 0; e < BS; e++) x[e] = x[e] + s[e];
+            for (int e = 0; e < BS; e++)
+                x[e] = x[e] + s[e];
             break;
         }
         case OP_ADDK: {
             const double *s = K + (size_t)op->src * BS;
-            for (int e = 0; e < BS; e++) x[e] = x[e] + s[e];
+            for (int e = 0; e < BS; e++)
+                x[e] = x[e] + s[e];
             break;
         }
         case OP_BIAS:
-            for (int e = 0; e < BS; e++) x[e] = wv + x[e];
+            for (int e = 0; e < BS; e++)
+                x[e] = wv + x[e];
             break;
         default:
-            for (int e = 0; e < BS; e++) x[e] = relu_d(x[e]);
+            for (int e = 0; e < BS; e++)
+                x[e] = relu_d(x[e]);
             break;
         }
     }
@@ -425,12 +449,15 @@ static void cone_block(const cone_t *c, int blk, double *R, int64_t *qh, int64_t
         z[cl] = c->logit_reg[cl] >= 0 ? R + (size_t)c->logit_reg[cl] * BS
                                       : K + (size_t)c->logit_const[cl] * BS;
     double m[BS], s[BS], ex[BS];
-    for (int e = 0; e < BS; e++) m[e] = -DBL_MAX;
+    for (int e = 0; e < BS; e++)
+        m[e] = -DBL_MAX;
     for (int cl = 0; cl < NC; cl++) {
         const double *zc = z[cl];
-        for (int e = 0; e < BS; e++) m[e] = zc[e] > m[e] ? zc[e] : m[e];
+        for (int e = 0; e < BS; e++)
+            m[e] = zc[e] > m[e] ? zc[e] : m[e];
     }
-    for (int e = 0; e < BS; e++) s[e] = 0.0;
+    for (int e = 0; e < BS; e++)
+        s[e] = 0.0;
     for (int cl = 0; cl < NC; cl++) {
         const double *zc = z[cl];
         /* exp_core where it is ms_exact_exp, the full function elsewhere. */
@@ -443,12 +470,15 @@ static void cone_block(const cone_t *c, int blk, double *R, int64_t *qh, int64_t
         if (!in_core)
             for (int e = 0; e < BS; e++)
                 if (!(zc[e] - m[e] >= -700.0)) ex[e] = ms_canon_exp(zc[e] - m[e]);
-        for (int e = 0; e < BS; e++) s[e] = s[e] + ex[e];
+        for (int e = 0; e < BS; e++)
+            s[e] = s[e] + ex[e];
     }
     const double *zy = z[c->y];
     /* s is in [1, NC]: a positive normal double, where ms_canon_log is log_core. */
-    for (int e = 0; e < BS; e++) s[e] = (m[e] + ms_canon_log_core(s[e])) - zy[e];
-    for (int e = 0; e < BS; e++) ms_canon_fixed_parts(s[e], &qh[e], &ql[e]);
+    for (int e = 0; e < BS; e++)
+        s[e] = (m[e] + ms_canon_log_core(s[e])) - zy[e];
+    for (int e = 0; e < BS; e++)
+        ms_canon_fixed_parts(s[e], &qh[e], &ql[e]);
 }
 
 ms_i128 cone_eval_part(cone_t *c, const double *z, int commit, int t, int me) {
@@ -501,8 +531,9 @@ int cone_write_back(cone_t *c, double *const *hT, double *logT, i128 *q) {
             const int n = c->perm[p];
             if (n < 0) continue;
             if (qh[e] != c->qcur[0][p] || ql[e] != c->qcur[1][p])
-                return ms_err_set(MS_EINVAL, "pruning: the downstream of fc%d row %d diverged (bug)",
-                                  l + 1, c->o);
+                return ms_err_set(MS_EINVAL,
+                                  "pruning: the downstream of fc%d row %d diverged (bug)", l + 1,
+                                  c->o);
             q[n] = ms_canon_fixed_join(qh[e], ql[e]);
             own[n] = c->hcur[p];
             for (int d = l + 1; d < nf; d++) {

@@ -57,10 +57,10 @@ typedef struct cone {
     int logit_reg[MS_MAX_CLASSES], logit_const[MS_MAX_CLASSES];
     int *free_regs, n_free;
     /* Per position of the permuted sample order (nb * CONE_BS of them). */
-    int *perm;                /* its sample, or -1 (padding) */
-    double *K;                /* (nb, nconst, CONE_BS) the constants */
-    double *hin;              /* the evaluated state's input (the row's output) */
-    double *hcur, *hmemo;     /* the committed one, and the last evaluated one */
+    int *perm;                   /* its sample, or -1 (padding) */
+    double *K;                   /* (nb, nconst, CONE_BS) the constants */
+    double *hin;                 /* the evaluated state's input (the row's output) */
+    double *hcur, *hmemo;        /* the committed one, and the last evaluated one */
     int64_t *qcur[2], *qmemo[2]; /* their losses (ms_canon_fixed_parts: hi, lo) */
     size_t cap_K;
     double *regs[CONE_MAX_THREADS]; /* per thread: (nregs, CONE_BS) */

@@ -89,6 +89,20 @@ static double row_tree(const float *w, const double *h, int NI, const float *bia
     return root ? buf[0] : 0.0;
 }
 
+/* 2x2 max pooling of F planes (HO, WO) into (PH, PW), the first maximum. */
+static void pool_2x2(const double *out, int F, int HO, int WO, int PH, int PW, double *in) {
+    for (int f = 0; f < F; f++)
+        for (int py = 0; py < PH; py++)
+            for (int px = 0; px < PW; px++) {
+                const double *o = out + ((size_t)f * HO + 2 * py) * WO + 2 * px;
+                double m = o[0];
+                if (o[1] > m) m = o[1];
+                if (o[WO] > m) m = o[WO];
+                if (o[WO + 1] > m) m = o[WO + 1];
+                in[((size_t)f * PH + py) * PW + px] = m;
+            }
+}
+
 /* The conv part (if any) of every image in double, canonical order: bias,
  * then taps (c, ky, kx) ascending; ReLU; 2x2 max pooling (first maximum).
  * Writes the fc input features h0 (N, NI0). */
@@ -125,16 +139,7 @@ static int canonical_features(const ms_layout_t *L, const float *params, const f
                         out[((size_t)f * HO + y) * WO + xo] =
                             relu_d(ms_canon_conv_at(in, w, b, C, H, W, K, P, f, y, xo));
             const int PH = L->pool_h[l], PW = L->pool_w[l];
-            for (int f = 0; f < F; f++)
-                for (int py = 0; py < PH; py++)
-                    for (int px = 0; px < PW; px++) {
-                        const double *o = out + ((size_t)f * HO + 2 * py) * WO + 2 * px;
-                        double m = o[0];
-                        if (o[1] > m) m = o[1];
-                        if (o[WO] > m) m = o[WO];
-                        if (o[WO + 1] > m) m = o[WO + 1];
-                        in[((size_t)f * PH + py) * PW + px] = m;
-                    }
+            pool_2x2(out, F, HO, WO, PH, PW, in);
             C = F;
             H = PH;
             W = PW;
@@ -219,16 +224,7 @@ static int features_fast(const ms_layout_t *L, const float *params, const float 
                         out[((size_t)f * HO + y) * WO + xo] = relu_d(acc[f]);
                 }
             const int PH = L->pool_h[l], PW = L->pool_w[l];
-            for (int f = 0; f < F; f++)
-                for (int py = 0; py < PH; py++)
-                    for (int px = 0; px < PW; px++) {
-                        const double *o = out + ((size_t)f * HO + 2 * py) * WO + 2 * px;
-                        double m = o[0];
-                        if (o[1] > m) m = o[1];
-                        if (o[WO] > m) m = o[WO];
-                        if (o[WO + 1] > m) m = o[WO + 1];
-                        in[((size_t)f * PH + py) * PW + px] = m;
-                    }
+            pool_2x2(out, F, HO, WO, PH, PW, in);
             C = F;
             H = PH;
             W = PW;

@@ -22,7 +22,8 @@ int rowtree_init(rowtree_t *t, int NI, int N) {
     }
     size_t doubles = 0, ints = 0;
     const size_t S = (size_t)t->S;
-    for (int k = 1; k <= t->D; k++) doubles += (size_t)t->nk[k] * S, ints += t->nk[k];
+    for (int k = 1; k <= t->D; k++)
+        doubles += (size_t)t->nk[k] * S, ints += t->nk[k];
     for (int k = 0; k <= t->D; k++) {
         size_t span = (size_t)(BMAX >> k) + 2;
         if (k) doubles += span * S;
@@ -31,24 +32,31 @@ int rowtree_init(rowtree_t *t, int NI, int N) {
     t->mem = aligned_alloc(64, (sizeof(double) * doubles + sizeof(int32_t) * ints + 63) / 64 * 64);
     if (!t->mem) return ms_err_set(MS_ENOMEM, "pruning: cannot allocate a row tree");
     double *d = t->mem;
-    for (int k = 1; k <= t->D; k++) t->val[k] = d, d += (size_t)t->nk[k] * S;
-    for (int k = 1; k <= t->D; k++) t->sval[k] = d, d += ((size_t)(BMAX >> k) + 2) * S;
+    for (int k = 1; k <= t->D; k++)
+        t->val[k] = d, d += (size_t)t->nk[k] * S;
+    for (int k = 1; k <= t->D; k++)
+        t->sval[k] = d, d += ((size_t)(BMAX >> k) + 2) * S;
     int32_t *c = (int32_t *)(void *)d;
-    for (int k = 1; k <= t->D; k++) t->cnt[k] = c, c += t->nk[k];
-    for (int k = 0; k <= t->D; k++) t->scnt[k] = c, c += (BMAX >> k) + 2;
+    for (int k = 1; k <= t->D; k++)
+        t->cnt[k] = c, c += t->nk[k];
+    for (int k = 0; k <= t->D; k++)
+        t->scnt[k] = c, c += (BMAX >> k) + 2;
     return 0;
 }
 
 size_t rt_view_ints(const rowtree_t *t) {
     size_t n = 0;
-    for (int k = 0; k <= t->D; k++) n += (size_t)(BMAX >> k) + 2;
+    for (int k = 0; k <= t->D; k++)
+        n += (size_t)(BMAX >> k) + 2;
     return 2 * n; /* counts, then the flags (one int's room per flag) */
 }
 
 void rt_view(const rowtree_t *t, rowtree_t *v, int32_t *mem) {
     *v = *t;
-    for (int k = 0; k <= t->D; k++) v->scnt[k] = mem, mem += (BMAX >> k) + 2;
-    for (int k = 0; k <= t->D; k++) v->smod[k] = (uint8_t *)mem, mem += (BMAX >> k) + 2;
+    for (int k = 0; k <= t->D; k++)
+        v->scnt[k] = mem, mem += (BMAX >> k) + 2;
+    for (int k = 0; k <= t->D; k++)
+        v->smod[k] = (uint8_t *)mem, mem += (BMAX >> k) + 2;
 }
 
 /* Whether node v of level k is present (inside a window, nodes above the
@@ -94,16 +102,20 @@ static void rt_update_value(rowtree_t *t, int k, int u, int n0, int n1) {
         const double wa = pa ? (double)t->w[va] : 0.0, wb = pb ? (double)t->w[vb] : 0.0;
         const double *ha = t->hT + (size_t)va * t->N, *hb = t->hT + (size_t)vb * t->N;
         if (pa && pb)
-            for (int n = n0; n < n1; n++) out[n] = wa * ha[n] + wb * hb[n];
+            for (int n = n0; n < n1; n++)
+                out[n] = wa * ha[n] + wb * hb[n];
         else if (pa)
-            for (int n = n0; n < n1; n++) out[n] = wa * ha[n];
+            for (int n = n0; n < n1; n++)
+                out[n] = wa * ha[n];
         else if (pb)
-            for (int n = n0; n < n1; n++) out[n] = wb * hb[n];
+            for (int n = n0; n < n1; n++)
+                out[n] = wb * hb[n];
         return;
     }
     const double *a = pa ? rt_vals(t, k - 1, va) : NULL, *b = pb ? rt_vals(t, k - 1, vb) : NULL;
     if (pa && pb)
-        for (int n = n0; n < n1; n++) out[n] = a[n] + b[n];
+        for (int n = n0; n < n1; n++)
+            out[n] = a[n] + b[n];
     else if (pa)
         memcpy(out + n0, a + n0, sizeof(double) * (size_t)(n1 - n0));
     else if (pb)
@@ -115,12 +127,14 @@ void rt_build_counts(rowtree_t *t, const float *w, const double *hT) {
     t->hT = hT;
     t->win = 0;
     for (int k = 1; k <= t->D; k++)
-        for (int u = 0; u < t->nk[k]; u++) rt_update_count(t, k, u);
+        for (int u = 0; u < t->nk[k]; u++)
+            rt_update_count(t, k, u);
 }
 
 void rt_build_values(rowtree_t *t, int n0, int n1) {
     for (int k = 1; k <= t->D; k++)
-        for (int u = 0; u < t->nk[k]; u++) rt_update_value(t, k, u, n0, n1);
+        for (int u = 0; u < t->nk[k]; u++)
+            rt_update_value(t, k, u, n0, n1);
 }
 
 void rt_z(const rowtree_t *t, const float *bias, double *z, int n0, int n1) {
@@ -137,9 +151,11 @@ void rt_z(const rowtree_t *t, const float *bias, double *z, int n0, int n1) {
     const double *root = rt_vals(t, t->D, 0);
     if (bias) {
         const double b = (double)*bias;
-        for (int n = n0; n < n1; n++) z[n] = present ? b + root[n] : b;
+        for (int n = n0; n < n1; n++)
+            z[n] = present ? b + root[n] : b;
     } else {
-        for (int n = n0; n < n1; n++) z[n] = present ? root[n] : 0.0;
+        for (int n = n0; n < n1; n++)
+            z[n] = present ? root[n] : 0.0;
     }
 }
 
@@ -149,7 +165,8 @@ void rt_window_begin(rowtree_t *t, int j, int Bw) {
         t->lo[k] = j >> k;
         t->hi[k] = (j + Bw - 1) >> k;
     }
-    for (int v = t->lo[0]; v <= t->hi[0]; v++) t->scnt[0][v - t->lo[0]] = t->w[v] != 0.0f;
+    for (int v = t->lo[0]; v <= t->hi[0]; v++)
+        t->scnt[0][v - t->lo[0]] = t->w[v] != 0.0f;
     for (int k = 1; k <= t->D; k++) {
         memcpy(t->scnt[k], t->cnt[k] + t->lo[k], sizeof(int32_t) * (t->hi[k] - t->lo[k] + 1));
         memset(t->smod[k], 0, (size_t)(t->hi[k] - t->lo[k] + 1));
@@ -161,25 +178,29 @@ int rt_window_zero_counts(rowtree_t *t, int c) {
     int32_t *p = &t->scnt[0][c - t->lo[0]];
     if (!*p) return 0;
     *p = 0;
-    for (int k = 1; k <= t->D; k++) rt_update_count(t, k, c >> k);
+    for (int k = 1; k <= t->D; k++)
+        rt_update_count(t, k, c >> k);
     return 1;
 }
 
 void rt_path_values(rowtree_t *t, int c, int n0, int n1) {
-    for (int k = 1; k <= t->D; k++) rt_update_value(t, k, c >> k, n0, n1);
+    for (int k = 1; k <= t->D; k++)
+        rt_update_value(t, k, c >> k, n0, n1);
 }
 
 void rt_commit_counts(rowtree_t *t, int j, int count) {
     t->win = 0;
     if (count <= 0) return;
     for (int k = 1; k <= t->D; k++)
-        for (int u = j >> k; u <= (j + count - 1) >> k; u++) rt_update_count(t, k, u);
+        for (int u = j >> k; u <= (j + count - 1) >> k; u++)
+            rt_update_count(t, k, u);
 }
 
 void rt_commit_values(rowtree_t *t, int j, int count, int n0, int n1) {
     if (count <= 0) return;
     for (int k = 1; k <= t->D; k++)
-        for (int u = j >> k; u <= (j + count - 1) >> k; u++) rt_update_value(t, k, u, n0, n1);
+        for (int u = j >> k; u <= (j + count - 1) >> k; u++)
+            rt_update_value(t, k, u, n0, n1);
 }
 
 /* The canonical forward of every fc layer for all samples: tiles of FT
@@ -205,7 +226,8 @@ static void tile_row(const sparse_rows_t *s, int o, const double *hT, size_t N, 
             const int g = ms_canon_tree_gap(s->idx[k - 1], i);
             while (top >= 1 && gap[top - 1] < g) {
                 double *x = stack + (size_t)(top - 1) * FT, *y = x + FT;
-                for (int e = 0; e < FT; e++) x[e] = x[e] + y[e];
+                for (int e = 0; e < FT; e++)
+                    x[e] = x[e] + y[e];
                 top--;
             }
             gap[top] = g;
@@ -213,12 +235,15 @@ static void tile_row(const sparse_rows_t *s, int o, const double *hT, size_t N, 
         top++;
         double *v = stack + (size_t)top * FT;
         const double wv = s->w[k];
-        for (int e = 0; e < bs; e++) v[e] = wv * src[e];
-        for (int e = bs; e < FT; e++) v[e] = 0.0;
+        for (int e = 0; e < bs; e++)
+            v[e] = wv * src[e];
+        for (int e = bs; e < FT; e++)
+            v[e] = 0.0;
     }
     while (top >= 1) {
         double *x = stack + (size_t)(top - 1) * FT, *y = x + FT;
-        for (int e = 0; e < FT; e++) x[e] = x[e] + y[e];
+        for (int e = 0; e < FT; e++)
+            x[e] = x[e] + y[e];
         top--;
     }
     for (int e = 0; e < bs; e++) {
@@ -238,7 +263,8 @@ int forward_T(const ms_layout_t *L, const float *w, int N, double **hT, double *
         const int O = a->fc_out[l], NI = L->fc_in[l];
         const float *wl = w + L->t[L->fc_weight[l]].off;
         size_t nnz = 0;
-        for (size_t j = 0; j < (size_t)O * NI; j++) nnz += wl[j] != 0.0f;
+        for (size_t j = 0; j < (size_t)O * NI; j++)
+            nnz += wl[j] != 0.0f;
         s[l].start = malloc(sizeof(int) * (size_t)(O + 1));
         s[l].idx = malloc(sizeof(int) * (nnz + 1));
         s[l].w = malloc(sizeof(double) * (nnz + 1));
@@ -270,9 +296,11 @@ int forward_T(const ms_layout_t *L, const float *w, int N, double **hT, double *
                     const int last = l == a->n_fc - 1;
                     for (int o = 0; o < a->fc_out[l]; o++) {
                         double *out = (last ? logits : hT[l + 1]) + (size_t)o * N + n0;
-                        tile_row(&s[l], o, hT[l], (size_t)N, n0, bs, stack, bl ? bl + o : NULL, out);
+                        tile_row(&s[l], o, hT[l], (size_t)N, n0, bs, stack, bl ? bl + o : NULL,
+                                 out);
                         if (!last)
-                            for (int e = 0; e < bs; e++) out[e] = relu_d(out[e]);
+                            for (int e = 0; e < bs; e++)
+                                out[e] = relu_d(out[e]);
                     }
                 }
             }

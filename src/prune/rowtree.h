@@ -10,7 +10,9 @@
 
 #include "modsweep/nn.h"
 
-static inline double relu_d(double z) { return z > 0.0 ? z : 0.0; }
+static inline double relu_d(double z) {
+    return z > 0.0 ? z : 0.0;
+}
 
 /* The bias of fc layer l in the weights w, or NULL. */
 static inline const float *fc_bias(const ms_layout_t *L, const float *w, int l) {
@@ -24,17 +26,17 @@ static inline const float *fc_bias(const ms_layout_t *L, const float *w, int l) 
  * N values, one per sample): the committed state, and a window's scratch copy
  * of the nodes above the window's leaves. */
 typedef struct rowtree {
-    int N, NI, D;               /* levels above the leaves; level D is the root */
-    int S;                      /* doubles per node: N rounded up to whole cache lines */
-    int nk[MAX_LEVELS];         /* nodes per level; nk[0] = NI */
-    double *val[MAX_LEVELS];    /* level k >= 1: (nk[k], N) */
-    int32_t *cnt[MAX_LEVELS];   /* level k >= 1: present leaves under each node */
-    const float *w;             /* the row's current weights */
-    const double *hT;           /* (NI, N) the layer's input, transposed */
+    int N, NI, D;             /* levels above the leaves; level D is the root */
+    int S;                    /* doubles per node: N rounded up to whole cache lines */
+    int nk[MAX_LEVELS];       /* nodes per level; nk[0] = NI */
+    double *val[MAX_LEVELS];  /* level k >= 1: (nk[k], N) */
+    int32_t *cnt[MAX_LEVELS]; /* level k >= 1: present leaves under each node */
+    const float *w;           /* the row's current weights */
+    const double *hT;         /* (NI, N) the layer's input, transposed */
     int win, lo[MAX_LEVELS], hi[MAX_LEVELS];
-    double *sval[MAX_LEVELS];   /* window scratch: (hi - lo + 1, N) */
-    int32_t *scnt[MAX_LEVELS];  /* level 0 too: the window leaves' presence */
-    uint8_t *smod[MAX_LEVELS];  /* whether the scratch holds a node's window value */
+    double *sval[MAX_LEVELS];  /* window scratch: (hi - lo + 1, N) */
+    int32_t *scnt[MAX_LEVELS]; /* level 0 too: the window leaves' presence */
+    uint8_t *smod[MAX_LEVELS]; /* whether the scratch holds a node's window value */
     void *mem;
 } rowtree_t;
 

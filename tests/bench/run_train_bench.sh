@@ -75,7 +75,7 @@ for model in $models; do
   done
 done
 echo
-echo "Each kernel alone on the model's shapes (ms per step; FLOPs: 2 per multiply-add executed):"
+echo "Each kernel alone on the model's shapes (ms per step; FLOPs: 2 per multiply-add of the dense model, so the sparse conv backward's rate is effective and can pass the peak):"
 echo "| model | threads | path | kernel | ms/step | GFLOP/s | % path peak | % machine peak |"
 echo "|---|---|---|---|---|---|---|---|"
 for model in $models; do
