@@ -409,7 +409,7 @@ typedef struct post {
 } post_t;
 
 static void cpu_relax(int *spins) {
-    if (++*spins > 4000) {
+    if (++*spins > 200) {
         *spins = 0;
         sched_yield(); /* more threads than cores: let the others run */
     } else {
