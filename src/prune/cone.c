@@ -88,17 +88,14 @@ int cone_init(cone_t *c, const ms_layout_t *L, const float *w, int l, int N, int
     c->NC = L->arch.fc_out[c->nf - 1];
     c->y = label;
     c->nth = nth < 1 ? 1 : nth > CONE_MAX_THREADS ? CONE_MAX_THREADS : nth;
-    c->nb = 0;
-    for (int t = 0; t <= c->nth; t++) {
-        /* Part boundaries on whole cache lines (8 doubles): no line is
-         * written by two threads. */
+    /* Part boundaries on whole cache lines (8 doubles): no line is written
+     * by two threads. Each part's blocks start afresh. */
+    for (int t = 0; t <= c->nth; t++)
         c->n0[t] = t == c->nth ? N : (int)((long)N * t / c->nth) / 8 * 8;
-        c->b0[t] = c->nb;
-        if (t < c->nth) {
-            const int n1 = t + 1 == c->nth ? N : (int)((long)N * (t + 1) / c->nth) / 8 * 8;
-            c->nb += (n1 - c->n0[t] + BS - 1) / BS;
-        }
-    }
+    c->b0[0] = 0;
+    for (int t = 0; t < c->nth; t++)
+        c->b0[t + 1] = c->b0[t] + (c->n0[t + 1] - c->n0[t] + BS - 1) / BS;
+    c->nb = c->b0[c->nth];
     const size_t P = (size_t)c->nb * BS;
     int maxw = c->NC, levels = 1;
     for (int d = l + 1; d < c->nf; d++) {
@@ -384,13 +381,6 @@ int cone_set_row(cone_t *c, int o, double *const *hT, const double *logT, const 
         }
     }
     return 0;
-}
-
-void cone_memo_reset(cone_t *c) {
-    const size_t P = (size_t)c->nb * BS;
-    memcpy(c->hmemo, c->hcur, sizeof(double) * P);
-    for (int h = 0; h < 2; h++)
-        memcpy(c->qmemo[h], c->qcur[h], sizeof(int64_t) * P);
 }
 
 void cone_memo_reset_part(cone_t *c, int t) {

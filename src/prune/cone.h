@@ -77,8 +77,7 @@ int cone_output_is_read(const cone_t *c, int o);
  * (from hT[d], the inputs of the layers, and logT (NC, N)), the permutation,
  * and the committed input and losses (hT[l+1] or logT row o, and q). */
 int cone_set_row(cone_t *c, int o, double *const *hT, const double *logT, const ms_i128 *q);
-/* The memo (the last evaluated state) back to the committed state. */
-void cone_memo_reset(cone_t *c);
+/* Part t's memo (the last evaluated state) back to the committed state. */
 void cone_memo_reset_part(cone_t *c, int t);
 /* Part t's share of the change of the loss sum when row o's
  * pre-activations are z (N, sample order; only samples n0[t] .. n0[t+1]-1

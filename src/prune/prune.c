@@ -157,7 +157,8 @@ static int canonical_features(const ms_layout_t *L, const float *params, const f
  * (which taps fall in the padding depends on the position only, so every
  * lane adds exactly the terms of ms_canon_conv_at, in its order), the images
  * split among the threads. Checked against canonical_features by test_prune
- * (the naive loop's losses) and test_prune_features. */
+ * (the naive loop, which uses canonical_features, must give the same L0,
+ * losses and masks on CNNs). */
 static int features_fast(const ms_layout_t *L, const float *params, const float *x, int N,
                          double *h0) {
     const ms_arch_t *a = &L->arch;
@@ -431,6 +432,26 @@ static int all_posted(post_t *prog, int np, long need, int wait) {
     return 1;
 }
 
+/* Where a window's decisions stand: the last state decided, the loss sum
+ * there, and the first failing state (Bw + 1 while none). */
+typedef struct window_dec {
+    int dec, fail, Bw;
+    i128 s;
+} window_dec_t;
+
+/* Decides, in order, the states up to last that every part has posted
+ * (waiting for their posts when wait), until one fails. Thread 0 records
+ * the ties (tie_flag; NULL on the others). */
+static void decide(window_dec_t *wd, const prune_run_t *r, post_t *prog, i128 (*share)[BMAX + 2],
+                   int np, long stamp, int last, int wait, uint8_t *tie_flag) {
+    while (wd->fail > wd->Bw && wd->dec < last && all_posted(prog, np, stamp + wd->dec + 1, wait)) {
+        wd->dec++;
+        for (int k = 0; k < np; k++) wd->s += share[k][wd->dec];
+        if (tie_flag) tie_flag[wd->dec] = (uint8_t)tie(r, wd->s);
+        if (wd->s > r->s0) wd->fail = wd->dec;
+    }
+}
+
 /* One part's pre-activations and its share of the loss change (tree values
  * already updated). */
 static i128 part_share(const rowtree_t *v, cone_t *cn, const float *bo, double *zb, int k, int me,
@@ -530,13 +551,13 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                  * zeroes candidates j .. j+b-1. */
                 const int b0 = 1 + (int)((long)Bw * rank / team),
                           b1 = (int)((long)Bw * (rank + 1) / team);
-                int fail = Bw + 1, dec = b0 - 1;
-                i128 s_dec = s_cur;
+                window_dec_t wd = {.dec = b0 - 1, .fail = Bw + 1, .Bw = Bw, .s = s_cur};
+                uint8_t *ties_here = me == 0 ? tie_flag : NULL;
                 for (int k = me; k < nth; k += nt) {
                     rt_window_begin(&view[k], j, Bw);
                     cone_memo_reset_part(&cn, k); /* the committed state */
                 }
-                for (int b = 1; b <= b1 && fail > Bw; b++) {
+                for (int b = 1; b <= b1 && wd.fail > Bw; b++) {
                     int changed = 0;
                     for (int k = me; k < nth; k += nt)
                         if ((changed = rt_window_zero_counts(&view[k], j + b - 1)))
@@ -547,22 +568,12 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                             changed || b == b0 ? part_share(&view[k], &cn, bo, zb, k, me, 0) : 0;
                         atomic_store_explicit(&prog[k].done, stamp + b, memory_order_release);
                     }
-                    /* Decide the states every part has posted. */
-                    while (fail > Bw && dec < b && all_posted(prog, nth, stamp + dec + 1, 0)) {
-                        dec++;
-                        for (int k = 0; k < nth; k++) s_dec += share[k][dec];
-                        if (me == 0) tie_flag[dec] = (uint8_t)tie(r, s_dec);
-                        if (s_dec > r->s0) fail = dec;
-                    }
+                    /* Decide the states every part has posted, without waiting. */
+                    decide(&wd, r, prog, share, nth, stamp, b, 0, ties_here);
                 }
                 /* The rest of this rank's states, once posted. */
-                while (fail > Bw && dec < b1) {
-                    all_posted(prog, nth, stamp + dec + 1, 1);
-                    dec++;
-                    for (int k = 0; k < nth; k++) s_dec += share[k][dec];
-                    if (me == 0) tie_flag[dec] = (uint8_t)tie(r, s_dec);
-                    if (s_dec > r->s0) fail = dec;
-                }
+                decide(&wd, r, prog, share, nth, stamp, b1, 1, ties_here);
+                const int fail = wd.fail;
                 stamp += BMAX + 2;
 #pragma omp barrier
 #pragma omp master
@@ -587,7 +598,6 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                 const int acc = accept, gf = gfail;
                 if (acc > 0) {
                     for (int k = me; k < nth; k += nt) {
-                        view[k].win = 0;
                         rt_commit_values(&view[k], j, acc, cn.n0[k], cn.n0[k + 1]);
                         cshare[k] = part_share(&view[k], &cn, bo, zb, k, me, 1);
                     }

@@ -1,6 +1,6 @@
-/* The pruned row's tree of the fast pruner (rowtree.h), moved out of
- * prune.c unchanged. Built with -ffp-contract=off like prune.c: a node is
- * the rounded sum of its children, as row_tree defines. */
+/* The pruned row's tree of the fast pruner (rowtree.h), and the canonical
+ * forward pass of the fc layers. Built with -ffp-contract=off like prune.c:
+ * a node is the rounded sum of its children, as row_tree defines. */
 #include "rowtree.h"
 
 #include <stdlib.h>
@@ -23,12 +23,7 @@ int rowtree_init(rowtree_t *t, int NI, int N) {
     size_t doubles = 0, ints = 0;
     const size_t S = (size_t)t->S;
     for (int k = 1; k <= t->D; k++)
-        doubles += (size_t)t->nk[k] * S, ints += t->nk[k];
-    for (int k = 0; k <= t->D; k++) {
-        size_t span = (size_t)(BMAX >> k) + 2;
-        if (k) doubles += span * S;
-        ints += span;
-    }
+        doubles += ((size_t)t->nk[k] + (BMAX >> k) + 2) * S, ints += t->nk[k];
     t->mem = aligned_alloc(64, (sizeof(double) * doubles + sizeof(int32_t) * ints + 63) / 64 * 64);
     if (!t->mem) return ms_err_set(MS_ENOMEM, "pruning: cannot allocate a row tree");
     double *d = t->mem;
@@ -39,8 +34,6 @@ int rowtree_init(rowtree_t *t, int NI, int N) {
     int32_t *c = (int32_t *)(void *)d;
     for (int k = 1; k <= t->D; k++)
         t->cnt[k] = c, c += t->nk[k];
-    for (int k = 0; k <= t->D; k++)
-        t->scnt[k] = c, c += (BMAX >> k) + 2;
     return 0;
 }
 
@@ -59,8 +52,8 @@ void rt_view(const rowtree_t *t, rowtree_t *v, int32_t *mem) {
         v->smod[k] = (uint8_t *)mem, mem += (BMAX >> k) + 2;
 }
 
-/* Whether node v of level k is present (inside a window, nodes above the
- * window's leaves come from the scratch copy). */
+/* Whether node v of level k is present (inside a window, the view's counts
+ * for the nodes above the window's leaves). */
 static int rt_present(const rowtree_t *t, int k, int v) {
     if (v >= t->nk[k]) return 0;
     const int in_win = t->win && v >= t->lo[k] && v <= t->hi[k];
@@ -197,6 +190,7 @@ void rt_commit_counts(rowtree_t *t, int j, int count) {
 }
 
 void rt_commit_values(rowtree_t *t, int j, int count, int n0, int n1) {
+    t->win = 0;
     if (count <= 0) return;
     for (int k = 1; k <= t->D; k++)
         for (int u = j >> k; u <= (j + count - 1) >> k; u++)

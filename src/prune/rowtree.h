@@ -23,20 +23,22 @@ static inline const float *fc_bias(const ms_layout_t *L, const float *w, int l) 
 #define BMAX 1024
 
 /* The tree of row_tree for one row and all N samples at once (each node holds
- * N values, one per sample): the committed state, and a window's scratch copy
- * of the nodes above the window's leaves. */
+ * N values, one per sample, S apart): the committed state, and a window's
+ * scratch for the nodes above the window's leaves that its zeroings
+ * recompute. The window's counts and flags belong to each thread's view
+ * (rt_view); the shared tree itself never opens a window. */
 typedef struct rowtree {
     int N, NI, D;             /* levels above the leaves; level D is the root */
     int S;                    /* doubles per node: N rounded up to whole cache lines */
     int nk[MAX_LEVELS];       /* nodes per level; nk[0] = NI */
-    double *val[MAX_LEVELS];  /* level k >= 1: (nk[k], N) */
+    double *val[MAX_LEVELS];  /* level k >= 1: (nk[k], S) */
     int32_t *cnt[MAX_LEVELS]; /* level k >= 1: present leaves under each node */
     const float *w;           /* the row's current weights */
     const double *hT;         /* (NI, N) the layer's input, transposed */
     int win, lo[MAX_LEVELS], hi[MAX_LEVELS];
-    double *sval[MAX_LEVELS];  /* window scratch: (hi - lo + 1, N) */
-    int32_t *scnt[MAX_LEVELS]; /* level 0 too: the window leaves' presence */
-    uint8_t *smod[MAX_LEVELS]; /* whether the scratch holds a node's window value */
+    double *sval[MAX_LEVELS];  /* window scratch: (hi - lo + 1, S), shared by the views */
+    int32_t *scnt[MAX_LEVELS]; /* a view's: level 0 too: the window leaves' presence */
+    uint8_t *smod[MAX_LEVELS]; /* a view's: whether the scratch holds a node's window value */
     void *mem;
 } rowtree_t;
 
