@@ -15,7 +15,7 @@
 
 typedef ms_i128 i128;
 
-enum { OP_LEAF, OP_ADD, OP_ADDK, OP_BIAS, OP_RELU };
+enum { OP_LEAF, OP_ADD, OP_ADDK, OP_BIAS, OP_RELU, OP_CHAIN };
 
 #define BS CONE_BS
 
@@ -297,6 +297,46 @@ static int compile_row(cone_t *c, int o) {
     return 0;
 }
 
+/* Fuses each run of a leaf (or any operation's result), the additions of
+ * consecutive constants to it and its ReLU into one OP_CHAIN: the same
+ * operations in the same order, one pass over the block instead of one per
+ * operation (the rows of a cone are mostly such runs: a changing leaf, the
+ * fixed subtrees on its path to the root, the ReLU). */
+static void fuse_chains(cone_t *c) {
+    int n = 0;
+    for (int i = 0; i < c->nops;) {
+        const cone_op_t *op = &c->ops[i];
+        cone_op_t f = {.kind = OP_CHAIN, .dst = op->dst, .src = op->src, .w = op->w};
+        int e = i;
+        if (op->kind == OP_LEAF || op->kind == OP_ADD) {
+            f.leaf = op->kind == OP_LEAF ? 1 : 2;
+            e++;
+        } else if (op->kind != OP_ADDK) {
+            c->ops[n++] = c->ops[i++];
+            continue;
+        }
+        if (e < c->nops && c->ops[e].kind == OP_ADDK && c->ops[e].dst == f.dst) {
+            f.k0 = c->ops[e].src;
+            while (e < c->nops && c->ops[e].kind == OP_ADDK && c->ops[e].dst == f.dst &&
+                   c->ops[e].src == f.k0 + f.nk) {
+                f.nk++;
+                e++;
+            }
+        }
+        if (e < c->nops && c->ops[e].kind == OP_RELU && c->ops[e].dst == f.dst) {
+            f.relu = 1;
+            e++;
+        }
+        if (e - i < 2) {
+            c->ops[n++] = c->ops[i++];
+            continue;
+        }
+        c->ops[n++] = f;
+        i = e;
+    }
+    c->nops = n;
+}
+
 /* ---- the constants ------------------------------------------------------------------- */
 
 /* The values (N) of a fixed node, from the layer's committed input hT (NI, N);
@@ -327,6 +367,7 @@ int cone_set_row(cone_t *c, int o, double *const *hT, const double *logT, const 
     const int N = c->N, nb = c->nb, hidden = c->l < c->nf - 1;
     int rc = compile_row(c, o);
     if (rc) return rc;
+    fuse_chains(c);
     /* Registers: (nregs, BS) per thread. */
     if (c->nregs > c->cap_regs) {
         for (int t = 0; t < c->nth; t++) {
@@ -392,11 +433,17 @@ void cone_memo_reset_part(cone_t *c, int t) {
 
 /* ---- evaluation ------------------------------------------------------------------------ */
 
-/* The losses q (BS) of block blk: its input in c->hin, registers R
- * (nregs, BS). The hot loop of the pruning, cloned per instruction set
- * (clones.h); every clone gives the same bits (test_prune*). */
+/* The losses q of the nl lanes lane[0 .. nl-1] of block blk (packed: q of
+ * lane lane[i] in qh[i], ql[i]): its input in c->hin, registers R
+ * (nregs, BS). The downstream rows are computed on the whole block (their
+ * operations stream the block's constants), the cross-entropy, ten exps
+ * per lane, only on the listed lanes, packed (the lanes whose input moved;
+ * about 57 % of an active block's on the paper CNN's fc1). The hot loop of
+ * the pruning, cloned per instruction set (clones.h); every clone gives the
+ * same bits (test_prune*). */
 MS_PRUNE_CLONES
-static void cone_block(const cone_t *c, int blk, double *R, int64_t *qh, int64_t *ql) {
+static void cone_block(const cone_t *c, int blk, double *R, const uint8_t *lane, int nl,
+                       int64_t *qh, int64_t *ql) {
     const double *K = c->K + (size_t)blk * c->nconst * BS;
     memcpy(R, c->hin + (size_t)blk * BS, sizeof(double) * BS);
     for (int i = 0; i < c->nops; i++) {
@@ -426,48 +473,78 @@ static void cone_block(const cone_t *c, int blk, double *R, int64_t *qh, int64_t
             for (int e = 0; e < BS; e++)
                 x[e] = wv + x[e];
             break;
-        default:
+        case OP_CHAIN: {
+            /* Held in registers through the run: one load of each operand. */
+            double acc[BS];
+            const double *s = R + (size_t)op->src * BS;
+            if (op->leaf == 1)
+                for (int e = 0; e < BS; e++)
+                    acc[e] = wv * s[e];
+            else if (op->leaf == 2)
+                for (int e = 0; e < BS; e++)
+                    acc[e] = x[e] + s[e];
+            else
+                for (int e = 0; e < BS; e++)
+                    acc[e] = x[e];
+            for (int t = 0; t < op->nk; t++) {
+                const double *k = K + (size_t)(op->k0 + t) * BS;
+                for (int e = 0; e < BS; e++)
+                    acc[e] = acc[e] + k[e];
+            }
+            if (op->relu)
+                for (int e = 0; e < BS; e++)
+                    x[e] = relu_d(acc[e]);
+            else
+                for (int e = 0; e < BS; e++)
+                    x[e] = acc[e];
+            break;
+        }
+        default: /* OP_RELU */
             for (int e = 0; e < BS; e++)
                 x[e] = relu_d(x[e]);
             break;
         }
     }
-    /* canonical_ce per lane: the maximum, the exp terms in class order, log. */
-    const int NC = c->NC;
-    const double *z[MS_MAX_CLASSES];
-    for (int cl = 0; cl < NC; cl++)
-        z[cl] = c->logit_reg[cl] >= 0 ? R + (size_t)c->logit_reg[cl] * BS
-                                      : K + (size_t)c->logit_const[cl] * BS;
+    /* canonical_ce per listed lane, packed (padded to whole vectors with the
+     * first listed lane): the maximum, the exp terms in class order, log. */
+    const int NC = c->NC, nv = (nl + 7) & ~7;
+    double z[MS_MAX_CLASSES][BS];
+    for (int cl = 0; cl < NC; cl++) {
+        const double *src = c->logit_reg[cl] >= 0 ? R + (size_t)c->logit_reg[cl] * BS
+                                                  : K + (size_t)c->logit_const[cl] * BS;
+        for (int i = 0; i < nv; i++)
+            z[cl][i] = src[lane[i < nl ? i : 0]];
+    }
     double m[BS], s[BS], ex[BS];
-    for (int e = 0; e < BS; e++)
+    for (int e = 0; e < nv; e++)
         m[e] = -DBL_MAX;
     for (int cl = 0; cl < NC; cl++) {
         const double *zc = z[cl];
-        for (int e = 0; e < BS; e++)
+        for (int e = 0; e < nv; e++)
             m[e] = zc[e] > m[e] ? zc[e] : m[e];
     }
-    for (int e = 0; e < BS; e++)
+    for (int e = 0; e < nv; e++)
         s[e] = 0.0;
     for (int cl = 0; cl < NC; cl++) {
         const double *zc = z[cl];
         /* exp_core where it is ms_exact_exp, the full function elsewhere. */
         int in_core = 1;
-        for (int e = 0; e < BS; e++) {
+        for (int e = 0; e < nv; e++) {
             const double x = zc[e] - m[e];
             in_core &= x >= -700.0;
             ex[e] = ms_canon_exp_core(x > -700.0 ? x : -700.0);
         }
         if (!in_core)
-            for (int e = 0; e < BS; e++)
+            for (int e = 0; e < nv; e++)
                 if (!(zc[e] - m[e] >= -700.0)) ex[e] = ms_canon_exp(zc[e] - m[e]);
-        for (int e = 0; e < BS; e++)
+        for (int e = 0; e < nv; e++)
             s[e] = s[e] + ex[e];
     }
     const double *zy = z[c->y];
     /* s is in [1, NC]: a positive normal double, where ms_canon_log is log_core. */
-    for (int e = 0; e < BS; e++)
+    for (int e = 0; e < nv; e++)
         s[e] = (m[e] + ms_canon_log_core(s[e])) - zy[e];
-    for (int e = 0; e < BS; e++)
+    for (int e = 0; e < nv; e++)
         ms_canon_fixed_parts(s[e], &qh[e], &ql[e]);
 }
 
@@ -477,6 +554,7 @@ ms_i128 cone_eval_part(cone_t *c, const double *z, int commit, int t, int me) {
     int64_t *rh = commit ? c->qcur[0] : c->qmemo[0], *rl = commit ? c->qcur[1] : c->qmemo[1];
     double *R = c->regs[me];
     int64_t qh[BS], ql[BS];
+    uint8_t lane[BS];
     i128 acc = 0;
     for (int b = c->b0[t]; b < c->b0[t + 1]; b++) {
         const size_t p0 = (size_t)b * BS;
@@ -491,18 +569,25 @@ ms_i128 cone_eval_part(cone_t *c, const double *z, int commit, int t, int me) {
             moved |= v != rb[e];
         }
         if (!moved) continue;
-        cone_block(c, b, R, qh, ql);
+        /* The lanes that moved (never padding: its input stays 0): only
+         * their losses can change. */
+        int nl = 0;
+        for (int e = 0; e < BS; e++) {
+            lane[nl] = (uint8_t)e;
+            nl += hb[e] != rb[e];
+        }
+        cone_block(c, b, R, lane, nl, qh, ql);
         /* Per block, each part's change fits in 64 bits (|hi| is small,
          * 0 <= lo < 2^53, 64 lanes). */
         int64_t dh = 0, dl = 0;
-        for (int e = 0; e < BS; e++) {
-            const int ok = pm[e] >= 0;
-            dh += ok ? qh[e] - rh[p0 + e] : 0;
-            dl += ok ? ql[e] - rl[p0 + e] : 0;
+        for (int i = 0; i < nl; i++) {
+            const size_t p = p0 + lane[i];
+            dh += qh[i] - rh[p];
+            dl += ql[i] - rl[p];
+            rh[p] = qh[i];
+            rl[p] = ql[i];
         }
         acc += ms_canon_fixed_join(dh, dl);
-        memcpy(rh + p0, qh, sizeof qh);
-        memcpy(rl + p0, ql, sizeof ql);
         memcpy(ref + p0, hb, sizeof(double) * BS);
     }
     return acc;
@@ -512,10 +597,13 @@ int cone_write_back(cone_t *c, double *const *hT, double *logT, i128 *q) {
     const int N = c->N, nb = c->nb, nf = c->nf, l = c->l;
     double *R = c->regs[0];
     int64_t qh[BS], ql[BS];
+    uint8_t all[BS];
+    for (int e = 0; e < BS; e++)
+        all[e] = (uint8_t)e;
     memcpy(c->hin, c->hcur, sizeof(double) * (size_t)nb * BS);
     double *own = l < nf - 1 ? hT[l + 1] + (size_t)c->o * N : logT + (size_t)c->o * N;
     for (int b = 0; b < nb; b++) {
-        cone_block(c, b, R, qh, ql);
+        cone_block(c, b, R, all, BS, qh, ql);
         for (int e = 0; e < BS; e++) {
             const size_t p = (size_t)b * BS + e;
             const int n = c->perm[p];

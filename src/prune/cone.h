@@ -29,8 +29,12 @@ typedef struct cone_readers {
     double *row_w;  /* its weight */
 } cone_readers_t;
 
+/* One operation on a register (64 lanes), or a chain of them fused into one
+ * pass (fuse_chains): dst = [relu](a + K[k0] + ... + K[k0 + nk - 1]), each
+ * addition rounded in that order, with a = dst, w * src (leaf 1) or
+ * dst + src (leaf 2). */
 typedef struct cone_op {
-    int kind, dst, src;
+    int kind, dst, src, k0, nk, leaf, relu;
     double w;
 } cone_op_t;
 

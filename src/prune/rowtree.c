@@ -3,6 +3,8 @@
  * a node is the rounded sum of its children, as row_tree defines. */
 #include "rowtree.h"
 
+#include "clones.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -86,7 +88,9 @@ static void rt_update_count(rowtree_t *t, int k, int u) {
 }
 
 /* The values of node u of level k >= 1 for samples n0 .. n1-1 from its
- * children (row_tree's rule); the presence counts must be up to date. */
+ * children (row_tree's rule); the presence counts must be up to date.
+ * Cloned per instruction set (clones.h: the same bits on each). */
+MS_PRUNE_CLONES
 static void rt_update_value(rowtree_t *t, int k, int u, int n0, int n1) {
     const int va = 2 * u, vb = 2 * u + 1;
     const int pa = rt_present(t, k - 1, va), pb = rt_present(t, k - 1, vb);
