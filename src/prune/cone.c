@@ -434,7 +434,8 @@ void cone_memo_reset_part(cone_t *c, int t) {
 /* ---- evaluation ------------------------------------------------------------------------ */
 
 /* The losses q of the nl lanes lane[0 .. nl-1] of block blk (packed: q of
- * lane lane[i] in qh[i], ql[i]): its input in c->hin, registers R
+ * lane lane[i] in qh[i], ql[i]; the list is padded to a multiple of 8 lanes
+ * with copies of lane[0]): its input in c->hin, registers R
  * (nregs, BS). The downstream rows are computed on the whole block (their
  * operations stream the block's constants), the cross-entropy, ten exps
  * per lane, only on the listed lanes, packed (the lanes whose input moved;
@@ -505,15 +506,16 @@ static void cone_block(const cone_t *c, int blk, double *R, const uint8_t *lane,
             break;
         }
     }
-    /* canonical_ce per listed lane, packed (padded to whole vectors with the
-     * first listed lane): the maximum, the exp terms in class order, log. */
+    /* canonical_ce per listed lane, packed (the list is padded to whole
+     * vectors with its first lane): the maximum, the exp terms in class
+     * order, log. */
     const int NC = c->NC, nv = (nl + 7) & ~7;
     double z[MS_MAX_CLASSES][BS];
     for (int cl = 0; cl < NC; cl++) {
         const double *src = c->logit_reg[cl] >= 0 ? R + (size_t)c->logit_reg[cl] * BS
                                                   : K + (size_t)c->logit_const[cl] * BS;
         for (int i = 0; i < nv; i++)
-            z[cl][i] = src[lane[i < nl ? i : 0]];
+            z[cl][i] = src[lane[i]];
     }
     double m[BS], s[BS], ex[BS];
     for (int e = 0; e < nv; e++)
@@ -576,6 +578,8 @@ ms_i128 cone_eval_part(cone_t *c, const double *z, int commit, int t, int me) {
             lane[nl] = (uint8_t)e;
             nl += hb[e] != rb[e];
         }
+        for (int i = nl; i < ((nl + 7) & ~7); i++)
+            lane[i] = lane[0];
         cone_block(c, b, R, lane, nl, qh, ql);
         /* Per block, each part's change fits in 64 bits (|hi| is small,
          * 0 <= lo < 2^53, 64 lanes). */
