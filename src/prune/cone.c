@@ -18,6 +18,16 @@ typedef ms_i128 i128;
 enum { OP_LEAF, OP_ADD, OP_ADDK, OP_BIAS, OP_RELU, OP_CHAIN };
 
 #define BS CONE_BS
+/* Packed lanes of a part: a full batch and the lanes of one more block. */
+#define CE_LANES (2 * BS)
+
+/* The moved samples of a part, packed across its blocks: their logits, and
+ * where each sits in the permuted sample order. */
+typedef struct ce_pack {
+    double z[MS_MAX_CLASSES][CE_LANES];
+    size_t pos[CE_LANES];
+    int n;
+} ce_pack_t;
 
 /* ---- the sparse later layers --------------------------------------------------------- */
 
@@ -116,6 +126,8 @@ int cone_init(cone_t *c, const ms_layout_t *L, const float *w, int l, int N, int
         c->qcur[h] = aligned_alloc(64, sizeof(int64_t) * P);
         c->qmemo[h] = aligned_alloc(64, sizeof(int64_t) * P);
     }
+    for (int t = 0; t < c->nth; t++)
+        if (!(c->pack[t] = aligned_alloc(64, (sizeof(ce_pack_t) + 63) / 64 * 64))) goto oom;
     c->free_regs = malloc(sizeof(int) * (size_t)(maxw + 1) * (size_t)(c->nf + 1));
     c->tmp = malloc(sizeof(double) * (size_t)(levels + 1) * N);
     if (c->perm && c->hin && c->hcur && c->hmemo && c->qcur[0] && c->qcur[1] && c->qmemo[0] &&
@@ -133,8 +145,10 @@ void cone_free(cone_t *c) {
         free(c->row_reg[d]);
         free(c->chg[d]);
     }
-    for (int t = 0; t < CONE_MAX_THREADS; t++)
+    for (int t = 0; t < CONE_MAX_THREADS; t++) {
         free(c->regs[t]);
+        free(c->pack[t]);
+    }
     free(c->ops);
     free(c->fixed);
     free(c->free_regs);
@@ -433,18 +447,12 @@ void cone_memo_reset_part(cone_t *c, int t) {
 
 /* ---- evaluation ------------------------------------------------------------------------ */
 
-/* The losses q of the nl lanes lane[0 .. nl-1] of block blk (packed: q of
- * lane lane[i] in qh[i], ql[i]; the list is padded to a multiple of 8 lanes
- * with copies of lane[0]): its input in c->hin, registers R
- * (nregs, BS). The downstream rows are computed on the whole block (their
- * operations stream the block's constants), the cross-entropy, ten exps
- * per lane, only on the listed lanes, packed (the lanes whose input moved;
- * about 57 % of an active block's on the paper CNN's fc1). The hot loop of
- * the pruning, cloned per instruction set (clones.h); every clone gives the
- * same bits (test_prune*). */
+/* The downstream rows of block blk (all its lanes) into the registers R
+ * (nregs, BS), from its input in c->hin: the operations stream the block's
+ * constants in order. Cloned per instruction set (clones.h); every clone
+ * gives the same bits (test_prune*). */
 MS_PRUNE_CLONES
-static void cone_block(const cone_t *c, int blk, double *R, const uint8_t *lane, int nl,
-                       int64_t *qh, int64_t *ql) {
+static void cone_ops(const cone_t *c, int blk, double *R) {
     const double *K = c->K + (size_t)blk * c->nconst * BS;
     memcpy(R, c->hin + (size_t)blk * BS, sizeof(double) * BS);
     for (int i = 0; i < c->nops; i++) {
@@ -506,17 +514,15 @@ static void cone_block(const cone_t *c, int blk, double *R, const uint8_t *lane,
             break;
         }
     }
-    /* canonical_ce per listed lane, packed (the list is padded to whole
-     * vectors with its first lane): the maximum, the exp terms in class
-     * order, log. */
-    const int NC = c->NC, nv = (nl + 7) & ~7;
-    double z[MS_MAX_CLASSES][BS];
-    for (int cl = 0; cl < NC; cl++) {
-        const double *src = c->logit_reg[cl] >= 0 ? R + (size_t)c->logit_reg[cl] * BS
-                                                  : K + (size_t)c->logit_const[cl] * BS;
-        for (int i = 0; i < nv; i++)
-            z[cl][i] = src[lane[i]];
-    }
+}
+
+/* The cross-entropy (canonical_ce: the maximum, the exp terms in class
+ * order, log) and the loss q = qh * 2^53 + ql of nv packed lanes (a multiple
+ * of 8), logits z[class][lane]. The dearest part of the pruning: ten exps per
+ * lane. Cloned per instruction set; the full batch of BS lanes is its own
+ * function so that its loops have a constant length. */
+static inline __attribute__((always_inline)) void
+ce_lanes(const double (*z)[CE_LANES], int NC, int y, int nv, int64_t *qh, int64_t *ql) {
     double m[BS], s[BS], ex[BS];
     for (int e = 0; e < nv; e++)
         m[e] = -DBL_MAX;
@@ -542,7 +548,7 @@ static void cone_block(const cone_t *c, int blk, double *R, const uint8_t *lane,
         for (int e = 0; e < nv; e++)
             s[e] = s[e] + ex[e];
     }
-    const double *zy = z[c->y];
+    const double *zy = z[y];
     /* s is in [1, NC]: a positive normal double, where ms_canon_log is log_core. */
     for (int e = 0; e < nv; e++)
         s[e] = (m[e] + ms_canon_log_core(s[e])) - zy[e];
@@ -550,14 +556,75 @@ static void cone_block(const cone_t *c, int blk, double *R, const uint8_t *lane,
         ms_canon_fixed_parts(s[e], &qh[e], &ql[e]);
 }
 
+MS_PRUNE_CLONES
+static void ce_full(const double (*z)[CE_LANES], int NC, int y, int64_t *qh, int64_t *ql) {
+    ce_lanes(z, NC, y, BS, qh, ql);
+}
+
+MS_PRUNE_CLONES
+static void ce_some(const double (*z)[CE_LANES], int NC, int y, int nv, int64_t *qh, int64_t *ql) {
+    ce_lanes(z, NC, y, nv, qh, ql);
+}
+
+/* Appends lanes lane[0 .. nl-1] of block blk (its registers R). */
+static void pack_lanes(const cone_t *c, ce_pack_t *pk, int blk, const double *R,
+                       const uint8_t *lane, int nl) {
+    const double *K = c->K + (size_t)blk * c->nconst * BS;
+    for (int cl = 0; cl < c->NC; cl++) {
+        const double *src = c->logit_reg[cl] >= 0 ? R + (size_t)c->logit_reg[cl] * BS
+                                                  : K + (size_t)c->logit_const[cl] * BS;
+        double *dst = pk->z[cl] + pk->n;
+        for (int i = 0; i < nl; i++)
+            dst[i] = src[lane[i]];
+    }
+    for (int i = 0; i < nl; i++)
+        pk->pos[pk->n + i] = (size_t)blk * BS + lane[i];
+    pk->n += nl;
+}
+
+/* The losses of the first nv packed lanes (BS, or all that are left padded
+ * to whole vectors); their change against rh/rl, which then hold them, is
+ * added to *acc. The packed lanes after them move to the front. */
+static void pack_flush(const cone_t *c, ce_pack_t *pk, int nv, int64_t *rh, int64_t *rl,
+                       i128 *acc) {
+    int64_t qh[BS], ql[BS];
+    const int n = nv < pk->n ? nv : pk->n;
+    if (n <= 0) return;
+    if (nv == BS) {
+        ce_full((const double(*)[CE_LANES])pk->z, c->NC, c->y, qh, ql);
+    } else {
+        for (int cl = 0; cl < c->NC; cl++)
+            for (int i = n; i < nv; i++)
+                pk->z[cl][i] = pk->z[cl][0];
+        ce_some((const double(*)[CE_LANES])pk->z, c->NC, c->y, nv, qh, ql);
+    }
+    /* At most BS lanes: the change fits in 64 bits (|hi| is small,
+     * 0 <= lo < 2^53). */
+    int64_t dh = 0, dl = 0;
+    for (int i = 0; i < n; i++) {
+        const size_t p = pk->pos[i];
+        dh += qh[i] - rh[p];
+        dl += ql[i] - rl[p];
+        rh[p] = qh[i];
+        rl[p] = ql[i];
+    }
+    *acc += ms_canon_fixed_join(dh, dl);
+    const int rest = pk->n - n;
+    for (int cl = 0; cl < c->NC; cl++)
+        memmove(pk->z[cl], pk->z[cl] + n, sizeof(double) * (size_t)rest);
+    memmove(pk->pos, pk->pos + n, sizeof(size_t) * (size_t)rest);
+    pk->n = rest;
+}
+
 ms_i128 cone_eval_part(cone_t *c, const double *z, int commit, int t, int me) {
     const int hidden = c->l < c->nf - 1;
     double *ref = commit ? c->hcur : c->hmemo;
     int64_t *rh = commit ? c->qcur[0] : c->qmemo[0], *rl = commit ? c->qcur[1] : c->qmemo[1];
     double *R = c->regs[me];
-    int64_t qh[BS], ql[BS];
+    ce_pack_t *pk = c->pack[me];
     uint8_t lane[BS];
     i128 acc = 0;
+    pk->n = 0;
     for (int b = c->b0[t]; b < c->b0[t + 1]; b++) {
         const size_t p0 = (size_t)b * BS;
         const int *pm = c->perm + p0;
@@ -578,22 +645,12 @@ ms_i128 cone_eval_part(cone_t *c, const double *z, int commit, int t, int me) {
             lane[nl] = (uint8_t)e;
             nl += hb[e] != rb[e];
         }
-        for (int i = nl; i < ((nl + 7) & ~7); i++)
-            lane[i] = lane[0];
-        cone_block(c, b, R, lane, nl, qh, ql);
-        /* Per block, each part's change fits in 64 bits (|hi| is small,
-         * 0 <= lo < 2^53, 64 lanes). */
-        int64_t dh = 0, dl = 0;
-        for (int i = 0; i < nl; i++) {
-            const size_t p = p0 + lane[i];
-            dh += qh[i] - rh[p];
-            dl += ql[i] - rl[p];
-            rh[p] = qh[i];
-            rl[p] = ql[i];
-        }
-        acc += ms_canon_fixed_join(dh, dl);
+        cone_ops(c, b, R);
+        pack_lanes(c, pk, b, R, lane, nl);
+        if (pk->n >= BS) pack_flush(c, pk, BS, rh, rl, &acc);
         memcpy(ref + p0, hb, sizeof(double) * BS);
     }
+    pack_flush(c, pk, (pk->n + 7) & ~7, rh, rl, &acc);
     return acc;
 }
 
@@ -606,8 +663,12 @@ int cone_write_back(cone_t *c, double *const *hT, double *logT, i128 *q) {
         all[e] = (uint8_t)e;
     memcpy(c->hin, c->hcur, sizeof(double) * (size_t)nb * BS);
     double *own = l < nf - 1 ? hT[l + 1] + (size_t)c->o * N : logT + (size_t)c->o * N;
+    ce_pack_t *pk = c->pack[0];
     for (int b = 0; b < nb; b++) {
-        cone_block(c, b, R, all, BS, qh, ql);
+        cone_ops(c, b, R);
+        pk->n = 0;
+        pack_lanes(c, pk, b, R, all, BS);
+        ce_full((const double(*)[CE_LANES])pk->z, c->NC, c->y, qh, ql);
         for (int e = 0; e < BS; e++) {
             const size_t p = (size_t)b * BS + e;
             const int n = c->perm[p];

@@ -67,7 +67,8 @@ typedef struct cone {
     double *hcur, *hmemo;        /* the committed one, and the last evaluated one */
     int64_t *qcur[2], *qmemo[2]; /* their losses (ms_canon_fixed_parts: hi, lo) */
     size_t cap_K;
-    double *regs[CONE_MAX_THREADS]; /* per thread: (nregs, CONE_BS) */
+    double *regs[CONE_MAX_THREADS];         /* per thread: (nregs, CONE_BS) */
+    struct ce_pack *pack[CONE_MAX_THREADS]; /* per thread: its packed moved samples */
     int cap_regs;
     double *tmp; /* (N) and (levels, N) scratch of the constants */
 } cone_t;
