@@ -152,18 +152,25 @@ static int canonical_features(const ms_layout_t *L, const float *params, const f
     return 0;
 }
 
-/* canonical_features of the fast path, bitwise the same: each output
+/* canonical_features of the fast path, bitwise the same, written with the
+ * sample index last, h0T (NI0, N), as the row trees read it: each output
  * position's taps (c, ky, kx) ascending with the filters in vector lanes
  * (which taps fall in the padding depends on the position only, so every
  * lane adds exactly the terms of ms_canon_conv_at, in its order), the images
- * split among the threads. Checked against canonical_features by test_prune
- * (the naive loop, which uses canonical_features, must give the same L0,
- * losses and masks on CNNs). */
+ * split among the threads; cloned per instruction set (clones.h). Checked
+ * against canonical_features by test_prune (the naive loop, which uses
+ * canonical_features, must give the same L0, losses and masks on CNNs). */
+MS_PRUNE_CLONES
 static int features_fast(const ms_layout_t *L, const float *params, const float *x, int N,
-                         double *h0) {
+                         double *h0T) {
     const ms_arch_t *a = &L->arch;
-    if (a->n_conv == 0) return canonical_features(L, params, x, N, h0);
     const size_t D = (size_t)a->in_c * a->in_h * a->in_w;
+    if (a->n_conv == 0) {
+        for (int n = 0; n < N; n++)
+            for (size_t j = 0; j < D; j++)
+                h0T[j * (size_t)N + n] = (double)x[(size_t)n * D + j];
+        return 0;
+    }
     const int K = a->conv_k, P = a->conv_pad;
     size_t maxbuf = D, nwt = 0;
     int maxF = 0;
@@ -230,7 +237,8 @@ static int features_fast(const ms_layout_t *L, const float *params, const float 
             H = PH;
             W = PW;
         }
-        memcpy(h0 + (size_t)n * L->fc_in[0], in, sizeof(double) * (size_t)L->fc_in[0]);
+        for (int i = 0; i < L->fc_in[0]; i++)
+            h0T[(size_t)i * N + n] = in[i];
     }
     free(wt);
     free(bufs);
@@ -347,7 +355,7 @@ typedef struct prune_run {
     const ms_prune_cfg_t *cfg;
     int N, NC, nf;
     float *w;               /* current weights (pruned ones zeroed) */
-    double *hin[MS_MAX_FC]; /* (N, NI_l) input of fc layer l (naive path; fc1's is the features) */
+    double *hin[MS_MAX_FC]; /* (N, NI_l) input of fc layer l (naive path) */
     /* The fast path's state, sample index last (one vector lane per sample): */
     double *hinT[MS_MAX_FC]; /* (NI_l, N) input of fc layer l */
     double *logT;            /* (NC, N) logits */
@@ -651,10 +659,10 @@ int ms_prune(const ms_layout_t *L, const float *params, const float *x, int N,
     int oom = err != 0;
     for (int l = 0; l < a->n_fc; l++) {
         /* The naive path keeps every layer's input per sample; the fast path
-         * keeps them with the sample index last (and fc1's input both ways). */
-        if (cfg->naive || l == 0) r.hin[l] = malloc(sizeof(double) * (size_t)N * L->fc_in[l]);
+         * keeps them with the sample index last. */
+        if (cfg->naive) r.hin[l] = malloc(sizeof(double) * (size_t)N * L->fc_in[l]);
         if (!cfg->naive) r.hinT[l] = malloc(sizeof(double) * (size_t)N * L->fc_in[l]);
-        if ((cfg->naive || l == 0) && !r.hin[l]) oom = 1;
+        if (cfg->naive && !r.hin[l]) oom = 1;
         if (!cfg->naive && !r.hinT[l]) oom = 1;
     }
     if (oom || !r.w || !r.q || !r.logT || !r.ba || !r.bb) {
@@ -662,7 +670,9 @@ int ms_prune(const ms_layout_t *L, const float *params, const float *x, int N,
         goto done;
     }
     memcpy(r.w, params, sizeof(float) * L->n_params);
-    if ((err = (cfg->naive ? canonical_features : features_fast)(L, r.w, x, N, r.hin[0]))) goto done;
+    if ((err = cfg->naive ? canonical_features(L, r.w, x, N, r.hin[0])
+                          : features_fast(L, r.w, x, N, r.hinT[0])))
+        goto done;
     if (cfg->naive) {
         for (int l = 0; l + 1 < a->n_fc; l++)
             canonical_layer(L, r.w, l, N, r.hin[l], NULL, r.hin[l + 1], &r.ts);
@@ -671,11 +681,8 @@ int ms_prune(const ms_layout_t *L, const float *params, const float *x, int N,
                 r.logT[(size_t)c * N + n] =
                     fc_row(L, r.w, a->n_fc - 1, c, r.hin[a->n_fc - 1] + (size_t)n * L->fc_in[a->n_fc - 1],
                            &r.ts);
-    } else {
-        for (int n = 0; n < N; n++)
-            for (int i = 0; i < L->fc_in[0]; i++)
-                r.hinT[0][(size_t)i * N + n] = r.hin[0][(size_t)n * L->fc_in[0] + i];
-        if ((err = forward_T(L, r.w, N, r.hinT, r.logT))) goto done;
+    } else if ((err = forward_T(L, r.w, N, r.hinT, r.logT))) {
+        goto done;
     }
     r.s0 = 0;
     for (int n = 0; n < N; n++) {
