@@ -129,9 +129,16 @@ void rt_build_counts(rowtree_t *t, const float *w, const double *hT) {
 }
 
 void rt_build_values(rowtree_t *t, int n0, int n1) {
-    for (int k = 1; k <= t->D; k++)
-        for (int u = 0; u < t->nk[k]; u++)
-            rt_update_value(t, k, u, n0, n1);
+    /* Depth first: a node right after its last child, which is still in
+     * the cache, instead of level by level (each level of an fc1 row is
+     * megabytes: it would be written out and read back). */
+    for (int u = 0; u < (t->D ? t->nk[1] : 0); u++) {
+        rt_update_value(t, 1, u, n0, n1);
+        for (int k = 1, v = u; k < t->D && ((v & 1) || v == t->nk[k] - 1); k++) {
+            v >>= 1;
+            rt_update_value(t, k + 1, v, n0, n1);
+        }
+    }
 }
 
 void rt_z(const rowtree_t *t, const float *bias, double *z, int n0, int n1) {
