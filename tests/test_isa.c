@@ -10,8 +10,9 @@
  * multiples of 16, 8 or 4, filter counts not multiples of the filter
  * blocks, kernel sides 3, 4 and 5, tap rows of 16, 32 and more floats
  * (the conv weight gradient's specialised and general loops), several
- * chunks. Every output of the conv block is also the same bits on 1 and
- * on 3 threads. */
+ * chunks; fc layers with tails of every kind (k blocks of 16, vectors,
+ * register tiles, work items). Every output of the conv block and of the
+ * fc layers is also the same bits on 1 and on 3 threads. */
 #include "check.h"
 #include "modsweep/error.h"
 #include "modsweep/isa.h"
@@ -112,7 +113,7 @@ static void test_dispatch(void) {
 /* ---- the kernels against plain loops ---- */
 
 /* Every output of one path, kept to compare paths bit for bit. */
-#define MAX_OUT 64
+#define MAX_OUT 96
 static struct {
     int n;
     float *v[MAX_OUT];
@@ -356,8 +357,18 @@ static void run_path(void) {
     conv_case(3, 2, 12, 50, 9, 4, 0, 0);
     conv_case(2, 3, 9, 23, 5, 5, 2, 1);
     conv_case(3, 1, 10, 13, 7, 5, 2, 1); /* 25 taps: one 32-float row, K = 5 */
+    /* (B, NI, O): tails of the batch rows, the 16-float k blocks, the
+     * vectors and the column tiles, and of the register tiles' rows and
+     * outputs; the paper CNN's and MLP's fc shapes. */
     linear_case(37, 50, 13);
-    linear_case(64, 1100, 70); /* several column tiles of the backward GEMMs */
+    linear_case(64, 1100, 70); /* several column tiles of the backward */
+    linear_case(5, 4096, 64);
+    linear_case(64, 64, 10);
+    linear_case(3, 17, 3);
+    linear_case(64, 784, 128);
+    linear_case(1, 1, 1);
+    linear_case(67, 300, 7); /* more than one forward work item of 64 rows */
+    linear_case(2, 15, 5);   /* fewer than 16 inputs: only the padded block */
     pointwise_cases();
 }
 
@@ -428,12 +439,42 @@ static void conv_threads_case(int B, int C, int H, int W, int F, int K, int P) {
     free(x), free(w), free(b), free(dp);
 }
 
+/* The fc layer forward and backward on 1 and on 3 threads: every output the
+ * same bits (each output is one fixed sum, whichever thread computes it). */
+static void linear_threads_case(int B, int NI, int O) {
+    ms_rng_init(&rng, 19, 0, (uint32_t)(B * 7 + NI + O));
+    float *x = randv((size_t)B * NI, 1.0f), *w = randv((size_t)O * NI, 0.3f), *b = randv(O, 0.1f);
+    float *dz = randv((size_t)B * O, 1.0f);
+    float *out[2][4];
+    for (int t = 0; t < 2; t++) {
+        ms_kernels_set_threads(t ? 3 : 1);
+        float *z = malloc(sizeof(float) * B * O), *dx = malloc(sizeof(float) * B * NI),
+              *dw = malloc(sizeof(float) * O * NI), *db = malloc(sizeof(float) * O);
+        ms_linear_forward(z, x, w, b, B, NI, O);
+        ms_linear_backward(dx, dw, db, dz, x, w, B, NI, O);
+        out[t][0] = z, out[t][1] = dx, out[t][2] = dw, out[t][3] = db;
+    }
+    const size_t len[4] = {(size_t)B * O, (size_t)B * NI, (size_t)O * NI, (size_t)O};
+    const char *name[4] = {"z", "dx", "dw", "db"};
+    for (int k = 0; k < 4; k++)
+        CHECK_MSG(!memcmp(out[0][k], out[1][k], sizeof(float) * len[k]),
+                  "linear B%d NI%d O%d, path %s: %s differs between 1 and 3 threads", B, NI, O,
+                  ms_isa_name(ms_isa_current()), name[k]);
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < 4; k++)
+            free(out[t][k]);
+    free(x), free(w), free(b), free(dz);
+}
+
 static void test_threads(void) {
     for (int i = 0; i < MS_ISA_COUNT; i++) {
         if (!ms_isa_supported((ms_isa_t)i)) continue;
         CHECK_OK(ms_isa_select((ms_isa_t)i));
         conv_threads_case(37, 3, 32, 32, 16, 3, 1); /* the paper CNN's block, 3 chunks */
         conv_threads_case(50, 2, 11, 9, 5, 5, 2);
+        linear_threads_case(130, 4096, 64); /* 3 forward items of rows, 8 column tiles */
+        linear_threads_case(64, 1100, 13);
+        linear_threads_case(37, 50, 10);
     }
     ms_kernels_set_threads(2);
 }
