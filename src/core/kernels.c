@@ -497,12 +497,12 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
  * +0), the last block of fewer than 16 k zero-padded (the padded lanes add
  * +0); then one fixed tree adds the 16 lanes (lanes i + i+8, then i + i+4,
  * i + i+2, i + i+1), and then the bias. The 16 lanes are 1 zmm, 2 ymm or 4
- * xmm. The register tile is FC_RB rows x FC_OB outputs (x 16 lanes): 4 x 4
- * zmm (16 of 32 registers), 2 x 3 x 2 ymm (12 of 16), 1 x 3 x 4 xmm (12 of
+ * xmm. The register tile is FC_RB rows x FC_OB outputs (x 16 lanes): 4 x 6
+ * zmm (24 of 32 registers), 2 x 3 x 2 ymm (12 of 16), 1 x 3 x 4 xmm (12 of
  * 16). k runs in blocks of FC_KC floats, so that the tile's block of w
- * stays in L1 while all the rows of a work item pass; the partial sums wait
- * between blocks in a buffer on the stack (the order of every lane's sum is
- * unchanged by the blocking).
+ * (packed) stays in L1 while all the rows of a work item pass; the partial
+ * sums wait between blocks in a buffer on the stack (the order of every
+ * lane's sum is unchanged by the blocking).
  *
  * Backward, dw[o][k] = sum_r dz[r][o] x[r][k] and dx[r][k] = sum_o dz[r][o]
  * w[o][k]: outer products whose vector lanes are independent k; every
@@ -522,7 +522,7 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
 #define FC_LV (16 / VW)
 #if defined(__AVX512F__)
 #define FC_RB 4
-#define FC_OB 4
+#define FC_OB 6
 #define FB_RB 6
 #define FB_KV 4
 #elif defined(__AVX2__)
@@ -538,46 +538,45 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
 #endif
 /* The forward's k block and its work item's rows (a multiple of FC_RB). */
 #define FC_KC 256
+#define FC_KCP (FC_KC + 16)
 #define FC_ROWS 64
 /* The backward's column tiles, the units of its parallel work. */
 #define FC_COLS 512
 
-/* The 16 lanes of the tile's outputs (r, o) at acc + (r * FC_OB + o) * 16
- * (+0 instead when first) += x rows xr[r] times w rows wr[o] over
- * k in [k0, k1) (a multiple of 16 floats), then over the tailn < 16 floats
- * at k1, zero-padded to 16. */
+/* The 16 lanes of the tile's outputs (r, o) at acc_mem + (r * FC_OB + o) * 16
+ * (+0 instead when first) += x rows xr[r] (from the block's first k) times
+ * the packed w rows wp + o * FC_KCP over nk floats (a multiple of 16), then
+ * over the tailn < 16 floats after them, x zero-padded to 16 (the packed w
+ * rows are padded already). */
 static inline __attribute__((always_inline)) void fc_fwd_tile(float *acc_mem, const float *const *xr,
-                                                              const float *const *wr, int k0,
-                                                              int k1, int tailn, int first) {
+                                                              const float *wp, int nk, int tailn,
+                                                              int first) {
     vf acc[FC_RB][FC_OB][FC_LV];
     for (int r = 0; r < FC_RB; r++)
         for (int o = 0; o < FC_OB; o++)
             for (int q = 0; q < FC_LV; q++)
                 acc[r][o][q] =
                     first ? (vf){0} : vload(acc_mem + (r * FC_OB + o) * 16 + q * VW);
-    for (int k = k0; k < k1; k += 16) {
+    for (int k = 0; k < nk; k += 16) {
         for (int q = 0; q < FC_LV; q++) {
             vf xv[FC_RB];
             for (int r = 0; r < FC_RB; r++)
                 xv[r] = vload(xr[r] + k + q * VW);
             for (int o = 0; o < FC_OB; o++) {
-                const vf wv = vload(wr[o] + k + q * VW);
+                const vf wv = vload(wp + o * FC_KCP + k + q * VW);
                 for (int r = 0; r < FC_RB; r++)
                     acc[r][o][q] += xv[r] * wv;
             }
         }
     }
     if (tailn) {
-        float xp[FC_RB][16], wp[FC_OB][16];
+        float xp[FC_RB][16];
         memset(xp, 0, sizeof xp);
-        memset(wp, 0, sizeof wp);
         for (int r = 0; r < FC_RB; r++)
-            memcpy(xp[r], xr[r] + k1, sizeof(float) * tailn);
-        for (int o = 0; o < FC_OB; o++)
-            memcpy(wp[o], wr[o] + k1, sizeof(float) * tailn);
+            memcpy(xp[r], xr[r] + nk, sizeof(float) * tailn);
         for (int q = 0; q < FC_LV; q++)
             for (int o = 0; o < FC_OB; o++) {
-                const vf wv = vload(wp[o] + q * VW);
+                const vf wv = vload(wp + o * FC_KCP + nk + q * VW);
                 for (int r = 0; r < FC_RB; r++)
                     acc[r][o][q] += vload(xp[r] + q * VW) * wv;
             }
@@ -597,20 +596,28 @@ static void k_linear_forward(float *z, const float *x, const float *w, const flo
         const int r0 = it / n_og * FC_ROWS, o0 = it % n_og * FC_OB;
         const int rows = B - r0 < FC_ROWS ? B - r0 : FC_ROWS;
         const int no = O - o0 < FC_OB ? O - o0 : FC_OB;
-        /* The 16 lanes of every (row, output) of the item between k blocks. */
-        float acc[FC_ROWS * FC_OB * 16] __attribute__((aligned(64)));
-        const float *wr[FC_OB];
-        for (int o = 0; o < FC_OB; o++)
-            wr[o] = w + (size_t)(o0 + (o < no ? o : no - 1)) * NI;
+        /* The 16 lanes of every (row, output) of the item between k blocks,
+         * and the tile's w rows of one k block, packed (one after another,
+         * not 4 NI bytes apart, which would put them all in the same sets
+         * of the L1 cache when NI is a multiple of 1024), the tail block
+         * zero-padded. */
+        float acc[(FC_ROWS + FC_RB - 1) / FC_RB * FC_RB * FC_OB * 16] __attribute__((aligned(64)));
+        float wp[FC_OB * FC_KCP] __attribute__((aligned(64)));
         int k0 = 0;
         do {
             const int k1 = k0 + FC_KC < kfull ? k0 + FC_KC : kfull;
+            const int tailn = k1 == kfull ? NI - kfull : 0;
+            for (int o = 0; o < FC_OB; o++) {
+                const float *wo = w + (size_t)(o0 + (o < no ? o : no - 1)) * NI;
+                memcpy(wp + o * FC_KCP, wo + k0, sizeof(float) * (k1 - k0 + tailn));
+                if (tailn)
+                    memset(wp + o * FC_KCP + (k1 - k0) + tailn, 0, sizeof(float) * (16 - tailn));
+            }
             for (int rt = 0; rt < rows; rt += FC_RB) {
                 const float *xr[FC_RB];
                 for (int r = 0; r < FC_RB; r++)
-                    xr[r] = x + (size_t)(r0 + (rt + r < rows ? rt + r : rows - 1)) * NI;
-                fc_fwd_tile(acc + (size_t)rt * FC_OB * 16, xr, wr, k0, k1,
-                            k1 == kfull ? NI - kfull : 0, k0 == 0);
+                    xr[r] = x + (size_t)(r0 + (rt + r < rows ? rt + r : rows - 1)) * NI + k0;
+                fc_fwd_tile(acc + (size_t)rt * FC_OB * 16, xr, wp, k1 - k0, tailn, k0 == 0);
             }
             k0 = k1;
         } while (k0 < kfull);
