@@ -543,14 +543,68 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
 /* The backward's column tiles, the units of its parallel work. */
 #define FC_COLS 512
 
+/* The fixed tree over the 16 lanes of one output, from memory. */
+static inline float fc_tree_scalar(const float *l) {
+    float s8[8], s4[4];
+    for (int i = 0; i < 8; i++)
+        s8[i] = l[i] + l[i + 8];
+    for (int i = 0; i < 4; i++)
+        s4[i] = s8[i] + s8[i + 4];
+    const float s2a = s4[0] + s4[2], s2b = s4[1] + s4[3];
+    return s2a + s2b;
+}
+
+#if VW == 16
+/* On avx512 the tree runs in registers, 16 outputs at a time: each step
+ * adds, for every output, the same two partial sums as fc_tree_scalar
+ * (the lower lane first), with the partial sums of two vectors shuffled
+ * together so that every add is a full vector: after the first step a
+ * vector holds 2 outputs x 8 lanes, then 4 x 4, 8 x 2, and 16 x 1. */
+#define FC_TREE_VEC 1
+typedef int32_t vi __attribute__((vector_size(16 * sizeof(int32_t))));
+
+static inline vf fc_tree_step(vf a, vf b, vi lo, vi hi) {
+    return __builtin_shuffle(a, b, lo) + __builtin_shuffle(a, b, hi);
+}
+
+/* out[j] = the tree of the 16 lanes of v[j], j < n (n a multiple of 8). */
+static inline __attribute__((always_inline)) void fc_tree_vec(float *out, const vf *v,
+                                                              const int n) {
+    const vi l1 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23};
+    const vi l2 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27};
+    const vi l3 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29};
+    const vi l4 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+    vf s1[16], s2[8], s3[4];
+    for (int i = 0; i < n / 2; i++)
+        s1[i] = fc_tree_step(v[2 * i], v[2 * i + 1], l1, l1 + 8);
+    for (int i = 0; i < n / 4; i++)
+        s2[i] = fc_tree_step(s1[2 * i], s1[2 * i + 1], l2, l2 + 4);
+    for (int i = 0; i < n / 8; i++)
+        s3[i] = fc_tree_step(s2[2 * i], s2[2 * i + 1], l3, l3 + 2);
+    for (int i = 0; i < n / 8; i += 2) {
+        if (i + 1 < n / 8) {
+            vstore(out + 8 * i, fc_tree_step(s3[i], s3[i + 1], l4, l4 + 1));
+        } else {
+            float t[16];
+            vstore(t, fc_tree_step(s3[i], s3[i], l4, l4 + 1));
+            memcpy(out + 8 * i, t, 8 * sizeof(float));
+        }
+    }
+}
+#else
+#define FC_TREE_VEC 0
+#endif
+
 /* The 16 lanes of the tile's outputs (r, o) at acc_mem + (r * FC_OB + o) * 16
  * (+0 instead when first) += x rows xr[r] (from the block's first k) times
  * the packed w rows wp + o * FC_KCP over nk floats (a multiple of 16), then
  * over the tailn < 16 floats after them, x zero-padded to 16 (the packed w
- * rows are padded already). */
-static inline __attribute__((always_inline)) void fc_fwd_tile(float *acc_mem, const float *const *xr,
+ * rows are padded already). On the last block with FC_TREE_VEC, the
+ * outputs' trees go to sums[r * FC_OB + o] instead. */
+static inline __attribute__((always_inline)) void fc_fwd_tile(float *acc_mem, float *sums,
+                                                              const float *const *xr,
                                                               const float *wp, int nk, int tailn,
-                                                              int first) {
+                                                              int first, int last) {
     vf acc[FC_RB][FC_OB][FC_LV];
     for (int r = 0; r < FC_RB; r++)
         for (int o = 0; o < FC_OB; o++)
@@ -581,6 +635,14 @@ static inline __attribute__((always_inline)) void fc_fwd_tile(float *acc_mem, co
                     acc[r][o][q] += vload(xp[r] + q * VW) * wv;
             }
     }
+#if FC_TREE_VEC
+    if (last) {
+        fc_tree_vec(sums, &acc[0][0][0], FC_RB * FC_OB);
+        return;
+    }
+#else
+    (void)sums, (void)last;
+#endif
     for (int r = 0; r < FC_RB; r++)
         for (int o = 0; o < FC_OB; o++)
             for (int q = 0; q < FC_LV; q++)
@@ -601,7 +663,9 @@ static void k_linear_forward(float *z, const float *x, const float *w, const flo
          * not 4 NI bytes apart, which would put them all in the same sets
          * of the L1 cache when NI is a multiple of 1024), the tail block
          * zero-padded. */
-        float acc[(FC_ROWS + FC_RB - 1) / FC_RB * FC_RB * FC_OB * 16] __attribute__((aligned(64)));
+        enum { ROWS_PAD = (FC_ROWS + FC_RB - 1) / FC_RB * FC_RB };
+        float acc[ROWS_PAD * FC_OB * 16] __attribute__((aligned(64)));
+        float sums[FC_TREE_VEC ? ROWS_PAD * FC_OB : 1];
         float wp[FC_OB * FC_KCP] __attribute__((aligned(64)));
         int k0 = 0;
         do {
@@ -617,21 +681,16 @@ static void k_linear_forward(float *z, const float *x, const float *w, const flo
                 const float *xr[FC_RB];
                 for (int r = 0; r < FC_RB; r++)
                     xr[r] = x + (size_t)(r0 + (rt + r < rows ? rt + r : rows - 1)) * NI + k0;
-                fc_fwd_tile(acc + (size_t)rt * FC_OB * 16, xr, wp, k1 - k0, tailn, k0 == 0);
+                fc_fwd_tile(acc + (size_t)rt * FC_OB * 16, sums + (FC_TREE_VEC ? rt * FC_OB : 0),
+                            xr, wp, k1 - k0, tailn, k0 == 0, k1 == kfull);
             }
             k0 = k1;
         } while (k0 < kfull);
         /* The fixed tree over the 16 lanes, then the bias. */
         for (int r = 0; r < rows; r++)
             for (int o = 0; o < no; o++) {
-                const float *l = acc + ((size_t)r * FC_OB + o) * 16;
-                float s8[8], s4[4];
-                for (int i = 0; i < 8; i++)
-                    s8[i] = l[i] + l[i + 8];
-                for (int i = 0; i < 4; i++)
-                    s4[i] = s8[i] + s8[i + 4];
-                const float s2a = s4[0] + s4[2], s2b = s4[1] + s4[3];
-                float s = s2a + s2b;
+                float s = FC_TREE_VEC ? sums[r * FC_OB + o]
+                                      : fc_tree_scalar(acc + ((size_t)r * FC_OB + o) * 16);
                 if (b) s = s + b[o0 + o];
                 z[(size_t)(r0 + r) * O + o0 + o] = s;
             }
