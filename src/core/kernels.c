@@ -536,8 +536,10 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
 #define FB_RB 4
 #define FB_KV 2
 #endif
-/* The forward's k block and its work item's rows (a multiple of FC_RB). */
+/* The forward's k block, and its work item: FC_ROWS rows x FC_OG tiles of
+ * outputs (each k block of a row tile's x serves FC_OG tiles). */
 #define FC_KC 256
+#define FC_OG 2
 #define FC_KCP (FC_KC + 16)
 #define FC_ROWS 64
 /* The backward's column tiles, the units of its parallel work. */
@@ -651,49 +653,60 @@ static inline __attribute__((always_inline)) void fc_fwd_tile(float *acc_mem, fl
 
 static void k_linear_forward(float *z, const float *x, const float *w, const float *b, int B,
                              int NI, int O) {
-    const int n_rg = (B + FC_ROWS - 1) / FC_ROWS, n_og = (O + FC_OB - 1) / FC_OB;
+    const int OG = FC_OG * FC_OB; /* outputs of a work item */
+    const int n_rg = (B + FC_ROWS - 1) / FC_ROWS, n_og = (O + OG - 1) / OG;
     const int items = n_rg * n_og, kfull = NI - NI % 16;
 #pragma omp parallel for schedule(static) num_threads(kernel_threads) if (items > 1)
     for (int it = 0; it < items; it++) {
-        const int r0 = it / n_og * FC_ROWS, o0 = it % n_og * FC_OB;
+        const int r0 = it / n_og * FC_ROWS, og = it % n_og * OG;
         const int rows = B - r0 < FC_ROWS ? B - r0 : FC_ROWS;
-        const int no = O - o0 < FC_OB ? O - o0 : FC_OB;
-        /* The 16 lanes of every (row, output) of the item between k blocks,
-         * and the tile's w rows of one k block, packed (one after another,
-         * not 4 NI bytes apart, which would put them all in the same sets
-         * of the L1 cache when NI is a multiple of 1024), the tail block
-         * zero-padded. */
+        const int nt = (O - og < OG ? O - og + FC_OB - 1 : OG) / FC_OB; /* tiles of the item */
+        /* The 16 lanes of every (tile, row, output) of the item between k
+         * blocks, and each tile's w rows of one k block, packed (one after
+         * another, not 4 NI bytes apart, which would put them all in the
+         * same sets of the L1 cache when NI is a multiple of 1024), the tail
+         * block zero-padded. */
         enum { ROWS_PAD = (FC_ROWS + FC_RB - 1) / FC_RB * FC_RB };
-        float acc[ROWS_PAD * FC_OB * 16] __attribute__((aligned(64)));
-        float sums[FC_TREE_VEC ? ROWS_PAD * FC_OB : 1];
-        float wp[FC_OB * FC_KCP] __attribute__((aligned(64)));
+        float acc[FC_OG * ROWS_PAD * FC_OB * 16] __attribute__((aligned(64)));
+        float sums[FC_TREE_VEC ? FC_OG * ROWS_PAD * FC_OB : 1];
+        float wp[FC_OG][FC_OB * FC_KCP] __attribute__((aligned(64)));
         int k0 = 0;
         do {
             const int k1 = k0 + FC_KC < kfull ? k0 + FC_KC : kfull;
             const int tailn = k1 == kfull ? NI - kfull : 0;
-            for (int o = 0; o < FC_OB; o++) {
-                const float *wo = w + (size_t)(o0 + (o < no ? o : no - 1)) * NI;
-                memcpy(wp + o * FC_KCP, wo + k0, sizeof(float) * (k1 - k0 + tailn));
-                if (tailn)
-                    memset(wp + o * FC_KCP + (k1 - k0) + tailn, 0, sizeof(float) * (16 - tailn));
+            for (int t = 0; t < nt; t++) {
+                const int o0 = og + t * FC_OB, no = O - o0 < FC_OB ? O - o0 : FC_OB;
+                for (int o = 0; o < FC_OB; o++) {
+                    const float *wo = w + (size_t)(o0 + (o < no ? o : no - 1)) * NI;
+                    memcpy(wp[t] + o * FC_KCP, wo + k0, sizeof(float) * (k1 - k0 + tailn));
+                    if (tailn)
+                        memset(wp[t] + o * FC_KCP + (k1 - k0) + tailn, 0,
+                               sizeof(float) * (16 - tailn));
+                }
             }
             for (int rt = 0; rt < rows; rt += FC_RB) {
                 const float *xr[FC_RB];
                 for (int r = 0; r < FC_RB; r++)
                     xr[r] = x + (size_t)(r0 + (rt + r < rows ? rt + r : rows - 1)) * NI + k0;
-                fc_fwd_tile(acc + (size_t)rt * FC_OB * 16, sums + (FC_TREE_VEC ? rt * FC_OB : 0),
-                            xr, wp, k1 - k0, tailn, k0 == 0, k1 == kfull);
+                for (int t = 0; t < nt; t++) {
+                    const size_t at = (size_t)t * ROWS_PAD + rt;
+                    fc_fwd_tile(acc + at * FC_OB * 16, sums + (FC_TREE_VEC ? at * FC_OB : 0), xr,
+                                wp[t], k1 - k0, tailn, k0 == 0, k1 == kfull);
+                }
             }
             k0 = k1;
         } while (k0 < kfull);
         /* The fixed tree over the 16 lanes, then the bias. */
-        for (int r = 0; r < rows; r++)
-            for (int o = 0; o < no; o++) {
-                float s = FC_TREE_VEC ? sums[r * FC_OB + o]
-                                      : fc_tree_scalar(acc + ((size_t)r * FC_OB + o) * 16);
-                if (b) s = s + b[o0 + o];
-                z[(size_t)(r0 + r) * O + o0 + o] = s;
-            }
+        for (int t = 0; t < nt; t++) {
+            const int o0 = og + t * FC_OB, no = O - o0 < FC_OB ? O - o0 : FC_OB;
+            for (int r = 0; r < rows; r++)
+                for (int o = 0; o < no; o++) {
+                    const size_t at = ((size_t)t * ROWS_PAD + r) * FC_OB + o;
+                    float s = FC_TREE_VEC ? sums[at] : fc_tree_scalar(acc + at * 16);
+                    if (b) s = s + b[o0 + o];
+                    z[(size_t)(r0 + r) * O + o0 + o] = s;
+                }
+        }
     }
 }
 
