@@ -516,9 +516,9 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
  *
  * A tile with fewer rows or outputs than the register tile repeats the last
  * one (its results are dropped): every output is computed the same way
- * wherever it falls. Work items (rows of 64 x output tiles forward, columns
- * of FC_COLS backward) are fixed and share no sums, so the thread count
- * changes nothing. */
+ * wherever it falls. Work items (FC_ROWS rows x FC_OG output tiles
+ * forward, columns of FC_COLS backward) are fixed and share no sums, so the
+ * thread count changes nothing. */
 #define FC_LV (16 / VW)
 #if defined(__AVX512F__)
 #define FC_RB 4
