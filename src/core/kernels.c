@@ -710,21 +710,22 @@ static void k_linear_forward(float *z, const float *x, const float *w, const flo
     }
 }
 
-/* out[i][k] = sum_c s[i * srs + c * scs] * src[c * ld + k], c = 0 .. nc-1
+/* out[i][k] (+)= sum_c s[i * srs + c * scs] * src[c * lds + k], c = 0 .. nc-1
  * ascending, for rows i < nr (at most FB_RB; the missing ones repeat the
- * last and are not stored) and the KV vectors of lanes at k0. */
+ * last and are not stored) and the KV vectors of lanes at out and src: from
+ * +0 when first, else continuing the chain from the values in out. */
 static inline __attribute__((always_inline)) void
-fc_outer_tile(float *out, size_t ldo, const float *src, size_t ld, const float *s, size_t srs,
-              size_t scs, int nr, int nc, int k0, const int KV) {
+fc_outer_tile(float *out, size_t ldo, const float *src, size_t lds, const float *s, size_t srs,
+              size_t scs, int nr, int nc, int first, const int KV) {
     vf acc[FB_RB][FB_KV];
     const float *sr[FB_RB];
     for (int i = 0; i < FB_RB; i++) {
         sr[i] = s + (size_t)(i < nr ? i : nr - 1) * srs;
         for (int v = 0; v < KV; v++)
-            acc[i][v] = (vf){0};
+            acc[i][v] = first || i >= nr ? (vf){0} : vload(out + (size_t)i * ldo + v * VW);
     }
     for (int c = 0; c < nc; c++) {
-        const float *sc = src + (size_t)c * ld + k0;
+        const float *sc = src + (size_t)c * lds;
         vf in[FB_KV];
         for (int v = 0; v < KV; v++)
             in[v] = vload(sc + v * VW);
@@ -737,22 +738,42 @@ fc_outer_tile(float *out, size_t ldo, const float *src, size_t ld, const float *
     for (int i = 0; i < FB_RB; i++)
         if (i < nr)
             for (int v = 0; v < KV; v++)
-                vstore(out + (size_t)i * ldo + k0 + v * VW, acc[i][v]);
+                vstore(out + (size_t)i * ldo + v * VW, acc[i][v]);
 }
 
 /* The columns [c0, c1) of out (nrows, ld) as fc_outer_tile says: blocks of
- * FB_KV vectors, then single vectors, then single floats. */
+ * FB_KV vectors, then single vectors, then single floats. For the blocks
+ * of long rows, the chain runs in pieces of FB_CP entries whose rows of src
+ * are first copied one after another (NI floats apart, they would fall
+ * into the same L1 sets), each piece continuing the chains of the one
+ * before. */
+#define FB_CP 128
 static void fc_outer(float *out, const float *src, size_t ld, const float *s, size_t srs,
                      size_t scs, int nrows, int nc, int c0, int c1) {
+    enum { KW = FB_KV * VW };
+    float sp[FB_CP * KW] __attribute__((aligned(64)));
+    /* Short rows (fewer than 1024 floats, sets of the L1 cache to spare) go
+     * without the copy: the same chain, so the same bits. */
+    const int pack = ld >= 1024;
     int k = c0;
-    for (; k + FB_KV * VW <= c1; k += FB_KV * VW)
+    for (; k + KW <= c1 && !pack; k += KW)
         for (int i0 = 0; i0 < nrows; i0 += FB_RB)
-            fc_outer_tile(out + (size_t)i0 * ld, ld, src, ld, s + (size_t)i0 * srs, srs, scs,
-                          nrows - i0 < FB_RB ? nrows - i0 : FB_RB, nc, k, FB_KV);
+            fc_outer_tile(out + (size_t)i0 * ld + k, ld, src + k, ld, s + (size_t)i0 * srs, srs,
+                          scs, nrows - i0 < FB_RB ? nrows - i0 : FB_RB, nc, 1, FB_KV);
+    for (; k + KW <= c1; k += KW)
+        for (int p0 = 0; p0 < nc; p0 += FB_CP) {
+            const int np = nc - p0 < FB_CP ? nc - p0 : FB_CP;
+            for (int c = 0; c < np; c++)
+                memcpy(sp + c * KW, src + (size_t)(p0 + c) * ld + k, sizeof(float) * KW);
+            for (int i0 = 0; i0 < nrows; i0 += FB_RB)
+                fc_outer_tile(out + (size_t)i0 * ld + k, ld, sp, KW,
+                              s + (size_t)i0 * srs + (size_t)p0 * scs, srs, scs,
+                              nrows - i0 < FB_RB ? nrows - i0 : FB_RB, np, p0 == 0, FB_KV);
+        }
     for (; k + VW <= c1; k += VW)
         for (int i0 = 0; i0 < nrows; i0 += FB_RB)
-            fc_outer_tile(out + (size_t)i0 * ld, ld, src, ld, s + (size_t)i0 * srs, srs, scs,
-                          nrows - i0 < FB_RB ? nrows - i0 : FB_RB, nc, k, 1);
+            fc_outer_tile(out + (size_t)i0 * ld + k, ld, src + k, ld, s + (size_t)i0 * srs, srs,
+                          scs, nrows - i0 < FB_RB ? nrows - i0 : FB_RB, nc, 1, 1);
     for (; k < c1; k++)
         for (int i = 0; i < nrows; i++) {
             float acc = 0.0f;
