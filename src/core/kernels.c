@@ -593,6 +593,39 @@ static inline __attribute__((always_inline)) void fc_tree_vec(float *out, const 
         }
     }
 }
+#elif VW == 8
+/* On avx2 the same in registers, 8 outputs at a time: the first step adds
+ * an output's two vectors (lanes i and i+8), the next three shuffle as on
+ * avx512 within 8 lanes (2 outputs x 4 lanes, 4 x 2, 8 x 1). A group of
+ * fewer than 8 outputs repeats its last one. */
+#define FC_TREE_VEC 1
+typedef int32_t vi __attribute__((vector_size(8 * sizeof(int32_t))));
+
+static inline vf fc_tree_step(vf a, vf b, vi lo, vi hi) {
+    return __builtin_shuffle(a, b, lo) + __builtin_shuffle(a, b, hi);
+}
+
+/* out[j] = the tree of the 16 lanes of v[2j], v[2j + 1], j < n. */
+static inline __attribute__((always_inline)) void fc_tree_vec(float *out, const vf *v,
+                                                              const int n) {
+    const vi l2 = {0, 1, 2, 3, 8, 9, 10, 11};
+    const vi l3 = {0, 1, 4, 5, 8, 9, 12, 13};
+    const vi l4 = {0, 2, 4, 6, 8, 10, 12, 14};
+    for (int g = 0; g < n; g += 8) {
+        vf s1[8], s2[4], s3[2];
+        for (int i = 0; i < 8; i++) {
+            const int j = g + i < n ? g + i : n - 1;
+            s1[i] = v[2 * j] + v[2 * j + 1];
+        }
+        for (int i = 0; i < 4; i++)
+            s2[i] = fc_tree_step(s1[2 * i], s1[2 * i + 1], l2, l2 + 4);
+        for (int i = 0; i < 2; i++)
+            s3[i] = fc_tree_step(s2[2 * i], s2[2 * i + 1], l3, l3 + 2);
+        float t[8];
+        vstore(t, fc_tree_step(s3[0], s3[1], l4, l4 + 1));
+        memcpy(out + g, t, sizeof(float) * (n - g < 8 ? n - g : 8));
+    }
+}
 #else
 #define FC_TREE_VEC 0
 #endif
