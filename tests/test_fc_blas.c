@@ -33,8 +33,8 @@ static int train_one(int mlp, int steps, int batch, FILE *f) {
     ms_settings_t s;
     memset(&s, 0, sizeof s);
     if (mlp) {
-        ms_arch_t a = {.in_c = 1, .in_h = 28, .in_w = 28, .n_fc = 3, .fc_out = {70, 13, 10},
-                       .fc_bias = 1};
+        ms_arch_t a = {
+            .in_c = 1, .in_h = 28, .in_w = 28, .n_fc = 3, .fc_out = {70, 13, 10}, .fc_bias = 1};
         s.arch = a;
     } else {
         s.arch = ms_test_paper_cnn();

@@ -367,8 +367,8 @@ static void run_path(void) {
     linear_case(3, 17, 3);
     linear_case(64, 784, 128);
     linear_case(1, 1, 1);
-    linear_case(67, 300, 7); /* more than one forward work item of 64 rows */
-    linear_case(2, 15, 5);   /* fewer than 16 inputs: only the padded block */
+    linear_case(67, 300, 7);   /* more than one forward work item of 64 rows */
+    linear_case(2, 15, 5);     /* fewer than 16 inputs: only the padded block */
     linear_case(130, 1024, 9); /* the backward's chains over B in pieces */
     pointwise_cases();
 }

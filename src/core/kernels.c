@@ -644,8 +644,7 @@ static inline __attribute__((always_inline)) void fc_fwd_tile(float *acc_mem, fl
     for (int r = 0; r < FC_RB; r++)
         for (int o = 0; o < FC_OB; o++)
             for (int q = 0; q < FC_LV; q++)
-                acc[r][o][q] =
-                    first ? (vf){0} : vload(acc_mem + (r * FC_OB + o) * 16 + q * VW);
+                acc[r][o][q] = first ? (vf){0} : vload(acc_mem + (r * FC_OB + o) * 16 + q * VW);
     for (int k = 0; k < nk; k += 16) {
         for (int q = 0; q < FC_LV; q++) {
             vf xv[FC_RB];
