@@ -545,30 +545,20 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
 /* The backward's column tiles, the units of its parallel work. */
 #define FC_COLS 512
 
-/* The fixed tree over the 16 lanes of one output, from memory. */
-static inline float fc_tree_scalar(const float *l) {
-    float s8[8], s4[4];
-    for (int i = 0; i < 8; i++)
-        s8[i] = l[i] + l[i + 8];
-    for (int i = 0; i < 4; i++)
-        s4[i] = s8[i] + s8[i + 4];
-    const float s2a = s4[0] + s4[2], s2b = s4[1] + s4[3];
-    return s2a + s2b;
-}
-
-#if VW == 16
-/* On avx512 the tree runs in registers, 16 outputs at a time: each step
- * adds, for every output, the same two partial sums as fc_tree_scalar
- * (the lower lane first), with the partial sums of two vectors shuffled
- * together so that every add is a full vector: after the first step a
- * vector holds 2 outputs x 8 lanes, then 4 x 4, 8 x 2, and 16 x 1. */
-#define FC_TREE_VEC 1
-typedef int32_t vi __attribute__((vector_size(16 * sizeof(int32_t))));
+/* The tree over an output's 16 lanes runs in registers, several outputs at
+ * a time: each step adds, for every output, the same two partial sums
+ * (lanes i + i+8, then i + i+4, i + i+2, i + i+1, the lower lane first),
+ * with the partial sums of two vectors shuffled together where the two
+ * halves share a vector, so that every add is a full vector. On avx512,
+ * after the first step a vector holds 2 outputs x 8 lanes, then 4 x 4,
+ * 8 x 2, and 16 x 1. */
+typedef int32_t vi __attribute__((vector_size(VW * sizeof(int32_t))));
 
 static inline vf fc_tree_step(vf a, vf b, vi lo, vi hi) {
     return __builtin_shuffle(a, b, lo) + __builtin_shuffle(a, b, hi);
 }
 
+#if VW == 16
 /* out[j] = the tree of the 16 lanes of v[j], j < n (n a multiple of 8). */
 static inline __attribute__((always_inline)) void fc_tree_vec(float *out, const vf *v,
                                                               const int n) {
@@ -594,16 +584,10 @@ static inline __attribute__((always_inline)) void fc_tree_vec(float *out, const 
     }
 }
 #elif VW == 8
-/* On avx2 the same in registers, 8 outputs at a time: the first step adds
- * an output's two vectors (lanes i and i+8), the next three shuffle as on
- * avx512 within 8 lanes (2 outputs x 4 lanes, 4 x 2, 8 x 1). A group of
- * fewer than 8 outputs repeats its last one. */
-#define FC_TREE_VEC 1
-typedef int32_t vi __attribute__((vector_size(8 * sizeof(int32_t))));
-
-static inline vf fc_tree_step(vf a, vf b, vi lo, vi hi) {
-    return __builtin_shuffle(a, b, lo) + __builtin_shuffle(a, b, hi);
-}
+/* On avx2, 8 outputs at a time: the first step adds an output's two
+ * vectors (lanes i and i+8), the next three shuffle within 8 lanes
+ * (2 outputs x 4 lanes, 4 x 2, 8 x 1). A group of fewer than 8 outputs
+ * repeats its last one. */
 
 /* out[j] = the tree of the 16 lanes of v[2j], v[2j + 1], j < n. */
 static inline __attribute__((always_inline)) void fc_tree_vec(float *out, const vf *v,
@@ -627,15 +611,37 @@ static inline __attribute__((always_inline)) void fc_tree_vec(float *out, const 
     }
 }
 #else
-#define FC_TREE_VEC 0
+/* On generic, 4 outputs at a time: the first two steps add an output's
+ * four vectors (lanes i and i+8, then i and i+4), the last two shuffle
+ * within 4 lanes (2 outputs x 2 lanes, 4 x 1). A group of fewer than 4
+ * outputs repeats its last one. */
+
+/* out[j] = the tree of the 16 lanes of v[4j .. 4j + 3], j < n. */
+static inline __attribute__((always_inline)) void fc_tree_vec(float *out, const vf *v,
+                                                              const int n) {
+    const vi l3 = {0, 1, 4, 5};
+    const vi l4 = {0, 2, 4, 6};
+    for (int g = 0; g < n; g += 4) {
+        vf s2[4], s3[2];
+        for (int i = 0; i < 4; i++) {
+            const int j = g + i < n ? g + i : n - 1;
+            s2[i] = (v[4 * j] + v[4 * j + 2]) + (v[4 * j + 1] + v[4 * j + 3]);
+        }
+        for (int i = 0; i < 2; i++)
+            s3[i] = fc_tree_step(s2[2 * i], s2[2 * i + 1], l3, l3 + 2);
+        float t[4];
+        vstore(t, fc_tree_step(s3[0], s3[1], l4, l4 + 1));
+        memcpy(out + g, t, sizeof(float) * (n - g < 4 ? n - g : 4));
+    }
+}
 #endif
 
 /* The 16 lanes of the tile's outputs (r, o) at acc_mem + (r * FC_OB + o) * 16
  * (+0 instead when first) += x rows xr[r] (from the block's first k) times
  * the packed w rows wp + o * FC_KCP over nk floats (a multiple of 16), then
  * over the tailn < 16 floats after them, x zero-padded to 16 (the packed w
- * rows are padded already). On the last block with FC_TREE_VEC, the
- * outputs' trees go to sums[r * FC_OB + o] instead. */
+ * rows are padded already). On the last block, the outputs' trees go to
+ * sums[r * FC_OB + o] instead. */
 static inline __attribute__((always_inline)) void fc_fwd_tile(float *acc_mem, float *sums,
                                                               const float *const *xr,
                                                               const float *wp, int nk, int tailn,
@@ -669,14 +675,10 @@ static inline __attribute__((always_inline)) void fc_fwd_tile(float *acc_mem, fl
                     acc[r][o][q] += vload(xp[r] + q * VW) * wv;
             }
     }
-#if FC_TREE_VEC
     if (last) {
         fc_tree_vec(sums, &acc[0][0][0], FC_RB * FC_OB);
         return;
     }
-#else
-    (void)sums, (void)last;
-#endif
     for (int r = 0; r < FC_RB; r++)
         for (int o = 0; o < FC_OB; o++)
             for (int q = 0; q < FC_LV; q++)
@@ -700,7 +702,7 @@ static void k_linear_forward(float *z, const float *x, const float *w, const flo
          * block zero-padded. */
         enum { ROWS_PAD = (FC_ROWS + FC_RB - 1) / FC_RB * FC_RB };
         float acc[FC_OG * ROWS_PAD * FC_OB * 16] __attribute__((aligned(64)));
-        float sums[FC_TREE_VEC ? FC_OG * ROWS_PAD * FC_OB : 1];
+        float sums[FC_OG * ROWS_PAD * FC_OB];
         float wp[FC_OG][FC_OB * FC_KCP] __attribute__((aligned(64)));
         int k0 = 0;
         do {
@@ -722,19 +724,19 @@ static void k_linear_forward(float *z, const float *x, const float *w, const flo
                     xr[r] = x + (size_t)(r0 + (rt + r < rows ? rt + r : rows - 1)) * NI + k0;
                 for (int t = 0; t < nt; t++) {
                     const size_t at = (size_t)t * ROWS_PAD + rt;
-                    fc_fwd_tile(acc + at * FC_OB * 16, sums + (FC_TREE_VEC ? at * FC_OB : 0), xr,
-                                wp[t], k1 - k0, tailn, k0 == 0, k1 == kfull);
+                    fc_fwd_tile(acc + at * FC_OB * 16, sums + at * FC_OB, xr, wp[t], k1 - k0, tailn,
+                                k0 == 0, k1 == kfull);
                 }
             }
             k0 = k1;
         } while (k0 < kfull);
-        /* The fixed tree over the 16 lanes, then the bias. */
+        /* Each output's tree (fc_fwd_tile), then the bias. */
         for (int t = 0; t < nt; t++) {
             const int o0 = og + t * FC_OB, no = O - o0 < FC_OB ? O - o0 : FC_OB;
             for (int r = 0; r < rows; r++)
                 for (int o = 0; o < no; o++) {
                     const size_t at = ((size_t)t * ROWS_PAD + r) * FC_OB + o;
-                    float s = FC_TREE_VEC ? sums[at] : fc_tree_scalar(acc + at * 16);
+                    float s = sums[at];
                     if (b) s = s + b[o0 + o];
                     z[(size_t)(r0 + r) * O + o0 + o] = s;
                 }
