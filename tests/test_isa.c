@@ -4,7 +4,9 @@
  * unknown name is refused with a message, and on every path this CPU has,
  * each kernel agrees with a plain double-precision loop written here. The
  * avx2 and avx512 paths must agree bit for bit (both use FMA and the same
- * summation order); the generic path only within rounding.
+ * summation order); the generic path only within rounding. The fc layers
+ * must also give exactly the bits of their promised summation order,
+ * emulated here one operation at a time, on every path.
  *
  * Shapes are chosen to hit every tile and tail: widths that are not
  * multiples of 16, 8 or 4, filter counts not multiples of the filter
@@ -239,6 +241,77 @@ static void conv_case(int B, int C, int H, int W, int F, int K, int P, int bias)
     free(partial), free(dx), free(dw), free(db);
 }
 
+/* c + a * b as the path computes it: one FMA on the paths with FMA units,
+ * a multiply and then an add on generic (this file is compiled without
+ * contraction). */
+static float madd_path(float a, float b, float c) {
+    return cur == MS_ISA_GENERIC ? c + a * b : fmaf(a, b, c);
+}
+
+/* The first element where a and b differ in bits, or -1. */
+static long first_diff(const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(a + i, b + i, sizeof(float))) return (long)i;
+    return -1;
+}
+
+/* The fc layer in the order docs/fc-kernels.md promises, one float
+ * operation at a time: the kernels must give these bits on every path,
+ * generic included. Forward: 16 lanes, lane j summing k = j, j+16, ... in
+ * order, zero-padded to a multiple of 16, then the tree (i + i+8, i + i+4,
+ * i + i+2, i + i+1), then the bias. Backward: one chain per output, in
+ * order, from +0. */
+static void linear_order_check(const float *z, const float *dx, const float *dw, const float *db,
+                               const float *x, const float *w, const float *b, const float *dz,
+                               int B, int NI, int O) {
+    const int K16 = (NI + 15) / 16 * 16;
+    float *ez = malloc(sizeof(float) * B * O), *edx = malloc(sizeof(float) * B * NI),
+          *edw = malloc(sizeof(float) * O * NI), *edb = malloc(sizeof(float) * O);
+    for (int r = 0; r < B; r++)
+        for (int o = 0; o < O; o++) {
+            float l[16] = {0};
+            for (int k = 0; k < K16; k++)
+                l[k % 16] = madd_path(k < NI ? x[(size_t)r * NI + k] : 0.0f,
+                                      k < NI ? w[(size_t)o * NI + k] : 0.0f, l[k % 16]);
+            float s8[8], s4[4];
+            for (int i = 0; i < 8; i++)
+                s8[i] = l[i] + l[i + 8];
+            for (int i = 0; i < 4; i++)
+                s4[i] = s8[i] + s8[i + 4];
+            const float s2a = s4[0] + s4[2], s2b = s4[1] + s4[3];
+            ez[(size_t)r * O + o] = (s2a + s2b) + b[o];
+        }
+    for (int k = 0; k < NI; k++) {
+        for (int o = 0; o < O; o++) {
+            float acc = 0.0f;
+            for (int r = 0; r < B; r++)
+                acc = madd_path(dz[(size_t)r * O + o], x[(size_t)r * NI + k], acc);
+            edw[(size_t)o * NI + k] = acc;
+        }
+        for (int r = 0; r < B; r++) {
+            float acc = 0.0f;
+            for (int o = 0; o < O; o++)
+                acc = madd_path(dz[(size_t)r * O + o], w[(size_t)o * NI + k], acc);
+            edx[(size_t)r * NI + k] = acc;
+        }
+    }
+    for (int o = 0; o < O; o++) {
+        float acc = 0.0f;
+        for (int r = 0; r < B; r++)
+            acc += dz[(size_t)r * O + o];
+        edb[o] = acc;
+    }
+    const float *got[4] = {z, dx, dw, db}, *want[4] = {ez, edx, edw, edb};
+    const size_t len[4] = {(size_t)B * O, (size_t)B * NI, (size_t)O * NI, (size_t)O};
+    const char *name[4] = {"z", "dx", "dw", "db"};
+    for (int q = 0; q < 4; q++) {
+        const long i = first_diff(got[q], want[q], len[q]);
+        CHECK_MSG(i < 0, "linear B%d NI%d O%d, path %s: %s[%ld] = %.9g, in order %.9g", B, NI, O,
+                  ms_isa_name(cur), name[q], i, i < 0 ? 0.0 : got[q][i], i < 0 ? 0.0 : want[q][i]);
+    }
+    free(ez), free(edx), free(edw), free(edb);
+}
+
 static void linear_case(int B, int NI, int O) {
     ms_rng_init(&rng, 11, 0, (uint32_t)((uint64_t)(B + NI + O)));
     float *x = randv((size_t)B * NI, 1.0f), *w = randv((size_t)O * NI, 0.3f), *b = randv(O, 0.1f);
@@ -272,6 +345,7 @@ static void linear_case(int B, int NI, int O) {
     near("linear dx", dx, rx, sx, (size_t)B * NI, 1e-5);
     near("linear dw", dw, rw, sw, (size_t)O * NI, 1e-5);
     near("linear db", db, rb, sb, O, 1e-5);
+    linear_order_check(z, dx, dw, db, x, w, b, dz, B, NI, O);
     free(x), free(w), free(b), free(dz), free(z), free(dx), free(dw), free(db);
     free(rz), free(sz), free(rx), free(sx), free(rw), free(sw), free(rb), free(sb);
 }
