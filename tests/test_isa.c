@@ -4,14 +4,17 @@
  * unknown name is refused with a message, and on every path this CPU has,
  * each kernel agrees with a plain double-precision loop written here. The
  * avx2 and avx512 paths must agree bit for bit (both use FMA and the same
- * summation order); the generic path only within rounding.
+ * summation order); the generic path only within rounding. The fc layers
+ * must also give exactly the bits of their promised summation order,
+ * emulated here one operation at a time, on every path.
  *
  * Shapes are chosen to hit every tile and tail: widths that are not
  * multiples of 16, 8 or 4, filter counts not multiples of the filter
  * blocks, kernel sides 3, 4 and 5, tap rows of 16, 32 and more floats
  * (the conv weight gradient's specialised and general loops), several
- * chunks. Every output of the conv block is also the same bits on 1 and
- * on 3 threads. */
+ * chunks; fc layers with tails of every kind (k blocks of 16, vectors,
+ * register tiles, work items). Every output of the conv block and of the
+ * fc layers is also the same bits on 1 and on 3 threads. */
 #include "check.h"
 #include "modsweep/error.h"
 #include "modsweep/isa.h"
@@ -112,7 +115,7 @@ static void test_dispatch(void) {
 /* ---- the kernels against plain loops ---- */
 
 /* Every output of one path, kept to compare paths bit for bit. */
-#define MAX_OUT 64
+#define MAX_OUT 96
 static struct {
     int n;
     float *v[MAX_OUT];
@@ -238,6 +241,77 @@ static void conv_case(int B, int C, int H, int W, int F, int K, int P, int bias)
     free(partial), free(dx), free(dw), free(db);
 }
 
+/* c + a * b as the path computes it: one FMA on the paths with FMA units,
+ * a multiply and then an add on generic (this file is compiled without
+ * contraction). */
+static float madd_path(float a, float b, float c) {
+    return cur == MS_ISA_GENERIC ? c + a * b : fmaf(a, b, c);
+}
+
+/* The first element where a and b differ in bits, or -1. */
+static long first_diff(const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(a + i, b + i, sizeof(float))) return (long)i;
+    return -1;
+}
+
+/* The fc layer in the order docs/fc-kernels.md promises, one float
+ * operation at a time: the kernels must give these bits on every path,
+ * generic included. Forward: 16 lanes, lane j summing k = j, j+16, ... in
+ * order, zero-padded to a multiple of 16, then the tree (i + i+8, i + i+4,
+ * i + i+2, i + i+1), then the bias. Backward: one chain per output, in
+ * order, from +0. */
+static void linear_order_check(const float *z, const float *dx, const float *dw, const float *db,
+                               const float *x, const float *w, const float *b, const float *dz,
+                               int B, int NI, int O) {
+    const int K16 = (NI + 15) / 16 * 16;
+    float *ez = malloc(sizeof(float) * B * O), *edx = malloc(sizeof(float) * B * NI),
+          *edw = malloc(sizeof(float) * O * NI), *edb = malloc(sizeof(float) * O);
+    for (int r = 0; r < B; r++)
+        for (int o = 0; o < O; o++) {
+            float l[16] = {0};
+            for (int k = 0; k < K16; k++)
+                l[k % 16] = madd_path(k < NI ? x[(size_t)r * NI + k] : 0.0f,
+                                      k < NI ? w[(size_t)o * NI + k] : 0.0f, l[k % 16]);
+            float s8[8], s4[4];
+            for (int i = 0; i < 8; i++)
+                s8[i] = l[i] + l[i + 8];
+            for (int i = 0; i < 4; i++)
+                s4[i] = s8[i] + s8[i + 4];
+            const float s2a = s4[0] + s4[2], s2b = s4[1] + s4[3];
+            ez[(size_t)r * O + o] = (s2a + s2b) + b[o];
+        }
+    for (int k = 0; k < NI; k++) {
+        for (int o = 0; o < O; o++) {
+            float acc = 0.0f;
+            for (int r = 0; r < B; r++)
+                acc = madd_path(dz[(size_t)r * O + o], x[(size_t)r * NI + k], acc);
+            edw[(size_t)o * NI + k] = acc;
+        }
+        for (int r = 0; r < B; r++) {
+            float acc = 0.0f;
+            for (int o = 0; o < O; o++)
+                acc = madd_path(dz[(size_t)r * O + o], w[(size_t)o * NI + k], acc);
+            edx[(size_t)r * NI + k] = acc;
+        }
+    }
+    for (int o = 0; o < O; o++) {
+        float acc = 0.0f;
+        for (int r = 0; r < B; r++)
+            acc += dz[(size_t)r * O + o];
+        edb[o] = acc;
+    }
+    const float *got[4] = {z, dx, dw, db}, *want[4] = {ez, edx, edw, edb};
+    const size_t len[4] = {(size_t)B * O, (size_t)B * NI, (size_t)O * NI, (size_t)O};
+    const char *name[4] = {"z", "dx", "dw", "db"};
+    for (int q = 0; q < 4; q++) {
+        const long i = first_diff(got[q], want[q], len[q]);
+        CHECK_MSG(i < 0, "linear B%d NI%d O%d, path %s: %s[%ld] = %.9g, in order %.9g", B, NI, O,
+                  ms_isa_name(cur), name[q], i, i < 0 ? 0.0 : got[q][i], i < 0 ? 0.0 : want[q][i]);
+    }
+    free(ez), free(edx), free(edw), free(edb);
+}
+
 static void linear_case(int B, int NI, int O) {
     ms_rng_init(&rng, 11, 0, (uint32_t)((uint64_t)(B + NI + O)));
     float *x = randv((size_t)B * NI, 1.0f), *w = randv((size_t)O * NI, 0.3f), *b = randv(O, 0.1f);
@@ -271,6 +345,7 @@ static void linear_case(int B, int NI, int O) {
     near("linear dx", dx, rx, sx, (size_t)B * NI, 1e-5);
     near("linear dw", dw, rw, sw, (size_t)O * NI, 1e-5);
     near("linear db", db, rb, sb, O, 1e-5);
+    linear_order_check(z, dx, dw, db, x, w, b, dz, B, NI, O);
     free(x), free(w), free(b), free(dz), free(z), free(dx), free(dw), free(db);
     free(rz), free(sz), free(rx), free(sx), free(rw), free(sw), free(rb), free(sb);
 }
@@ -356,8 +431,19 @@ static void run_path(void) {
     conv_case(3, 2, 12, 50, 9, 4, 0, 0);
     conv_case(2, 3, 9, 23, 5, 5, 2, 1);
     conv_case(3, 1, 10, 13, 7, 5, 2, 1); /* 25 taps: one 32-float row, K = 5 */
+    /* (B, NI, O): tails of the batch rows, the 16-float k blocks, the
+     * vectors and the column tiles, and of the register tiles' rows and
+     * outputs; the paper CNN's and MLP's fc shapes. */
     linear_case(37, 50, 13);
-    linear_case(64, 1100, 70); /* several column tiles of the backward GEMMs */
+    linear_case(64, 1100, 70); /* several column tiles of the backward */
+    linear_case(5, 4096, 64);
+    linear_case(64, 64, 10);
+    linear_case(3, 17, 3);
+    linear_case(64, 784, 128);
+    linear_case(1, 1, 1);
+    linear_case(67, 300, 7);   /* more than one forward work item of 64 rows */
+    linear_case(2, 15, 5);     /* fewer than 16 inputs: only the padded block */
+    linear_case(130, 1024, 9); /* the backward's chains over B in pieces */
     pointwise_cases();
 }
 
@@ -428,12 +514,42 @@ static void conv_threads_case(int B, int C, int H, int W, int F, int K, int P) {
     free(x), free(w), free(b), free(dp);
 }
 
+/* The fc layer forward and backward on 1 and on 3 threads: every output the
+ * same bits (each output is one fixed sum, whichever thread computes it). */
+static void linear_threads_case(int B, int NI, int O) {
+    ms_rng_init(&rng, 19, 0, (uint32_t)(B * 7 + NI + O));
+    float *x = randv((size_t)B * NI, 1.0f), *w = randv((size_t)O * NI, 0.3f), *b = randv(O, 0.1f);
+    float *dz = randv((size_t)B * O, 1.0f);
+    float *out[2][4];
+    for (int t = 0; t < 2; t++) {
+        ms_kernels_set_threads(t ? 3 : 1);
+        float *z = malloc(sizeof(float) * B * O), *dx = malloc(sizeof(float) * B * NI),
+              *dw = malloc(sizeof(float) * O * NI), *db = malloc(sizeof(float) * O);
+        ms_linear_forward(z, x, w, b, B, NI, O);
+        ms_linear_backward(dx, dw, db, dz, x, w, B, NI, O);
+        out[t][0] = z, out[t][1] = dx, out[t][2] = dw, out[t][3] = db;
+    }
+    const size_t len[4] = {(size_t)B * O, (size_t)B * NI, (size_t)O * NI, (size_t)O};
+    const char *name[4] = {"z", "dx", "dw", "db"};
+    for (int k = 0; k < 4; k++)
+        CHECK_MSG(!memcmp(out[0][k], out[1][k], sizeof(float) * len[k]),
+                  "linear B%d NI%d O%d, path %s: %s differs between 1 and 3 threads", B, NI, O,
+                  ms_isa_name(ms_isa_current()), name[k]);
+    for (int t = 0; t < 2; t++)
+        for (int k = 0; k < 4; k++)
+            free(out[t][k]);
+    free(x), free(w), free(b), free(dz);
+}
+
 static void test_threads(void) {
     for (int i = 0; i < MS_ISA_COUNT; i++) {
         if (!ms_isa_supported((ms_isa_t)i)) continue;
         CHECK_OK(ms_isa_select((ms_isa_t)i));
         conv_threads_case(37, 3, 32, 32, 16, 3, 1); /* the paper CNN's block, 3 chunks */
         conv_threads_case(50, 2, 11, 9, 5, 5, 2);
+        linear_threads_case(130, 4096, 64); /* 3 forward items of rows, 8 column tiles */
+        linear_threads_case(64, 1100, 13);
+        linear_threads_case(37, 50, 10);
     }
     ms_kernels_set_threads(2);
 }

@@ -55,12 +55,19 @@ void ms_trainer_free(ms_trainer_t *tr) {
     memset(tr, 0, sizeof *tr);
 }
 
-/* x * 0 is 0 for every finite x and NaN for NaN or Inf, so one sum tells
- * whether all n values are finite (and vectorises). */
+/* Whether all n values are finite: a float is Inf or NaN exactly when its
+ * exponent bits are all set. The flags are combined with an integer OR,
+ * which the compiler vectorises (a float sum such as x * 0 over the values
+ * it may not reorder, so that loop ran one add at a time: 4 times slower on
+ * the paper CNN's 271,424 gradients, once per training step). */
 static int all_finite(const float *x, size_t n) {
-    float acc = 0.0f;
-    for (size_t i = 0; i < n; i++) acc += x[i] * 0.0f;
-    return acc == 0.0f;
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, x + i, sizeof u);
+        bad |= (u & 0x7f800000u) == 0x7f800000u;
+    }
+    return !bad;
 }
 
 const char *ms_first_nonfinite(const ms_layout_t *L, const float *buf) {

@@ -181,8 +181,8 @@ static int profile_kernels(const ms_settings_t *s, int threads, int steps, kern_
         fb_fl += 2.0 * B * NI * O * (need_dx ? 2 : 1), fb_s += bb;
         free(x), free(w), free(b), free(z), free(dw), free(db), free(dx);
     }
-    k[nk++] = (kern_t){"fc forward (OpenBLAS)", ff_fl, ff_s};
-    k[nk++] = (kern_t){"fc backward (OpenBLAS)", fb_fl, fb_s};
+    k[nk++] = (kern_t){"fc forward", ff_fl, ff_s};
+    k[nk++] = (kern_t){"fc backward", fb_fl, fb_s};
     /* The rest: ReLU (+ backward) of the hidden fc layers, the loss, Adam. */
     size_t hid = 0;
     for (int l = 0; l + 1 < a->n_fc; l++) hid += (size_t)B * a->fc_out[l];
@@ -237,8 +237,7 @@ int main(int argc, char **argv) {
     /* The peak of the path in use and each kernel's share of it. */
     const ms_isa_t isa = ms_isa_current();
     const double peak = peak_gflops(isa, threads);
-    /* The machine's peak: that of the best path it has (OpenBLAS uses its
-     * own instructions whatever the kernels' path). */
+    /* The machine's peak: that of the best path it has. */
     ms_isa_t top = MS_ISA_GENERIC;
     for (int i = 0; i < MS_ISA_COUNT; i++)
         if (ms_isa_supported((ms_isa_t)i)) top = (ms_isa_t)i;
