@@ -899,6 +899,9 @@ static void k_adam_step(float *p, const float *g, float *m, float *v, size_t n, 
     const float step_size = (float)((double)lr / bc1);
     const float bc2_sqrt = (float)sqrt(bc2);
     const float a1 = (float)(1.0 - (double)beta1), a2 = (float)(1.0 - (double)beta2);
+    /* Element by element: any split among the threads gives the same bits.
+     * Split, each core streams its own part (memory bound: four arrays). */
+#pragma omp parallel for schedule(static) num_threads(kernel_threads) if (n >= 65536)
     for (size_t j = 0; j < n; j++) {
         const float gj = g[j];
         m[j] = m[j] * beta1 + a1 * gj;

@@ -129,6 +129,9 @@ int ms_train(ms_trainer_t *tr, const ms_split_t *train, const ms_split_t *test,
         int n_steps = 0;
         for (int b0 = 0; b0 < N; b0 += B, n_steps++) {
             const int nb = N - b0 < B ? N - b0 : B;
+            /* The batch's images gathered by the kernel threads (a copy:
+             * the same bytes however it is split). */
+#pragma omp parallel for schedule(static) num_threads(ms_kernels_threads()) if (nb * D >= 65536)
             for (int i = 0; i < nb; i++) {
                 const int src = tr->order[b0 + i];
                 memcpy(tr->bx + (size_t)i * D, train->x + (size_t)src * D, sizeof(float) * D);
