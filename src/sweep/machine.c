@@ -33,7 +33,7 @@ const ms_col_t ms_machine_cols[] = {
      MS_DT_STR,
      0,
      {0},
-     "OpenBLAS core type of the node that trained (its fc-layer GEMMs)"},
+     "OpenBLAS core type of the node that trained (the regulariser's LAPACKE calls; the fc layers do not use it)"},
     {"models/cpu_model_analyse",
      MS_ROW_MODEL,
      MS_DT_STR,
