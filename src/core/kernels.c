@@ -554,9 +554,27 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
  * 8 x 2, and 16 x 1. */
 typedef int32_t vi __attribute__((vector_size(VW * sizeof(int32_t))));
 
+#if defined(__clang__)
+/* Clang (the fuzz build) has no two-vector shuffle with a mask vector: the
+ * same lanes picked one at a time (only data movement: the same sums). */
+static inline vf fc_tree_step(vf a, vf b, vi lo, vi hi) {
+    float ab[2 * VW], pl[VW], ph[VW];
+    memcpy(ab, &a, sizeof a);
+    memcpy(ab + VW, &b, sizeof b);
+    for (int i = 0; i < VW; i++) {
+        pl[i] = ab[lo[i] & (2 * VW - 1)];
+        ph[i] = ab[hi[i] & (2 * VW - 1)];
+    }
+    vf x, y;
+    memcpy(&x, pl, sizeof x);
+    memcpy(&y, ph, sizeof y);
+    return x + y;
+}
+#else
 static inline vf fc_tree_step(vf a, vf b, vi lo, vi hi) {
     return __builtin_shuffle(a, b, lo) + __builtin_shuffle(a, b, hi);
 }
+#endif
 
 #if VW == 16
 /* out[j] = the tree of the 16 lanes of v[j], j < n (n a multiple of 8). */
