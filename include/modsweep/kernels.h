@@ -7,8 +7,9 @@
  * GPU twin (kernels_gpu.h) and the tables that hold either (nn.h's
  * ms_net_ops_t, the instruction-set paths' table). All are
  * deterministic and independent of the thread count: work is split into
- * fixed chunks of MS_CHUNK rows whose results never depend on which thread
- * computes them, and reductions combine chunk results in chunk order.
+ * fixed units (chunks of MS_CHUNK rows, or the fc layers' fixed tiles of
+ * rows and outputs or of columns) whose results never depend on which
+ * thread computes them, and reductions combine chunk results in chunk order.
  *
  * Dimension letters: B batch, C input channels, H W input height and width,
  * F output channels (filters), K kernel side, P padding, O fc outputs, NI fc

@@ -630,21 +630,17 @@ ms_i128 cone_eval_part(cone_t *c, const double *z, int commit, int t, int me) {
         const int *pm = c->perm + p0;
         double *hb = c->hin + p0;
         const double *rb = ref + p0;
-        int moved = 0;
+        /* The block's new input, and the lanes that moved (never padding:
+         * its input stays 0): only their losses can change. */
+        int nl = 0;
         for (int e = 0; e < BS; e++) {
             const int n = pm[e];
             const double v = n >= 0 ? (hidden ? relu_d(z[n]) : z[n]) : 0.0;
             hb[e] = v;
-            moved |= v != rb[e];
-        }
-        if (!moved) continue;
-        /* The lanes that moved (never padding: its input stays 0): only
-         * their losses can change. */
-        int nl = 0;
-        for (int e = 0; e < BS; e++) {
             lane[nl] = (uint8_t)e;
-            nl += hb[e] != rb[e];
+            nl += v != rb[e];
         }
+        if (!nl) continue;
         cone_ops(c, b, R);
         pack_lanes(c, pk, b, R, lane, nl);
         if (pk->n >= BS) pack_flush(c, pk, BS, rh, rl, &acc);
