@@ -122,8 +122,17 @@ static inline void vstore(float *p, vf v) {
     memcpy(p, &v, sizeof v);
 }
 
+/* ReLU of a vector, through the bits: a lane is kept where a > 0 and is
+ * +0 elsewhere (NaN and -0 included), as the scalar a > 0 ? a : 0. */
+typedef int32_t vi __attribute__((vector_size(VW * sizeof(int32_t))));
+static inline vf vrelu(vf a) {
+    const vf zero = {0};
+    return (vf)((vi)a & (vi)(a > zero));
+}
+
 /* Output rows y of filters f0..f0+FB-1, columns x0..x0+VW*XV-1: every
- * output accumulates its bias, then the taps (c, ky, kx) in ascending order.
+ * output accumulates its bias, then the taps (c, ky, kx) in ascending order,
+ * and is stored after its ReLU (one pass over the output instead of two).
  * FB and XV are compile-time constants at every call, so the accumulators
  * stay in registers. */
 static inline __attribute__((always_inline)) void
@@ -152,10 +161,10 @@ conv_tile(float *out, const float *xp, const float *w, const float *b, int C, in
     }
     for (int j = 0; j < FB; j++)
         for (int v = 0; v < XV; v++)
-            vstore(out + ((size_t)(f0 + j) * HO + y) * WO + x0 + VW * v, acc[j][v]);
+            vstore(out + ((size_t)(f0 + j) * HO + y) * WO + x0 + VW * v, vrelu(acc[j][v]));
 }
 
-/* One image: out (F, HO, WO) = conv(x) + b, from the zero-padded copy xp
+/* One image: out (F, HO, WO) = ReLU(conv(x) + b), from the zero-padded copy xp
  * (C, HP = H + 2P, WP = W + 2P). Full VW-wide column blocks use conv_tile;
  * remaining columns use a scalar loop with the same accumulation order. */
 static void conv_image(float *out, const float *xp, const float *w, const float *b, int C, int HP,
@@ -182,19 +191,18 @@ static void conv_image(float *out, const float *xp, const float *w, const float 
                         for (int kx = 0; kx < K; kx++)
                             acc = MADD(w[(size_t)f * CKK + (c * K + ky) * K + kx],
                                        xp[((size_t)c * HP + y + ky) * WP + xo + kx], acc);
-                out[((size_t)f * HO + y) * WO + xo] = acc;
+                out[((size_t)f * HO + y) * WO + xo] = acc > 0.0f ? acc : 0.0f;
             }
         }
     }
 }
 
-/* In place ReLU of (F, HO, WO) and 2x2 max pooling into pooled / idx. */
-static void relu_pool_image(float *act, float *pooled, int32_t *idx, int F, int HO, int WO) {
+/* 2x2 max pooling of the activations (F, HO, WO) (after their ReLU) into
+ * pooled / idx. */
+static void pool_image(const float *act, float *pooled, int32_t *idx, int F, int HO, int WO) {
     const int PH = HO / 2, PW = WO / 2;
     for (int f = 0; f < F; f++) {
-        float *a = act + (size_t)f * HO * WO;
-        for (int i = 0; i < HO * WO; i++)
-            a[i] = a[i] > 0.0f ? a[i] : 0.0f;
+        const float *a = act + (size_t)f * HO * WO;
         float *po = pooled + (size_t)f * PH * PW;
         int32_t *pi = idx + (size_t)f * PH * PW;
         for (int py = 0; py < PH; py++) {
@@ -235,7 +243,7 @@ static void k_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, co
                            sizeof(float) * W);
             float *ai = act + (size_t)i * F * HO * WO;
             conv_image(ai, xp, w, b, C, HP, WP, F, K, HO, WO);
-            relu_pool_image(ai, pooled + (size_t)i * F * PH * PW, idx + (size_t)i * F * PH * PW, F,
+            pool_image(ai, pooled + (size_t)i * F * PH * PW, idx + (size_t)i * F * PH * PW, F,
                             HO, WO);
         }
     }
@@ -552,7 +560,6 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
  * halves share a vector, so that every add is a full vector. On avx512,
  * after the first step a vector holds 2 outputs x 8 lanes, then 4 x 4,
  * 8 x 2, and 16 x 1. */
-typedef int32_t vi __attribute__((vector_size(VW * sizeof(int32_t))));
 
 #if defined(__clang__)
 /* Clang (the fuzz build) has no two-vector shuffle with a mask vector: the
