@@ -493,7 +493,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
     uint8_t *row_ok = NULL;
     int err = cone_init(&cn, L, r->w, l, N, r->cfg->label, nth);
     if (!err) err = rowtree_init(&t, NI, N);
-    if (!err) vmem = malloc(sizeof(int32_t) * rt_view_ints(&t) * (size_t)nth);
+    if (!err) vmem = aligned_alloc(64, sizeof(int32_t) * rt_view_ints(&t) * (size_t)nth);
     if (!err && (!zb || !share || !prog || !vmem || !view))
         err = ms_err_set(MS_ENOMEM, "pruning: cannot allocate row buffers for fc%d", l + 1);
     if (err) goto done;
