@@ -266,7 +266,8 @@ __global__ static void conv_dx_kernel(float *dx, const float *gmap, const float 
 
 extern "C" void ms_conv_relu_pool_backward_gpu(float *dx, float *dw, float *db,
                                                const float *dpooled, const float *act,
-                                               const int32_t *idx, const float *x, const float *w,
+                                               const float *pooled, const int32_t *idx,
+                                               const float *x, const float *w,
                                                int B, int C, int H, int W, int F, int K, int P,
                                                float *partial) {
     MS_GPU_NEED_CTX();

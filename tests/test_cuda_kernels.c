@@ -216,15 +216,15 @@ static void conv_case(int B, int C, int H, int W, int F, int K, int P, int bias)
     float *dp = fnew(np), *dx = fnew(nx), *dw = fnew(nw), *db = fnew(F);
     fill(dp, np, -1, 1);
     float *partial = fnew(ms_conv_backward_partial_floats(B, C, H, W, F, K, P));
-    ms_conv_relu_pool_backward(dx, dw, bias ? db : NULL, dp, act, idx, x, w, B, C, H, W, F, K, P,
-                               partial);
+    ms_conv_relu_pool_backward(dx, dw, bias ? db : NULL, dp, act, pooled, idx, x, w, B, C, H, W, F,
+                               K, P, partial);
     CHECK_OK(ms_gpu_h2d(gact, act, sizeof(float) * na));
     CHECK_OK(ms_gpu_h2d(gidx, idx, sizeof(int32_t) * np));
     float *gdp = up(dp, np), *gdx = dnew(sizeof(float) * nx), *gdw = dnew(sizeof(float) * nw);
     float *gdb = dnew(sizeof(float) * F);
     float *gpart = dnew(sizeof(float) * ms_conv_backward_partial_floats_gpu(B, C, H, W, F, K, P));
-    ms_conv_relu_pool_backward_gpu(gdx, gdw, bias ? gdb : NULL, gdp, gact, gidx, gx, gw, B, C, H, W,
-                                   F, K, P, gpart);
+    ms_conv_relu_pool_backward_gpu(gdx, gdw, bias ? gdb : NULL, gdp, gact, NULL, gidx, gx, gw, B, C,
+                                   H, W, F, K, P, gpart);
     float *hdx = down(gdx, nx), *hdw = down(gdw, nw), *hdb = down(gdb, F);
     compare_f("  dx", dx, hdx, nx, T_SUM);
     compare_f("  dw", dw, hdw, nw, T_SUM);

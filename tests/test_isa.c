@@ -166,7 +166,8 @@ static void conv_case(int B, int C, int H, int W, int F, int K, int P, int bias)
     float *dx = malloc(sizeof(float) * nx), *dw = malloc(sizeof(float) * nw),
           *db = malloc(sizeof(float) * F);
     ms_conv_relu_pool_forward(act, pooled, idx, x, w, b, B, C, H, W, F, K, P, scratch);
-    ms_conv_relu_pool_backward(dx, dw, db, dp, act, idx, x, w, B, C, H, W, F, K, P, partial);
+    ms_conv_relu_pool_backward(dx, dw, db, dp, act, pooled, idx, x, w, B, C, H, W, F, K, P,
+                               partial);
 
     /* Forward: ReLU(conv + b) in double; pooling checked on the kernel's act. */
     double *ra = calloc(na, sizeof(double)), *sa = calloc(na, sizeof(double));
@@ -495,7 +496,8 @@ static void conv_threads_case(int B, int C, int H, int W, int F, int K, int P) {
               *db = malloc(sizeof(float) * F);
         idx[t] = malloc(sizeof(int32_t) * np);
         ms_conv_relu_pool_forward(act, pooled, idx[t], x, w, b, B, C, H, W, F, K, P, scratch);
-        ms_conv_relu_pool_backward(dx, dw, db, dp, act, idx[t], x, w, B, C, H, W, F, K, P, partial);
+        ms_conv_relu_pool_backward(dx, dw, db, dp, act, pooled, idx[t], x, w, B, C, H, W, F, K, P,
+                                   partial);
         out[t][0] = act, out[t][1] = pooled, out[t][2] = dw, out[t][3] = db, out[t][4] = dx;
         free(scratch), free(partial);
     }

@@ -180,8 +180,8 @@ static void conv_case(const char *name, int B, int C, int H, int W, int F, int K
     conv_obj(&c, &sg);
     float *dx = randv(nx, 0), *dw = randv(nw, 0), *db = randv(F, 0);
     float *partial = randv(ms_conv_backward_partial_floats(B, C, H, W, F, K, P), 0);
-    ms_conv_relu_pool_backward(dx, dw, db, c.r, c.act, c.idx, c.x, c.w, B, C, H, W, F, K, P,
-                               partial);
+    ms_conv_relu_pool_backward(dx, dw, db, c.r, c.act, c.pooled, c.idx, c.x, c.w, B, C, H, W, F, K,
+                               P, partial);
     char what[64];
     snprintf(what, sizeof what, "%s dW", name);
     compare_fd(what, c.w, dw, nw, conv_obj, &c, 1e-3f, 2e-3, 1e-2, 0.3);

@@ -52,11 +52,13 @@ static void spy_conv_fwd(float *act, float *pooled, int32_t *idx, const float *x
     ms_conv_relu_pool_forward(act, pooled, idx, x, w, b, B, C, H, W, F, K, P, scratch);
 }
 static void spy_conv_bwd(float *dx, float *dw, float *db, const float *dpooled, const float *act,
-                         const int32_t *idx, const float *x, const float *w, int B, int C, int H,
-                         int W, int F, int K, int P, float *partial) {
+                         const float *pooled, const int32_t *idx, const float *x, const float *w,
+                         int B, int C, int H, int W, int F, int K, int P, float *partial) {
     seen.conv_bwd++;
-    buffer(dx), buffer(dpooled), buffer(act), buffer(idx), buffer(x), buffer(partial);
-    ms_conv_relu_pool_backward(dx, dw, db, dpooled, act, idx, x, w, B, C, H, W, F, K, P, partial);
+    buffer(dx), buffer(dpooled), buffer(act), buffer(pooled), buffer(idx), buffer(x),
+        buffer(partial);
+    ms_conv_relu_pool_backward(dx, dw, db, dpooled, act, pooled, idx, x, w, B, C, H, W, F, K, P,
+                               partial);
 }
 static void spy_lin_fwd(float *z, const float *x, const float *w, const float *b, int B, int NI,
                         int O) {

@@ -63,11 +63,13 @@ size_t ms_conv_scratch_floats(int C, int H, int W, int P);
 
 /* Conv block backward from dpooled (B, F, HO/2, WO/2): the gradient reaches
  * the conv pre-activation only at each window's maximum and only where the
- * ReLU is active. Overwrites dw (F, C, K, K), db (F) (may be NULL), and dx
- * (B, C, H, W) (may be NULL for the first layer). partial: scratch of at
- * least ms_conv_backward_partial_floats(B, C, H, W, F, K, P) floats. */
+ * ReLU is active. act, pooled and idx are the forward's. Overwrites dw
+ * (F, C, K, K), db (F) (may be NULL), and dx (B, C, H, W) (may be NULL for
+ * the first layer). partial: scratch of at least
+ * ms_conv_backward_partial_floats(B, C, H, W, F, K, P) floats. */
 typedef void ms_conv_relu_pool_backward_fn(float *dx, float *dw, float *db, const float *dpooled,
-                                           const float *act, const int32_t *idx, const float *x,
+                                           const float *act, const float *pooled,
+                                           const int32_t *idx, const float *x,
                                            const float *w, int B, int C, int H, int W, int F,
                                            int K, int P, float *partial);
 typedef size_t ms_conv_backward_partial_floats_fn(int B, int C, int H, int W, int F, int K, int P);

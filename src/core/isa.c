@@ -236,11 +236,11 @@ void ms_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, const fl
 }
 
 void ms_conv_relu_pool_backward(float *dx, float *dw, float *db, const float *dpooled,
-                                const float *act, const int32_t *idx, const float *x,
-                                const float *w, int B, int C, int H, int W, int F, int K_, int P,
-                                float *partial) {
-    K()->conv_relu_pool_backward(dx, dw, db, dpooled, act, idx, x, w, B, C, H, W, F, K_, P,
-                                 partial);
+                                const float *act, const float *pooled, const int32_t *idx,
+                                const float *x, const float *w, int B, int C, int H, int W, int F,
+                                int K_, int P, float *partial) {
+    K()->conv_relu_pool_backward(dx, dw, db, dpooled, act, pooled, idx, x, w, B, C, H, W, F, K_,
+                                 P, partial);
 }
 
 double ms_ce_loss(const float *logits, const uint8_t *y, int B, int NC, float *dlogits,

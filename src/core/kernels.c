@@ -286,36 +286,26 @@ static inline __attribute__((always_inline)) void gather_patch(float *dst, const
  * gradient that reaches the conv output at the window's maximum (dp[q], or
  * +0 where the ReLU is inactive there) and gs[2q + 1] = (as int32) the
  * offset of the maximum's patch in the row of patches, (4 px + 2 dy + dx)
- * * n. Without a branch (whether the ReLU is active, and dy, are data,
- * mispredicted about half the time), and with the activation read from the
- * window's four values, loaded whatever the maximum is, so that the
- * compiler can vectorise the loop without gathers. A function of its own,
- * so that its few pointers stay in registers. */
+ * * n. The activation at the maximum is the pooled output pp[q] (the same
+ * float: pooling keeps one of the window's four), a quarter of what the
+ * activations would be to read. Without a branch (whether the ReLU is
+ * active, and dy, are data, mispredicted about half the time), so that the
+ * compiler vectorises the loop. A function of its own, so that its few
+ * pointers stay in registers. */
 static __attribute__((noinline)) void window_grads(float *restrict gs, const float *restrict dp,
                                                    const int32_t *restrict ip,
-                                                   const float *restrict ap, int PH, int PW, int WO,
+                                                   const float *restrict pp, int PH, int PW, int WO,
                                                    int n) {
     for (int py = 0; py < PH; py++) {
-        const float *r0 = ap + (size_t)2 * py * WO, *r1 = r0 + WO;
         const int32_t *iq = ip + (size_t)py * PW;
-        const float *dq = dp + (size_t)py * PW;
+        const float *dq = dp + (size_t)py * PW, *aq = pp + (size_t)py * PW;
         float *gq = gs + (size_t)2 * py * PW;
         for (int px = 0; px < PW; px++) {
             const int r = iq[px] - (2 * py * WO + 2 * px);
             const int dy = (int)((uint32_t)(WO - 1 - r) >> 31), dx = r - dy * WO;
-            /* The maximum's value, selected from the four by masks. */
-            uint32_t v00, v01, v10, v11, bits;
-            memcpy(&v00, r0 + 2 * px, sizeof v00);
-            memcpy(&v01, r0 + 2 * px + 1, sizeof v01);
-            memcpy(&v10, r1 + 2 * px, sizeof v10);
-            memcpy(&v11, r1 + 2 * px + 1, sizeof v11);
-            const uint32_t mx = -(uint32_t)dx, my = -(uint32_t)dy;
-            const uint32_t a0 = (v00 & ~mx) | (v01 & mx), a1 = (v10 & ~mx) | (v11 & mx);
-            const uint32_t a = (a0 & ~my) | (a1 & my);
-            float af;
-            memcpy(&af, &a, sizeof af);
+            uint32_t bits;
             memcpy(&bits, dq + px, sizeof bits);
-            bits &= -(uint32_t)(af > 0.0f);
+            bits &= -(uint32_t)(aq[px] > 0.0f);
             const int32_t off = (4 * px + 2 * dy + dx) * n;
             memcpy(gq + 2 * px, &bits, sizeof bits);
             memcpy(gq + 2 * px + 1, &off, sizeof off);
@@ -397,7 +387,8 @@ static inline __attribute__((always_inline)) void dw_windows(float *acc, float *
 }
 
 static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const float *dpooled,
-                                      const float *act, const int32_t *idx, const float *x,
+                                      const float *act, const float *pooled, const int32_t *idx,
+                                      const float *x,
                                       const float *w, int B, int C, int H, int W, int F, int K,
                                       int P, float *partial) {
     const int HO = H + 2 * P - K + 1, WO = W + 2 * P - K + 1, HP = H + 2 * P, WP = W + 2 * P;
@@ -407,6 +398,7 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
     /* One chunk's part of partial (isa.c lays it out). */
     const size_t stride = ms_conv_backward_partial_floats(1, C, H, W, F, K, P);
     const int nc = n_chunks(B);
+    (void)act; /* pooled holds the activation at each maximum (the GPU reads act) */
     if (dx) memset(dx, 0, sizeof(float) * (size_t)B * C * H * W);
 #pragma omp parallel for schedule(static) num_threads(kernel_threads)
     for (int ch = 0; ch < nc; ch++) {
@@ -430,7 +422,7 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
             const size_t pl0 = (size_t)i * F;
             for (int f = 0; f < F; f++)
                 window_grads(gs + 2 * f * PHW, dpooled + (pl0 + f) * PHW, idx + (pl0 + f) * PHW,
-                             act + (pl0 + f) * HO * WO, PH, PW, WO, NL);
+                             pooled + (pl0 + f) * PHW, PH, PW, WO, NL);
             if (dx) {
                 memset(gmap, 0, sizeof(float) * (size_t)F * HO * WO);
                 for (int f = 0; f < F; f++)

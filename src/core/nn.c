@@ -316,8 +316,9 @@ void ms_net_backward(ms_net_t *net, const float *params, const float *x, int B, 
         /* d_conv[l-1] holds the gradient w.r.t. the pooled output of block l-1,
          * which is this block's input. */
         float *dx = l ? net->d_conv[l - 1] : NULL;
-        ops->conv_backward(dx, dw, db, dpooled, net->conv_act[l], net->pool_idx[l], in, wt, B, C,
-                           H, W, a->conv_c[l], a->conv_k, a->conv_pad, net->scratch);
+        ops->conv_backward(dx, dw, db, dpooled, net->conv_act[l], net->pool_out[l],
+                           net->pool_idx[l], in, wt, B, C, H, W, a->conv_c[l], a->conv_k,
+                           a->conv_pad, net->scratch);
         dpooled = dx;
     }
 }

@@ -141,8 +141,8 @@ static int profile_kernels(const ms_settings_t *s, int threads, int steps, kern_
                 ms_conv_relu_pool_forward(act, pooled, idx, x, w, b, B, C, H, W, F, K, P, scratch);
             double t1 = ms_now();
             for (int i = 0; i < reps; i++)
-                ms_conv_relu_pool_backward(dx, dw, db, dp, act, idx, x, w, B, C, H, W, F, K, P,
-                                           partial);
+                ms_conv_relu_pool_backward(dx, dw, db, dp, act, pooled, idx, x, w, B, C, H, W, F,
+                                           K, P, partial);
             double t2 = ms_now();
             if ((t1 - t0) / reps < bf) bf = (t1 - t0) / reps;
             if ((t2 - t1) / reps < bb) bb = (t2 - t1) / reps;
