@@ -410,8 +410,16 @@ static void naive_layer(prune_run_t *r, int l, uint8_t *mask) {
  * the cone) and publishes its share of the loss change; each decides from
  * the published shares, state by state, and runs ahead on the next states
  * meanwhile, so no thread waits for another within a window. A window ends
- * with two barriers (the accepted zeroings, then their commit). The shares
- * are integers, so the sums do not depend on the split. */
+ * with two barriers (the accepted zeroings, then their commit to the shared
+ * presence counts). The committed state's downstream is not evaluated again:
+ * each part's memo (the last state it walked) carries over to the next
+ * window, whose first share counts from it plus what it stands away from the
+ * committed state, a sum of the part's shares of the states after the last
+ * accepted one. The row's final state is evaluated once against its start,
+ * and must agree with the sum of the accepted shares. With a team of ranks
+ * (each walks only its share of a window's states) the committed state is
+ * evaluated after every window instead. The shares are integers, so the
+ * sums do not depend on the split. */
 typedef struct post {
     _Atomic long done; /* the last state posted: a stamp that only grows */
     char pad[64 - sizeof(long)];
@@ -487,6 +495,11 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
     uint8_t tie_flag[BMAX + 2];
     i128(*share)[BMAX + 2] = malloc(sizeof(i128) * (BMAX + 2) * (size_t)nth);
     i128 cshare[CONE_MAX_THREADS];
+    /* Without a team, the memo (the last state evaluated) carries over to the
+     * next window instead of being reset to the committed state, which is
+     * then never evaluated: spec[k] is what part k's memo stands away from it. */
+    i128 spec[CONE_MAX_THREADS];
+    const int carry = team == 1;
     post_t *prog = aligned_alloc(64, sizeof(post_t) * (size_t)nth);
     int32_t *vmem = NULL;
     rowtree_t *view = malloc(sizeof(rowtree_t) * (size_t)nth); /* one per part */
@@ -551,7 +564,10 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
             for (int k = me; k < nth; k += nt) {
                 rt_view(&t, &view[k], vmem + rt_view_ints(&t) * (size_t)k);
                 rt_build_values(&t, cn.n0[k], cn.n0[k + 1]);
+                cone_memo_reset_part(&cn, k); /* the committed state */
+                spec[k] = 0;
             }
+            const i128 s_row0 = s_cur;
             int j = 0;
             while (j < NI) {
                 const int Bw = NI - j < B ? NI - j : B;
@@ -563,8 +579,9 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                 uint8_t *ties_here = me == 0 ? tie_flag : NULL;
                 for (int k = me; k < nth; k += nt) {
                     rt_window_begin(&view[k], j, Bw);
-                    cone_memo_reset_part(&cn, k); /* the committed state */
+                    if (!carry) cone_memo_reset_part(&cn, k); /* the committed state */
                 }
+                int last = 0; /* the last state this thread walked */
                 for (int b = 1; b <= b1 && wd.fail > Bw; b++) {
                     int changed = 0;
                     for (int k = me; k < nth; k += nt)
@@ -572,16 +589,37 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                             rt_path_values(&view[k], j + b - 1, cn.n0[k], cn.n0[k + 1]);
                     if (b < b0) continue;
                     for (int k = me; k < nth; k += nt) {
-                        share[k][b] =
+                        i128 sh =
                             changed || b == b0 ? part_share(&view[k], &cn, bo, zb, k, me, 0) : 0;
+                        /* Carried memo: the first state's change counts from the
+                         * memo; from the committed state it is that plus spec. */
+                        if (carry && b == 1) sh += spec[k];
+                        share[k][b] = sh;
                         atomic_store_explicit(&prog[k].done, stamp + b, memory_order_release);
                     }
+                    last = b;
                     /* Decide the states every part has posted, without waiting. */
                     decide(&wd, r, prog, share, nth, stamp, b, 0, ties_here);
                 }
                 /* The rest of this rank's states, once posted. */
                 decide(&wd, r, prog, share, nth, stamp, b1, 1, ties_here);
                 const int fail = wd.fail;
+                /* Carried memo: every thread has decided the same states (the
+                 * same shares in the same order), so each knows the accepted
+                 * count; the loss sum there, and how far each of its parts'
+                 * memo (the last state it walked) stands from it, are sums of
+                 * posted shares, taken before the next window rewrites them. */
+                i128 s_next = s_cur;
+                if (carry) {
+                    const int acc_here = fail <= Bw ? fail - 1 : Bw;
+                    for (int k = 0; k < nth; k++)
+                        for (int b = 1; b <= acc_here; b++) s_next += share[k][b];
+                    for (int k = me; k < nth; k += nt) {
+                        i128 sp = 0;
+                        for (int b = acc_here + 1; b <= last; b++) sp += share[k][b];
+                        spec[k] = sp;
+                    }
+                }
                 stamp += BMAX + 2;
 #pragma omp barrier
 #pragma omp master
@@ -604,7 +642,13 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                 }
 #pragma omp barrier
                 const int acc = accept, gf = gfail;
-                if (acc > 0) {
+                if (acc > 0 && carry) {
+                    for (int k = me; k < nth; k += nt)
+                        rt_commit_values(&view[k], j, acc, cn.n0[k], cn.n0[k + 1]);
+                } else if (acc > 0) {
+                    /* Each rank walked only its share of the states: its memo
+                     * may stand at none it knows the loss of. The committed
+                     * state is evaluated, and the next window starts from it. */
                     for (int k = me; k < nth; k += nt) {
                         rt_commit_values(&view[k], j, acc, cn.n0[k], cn.n0[k + 1]);
                         cshare[k] = part_share(&view[k], &cn, bo, zb, k, me, 1);
@@ -612,6 +656,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
 #pragma omp barrier
                     for (int k = 0; k < nth; k++) s_cur += cshare[k];
                 }
+                if (carry) s_cur = s_next;
                 /* Window length: grow while windows pass, shrink to twice the
                  * run length after a failure. The mask does not depend on it. */
                 if (!fixed_window) {
@@ -622,8 +667,24 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                 }
                 j += acc + (gf <= Bw);
             }
+            if (carry) {
+                /* The row's committed state, evaluated once against its start:
+                 * its change must be the sum of the accepted states' shares. */
+                for (int k = me; k < nth; k += nt) {
+                    rt_commit_values(&view[k], 0, 0, 0, 0); /* closes a window left open */
+                    cshare[k] = part_share(&view[k], &cn, bo, zb, k, me, 1);
+                }
+#pragma omp barrier
+            }
 #pragma omp single
             {
+                i128 d = 0;
+                for (int k = 0; k < nth && carry; k++) d += cshare[k];
+                if (!err && carry && d != s_cur - s_row0)
+                    err = ms_err_set(MS_EINVAL,
+                                     "pruning: fc%d row %d: the loss sum carried through the "
+                                     "windows differs from the committed state's (bug)",
+                                     l + 1, o);
                 if (!err) err = cone_write_back(&cn, r->hinT, r->logT, r->q);
                 r->s_cur = s_cur;
             }
