@@ -409,17 +409,21 @@ static void naive_layer(prune_run_t *r, int l, uint8_t *mask) {
  * state on its own part (its own view of the row tree, its own blocks of
  * the cone) and publishes its share of the loss change; each decides from
  * the published shares, state by state, and runs ahead on the next states
- * meanwhile, so no thread waits for another within a window. A window ends
- * with two barriers (the accepted zeroings, then their commit to the shared
- * presence counts). The committed state's downstream is not evaluated again:
+ * meanwhile, so no thread waits for another within a window. Every thread
+ * reaches the same decisions, so each closes the window on its own: it
+ * commits the accepted zeroings to its own view (its own presence counts
+ * and flags, its own samples' node values), and thread 0 keeps the books
+ * and the mask; threads meet only at the end of a row. The committed
+ * state's downstream is not evaluated again:
  * each part's memo (the last state it walked) carries over to the next
  * window, whose first share counts from it plus what it stands away from the
  * committed state, a sum of the part's shares of the states after the last
  * accepted one. The row's final state is evaluated once against its start,
  * and must agree with the sum of the accepted shares. With a team of ranks
- * (each walks only its share of a window's states) the committed state is
- * evaluated after every window instead. The shares are integers, so the
- * sums do not depend on the split. */
+ * (each walks only its share of a window's states) the threads meet after
+ * every window (the team's first failure comes from MPI), and the committed
+ * state is evaluated instead. The shares are integers, so the sums do not
+ * depend on the split. */
 typedef struct post {
     _Atomic long done; /* the last state posted: a stamp that only grows */
     char pad[64 - sizeof(long)];
@@ -476,6 +480,24 @@ static i128 part_share(const rowtree_t *v, cone_t *cn, const float *bo, double *
     return cone_eval_part(cn, zb, commit, k, me);
 }
 
+/* The books of a closed window (fail: this rank's first failing state, gfail
+ * the team's; Bw + 1 where none): windows and states counted, ties among
+ * this rank's decided states (states after the first failure were
+ * speculative), the accepted candidates j .. j+gfail-2 zeroed in the mask
+ * and the weights, and j+gfail-1 kept if it failed. */
+static void close_window(prune_run_t *r, uint8_t *mrow, float *wrow, int j, int Bw, int b0, int b1,
+                         int fail, int gfail, const uint8_t *tie_flag) {
+    r->windows++;
+    if (b1 >= b0) r->evaluated += (fail < b1 ? fail : b1) - b0 + 1;
+    for (int b = b0; b <= b1 && b <= gfail && b <= fail; b++) r->ties += tie_flag[b];
+    const int accept = gfail <= Bw ? gfail - 1 : Bw;
+    for (int i = j; i < j + accept; i++) {
+        mrow[i] = 0;
+        wrow[i] = 0.0f;
+    }
+    if (gfail <= Bw) mrow[j + accept] = 1;
+}
+
 static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
     const ms_layout_t *L = r->L;
     const int O = L->arch.fc_out[l], NI = L->fc_in[l], N = r->N;
@@ -493,7 +515,9 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
     memset(&t, 0, sizeof t);
     double *zb = aligned_alloc(64, sizeof(double) * (((size_t)N + 7) / 8 * 8));
     uint8_t tie_flag[BMAX + 2];
-    i128(*share)[BMAX + 2] = malloc(sizeof(i128) * (BMAX + 2) * (size_t)nth);
+    /* Two windows' shares (by the window's parity): a thread may start the
+     * next window while another still reads this one's. */
+    i128(*share)[BMAX + 2] = malloc(sizeof(i128) * (BMAX + 2) * 2 * (size_t)nth);
     i128 cshare[CONE_MAX_THREADS];
     /* Without a team, the memo (the last state evaluated) carries over to the
      * next window instead of being reset to the committed state, which is
@@ -519,7 +543,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
      * thread that runs ahead to the next row never changes the one another
      * thread is about to read. */
     row_ok = calloc((size_t)O, 1);
-    int accept = 0, gfail = 0;
+    int gfail = 0;
     if (!row_ok) {
         err = ms_err_set(MS_ENOMEM, "pruning: out of memory");
         goto done;
@@ -576,6 +600,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                 const int b0 = 1 + (int)((long)Bw * rank / team),
                           b1 = (int)((long)Bw * (rank + 1) / team);
                 window_dec_t wd = {.dec = b0 - 1, .fail = Bw + 1, .Bw = Bw, .s = s_cur};
+                i128(*sh_w)[BMAX + 2] = share + (size_t)nth * ((stamp / (BMAX + 2)) & 1);
                 uint8_t *ties_here = me == 0 ? tie_flag : NULL;
                 for (int k = me; k < nth; k += nt) {
                     rt_window_begin(&view[k], j, Bw);
@@ -594,69 +619,61 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                         /* Carried memo: the first state's change counts from the
                          * memo; from the committed state it is that plus spec. */
                         if (carry && b == 1) sh += spec[k];
-                        share[k][b] = sh;
+                        sh_w[k][b] = sh;
                         atomic_store_explicit(&prog[k].done, stamp + b, memory_order_release);
                     }
                     last = b;
                     /* Decide the states every part has posted, without waiting. */
-                    decide(&wd, r, prog, share, nth, stamp, b, 0, ties_here);
+                    decide(&wd, r, prog, sh_w, nth, stamp, b, 0, ties_here);
                 }
                 /* The rest of this rank's states, once posted. */
-                decide(&wd, r, prog, share, nth, stamp, b1, 1, ties_here);
+                decide(&wd, r, prog, sh_w, nth, stamp, b1, 1, ties_here);
                 const int fail = wd.fail;
-                /* Carried memo: every thread has decided the same states (the
-                 * same shares in the same order), so each knows the accepted
-                 * count; the loss sum there, and how far each of its parts'
-                 * memo (the last state it walked) stands from it, are sums of
-                 * posted shares, taken before the next window rewrites them. */
-                i128 s_next = s_cur;
+                stamp += BMAX + 2;
+                int acc, gf;
                 if (carry) {
-                    const int acc_here = fail <= Bw ? fail - 1 : Bw;
+                    /* Every thread has decided the same states (the same
+                     * shares in the same order): each closes the window on
+                     * its own, without a barrier. The loss sum at the accepted
+                     * state, and what each of its parts' memo (the last state
+                     * it walked) stands away from it, are sums of posted
+                     * shares; thread 0 keeps the books and the mask. */
+                    gf = fail;
+                    acc = gf <= Bw ? gf - 1 : Bw;
                     for (int k = 0; k < nth; k++)
-                        for (int b = 1; b <= acc_here; b++) s_next += share[k][b];
+                        for (int b = 1; b <= acc; b++) s_cur += sh_w[k][b];
                     for (int k = me; k < nth; k += nt) {
                         i128 sp = 0;
-                        for (int b = acc_here + 1; b <= last; b++) sp += share[k][b];
+                        for (int b = acc + 1; b <= last; b++) sp += sh_w[k][b];
                         spec[k] = sp;
                     }
-                }
-                stamp += BMAX + 2;
+                    if (me == 0) close_window(r, mrow, wrow, j, Bw, b0, b1, fail, gf, tie_flag);
+                    for (int k = me; k < nth; k += nt) {
+                        rt_commit_counts(&view[k], j, acc);
+                        rt_commit_values(&view[k], j, acc, cn.n0[k], cn.n0[k + 1]);
+                    }
+                } else {
 #pragma omp barrier
 #pragma omp master
-                {
-                    gfail = fail;
-                    if (team > 1) MPI_Allreduce(&fail, &gfail, 1, MPI_INT, MPI_MIN, r->cfg->comm);
-                    r->windows++;
-                    if (b1 >= b0) r->evaluated += (fail < b1 ? fail : b1) - b0 + 1;
-                    /* Ties among this rank's decided states (b <= gfail);
-                     * states after the first failure were speculative. */
-                    for (int b = b0; b <= b1 && b <= gfail && b <= fail; b++) r->ties += tie_flag[b];
-                    /* Accept candidates j .. j+gfail-2; keep j+gfail-1 if it failed. */
-                    accept = gfail <= Bw ? gfail - 1 : Bw;
-                    for (int i = j; i < j + accept; i++) {
-                        mrow[i] = 0;
-                        wrow[i] = 0.0f;
+                    {
+                        gfail = fail;
+                        MPI_Allreduce(&fail, &gfail, 1, MPI_INT, MPI_MIN, r->cfg->comm);
+                        close_window(r, mrow, wrow, j, Bw, b0, b1, fail, gfail, tie_flag);
                     }
-                    rt_commit_counts(&t, j, accept);
-                    if (gfail <= Bw) mrow[j + accept] = 1;
-                }
 #pragma omp barrier
-                const int acc = accept, gf = gfail;
-                if (acc > 0 && carry) {
-                    for (int k = me; k < nth; k += nt)
-                        rt_commit_values(&view[k], j, acc, cn.n0[k], cn.n0[k + 1]);
-                } else if (acc > 0) {
+                    gf = gfail;
+                    acc = gf <= Bw ? gf - 1 : Bw;
                     /* Each rank walked only its share of the states: its memo
                      * may stand at none it knows the loss of. The committed
                      * state is evaluated, and the next window starts from it. */
                     for (int k = me; k < nth; k += nt) {
+                        rt_commit_counts(&view[k], j, acc);
                         rt_commit_values(&view[k], j, acc, cn.n0[k], cn.n0[k + 1]);
-                        cshare[k] = part_share(&view[k], &cn, bo, zb, k, me, 1);
+                        cshare[k] = acc > 0 ? part_share(&view[k], &cn, bo, zb, k, me, 1) : 0;
                     }
 #pragma omp barrier
                     for (int k = 0; k < nth; k++) s_cur += cshare[k];
                 }
-                if (carry) s_cur = s_next;
                 /* Window length: grow while windows pass, shrink to twice the
                  * run length after a failure. The mask does not depend on it. */
                 if (!fixed_window) {

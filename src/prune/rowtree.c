@@ -40,12 +40,15 @@ int rowtree_init(rowtree_t *t, int NI, int N) {
 }
 
 size_t rt_view_ints(const rowtree_t *t) {
-    size_t n = 0;
+    size_t n = 0, c = 0;
     for (int k = 0; k <= t->D; k++)
         n += (size_t)(BMAX >> k) + 2;
-    /* Counts, then the flags (one int's room per flag), in whole cache lines:
-     * the views of two threads, side by side, share no line. */
-    return (2 * n + 15) / 16 * 16;
+    for (int k = 1; k <= t->D; k++)
+        c += (size_t)t->nk[k];
+    /* The window's counts, then its flags (one int's room per flag), the
+     * committed counts, the leaves' presence (a byte each), in whole cache
+     * lines: the views of two threads, side by side, share no line. */
+    return (2 * n + c + ((size_t)t->NI + 3) / 4 + 15) / 16 * 16;
 }
 
 void rt_view(const rowtree_t *t, rowtree_t *v, int32_t *mem) {
@@ -54,6 +57,13 @@ void rt_view(const rowtree_t *t, rowtree_t *v, int32_t *mem) {
         v->scnt[k] = mem, mem += (BMAX >> k) + 2;
     for (int k = 0; k <= t->D; k++)
         v->smod[k] = (uint8_t *)mem, mem += (BMAX >> k) + 2;
+    for (int k = 1; k <= t->D; k++) {
+        memcpy(mem, t->cnt[k], sizeof(int32_t) * (size_t)t->nk[k]);
+        v->cnt[k] = mem, mem += t->nk[k];
+    }
+    v->p0 = (uint8_t *)mem;
+    for (int i = 0; i < t->NI; i++)
+        v->p0[i] = t->w[i] != 0.0f;
 }
 
 /* Whether node v of level k is present (inside a window, the view's counts
@@ -61,7 +71,8 @@ void rt_view(const rowtree_t *t, rowtree_t *v, int32_t *mem) {
 static int rt_present(const rowtree_t *t, int k, int v) {
     if (v >= t->nk[k]) return 0;
     const int in_win = t->win && v >= t->lo[k] && v <= t->hi[k];
-    if (k == 0) return in_win ? t->scnt[0][v - t->lo[0]] != 0 : t->w[v] != 0.0f;
+    if (k == 0)
+        return in_win ? t->scnt[0][v - t->lo[0]] != 0 : t->p0 ? t->p0[v] : t->w[v] != 0.0f;
     return in_win ? t->scnt[k][v - t->lo[k]] > 0 : t->cnt[k][v] > 0;
 }
 
@@ -172,7 +183,7 @@ void rt_window_begin(rowtree_t *t, int j, int Bw) {
         t->hi[k] = (j + Bw - 1) >> k;
     }
     for (int v = t->lo[0]; v <= t->hi[0]; v++)
-        t->scnt[0][v - t->lo[0]] = t->w[v] != 0.0f;
+        t->scnt[0][v - t->lo[0]] = t->p0 ? t->p0[v] : t->w[v] != 0.0f;
     for (int k = 1; k <= t->D; k++) {
         memcpy(t->scnt[k], t->cnt[k] + t->lo[k], sizeof(int32_t) * (t->hi[k] - t->lo[k] + 1));
         memset(t->smod[k], 0, (size_t)(t->hi[k] - t->lo[k] + 1));
@@ -197,6 +208,7 @@ void rt_path_values(rowtree_t *t, int c, int n0, int n1) {
 void rt_commit_counts(rowtree_t *t, int j, int count) {
     t->win = 0;
     if (count <= 0) return;
+    if (t->p0) memset(t->p0 + j, 0, (size_t)count);
     for (int k = 1; k <= t->D; k++)
         for (int u = j >> k; u <= (j + count - 1) >> k; u++)
             rt_update_count(t, k, u);

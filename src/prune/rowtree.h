@@ -39,6 +39,7 @@ typedef struct rowtree {
     double *sval[MAX_LEVELS];  /* window scratch: (hi - lo + 1, S), shared by the views */
     int32_t *scnt[MAX_LEVELS]; /* a view's: level 0 too: the window leaves' presence */
     uint8_t *smod[MAX_LEVELS]; /* a view's: whether the scratch holds a node's window value */
+    uint8_t *p0;               /* a view's: whether each leaf is present (NULL: its weight != 0) */
     void *mem;
 } rowtree_t;
 
@@ -47,8 +48,10 @@ typedef struct rowtree {
 int rowtree_init(rowtree_t *t, int NI, int N);
 
 /* A thread's view of the tree: the same nodes, its own copy of the
- * window's presence counts and scratch flags (rt_view_ints ints at mem), so each thread can
- * walk a window's states on its own samples without waiting for the others. */
+ * window's presence counts and scratch flags, and of the committed presence
+ * (counts above the leaves, a flag per leaf) (rt_view_ints ints at mem), so
+ * each thread can walk a window's states on its own samples, and commit
+ * them, without waiting for the others. */
 size_t rt_view_ints(const rowtree_t *t);
 void rt_view(const rowtree_t *t, rowtree_t *v, int32_t *mem);
 
@@ -69,8 +72,9 @@ void rt_window_begin(rowtree_t *t, int j, int Bw);
  * changes), then the values of the nodes above it. */
 int rt_window_zero_counts(rowtree_t *t, int c);
 void rt_path_values(rowtree_t *t, int c, int n0, int n1);
-/* Closes the window and commits the zeroing of leaves j .. j+count-1 (whose
- * weights the caller has set to zero). */
+/* Closes the window and commits the zeroing of leaves j .. j+count-1: in a
+ * view, its own presence flags; in the shared tree (no flags), the caller
+ * has set their weights to zero. */
 void rt_commit_counts(rowtree_t *t, int j, int count);
 void rt_commit_values(rowtree_t *t, int j, int count, int n0, int n1);
 /* The canonical forward of every fc layer for all samples, vectorised over
