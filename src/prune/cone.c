@@ -98,15 +98,12 @@ int cone_init(cone_t *c, const ms_layout_t *L, const float *w, int l, int N, int
     c->NC = L->arch.fc_out[c->nf - 1];
     c->y = label;
     c->nth = nth < 1 ? 1 : nth > CONE_MAX_THREADS ? CONE_MAX_THREADS : nth;
-    /* Part boundaries on whole cache lines (8 doubles): no line is written
-     * by two threads. Each part's blocks start afresh. */
+    /* Equal parts to start with; room for the blocks of any split. */
+    int n0[CONE_MAX_THREADS + 1];
     for (int t = 0; t <= c->nth; t++)
-        c->n0[t] = t == c->nth ? N : (int)((long)N * t / c->nth) / 8 * 8;
-    c->b0[0] = 0;
-    for (int t = 0; t < c->nth; t++)
-        c->b0[t + 1] = c->b0[t] + (c->n0[t + 1] - c->n0[t] + BS - 1) / BS;
-    c->nb = c->b0[c->nth];
-    const size_t P = (size_t)c->nb * BS;
+        n0[t] = t == c->nth ? N : (int)((long)N * t / c->nth) / 8 * 8;
+    cone_split(c, n0);
+    const size_t P = (size_t)((N + BS - 1) / BS + c->nth) * BS;
     int maxw = c->NC, levels = 1;
     for (int d = l + 1; d < c->nf; d++) {
         int rc = readers_build(&c->rd[d], L, w, d);
@@ -163,6 +160,15 @@ void cone_free(cone_t *c) {
     }
     free(c->tmp);
     memset(c, 0, sizeof *c);
+}
+
+void cone_split(cone_t *c, const int *n0) {
+    c->b0[0] = 0;
+    for (int t = 0; t <= c->nth; t++)
+        c->n0[t] = n0[t];
+    for (int t = 0; t < c->nth; t++)
+        c->b0[t + 1] = c->b0[t] + (c->n0[t + 1] - c->n0[t] + BS - 1) / BS;
+    c->nb = c->b0[c->nth];
 }
 
 int cone_output_is_read(const cone_t *c, int o) {

@@ -76,6 +76,10 @@ typedef struct cone {
 /* Readers of every layer after l from the current weights w; nth threads. */
 int cone_init(cone_t *c, const ms_layout_t *L, const float *w, int l, int N, int label, int nth);
 void cone_free(cone_t *c);
+/* Splits the samples into the nth parts n0[t] .. n0[t+1]-1 (n0[0] = 0,
+ * n0[nth] = N, the boundaries on whole cache lines: multiples of 8), from
+ * the next cone_set_row on; the results do not depend on the split. */
+void cone_split(cone_t *c, const int *n0);
 /* Does any later row read output o of layer l (always, for the last layer)? */
 int cone_output_is_read(const cone_t *c, int o);
 /* Prepares row o from the committed state: its program, its constants

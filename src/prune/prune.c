@@ -498,6 +498,36 @@ static void close_window(prune_run_t *r, uint8_t *mrow, float *wrow, int j, int 
     if (gfail <= Bw) mrow[j + accept] = 1;
 }
 
+/* The parts of the next row, in proportion to each part's speed on this
+ * one (samples per second of its walk: the cores of a node are not always
+ * equally fast, and a part's samples cost what they cost), half way from
+ * the current split, the boundaries on whole cache lines. The masks do not
+ * depend on the split; only the time does. Resets busy. */
+static void resplit(cone_t *cn, double *busy, int N) {
+    const int nth = cn->nth;
+    double rate[CONE_MAX_THREADS], sum = 0.0;
+    int n0[CONE_MAX_THREADS + 1], ok = 1;
+    for (int k = 0; k < nth; k++) {
+        const int n = cn->n0[k + 1] - cn->n0[k];
+        ok &= busy[k] > 0.0 && n > 0;
+        rate[k] = ok ? n / busy[k] : 0.0;
+        sum += rate[k];
+        busy[k] = 0.0;
+    }
+    if (!ok) return;
+    n0[0] = 0;
+    n0[nth] = N;
+    double at = 0.0;
+    for (int k = 0; k + 1 < nth; k++) {
+        at += 0.5 * (cn->n0[k + 1] - cn->n0[k]) + 0.5 * N * rate[k] / sum;
+        const int lo = n0[k] + 8, hi = N - 8 * (nth - 1 - k);
+        if (hi < lo) return;
+        const int b = (int)(at / 8.0 + 0.5) * 8;
+        n0[k + 1] = b < lo ? lo : b > hi ? hi : b;
+    }
+    cone_split(cn, n0);
+}
+
 static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
     const ms_layout_t *L = r->L;
     const int O = L->arch.fc_out[l], NI = L->fc_in[l], N = r->N;
@@ -523,6 +553,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
      * next window instead of being reset to the committed state, which is
      * then never evaluated: spec[k] is what part k's memo stands away from it. */
     i128 spec[CONE_MAX_THREADS];
+    double busy[CONE_MAX_THREADS] = {0}; /* seconds of each part's walk in this row */
     const int carry = team == 1;
     post_t *prog = aligned_alloc(64, sizeof(post_t) * (size_t)nth);
     int32_t *vmem = NULL;
@@ -608,6 +639,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                 }
                 int last = 0; /* the last state this thread walked */
                 for (int b = 1; b <= b1 && wd.fail > Bw; b++) {
+                    const double w0 = nth > 1 ? ms_now() : 0.0;
                     int changed = 0;
                     for (int k = me; k < nth; k += nt)
                         if ((changed = rt_window_zero_counts(&view[k], j + b - 1)))
@@ -623,6 +655,12 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                         atomic_store_explicit(&prog[k].done, stamp + b, memory_order_release);
                     }
                     last = b;
+                    if (nth > 1) {
+                        /* The time of the walk itself, by part (not the waits):
+                         * the parts are resized on it at the row's end. */
+                        const double w = (ms_now() - w0) / ((nth - me + nt - 1) / nt);
+                        for (int k = me; k < nth; k += nt) busy[k] += w;
+                    }
                     /* Decide the states every part has posted, without waiting. */
                     decide(&wd, r, prog, sh_w, nth, stamp, b, 0, ties_here);
                 }
@@ -704,6 +742,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                                      l + 1, o);
                 if (!err) err = cone_write_back(&cn, r->hinT, r->logT, r->q);
                 r->s_cur = s_cur;
+                if (nth > 1) resplit(&cn, busy, N);
             }
         }
     }
