@@ -725,10 +725,8 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
             if (carry) {
                 /* The row's committed state, evaluated once against its start:
                  * its change must be the sum of the accepted states' shares. */
-                for (int k = me; k < nth; k += nt) {
-                    rt_commit_values(&view[k], 0, 0, 0, 0); /* closes a window left open */
+                for (int k = me; k < nth; k += nt)
                     cshare[k] = part_share(&view[k], &cn, bo, zb, k, me, 1);
-                }
 #pragma omp barrier
             }
 #pragma omp single
