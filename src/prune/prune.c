@@ -480,6 +480,12 @@ static i128 part_share(const rowtree_t *v, cone_t *cn, const float *bo, double *
     return cone_eval_part(cn, zb, commit, k, me);
 }
 
+/* The candidates a window of Bw states accepts when its first failing state
+ * is gfail (Bw + 1 where none): all before it. */
+static inline int window_accepted(int gfail, int Bw) {
+    return gfail <= Bw ? gfail - 1 : Bw;
+}
+
 /* The books of a closed window (fail: this rank's first failing state, gfail
  * the team's; Bw + 1 where none): windows and states counted, ties among
  * this rank's decided states (states after the first failure were
@@ -490,7 +496,7 @@ static void close_window(prune_run_t *r, uint8_t *mrow, float *wrow, int j, int 
     r->windows++;
     if (b1 >= b0) r->evaluated += (fail < b1 ? fail : b1) - b0 + 1;
     for (int b = b0; b <= b1 && b <= gfail && b <= fail; b++) r->ties += tie_flag[b];
-    const int accept = gfail <= Bw ? gfail - 1 : Bw;
+    const int accept = window_accepted(gfail, Bw);
     for (int i = j; i < j + accept; i++) {
         mrow[i] = 0;
         wrow[i] = 0.0f;
@@ -668,29 +674,9 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                 decide(&wd, r, prog, sh_w, nth, stamp, b1, 1, ties_here);
                 const int fail = wd.fail;
                 stamp += BMAX + 2;
-                int acc, gf;
-                if (carry) {
-                    /* Every thread has decided the same states (the same
-                     * shares in the same order): each closes the window on
-                     * its own, without a barrier. The loss sum at the accepted
-                     * state, and what each of its parts' memo (the last state
-                     * it walked) stands away from it, are sums of posted
-                     * shares; thread 0 keeps the books and the mask. */
-                    gf = fail;
-                    acc = gf <= Bw ? gf - 1 : Bw;
-                    for (int k = 0; k < nth; k++)
-                        for (int b = 1; b <= acc; b++) s_cur += sh_w[k][b];
-                    for (int k = me; k < nth; k += nt) {
-                        i128 sp = 0;
-                        for (int b = acc + 1; b <= last; b++) sp += sh_w[k][b];
-                        spec[k] = sp;
-                    }
-                    if (me == 0) close_window(r, mrow, wrow, j, Bw, b0, b1, fail, gf, tie_flag);
-                    for (int k = me; k < nth; k += nt) {
-                        rt_commit_counts(&view[k], j, acc);
-                        rt_commit_values(&view[k], j, acc, cn.n0[k], cn.n0[k + 1]);
-                    }
-                } else {
+                int gf = fail;
+                if (!carry) {
+                    /* A team: the first failure is the team's. */
 #pragma omp barrier
 #pragma omp master
                     {
@@ -700,15 +686,34 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
                     }
 #pragma omp barrier
                     gf = gfail;
-                    acc = gf <= Bw ? gf - 1 : Bw;
-                    /* Each rank walked only its share of the states: its memo
-                     * may stand at none it knows the loss of. The committed
-                     * state is evaluated, and the next window starts from it. */
+                }
+                const int acc = window_accepted(gf, Bw);
+                if (carry) {
+                    /* Every thread has decided the same states (the same
+                     * shares in the same order): each closes the window on
+                     * its own, without a barrier. The loss sum at the accepted
+                     * state, and what each of its parts' memo (the last state
+                     * it walked) stands away from it, are sums of posted
+                     * shares; thread 0 keeps the books and the mask. */
+                    for (int k = 0; k < nth; k++)
+                        for (int b = 1; b <= acc; b++) s_cur += sh_w[k][b];
                     for (int k = me; k < nth; k += nt) {
-                        rt_commit_counts(&view[k], j, acc);
-                        rt_commit_values(&view[k], j, acc, cn.n0[k], cn.n0[k + 1]);
-                        cshare[k] = acc > 0 ? part_share(&view[k], &cn, bo, zb, k, me, 1) : 0;
+                        i128 sp = 0;
+                        for (int b = acc + 1; b <= last; b++) sp += sh_w[k][b];
+                        spec[k] = sp;
                     }
+                    if (me == 0) close_window(r, mrow, wrow, j, Bw, b0, b1, fail, gf, tie_flag);
+                }
+                for (int k = me; k < nth; k += nt) {
+                    rt_commit_counts(&view[k], j, acc);
+                    rt_commit_values(&view[k], j, acc, cn.n0[k], cn.n0[k + 1]);
+                    /* A team's rank walked only its share of the states: its
+                     * memo may stand at none it knows the loss of. The
+                     * committed state is evaluated, and the next window
+                     * starts from it. */
+                    if (!carry) cshare[k] = acc > 0 ? part_share(&view[k], &cn, bo, zb, k, me, 1) : 0;
+                }
+                if (!carry) {
 #pragma omp barrier
                     for (int k = 0; k < nth; k++) s_cur += cshare[k];
                 }
