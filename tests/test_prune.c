@@ -73,6 +73,21 @@ static void compare_paths(const char *name, const ms_arch_t *arch, int n_train, 
     double lf = ms_prune_canonical_loss(&L, params, ref.mask, x, N, label);
     CHECK(lf == ref.loss_final);
     CHECK(ref.loss_final <= ref.loss0);
+    /* Without biases, the last layer's rows pruned to nothing give logits
+     * equal (0) in every sample: the fast path's cross-entropy shares their
+     * exp. At least two such rows, so that the sharing is exercised. */
+    if (!arch->fc_bias) {
+        const int NC = arch->fc_out[arch->n_fc - 1], NI = L.fc_in[arch->n_fc - 1];
+        const uint8_t *last = ref.mask + (NW - (size_t)NC * NI);
+        int empty = 0;
+        for (int c = 0; c < NC; c++) {
+            int any = 0;
+            for (int i = 0; i < NI; i++) any |= last[(size_t)c * NI + i];
+            empty += !any;
+        }
+        printf("  %s: %d of %d logit rows pruned to nothing\n", name, empty, NC);
+        CHECK(empty >= 2);
+    }
     /* Something was pruned and something kept (a non-trivial case). */
     long kept = 0;
     for (int l = 0; l < arch->n_fc; l++) kept += ref.kept[l];

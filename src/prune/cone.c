@@ -21,8 +21,9 @@ enum { OP_LEAF, OP_ADD, OP_ADDK, OP_BIAS, OP_RELU, OP_CHAIN };
 /* Packed lanes of a part: a full batch and the lanes of one more block. */
 #define CE_LANES (2 * BS)
 
-/* The moved samples of a part, packed across its blocks: their logits, and
- * where each sits in the permuted sample order. */
+/* The moved samples of a part, packed across its blocks: their logits (one
+ * row per group of equal logits, cone_t.grp), and where each sits in the
+ * permuted sample order. */
 typedef struct ce_pack {
     double z[MS_MAX_CLASSES][CE_LANES];
     size_t pos[CE_LANES];
@@ -441,6 +442,22 @@ int cone_set_row(cone_t *c, int o, double *const *hT, const double *logT, const 
             c->K[((size_t)(p / BS) * c->nconst + k) * BS + p % BS] = n >= 0 ? v[n] : 0.0;
         }
     }
+    /* The groups of equal logits: a constant logit joins the first earlier
+     * constant one with the same bits in every sample. */
+    c->ng = 0;
+    for (int cl = 0; cl < c->NC; cl++) {
+        int g = c->ng;
+        for (int e = 0; e < c->ng && c->logit_reg[cl] < 0; e++) {
+            const int r = c->grp_class[e];
+            if (c->logit_reg[r] < 0 &&
+                !memcmp(logT + (size_t)r * N, logT + (size_t)cl * N, sizeof(double) * N)) {
+                g = e;
+                break;
+            }
+        }
+        if (g == c->ng) c->grp_class[c->ng++] = cl;
+        c->grp[cl] = g;
+    }
     return 0;
 }
 
@@ -524,37 +541,44 @@ static void cone_ops(const cone_t *c, int blk, double *R) {
 
 /* The cross-entropy (canonical_ce: the maximum, the exp terms in class
  * order, log) and the loss q = qh * 2^53 + ql of nv packed lanes (a multiple
- * of 8), logits z[class][lane]. The dearest part of the pruning: ten exps per
- * lane. Cloned per instruction set; the full batch of BS lanes is its own
- * function so that its loops have a constant length. */
+ * of 8), logits z[grp[class]][lane]: the exp of each group of equal logits
+ * once (the same input, the same exp), the sum over the classes in order.
+ * Cloned per instruction set; the full
+ * batch of BS lanes is its own function so that its loops have a constant
+ * length. */
 static inline __attribute__((always_inline)) void
-ce_lanes(const double (*z)[CE_LANES], int NC, int y, int nv, int64_t *qh, int64_t *ql) {
-    double m[BS], s[BS], ex[BS];
+ce_lanes(const double (*z)[CE_LANES], int NC, const int *grp, int ng, int y, int nv, int64_t *qh,
+         int64_t *ql) {
+    double m[BS], s[BS], ex[MS_MAX_CLASSES][BS];
     for (int e = 0; e < nv; e++)
         m[e] = -DBL_MAX;
     for (int cl = 0; cl < NC; cl++) {
-        const double *zc = z[cl];
+        const double *zc = z[grp[cl]];
         for (int e = 0; e < nv; e++)
             m[e] = zc[e] > m[e] ? zc[e] : m[e];
     }
-    for (int e = 0; e < nv; e++)
-        s[e] = 0.0;
-    for (int cl = 0; cl < NC; cl++) {
-        const double *zc = z[cl];
+    for (int g = 0; g < ng; g++) {
+        const double *zc = z[g];
+        double *xg = ex[g];
         /* exp_core where it is ms_exact_exp, the full function elsewhere. */
         int in_core = 1;
         for (int e = 0; e < nv; e++) {
             const double x = zc[e] - m[e];
             in_core &= x >= -700.0;
-            ex[e] = ms_canon_exp_core(x > -700.0 ? x : -700.0);
+            xg[e] = ms_canon_exp_core(x > -700.0 ? x : -700.0);
         }
         if (!in_core)
             for (int e = 0; e < nv; e++)
-                if (!(zc[e] - m[e] >= -700.0)) ex[e] = ms_canon_exp(zc[e] - m[e]);
-        for (int e = 0; e < nv; e++)
-            s[e] = s[e] + ex[e];
+                if (!(zc[e] - m[e] >= -700.0)) xg[e] = ms_canon_exp(zc[e] - m[e]);
     }
-    const double *zy = z[y];
+    for (int e = 0; e < nv; e++)
+        s[e] = 0.0;
+    for (int cl = 0; cl < NC; cl++) {
+        const double *xg = ex[grp[cl]];
+        for (int e = 0; e < nv; e++)
+            s[e] = s[e] + xg[e];
+    }
+    const double *zy = z[grp[y]];
     /* s is in [1, NC]: a positive normal double, where ms_canon_log is log_core. */
     for (int e = 0; e < nv; e++)
         s[e] = (m[e] + ms_canon_log_core(s[e])) - zy[e];
@@ -563,23 +587,27 @@ ce_lanes(const double (*z)[CE_LANES], int NC, int y, int nv, int64_t *qh, int64_
 }
 
 MS_PRUNE_CLONES
-static void ce_full(const double (*z)[CE_LANES], int NC, int y, int64_t *qh, int64_t *ql) {
-    ce_lanes(z, NC, y, BS, qh, ql);
+static void ce_full(const double (*z)[CE_LANES], int NC, const int *grp, int ng, int y,
+                    int64_t *qh, int64_t *ql) {
+    ce_lanes(z, NC, grp, ng, y, BS, qh, ql);
 }
 
 MS_PRUNE_CLONES
-static void ce_some(const double (*z)[CE_LANES], int NC, int y, int nv, int64_t *qh, int64_t *ql) {
-    ce_lanes(z, NC, y, nv, qh, ql);
+static void ce_some(const double (*z)[CE_LANES], int NC, const int *grp, int ng, int y, int nv,
+                    int64_t *qh, int64_t *ql) {
+    ce_lanes(z, NC, grp, ng, y, nv, qh, ql);
 }
 
-/* Appends lanes lane[0 .. nl-1] of block blk (its registers R). */
+/* Appends lanes lane[0 .. nl-1] of block blk (its registers R): one logit
+ * per group. */
 static void pack_lanes(const cone_t *c, ce_pack_t *pk, int blk, const double *R,
                        const uint8_t *lane, int nl) {
     const double *K = c->K + (size_t)blk * c->nconst * BS;
-    for (int cl = 0; cl < c->NC; cl++) {
+    for (int g = 0; g < c->ng; g++) {
+        const int cl = c->grp_class[g];
         const double *src = c->logit_reg[cl] >= 0 ? R + (size_t)c->logit_reg[cl] * BS
                                                   : K + (size_t)c->logit_const[cl] * BS;
-        double *dst = pk->z[cl] + pk->n;
+        double *dst = pk->z[g] + pk->n;
         for (int i = 0; i < nl; i++)
             dst[i] = src[lane[i]];
     }
@@ -597,12 +625,12 @@ static void pack_flush(const cone_t *c, ce_pack_t *pk, int nv, int64_t *rh, int6
     const int n = nv < pk->n ? nv : pk->n;
     if (n <= 0) return;
     if (nv == BS) {
-        ce_full((const double(*)[CE_LANES])pk->z, c->NC, c->y, qh, ql);
+        ce_full((const double(*)[CE_LANES])pk->z, c->NC, c->grp, c->ng, c->y, qh, ql);
     } else {
-        for (int cl = 0; cl < c->NC; cl++)
+        for (int g = 0; g < c->ng; g++)
             for (int i = n; i < nv; i++)
-                pk->z[cl][i] = pk->z[cl][0];
-        ce_some((const double(*)[CE_LANES])pk->z, c->NC, c->y, nv, qh, ql);
+                pk->z[g][i] = pk->z[g][0];
+        ce_some((const double(*)[CE_LANES])pk->z, c->NC, c->grp, c->ng, c->y, nv, qh, ql);
     }
     /* At most BS lanes: the change fits in 64 bits (|hi| is small,
      * 0 <= lo < 2^53). */
@@ -616,8 +644,8 @@ static void pack_flush(const cone_t *c, ce_pack_t *pk, int nv, int64_t *rh, int6
     }
     *acc += ms_canon_fixed_join(dh, dl);
     const int rest = pk->n - n;
-    for (int cl = 0; cl < c->NC; cl++)
-        memmove(pk->z[cl], pk->z[cl] + n, sizeof(double) * (size_t)rest);
+    for (int g = 0; g < c->ng; g++)
+        memmove(pk->z[g], pk->z[g] + n, sizeof(double) * (size_t)rest);
     memmove(pk->pos, pk->pos + n, sizeof(size_t) * (size_t)rest);
     pk->n = rest;
 }
@@ -670,7 +698,7 @@ int cone_write_back(cone_t *c, double *const *hT, double *logT, i128 *q) {
         cone_ops(c, b, R);
         pk->n = 0;
         pack_lanes(c, pk, b, R, all, BS);
-        ce_full((const double(*)[CE_LANES])pk->z, c->NC, c->y, qh, ql);
+        ce_full((const double(*)[CE_LANES])pk->z, c->NC, c->grp, c->ng, c->y, qh, ql);
         for (int e = 0; e < BS; e++) {
             const size_t p = (size_t)b * BS + e;
             const int n = c->perm[p];

@@ -59,6 +59,13 @@ typedef struct cone {
     cone_op_t *ops;
     cone_fixed_t *fixed;
     int logit_reg[MS_MAX_CLASSES], logit_const[MS_MAX_CLASSES];
+    /* The logits by value: the classes whose logit is the same double in
+     * every sample (constants equal bit for bit, such as the rows of the last
+     * layer pruned to nothing without a bias) form one group, each changing
+     * logit its own; the cross-entropy computes one exp per group (the same
+     * input gives the same exp) and sums them in class order. grp: each
+     * class's group; grp_class: each group's first class. */
+    int ng, grp[MS_MAX_CLASSES], grp_class[MS_MAX_CLASSES];
     int *free_regs, n_free;
     /* Per position of the permuted sample order (nb * CONE_BS of them). */
     int *perm;                   /* its sample, or -1 (padding) */
