@@ -109,6 +109,15 @@ static void test_mlp_bias(void) {
     compare_paths("mlp with bias", &a, 2000, 2, 7, 60, 0x7);
 }
 
+static void test_narrow(void) {
+    /* Rows of 6, 2, 3 and 4 inputs: row trees of 3, 1 and 2 levels, where
+     * the lowest stored level is the root or above it. */
+    ms_arch_t a = {.in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {6, 2, 10}, .fc_bias = 1};
+    compare_paths("mlp 64-6-2-10", &a, 2000, 4, 1, 60, 0x7);
+    ms_arch_t b = {.in_c = 1, .in_h = 8, .in_w = 8, .n_fc = 3, .fc_out = {3, 4, 10}, .fc_bias = 1};
+    compare_paths("mlp 64-3-4-10", &b, 2000, 2, 6, 60, 0x7);
+}
+
 static void test_cnn(void) {
     ms_arch_t a = {.in_c = 3, .in_h = 12, .in_w = 12, .n_conv = 1, .conv_c = {4}, .conv_k = 3,
                    .conv_pad = 1, .conv_bias = 1, .n_fc = 4, .fc_out = {16, 16, 16, 10}};
@@ -137,6 +146,7 @@ int main(int argc, char **argv) {
     RUN_TEST(test_exact_exp_log);
     RUN_TEST(test_mlp_no_bias);
     RUN_TEST(test_mlp_bias);
+    RUN_TEST(test_narrow);
     RUN_TEST(test_cnn);
     RUN_TEST(test_layer_subset);
     RUN_TEST(test_blocks_threads);

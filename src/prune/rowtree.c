@@ -12,6 +12,10 @@
 #include "modsweep/error.h"
 #include "modsweep/kernels.h"
 
+/* The lowest stored level (if the tree has it): below it, nodes are
+ * computed from their leaves where a path needs them (rt_update_value). */
+#define RT_K0 3
+
 int rowtree_init(rowtree_t *t, int NI, int N) {
     memset(t, 0, sizeof *t);
     t->N = N;
@@ -22,16 +26,24 @@ int rowtree_init(rowtree_t *t, int NI, int N) {
         t->nk[t->D + 1] = (t->nk[t->D] + 1) / 2;
         t->D++;
     }
+    /* Levels 1 and 2 are not stored: a node of level 3 computes its children
+     * from their eight leaves (rt_update_value), which the paths of a window
+     * read anyway, instead of levels as large as three quarters of the
+     * leaves' input being written at each row's build (a memory-bound pass
+     * that two threads did not make faster) and read back once or twice. */
+    t->k0 = t->D < RT_K0 ? t->D : RT_K0;
     size_t doubles = 0, ints = 0;
     const size_t S = (size_t)t->S;
-    for (int k = 1; k <= t->D; k++)
-        doubles += ((size_t)t->nk[k] + (BMAX >> k) + 2) * S, ints += t->nk[k];
+    for (int k = 1; k <= t->D; k++) {
+        if (k >= t->k0) doubles += ((size_t)t->nk[k] + (BMAX >> k) + 2) * S;
+        ints += t->nk[k];
+    }
     t->mem = aligned_alloc(64, (sizeof(double) * doubles + sizeof(int32_t) * ints + 63) / 64 * 64);
     if (!t->mem) return ms_err_set(MS_ENOMEM, "pruning: cannot allocate a row tree");
     double *d = t->mem;
-    for (int k = 1; k <= t->D; k++)
+    for (int k = t->k0; k <= t->D; k++)
         t->val[k] = d, d += (size_t)t->nk[k] * S;
-    for (int k = 1; k <= t->D; k++)
+    for (int k = t->k0; k <= t->D; k++)
         t->sval[k] = d, d += ((size_t)(BMAX >> k) + 2) * S;
     int32_t *c = (int32_t *)(void *)d;
     for (int k = 1; k <= t->D; k++)
@@ -100,26 +112,83 @@ static void rt_update_count(rowtree_t *t, int k, int u) {
     *(in_win ? &t->scnt[k][u - t->lo[k]] : &t->cnt[k][u]) = c;
 }
 
-/* The values of node u of level k >= 1 for samples n0 .. n1-1 from its
+/* The values of node u of level 1 for samples n0 .. n1-1 into out[0 ..
+ * n1-n0-1]: its present leaves' products, added when both are (row_tree's
+ * rule). */
+static inline __attribute__((always_inline)) void rt_level1(const rowtree_t *t, int u, int n0,
+                                                            int n1, double *out) {
+    const int va = 2 * u, vb = 2 * u + 1, n = n1 - n0;
+    const int pa = rt_present(t, 0, va), pb = rt_present(t, 0, vb);
+    const double wa = pa ? (double)t->w[va] : 0.0, wb = pb ? (double)t->w[vb] : 0.0;
+    const double *ha = t->hT + (size_t)va * t->N + n0, *hb = t->hT + (size_t)vb * t->N + n0;
+    if (pa && pb)
+        for (int i = 0; i < n; i++)
+            out[i] = wa * ha[i] + wb * hb[i];
+    else if (pa)
+        for (int i = 0; i < n; i++)
+            out[i] = wa * ha[i];
+    else if (pb)
+        for (int i = 0; i < n; i++)
+            out[i] = wb * hb[i];
+}
+
+/* Samples per pass when a node computes its unstored children. */
+#define RT_CHUNK 256
+
+/* Node u of level 2 (3) from its leaves, through its level-1 (level-2)
+ * children, for samples n0 .. n1-1 (at most RT_CHUNK) into out[0 ..]; the
+ * node must be present. */
+static inline __attribute__((always_inline)) void rt_level2(const rowtree_t *t, int u, int n0,
+                                                            int n1, double *out) {
+    const int pa = rt_present(t, 1, 2 * u), pb = rt_present(t, 1, 2 * u + 1);
+    if (pa != pb) {
+        rt_level1(t, pa ? 2 * u : 2 * u + 1, n0, n1, out);
+        return;
+    }
+    double B[RT_CHUNK];
+    rt_level1(t, 2 * u, n0, n1, out);
+    rt_level1(t, 2 * u + 1, n0, n1, B);
+    for (int n = 0; n < n1 - n0; n++)
+        out[n] = out[n] + B[n];
+}
+
+static inline __attribute__((always_inline)) void rt_level3(const rowtree_t *t, int u, int n0,
+                                                            int n1, double *out) {
+    const int pa = rt_present(t, 2, 2 * u), pb = rt_present(t, 2, 2 * u + 1);
+    if (pa != pb) {
+        rt_level2(t, pa ? 2 * u : 2 * u + 1, n0, n1, out);
+        return;
+    }
+    double B[RT_CHUNK];
+    rt_level2(t, 2 * u, n0, n1, out);
+    rt_level2(t, 2 * u + 1, n0, n1, B);
+    for (int n = 0; n < n1 - n0; n++)
+        out[n] = out[n] + B[n];
+}
+
+/* The values of node u of level k >= k0 for samples n0 .. n1-1 from its
  * children (row_tree's rule); the presence counts must be up to date.
- * Cloned per instruction set (clones.h: the same bits on each). */
+ * Levels below k0 are not stored: nothing to do. Cloned per instruction
+ * set (clones.h: the same bits on each). */
 MS_PRUNE_CLONES
 static void rt_update_value(rowtree_t *t, int k, int u, int n0, int n1) {
+    if (k < t->k0) return;
     const int va = 2 * u, vb = 2 * u + 1;
     const int pa = rt_present(t, k - 1, va), pb = rt_present(t, k - 1, vb);
     double *out = rt_out(t, k, u);
     if (k == 1) {
-        const double wa = pa ? (double)t->w[va] : 0.0, wb = pb ? (double)t->w[vb] : 0.0;
-        const double *ha = t->hT + (size_t)va * t->N, *hb = t->hT + (size_t)vb * t->N;
-        if (pa && pb)
-            for (int n = n0; n < n1; n++)
-                out[n] = wa * ha[n] + wb * hb[n];
-        else if (pa)
-            for (int n = n0; n < n1; n++)
-                out[n] = wa * ha[n];
-        else if (pb)
-            for (int n = n0; n < n1; n++)
-                out[n] = wb * hb[n];
+        rt_level1(t, u, n0, n1, out + n0);
+        return;
+    }
+    if (k - 1 < t->k0) {
+        /* The children from their leaves, a chunk of samples at a time. */
+        for (int c0 = n0; c0 < n1; c0 += RT_CHUNK) {
+            const int c1 = n1 - c0 < RT_CHUNK ? n1 : c0 + RT_CHUNK;
+            if (k == 2)
+                rt_level2(t, u, c0, c1, out + c0);
+            else
+                rt_level3(t, u, c0, c1, out + c0);
+        }
         return;
     }
     const double *a = pa ? rt_vals(t, k - 1, va) : NULL, *b = pb ? rt_vals(t, k - 1, vb) : NULL;

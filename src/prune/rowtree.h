@@ -29,14 +29,15 @@ static inline const float *fc_bias(const ms_layout_t *L, const float *w, int l) 
  * (rt_view); the shared tree itself never opens a window. */
 typedef struct rowtree {
     int N, NI, D;             /* levels above the leaves; level D is the root */
+    int k0;                   /* the lowest level whose values are stored (rowtree_init) */
     int S;                    /* doubles per node: N rounded up to whole cache lines */
     int nk[MAX_LEVELS];       /* nodes per level; nk[0] = NI */
-    double *val[MAX_LEVELS];  /* level k >= 1: (nk[k], S) */
+    double *val[MAX_LEVELS];  /* level k >= k0: (nk[k], S) */
     int32_t *cnt[MAX_LEVELS]; /* level k >= 1: present leaves under each node */
     const float *w;           /* the row's current weights */
     const double *hT;         /* (NI, N) the layer's input, transposed */
     int win, lo[MAX_LEVELS], hi[MAX_LEVELS];
-    double *sval[MAX_LEVELS];  /* window scratch: (hi - lo + 1, S), shared by the views */
+    double *sval[MAX_LEVELS];  /* k >= k0: window scratch (hi - lo + 1, S), shared by the views */
     int32_t *scnt[MAX_LEVELS]; /* a view's: level 0 too: the window leaves' presence */
     uint8_t *smod[MAX_LEVELS]; /* a view's: whether the scratch holds a node's window value */
     uint8_t *p0;               /* a view's: whether each leaf is present (NULL: its weight != 0) */
