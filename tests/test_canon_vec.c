@@ -66,6 +66,16 @@ static double ref_log_core(double x) {
     attr static void log_loop_##suffix(const double *x, double *y, int n) {                        \
         for (int i = 0; i < n; i++)                                                                \
             y[i] = ms_canon_log_core(x[i]);                                                        \
+    }                                                                                              \
+    attr static void fixed_loop_##suffix(const double *x, int64_t *h, int64_t *l, int n) {         \
+        int64_t hb[64], lb[64];                                                                    \
+        for (int i0 = 0; i0 < n; i0 += 64) {                                                       \
+            const int m = n - i0 < 64 ? n - i0 : 64;                                               \
+            for (int i = 0; i < m; i++)                                                            \
+                ms_canon_fixed_parts_small(x[i0 + i], &hb[i], &lb[i]);                             \
+            memcpy(h + i0, hb, sizeof(int64_t) * m);                                               \
+            memcpy(l + i0, lb, sizeof(int64_t) * m);                                               \
+        }                                                                                          \
     }
 LOOPS(base, )
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -78,8 +88,8 @@ static int same(double a, double b) {
     return ms_canon_d2u(a) == ms_canon_d2u(b);
 }
 
-static double *xs_exp, *xs_log;
-static int n_exp, n_log;
+static double *xs_exp, *xs_log, *xs_fix;
+static int n_exp, n_log, n_fix;
 
 static void make_inputs(void) {
     const int dense = 2000000, rnd = 1000000;
@@ -110,6 +120,51 @@ static void make_inputs(void) {
     }
     xs_log[n_log++] = 2.2250738585072014e-308, xs_log[n_log++] = 1.7976931348623157e308;
     xs_log[n_log++] = 0.70710678118654752440, xs_log[n_log++] = 1.0;
+    /* The losses' fixed point (|ce| < 2^50): densely over the losses a
+     * pruning sees, whole numbers and their neighbours, tiny values of both
+     * signs (whose fraction rounds to 1), and random doubles of every
+     * exponent below 2^50 of both signs. */
+    xs_fix = malloc(sizeof(double) * (dense + rnd + 4000));
+    n_fix = 0;
+    for (int i = 0; i < dense; i++)
+        xs_fix[n_fix++] = -2.0 + 66.0 * i / (dense - 1);
+    for (int k = -300; k <= 300; k++) {
+        const double w = k * 7.0;
+        xs_fix[n_fix++] = w;
+        xs_fix[n_fix++] = nextafter(w, -1e300);
+        xs_fix[n_fix++] = nextafter(w, 1e300);
+    }
+    for (int k = 1; k < 1074; k += 3) {
+        xs_fix[n_fix++] = ldexp(1.0, -k);
+        xs_fix[n_fix++] = -ldexp(1.0, -k);
+    }
+    xs_fix[n_fix++] = 0x1p50 - 0.25, xs_fix[n_fix++] = -0x1p50 + 0.5, xs_fix[n_fix++] = -0.0;
+    for (int i = 0; i < rnd; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        const uint64_t e = 1 + (s >> 33) % (1023 + 49), m = s & 0xfffffffffffffull;
+        xs_fix[n_fix++] = ms_canon_u2d((uint64_t)(s >> 63) << 63 | e << 52 | m);
+    }
+}
+
+/* ms_canon_fixed_parts_small, in a loop compiled for one target, against
+ * ms_canon_fixed_parts. */
+static void check_fixed(const char *what, void (*loop)(const double *, int64_t *, int64_t *, int)) {
+    int64_t *h = malloc(sizeof(int64_t) * n_fix), *l = malloc(sizeof(int64_t) * n_fix);
+    loop(xs_fix, h, l, n_fix);
+    int bad = 0;
+    for (int i = 0; i < n_fix && bad < 5; i++) {
+        int64_t rh, rl;
+        ms_canon_fixed_parts(xs_fix[i], &rh, &rl);
+        if (h[i] != rh || l[i] != rl) {
+            ms_test_fail_at(__FILE__, __LINE__,
+                            "%s(%.17g) = (%lld, %lld), ms_canon_fixed_parts gives (%lld, %lld)",
+                            what, xs_fix[i], (long long)h[i], (long long)l[i], (long long)rh,
+                            (long long)rl);
+            bad++;
+        }
+    }
+    free(h);
+    free(l);
 }
 
 static void check_loop(const char *what, void (*loop)(const double *, double *, int),
@@ -130,6 +185,7 @@ static void check_loop(const char *what, void (*loop)(const double *, double *, 
 static void test_scalar(void) {
     check_loop("exp_core", exp_loop_base, ref_exp_core, xs_exp, n_exp);
     check_loop("log_core", log_loop_base, ref_log_core, xs_log, n_log);
+    check_fixed("fixed_parts_small", fixed_loop_base);
     /* The full functions: their core path and their other branches. */
     for (int i = 0; i < n_exp; i += 97)
         CHECK(same(ms_canon_exp(xs_exp[i]), ref_exp_core(xs_exp[i])));
@@ -153,6 +209,7 @@ static void test_vector(void) {
         __builtin_cpu_supports("bmi2")) {
         check_loop("exp_core (x86-64-v3)", exp_loop_v3, ref_exp_core, xs_exp, n_exp);
         check_loop("log_core (x86-64-v3)", log_loop_v3, ref_log_core, xs_log, n_log);
+        check_fixed("fixed_parts_small (x86-64-v3)", fixed_loop_v3);
     } else {
         printf("  x86-64-v3: this CPU lacks it, not run\n");
     }
@@ -160,6 +217,7 @@ static void test_vector(void) {
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
         check_loop("exp_core (x86-64-v4)", exp_loop_v4, ref_exp_core, xs_exp, n_exp);
         check_loop("log_core (x86-64-v4)", log_loop_v4, ref_log_core, xs_log, n_log);
+        check_fixed("fixed_parts_small (x86-64-v4)", fixed_loop_v4);
     } else {
         printf("  x86-64-v4: this CPU lacks it, not run\n");
     }
@@ -174,5 +232,6 @@ int main(void) {
     RUN_TEST(test_vector);
     free(xs_exp);
     free(xs_log);
+    free(xs_fix);
     return ms_test_summary();
 }

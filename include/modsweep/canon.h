@@ -196,6 +196,32 @@ MS_HD static inline void ms_canon_fixed_parts(double ce, int64_t *hi, int64_t *l
     *hi = (int64_t)h;
     *lo = (int64_t)MS_DMUL(MS_DSUB(ce, h), 9007199254740992.0);
 }
+/* The same two integers for |ce| < 2^50, in additions, comparisons and bits
+ * only (no floor and no double -> int64 conversion, which AVX2 lacks), so
+ * that a loop over it vectorises. A whole y with |y| < 2^51 has the bits
+ * MS_CANON_MAGIC_BITS + y in y + MS_CANON_MAGIC, and adding then
+ * subtracting MS_CANON_MAGIC rounds to the nearest whole number: floor(ce)
+ * is that, less one where it is above ce. The fraction times 2^53 (the same
+ * operations as above) is f in [0, 2^53]: below 2^52, the bits of f + 2^52
+ * hold the whole number nearest f (less one where that is above f: the
+ * truncation); from 2^52 on, f is whole and its bits (exponent 52) hold
+ * f - 2^52. The selections go through bit masks: a conditional subtraction
+ * may trap, so it would not vectorise. test_canon_vec checks both against
+ * each other, vectorised too. */
+MS_HD static inline void ms_canon_fixed_parts_small(double ce, int64_t *hi, int64_t *lo) {
+    const uint64_t two52 = 0x4330000000000000ull; /* the bits of 2^52 */
+    const double r = MS_DSUB(MS_DADD(ce, MS_CANON_MAGIC), MS_CANON_MAGIC);
+    const double h = ms_canon_select((uint64_t)(r > ce), MS_DSUB(r, 1.0), r);
+    *hi = (int64_t)(ms_canon_d2u(MS_DADD(h, MS_CANON_MAGIC)) - MS_CANON_MAGIC_BITS);
+    const double f = MS_DMUL(MS_DSUB(ce, h), 9007199254740992.0);
+    const double u = MS_DADD(f, 4503599627370496.0);
+    const uint64_t below =
+        ms_canon_d2u(u) - two52 - (uint64_t)(MS_DSUB(u, 4503599627370496.0) > f);
+    const uint64_t above = ms_canon_d2u(f) - two52 + ((uint64_t)1 << 52);
+    const uint64_t small = (uint64_t)0 - (uint64_t)(f < 4503599627370496.0);
+    *lo = (int64_t)((below & small) | (above & ~small));
+}
+
 MS_HD static inline ms_i128 ms_canon_fixed_join(int64_t hi, int64_t lo) {
     return (ms_i128)hi * ((ms_i128)1 << 53) + lo;
 }

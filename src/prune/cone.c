@@ -550,10 +550,13 @@ static inline __attribute__((always_inline)) void
 ce_lanes(const double (*z)[CE_LANES], int NC, const int *grp, int ng, int y, int nv, int64_t *qh,
          int64_t *ql) {
     double m[BS], s[BS], ex[MS_MAX_CLASSES][BS];
+    /* The maximum over the groups in the order of their first classes: the
+     * classes' loop keeps the first class of greatest value, which is its
+     * group's first (the same bits). */
     for (int e = 0; e < nv; e++)
         m[e] = -DBL_MAX;
-    for (int cl = 0; cl < NC; cl++) {
-        const double *zc = z[grp[cl]];
+    for (int g = 0; g < ng; g++) {
+        const double *zc = z[g];
         for (int e = 0; e < nv; e++)
             m[e] = zc[e] > m[e] ? zc[e] : m[e];
     }
@@ -580,10 +583,22 @@ ce_lanes(const double (*z)[CE_LANES], int NC, const int *grp, int ng, int y, int
     }
     const double *zy = z[grp[y]];
     /* s is in [1, NC]: a positive normal double, where ms_canon_log is log_core. */
-    for (int e = 0; e < nv; e++)
+    int small = 1;
+    for (int e = 0; e < nv; e++) {
         s[e] = (m[e] + ms_canon_log_core(s[e])) - zy[e];
-    for (int e = 0; e < nv; e++)
-        ms_canon_fixed_parts(s[e], &qh[e], &ql[e]);
+        small &= (s[e] > -0x1p50) & (s[e] < 0x1p50);
+    }
+    if (small) {
+        /* Into local arrays first: through qh and ql (which the compiler
+         * must assume may overlap) the loop would not vectorise. */
+        int64_t hq[BS], lq[BS];
+        for (int e = 0; e < nv; e++)
+            ms_canon_fixed_parts_small(s[e], &hq[e], &lq[e]);
+        memcpy(qh, hq, sizeof(int64_t) * (size_t)nv);
+        memcpy(ql, lq, sizeof(int64_t) * (size_t)nv);
+    } else
+        for (int e = 0; e < nv; e++)
+            ms_canon_fixed_parts(s[e], &qh[e], &ql[e]);
 }
 
 MS_PRUNE_CLONES
