@@ -135,36 +135,25 @@ static inline __attribute__((always_inline)) void rt_level1(const rowtree_t *t, 
 /* Samples per pass when a node computes its unstored children. */
 #define RT_CHUNK 256
 
-/* Node u of level 2 (3) from its leaves, through its level-1 (level-2)
- * children, for samples n0 .. n1-1 (at most RT_CHUNK) into out[0 ..]; the
- * node must be present. */
-static inline __attribute__((always_inline)) void rt_level2(const rowtree_t *t, int u, int n0,
-                                                            int n1, double *out) {
-    const int pa = rt_present(t, 1, 2 * u), pb = rt_present(t, 1, 2 * u + 1);
-    if (pa != pb) {
-        rt_level1(t, pa ? 2 * u : 2 * u + 1, n0, n1, out);
-        return;
+/* Node u of level K (2 or 3) from its leaves, through its children of
+ * level K - 1 (CHILD, computed the same way), for samples n0 .. n1-1 (at
+ * most RT_CHUNK) into out[0 ..]; the node must be present. */
+#define RT_LEVEL_ABOVE(NAME, K, CHILD)                                                             \
+    static inline __attribute__((always_inline)) void NAME(const rowtree_t *t, int u, int n0,    \
+                                                           int n1, double *out) {                  \
+        const int pa = rt_present(t, K - 1, 2 * u), pb = rt_present(t, K - 1, 2 * u + 1);          \
+        if (pa != pb) {                                                                            \
+            CHILD(t, pa ? 2 * u : 2 * u + 1, n0, n1, out);                                         \
+            return;                                                                                \
+        }                                                                                          \
+        double B[RT_CHUNK];                                                                        \
+        CHILD(t, 2 * u, n0, n1, out);                                                              \
+        CHILD(t, 2 * u + 1, n0, n1, B);                                                            \
+        for (int n = 0; n < n1 - n0; n++)                                                          \
+            out[n] = out[n] + B[n];                                                                \
     }
-    double B[RT_CHUNK];
-    rt_level1(t, 2 * u, n0, n1, out);
-    rt_level1(t, 2 * u + 1, n0, n1, B);
-    for (int n = 0; n < n1 - n0; n++)
-        out[n] = out[n] + B[n];
-}
-
-static inline __attribute__((always_inline)) void rt_level3(const rowtree_t *t, int u, int n0,
-                                                            int n1, double *out) {
-    const int pa = rt_present(t, 2, 2 * u), pb = rt_present(t, 2, 2 * u + 1);
-    if (pa != pb) {
-        rt_level2(t, pa ? 2 * u : 2 * u + 1, n0, n1, out);
-        return;
-    }
-    double B[RT_CHUNK];
-    rt_level2(t, 2 * u, n0, n1, out);
-    rt_level2(t, 2 * u + 1, n0, n1, B);
-    for (int n = 0; n < n1 - n0; n++)
-        out[n] = out[n] + B[n];
-}
+RT_LEVEL_ABOVE(rt_level2, 2, rt_level1)
+RT_LEVEL_ABOVE(rt_level3, 3, rt_level2)
 
 /* The values of node u of level k >= k0 for samples n0 .. n1-1 from its
  * children (row_tree's rule); the presence counts must be up to date.
@@ -181,7 +170,9 @@ static void rt_update_value(rowtree_t *t, int k, int u, int n0, int n1) {
         return;
     }
     if (k - 1 < t->k0) {
-        /* The children from their leaves, a chunk of samples at a time. */
+        /* The children from their leaves, a chunk of samples at a time (an
+         * absent node is left as it is, as below). */
+        if (!pa && !pb) return;
         for (int c0 = n0; c0 < n1; c0 += RT_CHUNK) {
             const int c1 = n1 - c0 < RT_CHUNK ? n1 : c0 + RT_CHUNK;
             if (k == 2)
