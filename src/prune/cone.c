@@ -543,9 +543,8 @@ static void cone_ops(const cone_t *c, int blk, double *R) {
  * order, log) and the loss q = qh * 2^53 + ql of nv packed lanes (a multiple
  * of 8), logits z[grp[class]][lane]: the exp of each group of equal logits
  * once (the same input, the same exp), the sum over the classes in order.
- * Cloned per instruction set; the full
- * batch of BS lanes is its own function so that its loops have a constant
- * length. */
+ * Cloned per instruction set; the full batch of BS lanes is its own
+ * function so that its loops have a constant length. */
 static inline __attribute__((always_inline)) void
 ce_lanes(const double (*z)[CE_LANES], int NC, const int *grp, int ng, int y, int nv, int64_t *qh,
          int64_t *ql) {
