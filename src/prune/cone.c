@@ -266,8 +266,9 @@ static int compile_node(cone_t *c, int d, int row, int qa, int qb, int k, int t,
     return rc ? rc : emit(c, OP_ADDK, r->reg, kc, 0.0);
 }
 
-/* The rows that can change and their program, layer by layer. */
-static int compile_row(cone_t *c, int o) {
+/* The rows that can change and their program, layer by layer; the logits
+ * that cannot, grouped by value (logT: the committed logits, (NC, N)). */
+static int compile_row(cone_t *c, int o, const double *logT) {
     const ms_layout_t *L = c->L;
     const int l = c->l, nf = c->nf;
     c->o = o;
@@ -309,8 +310,23 @@ static int compile_row(cone_t *c, int o) {
             c->n_rows[d] = n;
         }
     }
-    /* The logits that cannot change: constants too. */
+    /* The groups of equal logits: a logit that cannot change joins the
+     * first earlier one with the same bits in every sample (logT); the first
+     * of each such group is a constant of the program. */
+    c->ng = 0;
     for (int cl = 0; cl < c->NC; cl++) {
+        int g = c->ng;
+        for (int e = 0; e < c->ng && c->logit_reg[cl] < 0; e++) {
+            const int r = c->grp_class[e];
+            if (c->logit_reg[r] < 0 && !memcmp(logT + (size_t)r * c->N, logT + (size_t)cl * c->N,
+                                               sizeof(double) * c->N)) {
+                g = e;
+                break;
+            }
+        }
+        c->grp[cl] = g;
+        if (g < c->ng) continue;
+        c->grp_class[c->ng++] = cl;
         if (c->logit_reg[cl] >= 0) continue;
         int rc = add_fixed(c, (cone_fixed_t){.d = -1, .row = cl}, &c->logit_const[cl]);
         if (rc) return rc;
@@ -386,7 +402,7 @@ static int node_values(const cone_readers_t *rd, int qa, int qb, int k, int t, c
 
 int cone_set_row(cone_t *c, int o, double *const *hT, const double *logT, const i128 *q) {
     const int N = c->N, nb = c->nb, hidden = c->l < c->nf - 1;
-    int rc = compile_row(c, o);
+    int rc = compile_row(c, o, logT);
     if (rc) return rc;
     fuse_chains(c);
     /* Registers: (nregs, BS) per thread. */
@@ -441,22 +457,6 @@ int cone_set_row(cone_t *c, int o, double *const *hT, const double *logT, const 
             const int n = c->perm[p];
             c->K[((size_t)(p / BS) * c->nconst + k) * BS + p % BS] = n >= 0 ? v[n] : 0.0;
         }
-    }
-    /* The groups of equal logits: a constant logit joins the first earlier
-     * constant one with the same bits in every sample. */
-    c->ng = 0;
-    for (int cl = 0; cl < c->NC; cl++) {
-        int g = c->ng;
-        for (int e = 0; e < c->ng && c->logit_reg[cl] < 0; e++) {
-            const int r = c->grp_class[e];
-            if (c->logit_reg[r] < 0 &&
-                !memcmp(logT + (size_t)r * N, logT + (size_t)cl * N, sizeof(double) * N)) {
-                g = e;
-                break;
-            }
-        }
-        if (g == c->ng) c->grp_class[c->ng++] = cl;
-        c->grp[cl] = g;
     }
     return 0;
 }

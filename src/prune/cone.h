@@ -64,7 +64,8 @@ typedef struct cone {
      * layer pruned to nothing without a bias) form one group, each changing
      * logit its own; the cross-entropy computes one exp per group (the same
      * input gives the same exp) and sums them in class order. grp: each
-     * class's group; grp_class: each group's first class. */
+     * class's group; grp_class: each group's first class, the only one with
+     * a register (logit_reg) or a constant (logit_const). */
     int ng, grp[MS_MAX_CLASSES], grp_class[MS_MAX_CLASSES];
     int *free_regs, n_free;
     /* Per position of the permuted sample order (nb * CONE_BS of them). */
