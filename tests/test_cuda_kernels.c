@@ -180,7 +180,7 @@ static void conv_case(int B, int C, int H, int W, int F, int K, int P, int bias)
     fill(x, nx, -1, 1);
     fill(w, nw, -0.3f, 0.3f);
     fill(b, F, -0.1f, 0.1f);
-    float *scratch = fnew(ms_conv_scratch_floats(C, H, W, P) * (size_t)ms_kernels_threads());
+    float *scratch = fnew(ms_conv_scratch_floats(C, H, W, F, K, P) * (size_t)ms_kernels_threads());
     ms_conv_relu_pool_forward(act, pooled, idx, x, w, bias ? b : NULL, B, C, H, W, F, K, P,
                               scratch);
     float *gx = up(x, nx), *gw = up(w, nw), *gb = up(b, F), *gact = dnew(sizeof(float) * na);

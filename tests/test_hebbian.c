@@ -218,7 +218,7 @@ static void test_sparse_training(void) {
     hook_ctx_t hc = {0};
     CHECK_OK(ms_sparse_create(&hc.sp, &s, tr.L));
     CHECK(hc.sp != NULL);
-    ms_train_hooks_t hooks = {.ctx = &hc, .after_step = hook};
+    ms_train_hooks_t hooks = {.ctx = &hc, .after_step = hook, .needs_conv_act = 1};
     char reason[MS_REASON_MAX];
     CHECK_OK(ms_train(&tr, &train, &test, &hooks, reason));
     const int steps = 3 * (640 / 32);

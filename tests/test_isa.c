@@ -161,7 +161,7 @@ static void conv_case(int B, int C, int H, int W, int F, int K, int P, int bias)
     float *act = malloc(sizeof(float) * na), *pooled = malloc(sizeof(float) * np);
     int32_t *idx = malloc(sizeof(int32_t) * np);
     const int T = ms_kernels_threads();
-    float *scratch = malloc(sizeof(float) * ms_conv_scratch_floats(C, H, W, P) * T);
+    float *scratch = malloc(sizeof(float) * ms_conv_scratch_floats(C, H, W, F, K, P) * T);
     float *partial = malloc(sizeof(float) * ms_conv_backward_partial_floats(B, C, H, W, F, K, P));
     float *dx = malloc(sizeof(float) * nx), *dw = malloc(sizeof(float) * nw),
           *db = malloc(sizeof(float) * F);
@@ -210,6 +210,15 @@ static void conv_case(int B, int C, int H, int W, int F, int K, int P, int bias)
                 }
             }
     keep("pooled", pooled, np);
+    /* Without act (the trainer's way): the same pooling, bit for bit. */
+    {
+        float *pooled2 = malloc(sizeof(float) * np);
+        int32_t *idx2 = malloc(sizeof(int32_t) * np);
+        ms_conv_relu_pool_forward(NULL, pooled2, idx2, x, w, b, B, C, H, W, F, K, P, scratch);
+        CHECK_MSG(!memcmp(pooled2, pooled, sizeof(float) * np), "%s: pooled without act", what);
+        CHECK_MSG(!memcmp(idx2, idx, sizeof(int32_t) * np), "%s: idx without act", what);
+        free(pooled2), free(idx2);
+    }
 
     /* Backward from the kernel's own act and idx, in double. */
     double *rw = calloc(nw, sizeof(double)), *sw = calloc(nw, sizeof(double));
@@ -489,7 +498,7 @@ static void conv_threads_case(int B, int C, int H, int W, int F, int K, int P) {
         const int T = t ? 3 : 1;
         ms_kernels_set_threads(T);
         float *act = malloc(sizeof(float) * na), *pooled = malloc(sizeof(float) * np);
-        float *scratch = malloc(sizeof(float) * ms_conv_scratch_floats(C, H, W, P) * T);
+        float *scratch = malloc(sizeof(float) * ms_conv_scratch_floats(C, H, W, F, K, P) * T);
         float *partial =
             malloc(sizeof(float) * ms_conv_backward_partial_floats(B, C, H, W, F, K, P));
         float *dx = malloc(sizeof(float) * nx), *dw = malloc(sizeof(float) * nw),

@@ -175,7 +175,7 @@ static void conv_case(const char *name, int B, int C, int H, int W, int F, int K
     c.pooled = randv(np, 0);
     c.idx = malloc(sizeof(int32_t) * np);
     c.r = randv(np, 1);
-    c.scratch = randv(ms_conv_scratch_floats(C, H, W, P) * 64, 0);
+    c.scratch = randv(ms_conv_scratch_floats(C, H, W, F, K, P) * 64, 0);
     uint64_t sg;
     conv_obj(&c, &sg);
     float *dx = randv(nx, 0), *dw = randv(nw, 0), *db = randv(F, 0);

@@ -16,6 +16,7 @@
 #include "modsweep/kernels.h"
 #include "modsweep/nn.h"
 #include "modsweep/rng.h"
+#include "modsweep/train.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
  * inside the spy network's allocation (or was NULL, or an input). */
 static struct {
     int conv_fwd, conv_bwd, lin_fwd, lin_bwd, relu_fwd, relu_bwd, scratch;
+    int act_null; /* conv forwards given act = NULL */
     int misaligned;
 } seen;
 static const char *spy_lo, *spy_hi;
@@ -48,6 +50,7 @@ static void spy_conv_fwd(float *act, float *pooled, int32_t *idx, const float *x
                          const float *b, int B, int C, int H, int W, int F, int K, int P,
                          float *scratch) {
     seen.conv_fwd++;
+    seen.act_null += act == NULL;
     buffer(act), buffer(pooled), buffer(idx), buffer(x), buffer(scratch);
     ms_conv_relu_pool_forward(act, pooled, idx, x, w, b, B, C, H, W, F, K, P, scratch);
 }
@@ -123,6 +126,13 @@ static void one_arch(const char *what, const ms_arch_t *a, int B) {
     const ms_dropout_t drop = {.seed = 5, .step = 2};
     memset(&seen, 0, sizeof seen);
     ms_net_forward(&ref, params, x, B, &drop);
+    /* A table whose conv forward does not take act = NULL gets act even
+     * when the network need not keep it. */
+    spy.keep_conv_act = 0;
+    ms_net_forward(&spy, params, x, B, &drop);
+    CHECK_EQ_INT(seen.act_null, 0);
+    memset(&seen, 0, sizeof seen);
+    spy.keep_conv_act = 1;
     ms_net_forward(&spy, params, x, B, &drop);
     const double l_ref = ms_net_ce_loss(&ref, y, B, NULL), l_spy = ms_net_ce_loss(&spy, y, B, NULL);
     ms_net_backward(&ref, params, x, B, g_ref);
@@ -144,8 +154,90 @@ static void one_arch(const char *what, const ms_arch_t *a, int B) {
     const size_t nl = (size_t)B * a->fc_out[nf - 1];
     CHECK(memcmp(ref.fc_act[nf - 1], spy.fc_act[nf - 1], sizeof(float) * nl) == 0);
     CHECK(memcmp(g_ref, g_spy, sizeof(float) * P) == 0);
+    /* The CPU network without the activations kept: conv_act untouched
+     * (still the zeros of ms_net_init), the rest bit for bit the same. */
+    if (nc) {
+        ms_net_t lean;
+        CHECK_OK(ms_net_init(&lean, a, B, 2));
+        lean.keep_conv_act = 0;
+        ms_net_forward(&lean, params, x, B, &drop);
+        ms_net_ce_loss(&lean, y, B, NULL);
+        ms_net_backward(&lean, params, x, B, g_spy);
+        for (int l = 0; l < nc; l++) {
+            const size_t n = (size_t)B * a->conv_c[l] * L->conv_h[l] * L->conv_w[l];
+            size_t nz = 0, nz_ref = 0;
+            for (size_t e = 0; e < n; e++) nz += lean.conv_act[l][e] != 0.0f;
+            for (size_t e = 0; e < n; e++) nz_ref += ref.conv_act[l][e] != 0.0f;
+            CHECK_MSG(nz == 0 && nz_ref > 0, "conv%d: %zu activations stored without keep, %zu with",
+                      l + 1, nz, nz_ref);
+            const size_t np = (size_t)B * a->conv_c[l] * L->pool_h[l] * L->pool_w[l];
+            CHECK(memcmp(lean.pool_out[l], ref.pool_out[l], sizeof(float) * np) == 0);
+        }
+        CHECK(memcmp(lean.fc_act[nf - 1], ref.fc_act[nf - 1], sizeof(float) * nl) == 0);
+        CHECK(memcmp(g_ref, g_spy, sizeof(float) * P) == 0);
+        ms_net_free(&lean);
+    }
     free(params), free(x), free(g_ref), free(g_spy), free(mem);
     ms_net_free(&ref);
+}
+
+/* The trainer keeps the conv activations only for hooks that read them
+ * (ms_train_hooks_t.needs_conv_act), and trains the same parameters,
+ * bit for bit, either way. A hook after every step sees them stored (or
+ * not: the buffer keeps the zeros of ms_net_init). */
+typedef struct {
+    int steps, stored;
+} act_probe_t;
+static int probe_after_step(void *ctx, ms_trainer_t *tr, long step) {
+    act_probe_t *p = ctx;
+    const ms_layout_t *L = tr->L;
+    const size_t n = (size_t)tr->net.last_b * L->arch.conv_c[0] * L->conv_h[0] * L->conv_w[0];
+    size_t nz = 0;
+    for (size_t e = 0; e < n; e++) nz += tr->net.conv_act[0][e] != 0.0f;
+    p->steps++;
+    p->stored += nz > 0;
+    return 0;
+}
+
+static void test_train_conv_act(void) {
+    ms_settings_t s;
+    memset(&s, 0, sizeof s);
+    const ms_arch_t a = {.in_c = 2, .in_h = 10, .in_w = 10, .n_conv = 1, .conv_c = {5},
+                         .conv_k = 3, .conv_pad = 1, .conv_bias = 1, .n_fc = 2,
+                         .fc_out = {12, 10}};
+    s.arch = a;
+    s.optimizer = MS_OPT_ADAM;
+    s.lr = 1e-2f, s.beta1 = 0.9f, s.beta2 = 0.999f, s.eps = 1e-8f;
+    s.epochs = 2, s.batch = 16, s.seed = 4;
+    const int n = 70;
+    const size_t D = 2 * 10 * 10;
+    ms_split_t split = {.n = n, .c = 2, .h = 10, .w = 10, .n_classes = 10};
+    split.x = malloc(sizeof(float) * D * n);
+    split.y = malloc(n);
+    ms_rng_t r;
+    ms_rng_init(&r, 9, MS_RNG_TESTDATA, 1);
+    for (size_t i = 0; i < D * n; i++) split.x[i] = (float)ms_rng_normal(&r);
+    for (int i = 0; i < n; i++) split.y[i] = (uint8_t)ms_rng_below(&r, 10);
+    float *params[2] = {NULL, NULL};
+    size_t P = 0;
+    for (int keep = 0; keep < 2; keep++) {
+        ms_trainer_t tr;
+        CHECK_OK(ms_trainer_init(&tr, &s, n));
+        act_probe_t probe = {0};
+        const ms_train_hooks_t hooks = {
+            .ctx = &probe, .after_step = probe_after_step, .needs_conv_act = keep};
+        char reason[MS_REASON_MAX];
+        CHECK_OK(ms_train(&tr, &split, NULL, &hooks, reason));
+        CHECK_EQ_INT(probe.steps, 2 * 5);
+        CHECK_EQ_INT(probe.stored, keep ? probe.steps : 0);
+        CHECK_EQ_INT(tr.net.keep_conv_act, 1); /* the network's own setting is restored */
+        P = tr.L->n_params;
+        params[keep] = malloc(sizeof(float) * P);
+        memcpy(params[keep], tr.params, sizeof(float) * P);
+        ms_trainer_free(&tr);
+    }
+    CHECK(memcmp(params[0], params[1], sizeof(float) * P) == 0);
+    free(params[0]), free(params[1]), free(split.x), free(split.y);
 }
 
 static void test_cnn_two_blocks(void) {
@@ -186,6 +278,7 @@ int main(void) {
     ms_kernels_set_threads(2);
     RUN_TEST(test_cnn_two_blocks);
     RUN_TEST(test_mlp);
+    RUN_TEST(test_train_conv_act);
     RUN_TEST(test_prepare_errors);
     return ms_test_summary();
 }

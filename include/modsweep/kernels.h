@@ -53,13 +53,15 @@ ms_relu_dropout_backward_fn ms_relu_dropout_backward;
 /* Conv block forward: act (B, F, HO, WO) = ReLU(conv(x, w, b)) with
  * HO = H + 2P - K + 1, then maxpool 2x2 stride 2: pooled (B, F, HO/2, WO/2)
  * and idx, the offset of each maximum inside its (HO, WO) plane (first
- * maximum in row-major window order on ties, as PyTorch).
- * scratch: at least ms_conv_scratch_floats(C, H, W, P) floats per thread. */
+ * maximum in row-major window order on ties, as PyTorch). act may be NULL
+ * on the CPU: the activations are then not stored (pooled and idx are the
+ * same; the CPU backward reads only those).
+ * scratch: at least ms_conv_scratch_floats(C, H, W, F, K, P) floats per thread. */
 typedef void ms_conv_relu_pool_forward_fn(float *act, float *pooled, int32_t *idx, const float *x,
                                           const float *w, const float *b, int B, int C, int H,
                                           int W, int F, int K, int P, float *scratch);
 ms_conv_relu_pool_forward_fn ms_conv_relu_pool_forward;
-size_t ms_conv_scratch_floats(int C, int H, int W, int P);
+size_t ms_conv_scratch_floats(int C, int H, int W, int F, int K, int P);
 
 /* Conv block backward from dpooled (B, F, HO/2, WO/2): the gradient reaches
  * the conv pre-activation only at each window's maximum and only where the

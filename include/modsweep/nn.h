@@ -107,6 +107,7 @@ typedef struct ms_net_ops {
      * (C, H, W) -> F with kernel side K and padding P, need for net->max_b
      * images and net->threads threads. */
     size_t (*conv_scratch)(const ms_net_t *net, int C, int H, int W, int F, int K, int P);
+    int conv_act_optional; /* conv_forward accepts act = NULL (its backward never reads act) */
     ms_conv_relu_pool_forward_fn *conv_forward;
     ms_conv_relu_pool_backward_fn *conv_backward;
     ms_linear_forward_fn *linear_forward;
@@ -141,6 +142,11 @@ struct ms_net {
     size_t scratch_n;
     int last_b;
     int dropout_active;            /* the last forward pass applied dropout */
+    /* 1 (ms_net_prepare's default): ms_net_forward stores conv_act. 0: it
+     * may leave conv_act as it was where ops->conv_act_optional (the CPU),
+     * sparing the writes; the trainer's network does so unless a hook reads
+     * the activations (ms_train_hooks_t.needs_conv_act). */
+    int keep_conv_act;
     void *mem;                     /* the single allocation behind every pointer above */
 };
 

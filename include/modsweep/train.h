@@ -49,6 +49,10 @@ typedef struct ms_train_hooks {
     int (*after_step)(void *ctx, ms_trainer_t *tr, long step);
     /* After each epoch, with its curves. */
     int (*on_epoch)(void *ctx, ms_trainer_t *tr, const ms_epoch_report_t *rep);
+    /* Set when a hook reads tr->net.conv_act (the conv activations before
+     * pooling, e.g. dynamic sparse training): without it the CPU trainer
+     * does not store them (nn.h: keep_conv_act). */
+    int needs_conv_act;
 } ms_train_hooks_t;
 
 struct ms_trainer {

@@ -755,6 +755,7 @@ int ms_cluster_train_init(ms_cluster_train_t *ct, const ms_settings_t *s, const 
     hooks->after_backward = hook_after_backward;
     hooks->after_step = hook_after_step;
     hooks->on_epoch = hook_on_epoch;
+    hooks->needs_conv_act = ct->chain.needs_conv_act;
     return 0;
 }
 

@@ -321,6 +321,9 @@ int ms_sparse_after_step(ms_sparse_t *sp, ms_trainer_t *tr, long step) {
     const ms_layout_t *L = sp->L;
     const ms_net_t *net = &tr->net;
     const int B = net->last_b;
+    if (!net->keep_conv_act && net->ops->conv_act_optional)
+        return ms_err_set(MS_EINVAL, "dynamic sparse training reads the conv activations: its "
+                                     "training hooks must set needs_conv_act");
     for (int l = 0; l < sp->n_conv; l++) {
         const float *x = l ? net->pool_out[l - 1] : tr->bx;
         ms_hebb_add(&sp->hebb[l], x, net->conv_act[l], B);

@@ -191,8 +191,8 @@ const char *ms_blas_core(void) {
 
 /* ---- forwarding to the chosen path ---------------------------------------------- */
 
-size_t ms_conv_scratch_floats(int C, int H, int W, int P) {
-    return (size_t)C * (H + 2 * P) * (W + 2 * P) + 64;
+size_t ms_conv_scratch_floats(int C, int H, int W, int F, int K, int P) {
+    return (size_t)C * (H + 2 * P) * (W + 2 * P) + 64 + 2 * (size_t)F * (W + 2 * P - K + 1);
 }
 
 /* Per chunk of MS_CHUNK images: the partial dw (F*C*K*K), db (F), then room

@@ -130,14 +130,15 @@ static inline vf vrelu(vf a) {
     return (vf)((vi)a & (vi)(a > zero));
 }
 
-/* Output rows y of filters f0..f0+FB-1, columns x0..x0+VW*XV-1: every
- * output accumulates its bias, then the taps (c, ky, kx) in ascending order,
- * and is stored after its ReLU (one pass over the output instead of two).
- * FB and XV are compile-time constants at every call, so the accumulators
- * stay in registers. */
+/* Output row y of filters f0..f0+FB-1, columns x0..x0+VW*XV-1, into
+ * out + f * fs (out: the row's first column of filter 0; fs: the filters'
+ * stride): every output accumulates its bias, then the taps (c, ky, kx) in
+ * ascending order, and is stored after its ReLU. FB and XV are
+ * compile-time constants at every call, so the accumulators stay in
+ * registers. */
 static inline __attribute__((always_inline)) void
-conv_tile(float *out, const float *xp, const float *w, const float *b, int C, int HP, int WP, int K,
-          int HO, int WO, int y, int f0, int x0, const int FB, const int XV) {
+conv_tile(float *out, size_t fs, const float *xp, const float *w, const float *b, int C, int HP,
+          int WP, int K, int y, int f0, int x0, const int FB, const int XV) {
     vf acc[FW_FB][FW_XV];
     for (int j = 0; j < FB; j++)
         for (int v = 0; v < XV; v++)
@@ -161,78 +162,123 @@ conv_tile(float *out, const float *xp, const float *w, const float *b, int C, in
     }
     for (int j = 0; j < FB; j++)
         for (int v = 0; v < XV; v++)
-            vstore(out + ((size_t)(f0 + j) * HO + y) * WO + x0 + VW * v, vrelu(acc[j][v]));
+            vstore(out + (size_t)(f0 + j) * fs + x0 + VW * v, vrelu(acc[j][v]));
 }
 
-/* One image: out (F, HO, WO) = ReLU(conv(x) + b), from the zero-padded copy xp
- * (C, HP = H + 2P, WP = W + 2P). Full VW-wide column blocks use conv_tile;
- * remaining columns use a scalar loop with the same accumulation order. */
-static void conv_image(float *out, const float *xp, const float *w, const float *b, int C, int HP,
-                       int WP, int F, int K, int HO, int WO) {
+/* Output row y of every filter, ReLU(conv(x) + b), into out + f * fs, from
+ * the zero-padded copy xp (C, HP = H + 2P, WP = W + 2P). Full VW-wide
+ * column blocks use conv_tile; remaining columns use a scalar loop with the
+ * same accumulation order. */
+static void conv_row(float *out, size_t fs, const float *xp, const float *w, const float *b, int C,
+                     int HP, int WP, int F, int K, int WO, int y) {
     const int CKK = C * K * K;
     const int x_vec = WO - WO % VW;
-    for (int y = 0; y < HO; y++) {
-        int f0 = 0;
-        for (; f0 + FW_FB <= F; f0 += FW_FB) {
-            int x0 = 0;
-            for (; x0 + FW_XV * VW <= x_vec; x0 += FW_XV * VW)
-                conv_tile(out, xp, w, b, C, HP, WP, K, HO, WO, y, f0, x0, FW_FB, FW_XV);
-            for (; x0 < x_vec; x0 += VW)
-                conv_tile(out, xp, w, b, C, HP, WP, K, HO, WO, y, f0, x0, FW_FB, 1);
-        }
-        for (; f0 < F; f0++)
-            for (int x0 = 0; x0 < x_vec; x0 += VW)
-                conv_tile(out, xp, w, b, C, HP, WP, K, HO, WO, y, f0, x0, 1, 1);
-        for (int f = 0; f < F; f++) {
-            for (int xo = x_vec; xo < WO; xo++) {
-                float acc = b ? b[f] : 0.0f;
-                for (int c = 0; c < C; c++)
-                    for (int ky = 0; ky < K; ky++)
-                        for (int kx = 0; kx < K; kx++)
-                            acc = MADD(w[(size_t)f * CKK + (c * K + ky) * K + kx],
-                                       xp[((size_t)c * HP + y + ky) * WP + xo + kx], acc);
-                out[((size_t)f * HO + y) * WO + xo] = acc > 0.0f ? acc : 0.0f;
-            }
-        }
+    int f0 = 0;
+    for (; f0 + FW_FB <= F; f0 += FW_FB) {
+        int x0 = 0;
+        for (; x0 + FW_XV * VW <= x_vec; x0 += FW_XV * VW)
+            conv_tile(out, fs, xp, w, b, C, HP, WP, K, y, f0, x0, FW_FB, FW_XV);
+        for (; x0 < x_vec; x0 += VW)
+            conv_tile(out, fs, xp, w, b, C, HP, WP, K, y, f0, x0, FW_FB, 1);
     }
-}
-
-/* 2x2 max pooling of the activations (F, HO, WO) (after their ReLU) into
- * pooled / idx. */
-static void pool_image(const float *act, float *pooled, int32_t *idx, int F, int HO, int WO) {
-    const int PH = HO / 2, PW = WO / 2;
+    for (; f0 < F; f0++)
+        for (int x0 = 0; x0 < x_vec; x0 += VW)
+            conv_tile(out, fs, xp, w, b, C, HP, WP, K, y, f0, x0, 1, 1);
     for (int f = 0; f < F; f++) {
-        const float *a = act + (size_t)f * HO * WO;
-        float *po = pooled + (size_t)f * PH * PW;
-        int32_t *pi = idx + (size_t)f * PH * PW;
-        for (int py = 0; py < PH; py++) {
-            for (int px = 0; px < PW; px++) {
-                int o00 = (2 * py) * WO + 2 * px;
-                int best = o00;
-                float m = a[o00];
-                const int cand[3] = {o00 + 1, o00 + WO, o00 + WO + 1};
-                for (int q = 0; q < 3; q++) {
-                    if (a[cand[q]] > m) {
-                        m = a[cand[q]];
-                        best = cand[q];
-                    }
-                }
-                po[py * PW + px] = m;
-                pi[py * PW + px] = best;
-            }
+        for (int xo = x_vec; xo < WO; xo++) {
+            float acc = b ? b[f] : 0.0f;
+            for (int c = 0; c < C; c++)
+                for (int ky = 0; ky < K; ky++)
+                    for (int kx = 0; kx < K; kx++)
+                        acc = MADD(w[(size_t)f * CKK + (c * K + ky) * K + kx],
+                                   xp[((size_t)c * HP + y + ky) * WP + xo + kx], acc);
+            out[(size_t)f * fs + xo] = acc > 0.0f ? acc : 0.0f;
         }
     }
 }
 
+/* Lanes of a and b (lanes 0..VW-1, then VW..2VW-1) picked by m. Clang (the
+ * fuzz build) has no two-vector shuffle with a mask vector: the same lanes
+ * picked one at a time there. */
+static inline vf vshuffle2(vf a, vf b, vi m) {
+#if defined(__clang__)
+    float ab[2 * VW], r[VW];
+    memcpy(ab, &a, sizeof a);
+    memcpy(ab + VW, &b, sizeof b);
+    for (int i = 0; i < VW; i++) r[i] = ab[m[i] & (2 * VW - 1)];
+    vf x;
+    memcpy(&x, r, sizeof x);
+    return x;
+#else
+    return __builtin_shuffle(a, b, m);
+#endif
+}
+
+/* 2x2 max pooling of output rows y0 and y0 + 1 (after their ReLU) of every
+ * filter, at a + f * fs and a + f * fs + WO, into row y0 / 2 of each
+ * filter's pooled / idx plane (pfs apart): each window keeps its first
+ * maximum in the order (y0, x), (y0, x+1), (y0+1, x), (y0+1, x+1) (a
+ * later value replaces it only if greater), VW windows at a time from the
+ * rows' even and odd columns, then one at a time. */
+static void pool_rows(const float *a, size_t fs, float *pooled, int32_t *idx, size_t pfs, int F,
+                      int PW, int WO, int y0) {
+    vi ev, od;
+    for (int i = 0; i < VW; i++) ev[i] = 2 * i, od[i] = 2 * i + 1;
+    const int p_vec = PW - PW % VW;
+    for (int f = 0; f < F; f++) {
+        const float *r0 = a + (size_t)f * fs, *r1 = r0 + WO;
+        float *po = pooled + (size_t)f * pfs;
+        int32_t *pi = idx + (size_t)f * pfs;
+        for (int px = 0; px < p_vec; px += VW) {
+            const vf a0 = vload(r0 + 2 * px), a1 = vload(r0 + 2 * px + VW);
+            const vf b0 = vload(r1 + 2 * px), b1 = vload(r1 + 2 * px + VW);
+            const vf cand[3] = {vshuffle2(a0, a1, od), vshuffle2(b0, b1, ev),
+                                vshuffle2(b0, b1, od)};
+            const vi o00 = ev + (y0 * WO + 2 * px), step[3] = {o00 + 1, o00 + WO, o00 + WO + 1};
+            vf m = vshuffle2(a0, a1, ev);
+            vi best = o00;
+            for (int q = 0; q < 3; q++) {
+                const vi gt = (vi)(cand[q] > m);
+                m = (vf)(((vi)cand[q] & gt) | ((vi)m & ~gt));
+                best = (step[q] & gt) | (best & ~gt);
+            }
+            vstore(po + px, m);
+            memcpy(pi + px, &best, sizeof best);
+        }
+        for (int px = p_vec; px < PW; px++) {
+            const int o00 = y0 * WO + 2 * px;
+            int best = o00;
+            float m = r0[2 * px];
+            const float cand[3] = {r0[2 * px + 1], r1[2 * px], r1[2 * px + 1]};
+            const int at[3] = {o00 + 1, o00 + WO, o00 + WO + 1};
+            for (int q = 0; q < 3; q++) {
+                if (cand[q] > m) {
+                    m = cand[q];
+                    best = at[q];
+                }
+            }
+            po[px] = m;
+            pi[px] = best;
+        }
+    }
+}
+
+/* The conv block forward, image by image: each pair of output rows
+ * computed (into act, or into two rows of the thread's scratch when act is
+ * NULL) and pooled at once, while it is in L1. */
 static void k_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, const float *x,
                                      const float *w, const float *b, int B, int C, int H, int W,
                                      int F, int K, int P, float *scratch) {
     const int HP = H + 2 * P, WP = W + 2 * P, HO = HP - K + 1, WO = WP - K + 1;
     const int PH = HO / 2, PW = WO / 2;
-    const size_t per_thread = ms_conv_scratch_floats(C, H, W, P);
+    const size_t per_thread = ms_conv_scratch_floats(C, H, W, F, K, P);
+    const size_t plane = (size_t)HO * WO, pplane = (size_t)PH * PW;
+    /* With act, every output row; without, only the rows a window reads. */
+    const int rows = act ? HO : 2 * PH;
 #pragma omp parallel num_threads(kernel_threads)
     {
         float *xp = scratch + per_thread * (size_t)omp_get_thread_num();
+        float *two = xp + (size_t)C * HP * WP + 64;
         memset(xp, 0, sizeof(float) * (size_t)C * HP * WP);
 #pragma omp for schedule(static)
         for (int i = 0; i < B; i++) {
@@ -241,10 +287,17 @@ static void k_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, co
                 for (int y = 0; y < H; y++)
                     memcpy(xp + ((size_t)c * HP + y + P) * WP + P, xi + ((size_t)c * H + y) * W,
                            sizeof(float) * W);
-            float *ai = act + (size_t)i * F * HO * WO;
-            conv_image(ai, xp, w, b, C, HP, WP, F, K, HO, WO);
-            pool_image(ai, pooled + (size_t)i * F * PH * PW, idx + (size_t)i * F * PH * PW, F,
-                            HO, WO);
+            float *ai = act ? act + (size_t)i * F * plane : NULL;
+            float *pooled_i = pooled + (size_t)i * F * pplane;
+            int32_t *idx_i = idx + (size_t)i * F * pplane;
+            for (int y = 0; y < rows; y++) {
+                float *out = ai ? ai + (size_t)y * WO : two + (size_t)(y & 1) * WO;
+                const size_t fs = ai ? plane : 2 * (size_t)WO;
+                conv_row(out, fs, xp, w, b, C, HP, WP, F, K, WO, y);
+                if ((y & 1) && y / 2 < PH)
+                    pool_rows(out - WO, fs, pooled_i + (size_t)(y / 2) * PW,
+                              idx_i + (size_t)(y / 2) * PW, pplane, F, PW, WO, y - 1);
+            }
         }
     }
 }
@@ -553,27 +606,9 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
  * after the first step a vector holds 2 outputs x 8 lanes, then 4 x 4,
  * 8 x 2, and 16 x 1. */
 
-#if defined(__clang__)
-/* Clang (the fuzz build) has no two-vector shuffle with a mask vector: the
- * same lanes picked one at a time (only data movement: the same sums). */
 static inline vf fc_tree_step(vf a, vf b, vi lo, vi hi) {
-    float ab[2 * VW], pl[VW], ph[VW];
-    memcpy(ab, &a, sizeof a);
-    memcpy(ab + VW, &b, sizeof b);
-    for (int i = 0; i < VW; i++) {
-        pl[i] = ab[lo[i] & (2 * VW - 1)];
-        ph[i] = ab[hi[i] & (2 * VW - 1)];
-    }
-    vf x, y;
-    memcpy(&x, pl, sizeof x);
-    memcpy(&y, ph, sizeof y);
-    return x + y;
+    return vshuffle2(a, b, lo) + vshuffle2(a, b, hi);
 }
-#else
-static inline vf fc_tree_step(vf a, vf b, vi lo, vi hi) {
-    return __builtin_shuffle(a, b, lo) + __builtin_shuffle(a, b, hi);
-}
-#endif
 
 #if VW == 16
 /* out[j] = the tree of the 16 lanes of v[j], j < n (n a multiple of 8). */

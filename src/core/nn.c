@@ -153,7 +153,7 @@ double ms_params_penalty(const ms_layout_t *L, const float *params, float *grad,
  * per-thread im2col rows for max(net->threads, OpenMP's threads) threads and
  * the backward pass's per-chunk partial sums. */
 static size_t cpu_conv_scratch(const ms_net_t *net, int C, int H, int W, int F, int K, int P) {
-    size_t per_thread = ms_conv_scratch_floats(C, H, W, P);
+    size_t per_thread = ms_conv_scratch_floats(C, H, W, F, K, P);
     size_t s1 = per_thread * (size_t)(net->threads > omp_get_max_threads() ? net->threads
                                                                            : omp_get_max_threads());
     size_t s2 = ms_conv_backward_partial_floats(net->max_b, C, H, W, F, K, P);
@@ -163,6 +163,7 @@ static size_t cpu_conv_scratch(const ms_net_t *net, int C, int H, int W, int F, 
 const ms_net_ops_t ms_net_ops_cpu = {.align = 64,
                                      .scratch_min = 0,
                                      .conv_scratch = cpu_conv_scratch,
+                                     .conv_act_optional = 1,
                                      .conv_forward = ms_conv_relu_pool_forward,
                                      .conv_backward = ms_conv_relu_pool_backward,
                                      .linear_forward = ms_linear_forward,
@@ -217,6 +218,7 @@ int ms_net_prepare(ms_net_t *net, const ms_arch_t *arch, int max_b, int threads,
     net->max_b = max_b;
     net->threads = threads;
     net->ops = ops;
+    net->keep_conv_act = 1;
     return 0;
 }
 
@@ -251,10 +253,11 @@ void ms_net_forward(ms_net_t *net, const float *params, const float *x, int B,
     const ms_net_ops_t *ops = net->ops;
     const float *in = x;
     int c = a->in_c, h = a->in_h, w = a->in_w;
+    const int act = net->keep_conv_act || !ops->conv_act_optional;
     for (int l = 0; l < a->n_conv; l++) {
         const float *wt = params + L->t[L->conv_weight[l]].off;
         const float *bt = L->conv_bias_t[l] >= 0 ? params + L->t[L->conv_bias_t[l]].off : NULL;
-        ops->conv_forward(net->conv_act[l], net->pool_out[l], net->pool_idx[l], in, wt, bt, B, c,
+        ops->conv_forward(act ? net->conv_act[l] : NULL, net->pool_out[l], net->pool_idx[l], in, wt, bt, B, c,
                           h, w, a->conv_c[l], a->conv_k, a->conv_pad, net->scratch);
         in = net->pool_out[l];
         c = a->conv_c[l];

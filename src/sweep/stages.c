@@ -72,6 +72,7 @@ int ms_stage_train(ms_ctx_t *ctx, const ms_task_t *task, char *reason) {
      * in front of them. */
     ms_cluster_train_t ct = {0};
     rc = ms_sparse_create(&sink.sparse, s, tr.L);
+    sink_hooks.needs_conv_act = sink.sparse != NULL;
     if (!rc) rc = ms_cluster_train_init(&ct, s, tr.L, &sink_hooks, &hooks);
     if (rc) snprintf(reason, MS_REASON_MAX, "%s", ms_err_msg());
     if (!rc) rc = ms_train(&tr, ctx->train, ctx->test, &hooks, reason);
