@@ -149,8 +149,9 @@ __global__ static void conv_relu_kernel(float *act, const float *x, const float 
     }
 }
 
-/* 2x2 max pooling: the first maximum in row-major window order. */
-__global__ static void maxpool_kernel(float *pooled, int32_t *idx, const float *act, int planes,
+/* 2x2 max pooling: the first maximum in row-major window order, and its
+ * place in the window (2 dy + dx). */
+__global__ static void maxpool_kernel(float *pooled, uint8_t *idx, const float *act, int planes,
                                       int HO, int WO) {
     const int PH = HO / 2, PW = WO / 2;
     FOR_EACH(e, (size_t)planes * PH * PW) {
@@ -159,19 +160,19 @@ __global__ static void maxpool_kernel(float *pooled, int32_t *idx, const float *
         const float *a = act + plane * HO * WO;
         const int o00 = (2 * py) * WO + 2 * px;
         const int cand[3] = {o00 + 1, o00 + WO, o00 + WO + 1};
-        int best = o00;
+        int best = 0;
         float m = a[o00];
         for (int q = 0; q < 3; q++)
             if (a[cand[q]] > m) {
                 m = a[cand[q]];
-                best = cand[q];
+                best = q + 1;
             }
         pooled[e] = m;
-        idx[e] = best;
+        idx[e] = (uint8_t)best;
     }
 }
 
-extern "C" void ms_conv_relu_pool_forward_gpu(float *act, float *pooled, int32_t *idx,
+extern "C" void ms_conv_relu_pool_forward_gpu(float *act, float *pooled, uint8_t *idx,
                                               const float *x, const float *w, const float *b,
                                               int B, int C, int H, int W, int F, int K, int P,
                                               float *scratch) {
@@ -198,11 +199,12 @@ extern "C" size_t ms_conv_backward_partial_floats_gpu(int B, int C, int H, int W
  * each window's gradient goes to its maximum when the ReLU is active. Windows
  * do not overlap, so no two threads write one element. */
 __global__ static void unpool_kernel(float *gmap, const float *dpooled, const float *act,
-                                     const int32_t *idx, int planes, int HO, int WO) {
-    const int PQ = (HO / 2) * (WO / 2);
+                                     const uint8_t *idx, int planes, int HO, int WO) {
+    const int PW = WO / 2, PQ = (HO / 2) * PW;
     FOR_EACH(e, (size_t)planes * PQ) {
         const size_t plane = e / PQ;
-        const size_t o = plane * HO * WO + idx[e];
+        const int py = (int)(e % PQ) / PW, px = (int)(e % PQ) % PW, at = idx[e];
+        const size_t o = plane * HO * WO + (size_t)(2 * py + (at >> 1)) * WO + 2 * px + (at & 1);
         if (act[o] > 0.0f) gmap[o] = dpooled[e];
     }
 }
@@ -266,7 +268,7 @@ __global__ static void conv_dx_kernel(float *dx, const float *gmap, const float 
 
 extern "C" void ms_conv_relu_pool_backward_gpu(float *dx, float *dw, float *db,
                                                const float *dpooled, const float *act,
-                                               const float *pooled, const int32_t *idx,
+                                               const float *pooled, const uint8_t *idx,
                                                const float *x, const float *w,
                                                int B, int C, int H, int W, int F, int K, int P,
                                                float *partial) {

@@ -159,7 +159,7 @@ static void conv_case(int B, int C, int H, int W, int F, int K, int P, int bias)
     float *x = randv(nx, 1.0f), *w = randv(nw, 0.5f), *b = bias ? randv(F, 0.2f) : NULL;
     float *dp = randv(np, 1.0f);
     float *act = malloc(sizeof(float) * na), *pooled = malloc(sizeof(float) * np);
-    int32_t *idx = malloc(sizeof(int32_t) * np);
+    uint8_t *idx = malloc(np);
     const int T = ms_kernels_threads();
     float *scratch = malloc(sizeof(float) * ms_conv_scratch_floats(C, H, W, F, K, P) * T);
     float *partial = malloc(sizeof(float) * ms_conv_backward_partial_floats(B, C, H, W, F, K, P));
@@ -199,11 +199,11 @@ static void conv_case(int B, int C, int H, int W, int F, int K, int P, int bias)
                 const float *a = act + pl * HO * WO;
                 const int o[4] = {2 * py * WO + 2 * px, 2 * py * WO + 2 * px + 1,
                                   (2 * py + 1) * WO + 2 * px, (2 * py + 1) * WO + 2 * px + 1};
-                int best = o[0];
+                int best = 0;
                 for (int q = 1; q < 4; q++)
-                    if (a[o[q]] > a[best]) best = o[q];
+                    if (a[o[q]] > a[o[best]]) best = q;
                 const size_t k = pl * PH * PW + py * PW + px;
-                if (idx[k] != best || pooled[k] != a[best]) {
+                if (idx[k] != best || pooled[k] != a[o[best]]) {
                     ms_test_fail_at(__FILE__, __LINE__, "%s: pool window %zu: idx %d (want %d)",
                                     what, k, idx[k], best);
                     bad++;
@@ -213,10 +213,10 @@ static void conv_case(int B, int C, int H, int W, int F, int K, int P, int bias)
     /* Without act (the trainer's way): the same pooling, bit for bit. */
     {
         float *pooled2 = malloc(sizeof(float) * np);
-        int32_t *idx2 = malloc(sizeof(int32_t) * np);
+        uint8_t *idx2 = malloc(np);
         ms_conv_relu_pool_forward(NULL, pooled2, idx2, x, w, b, B, C, H, W, F, K, P, scratch);
         CHECK_MSG(!memcmp(pooled2, pooled, sizeof(float) * np), "%s: pooled without act", what);
-        CHECK_MSG(!memcmp(idx2, idx, sizeof(int32_t) * np), "%s: idx without act", what);
+        CHECK_MSG(!memcmp(idx2, idx, np), "%s: idx without act", what);
         free(pooled2), free(idx2);
     }
 
@@ -227,7 +227,8 @@ static void conv_case(int B, int C, int H, int W, int F, int K, int P, int bias)
     for (size_t pl = 0; pl < (size_t)B * F; pl++) {
         const int i = (int)(pl / F), f = (int)(pl % F);
         for (int q = 0; q < PH * PW; q++) {
-            const int o = idx[pl * PH * PW + q], y = o / WO, xo = o % WO;
+            const int at = idx[pl * PH * PW + q];
+            const int y = 2 * (q / PW) + (at >> 1), xo = 2 * (q % PW) + (at & 1), o = y * WO + xo;
             if (!(act[pl * HO * WO + o] > 0)) continue;
             const double g = dp[pl * PH * PW + q];
             rb[f] += g, sb[f] += fabs(g);
@@ -493,7 +494,7 @@ static void conv_threads_case(int B, int C, int H, int W, int F, int K, int P) {
     ms_rng_init(&rng, 17, 0, (uint32_t)(B * 7 + F));
     float *x = randv(nx, 1.0f), *w = randv(nw, 0.5f), *b = randv(F, 0.2f), *dp = randv(np, 1.0f);
     float *out[2][5];
-    int32_t *idx[2];
+    uint8_t *idx[2];
     for (int t = 0; t < 2; t++) {
         const int T = t ? 3 : 1;
         ms_kernels_set_threads(T);
@@ -503,7 +504,7 @@ static void conv_threads_case(int B, int C, int H, int W, int F, int K, int P) {
             malloc(sizeof(float) * ms_conv_backward_partial_floats(B, C, H, W, F, K, P));
         float *dx = malloc(sizeof(float) * nx), *dw = malloc(sizeof(float) * nw),
               *db = malloc(sizeof(float) * F);
-        idx[t] = malloc(sizeof(int32_t) * np);
+        idx[t] = malloc(np);
         ms_conv_relu_pool_forward(act, pooled, idx[t], x, w, b, B, C, H, W, F, K, P, scratch);
         ms_conv_relu_pool_backward(dx, dw, db, dp, act, pooled, idx[t], x, w, B, C, H, W, F, K, P,
                                    partial);
@@ -516,7 +517,7 @@ static void conv_threads_case(int B, int C, int H, int W, int F, int K, int P) {
         CHECK_MSG(!memcmp(out[0][k], out[1][k], sizeof(float) * len[k]),
                   "conv B%d C%d %dx%d F%d K%d, path %s: %s differs between 1 and 3 threads", B, C,
                   H, W, F, K, ms_isa_name(ms_isa_current()), name[k]);
-    CHECK(!memcmp(idx[0], idx[1], sizeof(int32_t) * np));
+    CHECK(!memcmp(idx[0], idx[1], np));
     for (int t = 0; t < 2; t++) {
         for (int k = 0; k < 5; k++)
             free(out[t][k]);

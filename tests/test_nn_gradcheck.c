@@ -148,7 +148,7 @@ static void test_relu_dropout(void) {
 /* ---- conv + ReLU + maxpool ---- */
 typedef struct {
     float *x, *w, *b, *act, *pooled, *r, *scratch;
-    int32_t *idx;
+    uint8_t *idx;
     int B, C, H, W, F, K, P;
 } conv_ctx;
 static int conv_pooled_n(conv_ctx *c) {
@@ -160,7 +160,7 @@ static double conv_obj(void *vc, uint64_t *sig) {
     ms_conv_relu_pool_forward(c->act, c->pooled, c->idx, c->x, c->w, c->b, c->B, c->C, c->H,
                               c->W, c->F, c->K, c->P, c->scratch);
     const int np = conv_pooled_n(c);
-    *sig = sig_bytes(sig_positive(0, c->pooled, np), c->idx, sizeof(int32_t) * np);
+    *sig = sig_bytes(sig_positive(0, c->pooled, np), c->idx, np);
     return dot(c->pooled, c->r, conv_pooled_n(c));
 }
 static void conv_case(const char *name, int B, int C, int H, int W, int F, int K, int P) {
@@ -173,7 +173,7 @@ static void conv_case(const char *name, int B, int C, int H, int W, int F, int K
     c.act = randv((size_t)B * F * ho * wo, 0);
     int np = conv_pooled_n(&c);
     c.pooled = randv(np, 0);
-    c.idx = malloc(sizeof(int32_t) * np);
+    c.idx = malloc(np);
     c.r = randv(np, 1);
     c.scratch = randv(ms_conv_scratch_floats(C, H, W, F, K, P) * 64, 0);
     uint64_t sg;
@@ -243,7 +243,7 @@ static double net_obj(void *vc, uint64_t *sig) {
     for (int l = 0; l < a->n_conv; l++) {
         size_t np = (size_t)c->B * a->conv_c[l] * L->pool_h[l] * L->pool_w[l];
         h = sig_bytes(sig_positive(h, c->net->pool_out[l], np), c->net->pool_idx[l],
-                      sizeof(int32_t) * np);
+                      np);
     }
     for (int l = 0; l + 1 < a->n_fc; l++)
         h = sig_positive(h, c->net->fc_act[l], (size_t)c->B * a->fc_out[l]);

@@ -46,7 +46,7 @@ static size_t spy_scratch(const ms_net_t *net, int C, int H, int W, int F, int K
     seen.scratch++;
     return ms_net_ops_cpu.conv_scratch(net, C, H, W, F, K, P);
 }
-static void spy_conv_fwd(float *act, float *pooled, int32_t *idx, const float *x, const float *w,
+static void spy_conv_fwd(float *act, float *pooled, uint8_t *idx, const float *x, const float *w,
                          const float *b, int B, int C, int H, int W, int F, int K, int P,
                          float *scratch) {
     seen.conv_fwd++;
@@ -55,7 +55,7 @@ static void spy_conv_fwd(float *act, float *pooled, int32_t *idx, const float *x
     ms_conv_relu_pool_forward(act, pooled, idx, x, w, b, B, C, H, W, F, K, P, scratch);
 }
 static void spy_conv_bwd(float *dx, float *dw, float *db, const float *dpooled, const float *act,
-                         const float *pooled, const int32_t *idx, const float *x, const float *w,
+                         const float *pooled, const uint8_t *idx, const float *x, const float *w,
                          int B, int C, int H, int W, int F, int K, int P, float *partial) {
     seen.conv_bwd++;
     buffer(dx), buffer(dpooled), buffer(act), buffer(pooled), buffer(idx), buffer(x),

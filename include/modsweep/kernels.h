@@ -52,12 +52,14 @@ ms_relu_dropout_backward_fn ms_relu_dropout_backward;
 
 /* Conv block forward: act (B, F, HO, WO) = ReLU(conv(x, w, b)) with
  * HO = H + 2P - K + 1, then maxpool 2x2 stride 2: pooled (B, F, HO/2, WO/2)
- * and idx, the offset of each maximum inside its (HO, WO) plane (first
- * maximum in row-major window order on ties, as PyTorch). act may be NULL
+ * and idx, where each window's maximum is: q = 2 dy + dx for the output
+ * (2 py + dy, 2 px + dx) of window (py, px), the first maximum in
+ * row-major window order on ties, as PyTorch (one byte per window: a
+ * quarter of what the offsets inside the (HO, WO) plane took). act may be NULL
  * on the CPU: the activations are then not stored (pooled and idx are the
  * same; the CPU backward reads only those).
  * scratch: at least ms_conv_scratch_floats(C, H, W, F, K, P) floats per thread. */
-typedef void ms_conv_relu_pool_forward_fn(float *act, float *pooled, int32_t *idx, const float *x,
+typedef void ms_conv_relu_pool_forward_fn(float *act, float *pooled, uint8_t *idx, const float *x,
                                           const float *w, const float *b, int B, int C, int H,
                                           int W, int F, int K, int P, float *scratch);
 ms_conv_relu_pool_forward_fn ms_conv_relu_pool_forward;
@@ -71,7 +73,7 @@ size_t ms_conv_scratch_floats(int C, int H, int W, int F, int K, int P);
  * ms_conv_backward_partial_floats(B, C, H, W, F, K, P) floats. */
 typedef void ms_conv_relu_pool_backward_fn(float *dx, float *dw, float *db, const float *dpooled,
                                            const float *act, const float *pooled,
-                                           const int32_t *idx, const float *x,
+                                           const uint8_t *idx, const float *x,
                                            const float *w, int B, int C, int H, int W, int F,
                                            int K, int P, float *partial);
 typedef size_t ms_conv_backward_partial_floats_fn(int B, int C, int H, int W, int F, int K, int P);

@@ -130,7 +130,7 @@ struct ms_net {
     const ms_net_ops_t *ops; /* the kernels it runs on */
     /* Activations of the last forward pass (B = last batch size). */
     float *conv_act[MS_MAX_CONV];  /* (B, C, H, W) after ReLU, before pooling */
-    int32_t *pool_idx[MS_MAX_CONV]; /* (B, C, H/2, W/2) argmax offset inside conv_act */
+    uint8_t *pool_idx[MS_MAX_CONV]; /* (B, C, H/2, W/2) place of each window's maximum, 2 dy + dx */
     float *pool_out[MS_MAX_CONV];  /* (B, C, H/2, W/2) */
     float *fc_in0;                 /* (B, I0): alias of the flattened last pool_out or the input */
     float *fc_act[MS_MAX_FC];      /* (B, O_l): ReLU(z) of hidden layers (after dropout), logits last */

@@ -229,14 +229,14 @@ void ms_relu_dropout_backward(float *d, const float *a, int n, float drop_p) {
     K()->relu_dropout_backward(d, a, n, drop_p);
 }
 
-void ms_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, const float *x,
+void ms_conv_relu_pool_forward(float *act, float *pooled, uint8_t *idx, const float *x,
                                const float *w, const float *b, int B, int C, int H, int W, int F,
                                int K_, int P, float *scratch) {
     K()->conv_relu_pool_forward(act, pooled, idx, x, w, b, B, C, H, W, F, K_, P, scratch);
 }
 
 void ms_conv_relu_pool_backward(float *dx, float *dw, float *db, const float *dpooled,
-                                const float *act, const float *pooled, const int32_t *idx,
+                                const float *act, const float *pooled, const uint8_t *idx,
                                 const float *x, const float *w, int B, int C, int H, int W, int F,
                                 int K_, int P, float *partial) {
     K()->conv_relu_pool_backward(dx, dw, db, dpooled, act, pooled, idx, x, w, B, C, H, W, F, K_,

@@ -217,48 +217,48 @@ static inline vf vshuffle2(vf a, vf b, vi m) {
 /* 2x2 max pooling of output rows y0 and y0 + 1 (after their ReLU) of every
  * filter, at a + f * fs and a + f * fs + WO, into row y0 / 2 of each
  * filter's pooled / idx plane (pfs apart): each window keeps its first
- * maximum in the order (y0, x), (y0, x+1), (y0+1, x), (y0+1, x+1) (a
- * later value replaces it only if greater), VW windows at a time from the
- * rows' even and odd columns, then one at a time. */
-static void pool_rows(const float *a, size_t fs, float *pooled, int32_t *idx, size_t pfs, int F,
-                      int PW, int WO, int y0) {
+ * maximum in the order q = 0 (y0, x), 1 (y0, x+1), 2 (y0+1, x), 3 (y0+1,
+ * x+1) (a later value replaces it only if greater) and idx its q, VW
+ * windows at a time from the rows' even and odd columns, then one at a
+ * time. */
+typedef uint8_t vb __attribute__((vector_size(VW)));
+static __attribute__((noinline)) void pool_rows(const float *a, size_t fs, float *pooled, uint8_t *idx, size_t pfs, int F,
+                      int PW, int WO) {
     vi ev, od;
     for (int i = 0; i < VW; i++) ev[i] = 2 * i, od[i] = 2 * i + 1;
     const int p_vec = PW - PW % VW;
     for (int f = 0; f < F; f++) {
         const float *r0 = a + (size_t)f * fs, *r1 = r0 + WO;
         float *po = pooled + (size_t)f * pfs;
-        int32_t *pi = idx + (size_t)f * pfs;
+        uint8_t *pi = idx + (size_t)f * pfs;
         for (int px = 0; px < p_vec; px += VW) {
             const vf a0 = vload(r0 + 2 * px), a1 = vload(r0 + 2 * px + VW);
             const vf b0 = vload(r1 + 2 * px), b1 = vload(r1 + 2 * px + VW);
             const vf cand[3] = {vshuffle2(a0, a1, od), vshuffle2(b0, b1, ev),
                                 vshuffle2(b0, b1, od)};
-            const vi o00 = ev + (y0 * WO + 2 * px), step[3] = {o00 + 1, o00 + WO, o00 + WO + 1};
             vf m = vshuffle2(a0, a1, ev);
-            vi best = o00;
+            vi best = {0};
             for (int q = 0; q < 3; q++) {
                 const vi gt = (vi)(cand[q] > m);
                 m = (vf)(((vi)cand[q] & gt) | ((vi)m & ~gt));
-                best = (step[q] & gt) | (best & ~gt);
+                best = (((vi){0} + (q + 1)) & gt) | (best & ~gt);
             }
             vstore(po + px, m);
-            memcpy(pi + px, &best, sizeof best);
+            const vb qb = __builtin_convertvector(best, vb);
+            memcpy(pi + px, &qb, sizeof qb);
         }
         for (int px = p_vec; px < PW; px++) {
-            const int o00 = y0 * WO + 2 * px;
-            int best = o00;
+            int best = 0;
             float m = r0[2 * px];
             const float cand[3] = {r0[2 * px + 1], r1[2 * px], r1[2 * px + 1]};
-            const int at[3] = {o00 + 1, o00 + WO, o00 + WO + 1};
             for (int q = 0; q < 3; q++) {
                 if (cand[q] > m) {
                     m = cand[q];
-                    best = at[q];
+                    best = q + 1;
                 }
             }
             po[px] = m;
-            pi[px] = best;
+            pi[px] = (uint8_t)best;
         }
     }
 }
@@ -266,7 +266,7 @@ static void pool_rows(const float *a, size_t fs, float *pooled, int32_t *idx, si
 /* The conv block forward, image by image: each pair of output rows
  * computed (into act, or into two rows of the thread's scratch when act is
  * NULL) and pooled at once, while it is in L1. */
-static void k_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, const float *x,
+static void k_conv_relu_pool_forward(float *act, float *pooled, uint8_t *idx, const float *x,
                                      const float *w, const float *b, int B, int C, int H, int W,
                                      int F, int K, int P, float *scratch) {
     const int HP = H + 2 * P, WP = W + 2 * P, HO = HP - K + 1, WO = WP - K + 1;
@@ -289,14 +289,14 @@ static void k_conv_relu_pool_forward(float *act, float *pooled, int32_t *idx, co
                            sizeof(float) * W);
             float *ai = act ? act + (size_t)i * F * plane : NULL;
             float *pooled_i = pooled + (size_t)i * F * pplane;
-            int32_t *idx_i = idx + (size_t)i * F * pplane;
+            uint8_t *idx_i = idx + (size_t)i * F * pplane;
             for (int y = 0; y < rows; y++) {
                 float *out = ai ? ai + (size_t)y * WO : two + (size_t)(y & 1) * WO;
                 const size_t fs = ai ? plane : 2 * (size_t)WO;
                 conv_row(out, fs, xp, w, b, C, HP, WP, F, K, WO, y);
                 if ((y & 1) && y / 2 < PH)
                     pool_rows(out - WO, fs, pooled_i + (size_t)(y / 2) * PW,
-                              idx_i + (size_t)(y / 2) * PW, pplane, F, PW, WO, y - 1);
+                              idx_i + (size_t)(y / 2) * PW, pplane, F, PW, WO);
             }
         }
     }
@@ -339,27 +339,44 @@ static inline __attribute__((always_inline)) void gather_patch(float *dst, const
  * gradient that reaches the conv output at the window's maximum (dp[q], or
  * +0 where the ReLU is inactive there) and gs[2q + 1] = (as int32) the
  * offset of the maximum's patch in the row of patches, (4 px + 2 dy + dx)
- * * n. The activation at the maximum is the pooled output pp[q] (the same
- * float: pooling keeps one of the window's four), a quarter of what the
+ * * n, where 2 dy + dx is the maximum's place in its window (ip[q]). The
+ * activation at the maximum is the pooled output pp[q] (the same float:
+ * pooling keeps one of the window's four), a quarter of what the
  * activations would be to read. Without a branch (whether the ReLU is
- * active, and dy, are data, mispredicted about half the time), so that the
- * compiler vectorises the loop. A function of its own, so that its few
- * pointers stay in registers. */
+ * active is data, mispredicted about half the time): VW windows at a time,
+ * the places widened from bytes and the two results interleaved, then one
+ * at a time (left to itself, the compiler sized its vectors for the bytes,
+ * 64 windows, more than a row of the paper CNN has, and ran the scalar
+ * loop). A function of its own, so that its few pointers stay in
+ * registers. */
 static __attribute__((noinline)) void window_grads(float *restrict gs, const float *restrict dp,
-                                                   const int32_t *restrict ip,
-                                                   const float *restrict pp, int PH, int PW, int WO,
+                                                   const uint8_t *restrict ip,
+                                                   const float *restrict pp, int PH, int PW,
                                                    int n) {
+    vi lane4, lo, hi;
+    for (int i = 0; i < VW; i++) {
+        lane4[i] = 4 * i;
+        lo[i] = i / 2 + (i % 2 ? VW : 0);
+        hi[i] = VW / 2 + i / 2 + (i % 2 ? VW : 0);
+    }
+    const int p_vec = PW - PW % VW;
     for (int py = 0; py < PH; py++) {
-        const int32_t *iq = ip + (size_t)py * PW;
+        const uint8_t *iq = ip + (size_t)py * PW;
         const float *dq = dp + (size_t)py * PW, *aq = pp + (size_t)py * PW;
         float *gq = gs + (size_t)2 * py * PW;
-        for (int px = 0; px < PW; px++) {
-            const int r = iq[px] - (2 * py * WO + 2 * px);
-            const int dy = (int)((uint32_t)(WO - 1 - r) >> 31), dx = r - dy * WO;
+        for (int px = 0; px < p_vec; px += VW) {
+            vi q;
+            for (int i = 0; i < VW; i++) q[i] = iq[px + i];
+            const vf g = (vf)((vi)vload(dq + px) & (vi)(vload(aq + px) > (vf){0}));
+            const vf off = (vf)((lane4 + 4 * px + q) * n);
+            vstore(gq + 2 * px, vshuffle2(g, off, lo));
+            vstore(gq + 2 * px + VW, vshuffle2(g, off, hi));
+        }
+        for (int px = p_vec; px < PW; px++) {
             uint32_t bits;
             memcpy(&bits, dq + px, sizeof bits);
             bits &= -(uint32_t)(aq[px] > 0.0f);
-            const int32_t off = (4 * px + 2 * dy + dx) * n;
+            const int32_t off = (4 * px + iq[px]) * n;
             memcpy(gq + 2 * px, &bits, sizeof bits);
             memcpy(gq + 2 * px + 1, &off, sizeof off);
         }
@@ -440,7 +457,7 @@ static inline __attribute__((always_inline)) void dw_windows(float *acc, float *
 }
 
 static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const float *dpooled,
-                                      const float *act, const float *pooled, const int32_t *idx,
+                                      const float *act, const float *pooled, const uint8_t *idx,
                                       const float *x,
                                       const float *w, int B, int C, int H, int W, int F, int K,
                                       int P, float *partial) {
@@ -475,13 +492,17 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
             const size_t pl0 = (size_t)i * F;
             for (int f = 0; f < F; f++)
                 window_grads(gs + 2 * f * PHW, dpooled + (pl0 + f) * PHW, idx + (pl0 + f) * PHW,
-                             pooled + (pl0 + f) * PHW, PH, PW, WO, NL);
+                             pooled + (pl0 + f) * PHW, PH, PW, NL);
             if (dx) {
                 memset(gmap, 0, sizeof(float) * (size_t)F * HO * WO);
                 for (int f = 0; f < F; f++)
-                    for (size_t q = 0; q < PHW; q++)
-                        gmap[(size_t)f * HO * WO + idx[(pl0 + f) * PHW + q]] =
-                            gs[2 * (f * PHW + q)];
+                    for (int py = 0; py < PH; py++)
+                        for (int px = 0; px < PW; px++) {
+                            const size_t q = (size_t)py * PW + px;
+                            const int at = idx[(pl0 + f) * PHW + q];
+                            gmap[(size_t)f * HO * WO + (size_t)(2 * py + (at >> 1)) * WO +
+                                 2 * px + (at & 1)] = gs[2 * (f * PHW + q)];
+                        }
             }
             for (int c = 0; c < C; c++)
                 for (int y = 0; y < H; y++)

@@ -190,7 +190,7 @@ size_t ms_net_carve(ms_net_t *net, char *base) {
         size_t f = a->conv_c[l], ho = L->conv_h[l], wo = L->conv_w[l];
         size_t pooled = B * f * L->pool_h[l] * L->pool_w[l];
         TAKE(net->conv_act[l], float, B * f * ho * wo);
-        TAKE(net->pool_idx[l], int32_t, pooled);
+        TAKE(net->pool_idx[l], uint8_t, pooled);
         TAKE(net->pool_out[l], float, pooled);
         TAKE(net->d_conv[l], float, pooled); /* gradient w.r.t. the pooled output */
         int in_h = l ? L->pool_h[l - 1] : a->in_h, in_w = l ? L->pool_w[l - 1] : a->in_w;

@@ -19,7 +19,7 @@
 #include <string.h>
 
 /* The GPU's conv forward needs no scratch: it gets NULL, as it always has. */
-static void gpu_conv_forward(float *act, float *pooled, int32_t *idx, const float *x,
+static void gpu_conv_forward(float *act, float *pooled, uint8_t *idx, const float *x,
                              const float *w, const float *b, int B, int C, int H, int W, int F,
                              int K, int P, float *scratch) {
     (void)scratch;

@@ -130,7 +130,7 @@ static int profile_kernels(const ms_settings_t *s, int threads, int steps, kern_
               *pooled = rnd((size_t)B * F * (HO / 2) * (WO / 2), &r),
               *dp = rnd((size_t)B * F * (HO / 2) * (WO / 2), &r), *dw = rnd((size_t)F * C * K * K, &r),
               *db = rnd(F, &r), *dx = l ? rnd((size_t)B * C * H * W, &r) : NULL;
-        int32_t *idx = malloc(sizeof(int32_t) * B * F * (HO / 2) * (WO / 2));
+        uint8_t *idx = malloc((size_t)B * F * (HO / 2) * (WO / 2));
         float *scratch = rnd(ms_conv_scratch_floats(C, H, W, F, K, P) * threads, &r);
         float *partial = rnd(ms_conv_backward_partial_floats(B, C, H, W, F, K, P), &r);
         const double fl = 2.0 * B * F * HO * WO * C * K * K;
