@@ -166,10 +166,12 @@ static void one_arch(const char *what, const ms_arch_t *a, int B) {
         for (int l = 0; l < nc; l++) {
             const size_t n = (size_t)B * a->conv_c[l] * L->conv_h[l] * L->conv_w[l];
             size_t nz = 0, nz_ref = 0;
-            for (size_t e = 0; e < n; e++) nz += lean.conv_act[l][e] != 0.0f;
-            for (size_t e = 0; e < n; e++) nz_ref += ref.conv_act[l][e] != 0.0f;
-            CHECK_MSG(nz == 0 && nz_ref > 0, "conv%d: %zu activations stored without keep, %zu with",
-                      l + 1, nz, nz_ref);
+            for (size_t e = 0; e < n; e++)
+                nz += lean.conv_act[l][e] != 0.0f;
+            for (size_t e = 0; e < n; e++)
+                nz_ref += ref.conv_act[l][e] != 0.0f;
+            CHECK_MSG(nz == 0 && nz_ref > 0,
+                      "conv%d: %zu activations stored without keep, %zu with", l + 1, nz, nz_ref);
             const size_t np = (size_t)B * a->conv_c[l] * L->pool_h[l] * L->pool_w[l];
             CHECK(memcmp(lean.pool_out[l], ref.pool_out[l], sizeof(float) * np) == 0);
         }
@@ -193,7 +195,8 @@ static int probe_after_step(void *ctx, ms_trainer_t *tr, long step) {
     const ms_layout_t *L = tr->L;
     const size_t n = (size_t)tr->net.last_b * L->arch.conv_c[0] * L->conv_h[0] * L->conv_w[0];
     size_t nz = 0;
-    for (size_t e = 0; e < n; e++) nz += tr->net.conv_act[0][e] != 0.0f;
+    for (size_t e = 0; e < n; e++)
+        nz += tr->net.conv_act[0][e] != 0.0f;
     p->steps++;
     p->stored += nz > 0;
     return 0;
@@ -202,8 +205,15 @@ static int probe_after_step(void *ctx, ms_trainer_t *tr, long step) {
 static void test_train_conv_act(void) {
     ms_settings_t s;
     memset(&s, 0, sizeof s);
-    const ms_arch_t a = {.in_c = 2, .in_h = 10, .in_w = 10, .n_conv = 1, .conv_c = {5},
-                         .conv_k = 3, .conv_pad = 1, .conv_bias = 1, .n_fc = 2,
+    const ms_arch_t a = {.in_c = 2,
+                         .in_h = 10,
+                         .in_w = 10,
+                         .n_conv = 1,
+                         .conv_c = {5},
+                         .conv_k = 3,
+                         .conv_pad = 1,
+                         .conv_bias = 1,
+                         .n_fc = 2,
                          .fc_out = {12, 10}};
     s.arch = a;
     s.optimizer = MS_OPT_ADAM;
@@ -216,8 +226,10 @@ static void test_train_conv_act(void) {
     split.y = malloc(n);
     ms_rng_t r;
     ms_rng_init(&r, 9, MS_RNG_TESTDATA, 1);
-    for (size_t i = 0; i < D * n; i++) split.x[i] = (float)ms_rng_normal(&r);
-    for (int i = 0; i < n; i++) split.y[i] = (uint8_t)ms_rng_below(&r, 10);
+    for (size_t i = 0; i < D * n; i++)
+        split.x[i] = (float)ms_rng_normal(&r);
+    for (int i = 0; i < n; i++)
+        split.y[i] = (uint8_t)ms_rng_below(&r, 10);
     float *params[2] = {NULL, NULL};
     size_t P = 0;
     for (int keep = 0; keep < 2; keep++) {

@@ -205,7 +205,8 @@ static inline vf vshuffle2(vf a, vf b, vi m) {
     float ab[2 * VW], r[VW];
     memcpy(ab, &a, sizeof a);
     memcpy(ab + VW, &b, sizeof b);
-    for (int i = 0; i < VW; i++) r[i] = ab[m[i] & (2 * VW - 1)];
+    for (int i = 0; i < VW; i++)
+        r[i] = ab[m[i] & (2 * VW - 1)];
     vf x;
     memcpy(&x, r, sizeof x);
     return x;
@@ -214,18 +215,20 @@ static inline vf vshuffle2(vf a, vf b, vi m) {
 #endif
 }
 
-/* 2x2 max pooling of output rows y0 and y0 + 1 (after their ReLU) of every
- * filter, at a + f * fs and a + f * fs + WO, into row y0 / 2 of each
- * filter's pooled / idx plane (pfs apart): each window keeps its first
- * maximum in the order q = 0 (y0, x), 1 (y0, x+1), 2 (y0+1, x), 3 (y0+1,
- * x+1) (a later value replaces it only if greater) and idx its q, VW
+/* 2x2 max pooling of a pair of output rows (after their ReLU) of every
+ * filter, at a + f * fs and a + f * fs + WO, into one row of each filter's
+ * pooled / idx plane (pfs apart): each window keeps its first maximum in
+ * the order q = 0 (top left), 1 (top right), 2 (bottom left), 3 (bottom
+ * right) (a later value replaces it only if greater) and idx its q, VW
  * windows at a time from the rows' even and odd columns, then one at a
- * time. */
+ * time. Not inlined: inlined into the forward's loop, GCC's code for it
+ * ran slower (measured on avx512). */
 typedef uint8_t vb __attribute__((vector_size(VW)));
-static __attribute__((noinline)) void pool_rows(const float *a, size_t fs, float *pooled, uint8_t *idx, size_t pfs, int F,
-                      int PW, int WO) {
+static __attribute__((noinline)) void pool_rows(const float *a, size_t fs, float *pooled,
+                                                uint8_t *idx, size_t pfs, int F, int PW, int WO) {
     vi ev, od;
-    for (int i = 0; i < VW; i++) ev[i] = 2 * i, od[i] = 2 * i + 1;
+    for (int i = 0; i < VW; i++)
+        ev[i] = 2 * i, od[i] = 2 * i + 1;
     const int p_vec = PW - PW % VW;
     for (int f = 0; f < F; f++) {
         const float *r0 = a + (size_t)f * fs, *r1 = r0 + WO;
@@ -366,7 +369,8 @@ static __attribute__((noinline)) void window_grads(float *restrict gs, const flo
         float *gq = gs + (size_t)2 * py * PW;
         for (int px = 0; px < p_vec; px += VW) {
             vi q;
-            for (int i = 0; i < VW; i++) q[i] = iq[px + i];
+            for (int i = 0; i < VW; i++)
+                q[i] = iq[px + i];
             const vf g = (vf)((vi)vload(dq + px) & (vi)(vload(aq + px) > (vf){0}));
             const vf off = (vf)((lane4 + 4 * px + q) * n);
             vstore(gq + 2 * px, vshuffle2(g, off, lo));
@@ -500,8 +504,8 @@ static void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const flo
                         for (int px = 0; px < PW; px++) {
                             const size_t q = (size_t)py * PW + px;
                             const int at = idx[(pl0 + f) * PHW + q];
-                            gmap[(size_t)f * HO * WO + (size_t)(2 * py + (at >> 1)) * WO +
-                                 2 * px + (at & 1)] = gs[2 * (f * PHW + q)];
+                            gmap[(size_t)f * HO * WO + (size_t)(2 * py + (at >> 1)) * WO + 2 * px +
+                                 (at & 1)] = gs[2 * (f * PHW + q)];
                         }
             }
             for (int c = 0; c < C; c++)
