@@ -17,6 +17,7 @@
 #include "clones.h"
 #include "cone.h"
 #include "rowtree.h"
+#include "window.h"
 
 #include <float.h>
 #include <math.h>
@@ -480,12 +481,6 @@ static i128 part_share(const rowtree_t *v, cone_t *cn, const float *bo, double *
     return cone_eval_part(cn, zb, commit, k, me);
 }
 
-/* The candidates a window of Bw states accepts when its first failing state
- * is gfail (Bw + 1 where none): all before it. */
-static inline int window_accepted(int gfail, int Bw) {
-    return gfail <= Bw ? gfail - 1 : Bw;
-}
-
 /* The books of a closed window (fail: this rank's first failing state, gfail
  * the team's; Bw + 1 where none): windows and states counted, ties among
  * this rank's decided states (states after the first failure were
@@ -496,7 +491,7 @@ static void close_window(prune_run_t *r, uint8_t *mrow, float *wrow, int j, int 
     r->windows++;
     if (b1 >= b0) r->evaluated += (fail < b1 ? fail : b1) - b0 + 1;
     for (int b = b0; b <= b1 && b <= gfail && b <= fail; b++) r->ties += tie_flag[b];
-    const int accept = window_accepted(gfail, Bw);
+    const int accept = ms__window_accepted(gfail, Bw);
     for (int i = j; i < j + accept; i++) {
         mrow[i] = 0;
         wrow[i] = 0.0f;
@@ -687,7 +682,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
 #pragma omp barrier
                     gf = gfail;
                 }
-                const int acc = window_accepted(gf, Bw);
+                const int acc = ms__window_accepted(gf, Bw);
                 if (carry) {
                     /* Every thread has decided the same states (the same
                      * shares in the same order): each closes the window on

@@ -13,6 +13,8 @@
 #include "modsweep/error.h"
 #include "modsweep/log.h"
 
+#include "window.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -342,7 +344,7 @@ int ms_prune_dev(const ms_layout_t *L, const float *params, const float *x, int 
                 for (int b = b0; b <= b1 && b <= gfail && b <= fail; b++)
                     ties += (hres[2 + b - b0] & MS_PDEV_TIE) != 0;
                 /* Accept candidates j .. j+gfail-2; keep j+gfail-1 if it failed. */
-                const int accept = gfail <= Bw ? gfail - 1 : Bw;
+                const int accept = ms__window_accepted(gfail, Bw);
                 for (int i = j; i < j + accept; i++) {
                     mrow[i] = 0;
                     wrow[i] = 0.0f;
