@@ -437,14 +437,14 @@ int cone_set_row(cone_t *c, int o, double *const *hT, const double *logT, const 
         for (int n = c->n0[t]; n < c->n0[t + 1] && hidden; n++)
             if (h[n] == 0.0) c->perm[p++] = n;
         for (; p < c->b0[t + 1] * BS; p++)
-            c->perm[p] = -1;
+            c->perm[p] = N;
     }
     for (p = 0; p < nb * BS; p++) {
         const int n = c->perm[p];
-        c->hcur[p] = n >= 0 ? h[n] : 0.0;
+        c->hcur[p] = n < N ? h[n] : 0.0;
         /* q = hi * 2^53 + lo, 0 <= lo < 2^53 (ms_canon_fixed_parts). */
-        c->qcur[0][p] = n >= 0 ? (int64_t)(q[n] >> 53) : 0;
-        c->qcur[1][p] = n >= 0 ? (int64_t)(q[n] & (((i128)1 << 53) - 1)) : 0;
+        c->qcur[0][p] = n < N ? (int64_t)(q[n] >> 53) : 0;
+        c->qcur[1][p] = n < N ? (int64_t)(q[n] & (((i128)1 << 53) - 1)) : 0;
     }
     for (int k = 0; k < c->nconst; k++) {
         const cone_fixed_t *f = &c->fixed[k];
@@ -455,7 +455,7 @@ int cone_set_row(cone_t *c, int o, double *const *hT, const double *logT, const 
             node_values(&c->rd[f->d], f->qa, f->qb, f->k, f->t, hT[f->d], N, c->tmp, c->tmp + N);
         for (p = 0; p < nb * BS; p++) {
             const int n = c->perm[p];
-            c->K[((size_t)(p / BS) * c->nconst + k) * BS + p % BS] = n >= 0 ? v[n] : 0.0;
+            c->K[((size_t)(p / BS) * c->nconst + k) * BS + p % BS] = n < N ? v[n] : 0.0;
         }
     }
     return 0;
@@ -664,13 +664,39 @@ static void pack_flush(const cone_t *c, ce_pack_t *pk, int nv, int64_t *rh, int6
     pk->n = rest;
 }
 
+/* A block's new inputs into hb (after the ReLU where the row is hidden),
+ * gathered from z through the permutation (the padding reads z[N] = +0),
+ * and whether each lane moved against rb (mv, one byte per lane); returns
+ * whether any did. Through the padded permutation, without a branch, so
+ * that the loop vectorises (a gather on AVX2 and AVX-512). */
+MS_PRUNE_CLONES
+static int scan_block(const double *restrict z, const int *restrict pm, int hidden,
+                      double *restrict hb, const double *restrict rb, uint8_t *restrict mv) {
+    int any = 0;
+    if (hidden)
+        for (int e = 0; e < BS; e++) {
+            const double v = relu_d(z[pm[e]]);
+            hb[e] = v;
+            mv[e] = v != rb[e];
+            any |= mv[e];
+        }
+    else
+        for (int e = 0; e < BS; e++) {
+            const double v = z[pm[e]];
+            hb[e] = v;
+            mv[e] = v != rb[e];
+            any |= mv[e];
+        }
+    return any;
+}
+
 ms_i128 cone_eval_part(cone_t *c, const double *z, int commit, int t, int me) {
     const int hidden = c->l < c->nf - 1;
     double *ref = commit ? c->hcur : c->hmemo;
     int64_t *rh = commit ? c->qcur[0] : c->qmemo[0], *rl = commit ? c->qcur[1] : c->qmemo[1];
     double *R = c->regs[me];
     ce_pack_t *pk = c->pack[me];
-    uint8_t lane[BS];
+    uint8_t lane[BS], mv[BS];
     i128 acc = 0;
     pk->n = 0;
     for (int b = c->b0[t]; b < c->b0[t + 1]; b++) {
@@ -680,15 +706,12 @@ ms_i128 cone_eval_part(cone_t *c, const double *z, int commit, int t, int me) {
         const double *rb = ref + p0;
         /* The block's new input, and the lanes that moved (never padding:
          * its input stays 0): only their losses can change. */
+        if (!scan_block(z, pm, hidden, hb, rb, mv)) continue;
         int nl = 0;
         for (int e = 0; e < BS; e++) {
-            const int n = pm[e];
-            const double v = n >= 0 ? (hidden ? relu_d(z[n]) : z[n]) : 0.0;
-            hb[e] = v;
             lane[nl] = (uint8_t)e;
-            nl += v != rb[e];
+            nl += mv[e];
         }
-        if (!nl) continue;
         cone_ops(c, b, R);
         pack_lanes(c, pk, b, R, lane, nl);
         if (pk->n >= BS) pack_flush(c, pk, BS, rh, rl, &acc);
@@ -716,7 +739,7 @@ int cone_write_back(cone_t *c, double *const *hT, double *logT, i128 *q) {
         for (int e = 0; e < BS; e++) {
             const size_t p = (size_t)b * BS + e;
             const int n = c->perm[p];
-            if (n < 0) continue;
+            if (n == N) continue;
             if (qh[e] != c->qcur[0][p] || ql[e] != c->qcur[1][p])
                 return ms_err_set(MS_EINVAL,
                                   "pruning: the downstream of fc%d row %d diverged (bug)", l + 1,

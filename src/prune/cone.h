@@ -69,7 +69,7 @@ typedef struct cone {
     int ng, grp[MS_MAX_CLASSES], grp_class[MS_MAX_CLASSES];
     int *free_regs, n_free;
     /* Per position of the permuted sample order (nb * CONE_BS of them). */
-    int *perm;                   /* its sample, or -1 (padding) */
+    int *perm;                   /* its sample, or N (padding: z[N] is +0) */
     double *K;                   /* (nb, nconst, CONE_BS) the constants */
     double *hin;                 /* the evaluated state's input (the row's output) */
     double *hcur, *hmemo;        /* the committed one, and the last evaluated one */
@@ -97,8 +97,9 @@ int cone_set_row(cone_t *c, int o, double *const *hT, const double *logT, const 
 /* Part t's memo (the last evaluated state) back to the committed state. */
 void cone_memo_reset_part(cone_t *c, int t);
 /* Part t's share of the change of the loss sum when row o's
- * pre-activations are z (N, sample order; only samples n0[t] .. n0[t+1]-1
- * are read): against the memo (which then holds this state), or with commit
+ * pre-activations are z (N + 1, sample order; only samples n0[t] ..
+ * n0[t+1]-1 and z[N], which must be +0 and stands for the padding, are
+ * read): against the memo (which then holds this state), or with commit
  * against the committed state (which then becomes this one). The thread
  * that computed part t's z evaluates it, with its registers (thread me);
  * the sum over the parts does not depend on the split. */

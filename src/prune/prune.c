@@ -544,7 +544,8 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
     cone_t cn;
     rowtree_t t;
     memset(&t, 0, sizeof t);
-    double *zb = aligned_alloc(64, sizeof(double) * (((size_t)N + 7) / 8 * 8));
+    /* The row's pre-activations, and z[N] = +0 for the cone's padding. */
+    double *zb = aligned_alloc(64, sizeof(double) * (((size_t)N + 8) / 8 * 8));
     uint8_t tie_flag[BMAX + 2];
     /* Two windows' shares (by the window's parity): a thread may start the
      * next window while another still reads this one's. */
@@ -566,6 +567,7 @@ static int fast_layer(prune_run_t *r, int l, uint8_t *mask) {
     if (!err && (!zb || !share || !prog || !vmem || !view))
         err = ms_err_set(MS_ENOMEM, "pruning: cannot allocate row buffers for fc%d", l + 1);
     if (err) goto done;
+    zb[N] = 0.0;
     for (int k = 0; k < nth; k++) atomic_init(&prog[k].done, 0);
     const double *hT = r->hinT[l];
     const int fixed_window = r->cfg->window > 0;
