@@ -9,6 +9,7 @@
 
 #include "modsweep/error.h"
 
+#include <emmintrin.h>
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
@@ -665,29 +666,36 @@ static void pack_flush(const cone_t *c, ce_pack_t *pk, int nv, int64_t *rh, int6
 }
 
 /* A block's new inputs into hb (after the ReLU where the row is hidden),
- * gathered from z through the permutation (the padding reads z[N] = +0),
- * and whether each lane moved against rb (mv, one byte per lane); returns
- * whether any did. Through the padded permutation, without a branch, so
- * that the loop vectorises (a gather on AVX2 and AVX-512). */
+ * gathered from z through the permutation (the padding reads z[N] = +0);
+ * returns the lanes that moved against rb (bit e: lane e), and where any
+ * did, rb becomes hb. Through the padded permutation, without a branch, so
+ * that the loops vectorise; the bytes of the comparisons become the mask
+ * 16 at a time (SSE2's movemask, which every x86-64 CPU has). */
+_Static_assert(BS == 64, "scan_block's mask holds a block's lanes");
 MS_PRUNE_CLONES
-static int scan_block(const double *restrict z, const int *restrict pm, int hidden,
-                      double *restrict hb, const double *restrict rb, uint8_t *restrict mv) {
-    int any = 0;
+static uint64_t scan_block(const double *restrict z, const int *restrict pm, int hidden,
+                           double *restrict hb, double *restrict rb) {
+    uint8_t mv[BS];
     if (hidden)
         for (int e = 0; e < BS; e++) {
             const double v = relu_d(z[pm[e]]);
             hb[e] = v;
-            mv[e] = v != rb[e];
-            any |= mv[e];
+            mv[e] = (uint8_t)-(v != rb[e]);
         }
     else
         for (int e = 0; e < BS; e++) {
             const double v = z[pm[e]];
             hb[e] = v;
-            mv[e] = v != rb[e];
-            any |= mv[e];
+            mv[e] = (uint8_t)-(v != rb[e]);
         }
-    return any;
+    uint64_t m = 0;
+    for (int e = 0; e < BS; e += 16)
+        m |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(mv + e)))
+             << e;
+    if (m)
+        for (int e = 0; e < BS; e++)
+            rb[e] = hb[e];
+    return m;
 }
 
 ms_i128 cone_eval_part(cone_t *c, const double *z, int commit, int t, int me) {
@@ -696,26 +704,23 @@ ms_i128 cone_eval_part(cone_t *c, const double *z, int commit, int t, int me) {
     int64_t *rh = commit ? c->qcur[0] : c->qmemo[0], *rl = commit ? c->qcur[1] : c->qmemo[1];
     double *R = c->regs[me];
     ce_pack_t *pk = c->pack[me];
-    uint8_t lane[BS], mv[BS];
+    uint8_t lane[BS];
     i128 acc = 0;
     pk->n = 0;
     for (int b = c->b0[t]; b < c->b0[t + 1]; b++) {
         const size_t p0 = (size_t)b * BS;
         const int *pm = c->perm + p0;
         double *hb = c->hin + p0;
-        const double *rb = ref + p0;
         /* The block's new input, and the lanes that moved (never padding:
          * its input stays 0): only their losses can change. */
-        if (!scan_block(z, pm, hidden, hb, rb, mv)) continue;
+        uint64_t moved = scan_block(z, pm, hidden, hb, ref + p0);
+        if (!moved) continue;
         int nl = 0;
-        for (int e = 0; e < BS; e++) {
-            lane[nl] = (uint8_t)e;
-            nl += mv[e];
-        }
+        for (; moved; moved &= moved - 1)
+            lane[nl++] = (uint8_t)__builtin_ctzll(moved);
         cone_ops(c, b, R);
         pack_lanes(c, pk, b, R, lane, nl);
         if (pk->n >= BS) pack_flush(c, pk, BS, rh, rl, &acc);
-        memcpy(ref + p0, hb, sizeof(double) * BS);
     }
     pack_flush(c, pk, (pk->n + 7) & ~7, rh, rl, &acc);
     return acc;
