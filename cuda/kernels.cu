@@ -203,8 +203,8 @@ __global__ static void unpool_kernel(float *gmap, const float *dpooled, const fl
     const int PW = WO / 2, PQ = (HO / 2) * PW;
     FOR_EACH(e, (size_t)planes * PQ) {
         const size_t plane = e / PQ;
-        const int py = (int)(e % PQ) / PW, px = (int)(e % PQ) % PW, at = idx[e];
-        const size_t o = plane * HO * WO + (size_t)(2 * py + (at >> 1)) * WO + 2 * px + (at & 1);
+        const int py = (int)(e % PQ) / PW, px = (int)(e % PQ) % PW;
+        const size_t o = plane * HO * WO + ms_pool_offset(py, px, idx[e], WO);
         if (act[o] > 0.0f) gmap[o] = dpooled[e];
     }
 }

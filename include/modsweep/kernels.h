@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "modsweep/hd.h"
+
 /* Rows of a batch handled as one unit of parallel work. */
 #define MS_CHUNK 16
 
@@ -59,6 +61,12 @@ ms_relu_dropout_backward_fn ms_relu_dropout_backward;
  * on the CPU: the activations are then not stored (pooled and idx are the
  * same; the CPU backward reads only those).
  * scratch: at least ms_conv_scratch_floats(C, H, W, F, K, P) floats per thread. */
+/* The offset in its (HO, WO) plane of the maximum of window (py, px) whose
+ * place is q (idx above): on the CPU and the GPU. */
+MS_HD static inline int ms_pool_offset(int py, int px, int q, int WO) {
+    return (2 * py + (q >> 1)) * WO + 2 * px + (q & 1);
+}
+
 typedef void ms_conv_relu_pool_forward_fn(float *act, float *pooled, uint8_t *idx, const float *x,
                                           const float *w, const float *b, int B, int C, int H,
                                           int W, int F, int K, int P, float *scratch);

@@ -383,9 +383,9 @@ void k_conv_relu_pool_backward(float *dx, float *dw, float *db, const float *dpo
                     for (int py = 0; py < PH; py++)
                         for (int px = 0; px < PW; px++) {
                             const size_t q = (size_t)py * PW + px;
-                            const int at = idx[(pl0 + f) * PHW + q];
-                            gmap[(size_t)f * HO * WO + (size_t)(2 * py + (at >> 1)) * WO + 2 * px +
-                                 (at & 1)] = gs[2 * (f * PHW + q)];
+                            gmap[(size_t)f * HO * WO +
+                                 ms_pool_offset(py, px, idx[(pl0 + f) * PHW + q], WO)] =
+                                gs[2 * (f * PHW + q)];
                         }
             }
             for (int c = 0; c < C; c++)

@@ -257,8 +257,8 @@ void ms_net_forward(ms_net_t *net, const float *params, const float *x, int B,
     for (int l = 0; l < a->n_conv; l++) {
         const float *wt = params + L->t[L->conv_weight[l]].off;
         const float *bt = L->conv_bias_t[l] >= 0 ? params + L->t[L->conv_bias_t[l]].off : NULL;
-        ops->conv_forward(act ? net->conv_act[l] : NULL, net->pool_out[l], net->pool_idx[l], in, wt, bt, B, c,
-                          h, w, a->conv_c[l], a->conv_k, a->conv_pad, net->scratch);
+        ops->conv_forward(act ? net->conv_act[l] : NULL, net->pool_out[l], net->pool_idx[l], in, wt,
+                          bt, B, c, h, w, a->conv_c[l], a->conv_k, a->conv_pad, net->scratch);
         in = net->pool_out[l];
         c = a->conv_c[l];
         h = L->pool_h[l];

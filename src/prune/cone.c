@@ -676,18 +676,11 @@ MS_PRUNE_CLONES
 static uint64_t scan_block(const double *restrict z, const int *restrict pm, int hidden,
                            double *restrict hb, double *restrict rb) {
     uint8_t mv[BS];
-    if (hidden)
-        for (int e = 0; e < BS; e++) {
-            const double v = relu_d(z[pm[e]]);
-            hb[e] = v;
-            mv[e] = (uint8_t)-(v != rb[e]);
-        }
-    else
-        for (int e = 0; e < BS; e++) {
-            const double v = z[pm[e]];
-            hb[e] = v;
-            mv[e] = (uint8_t)-(v != rb[e]);
-        }
+    for (int e = 0; e < BS; e++) {
+        const double v = hidden ? relu_d(z[pm[e]]) : z[pm[e]];
+        hb[e] = v;
+        mv[e] = (uint8_t)-(v != rb[e]);
+    }
     uint64_t m = 0;
     for (int e = 0; e < BS; e += 16)
         m |= (uint64_t)(uint16_t)_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(mv + e)))
